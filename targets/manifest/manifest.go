@@ -1,0 +1,103 @@
+// Package manifest is the index hac build writes next to each node's files
+// (out/<cluster>/<node>/manifest.json) and hac apply reads: which files go
+// where with which mode, their digests, and the commands that activate them.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// FormatVersion is the manifest format this hac reads and writes.
+const FormatVersion = 1
+
+// FileName is the manifest's name inside a node's output tree.
+const FileName = "manifest.json"
+
+// Manifest describes one node's output tree.
+type Manifest struct {
+	Format  int    `json:"format"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	SSH     SSH    `json:"ssh"`
+	// Order is the node's place in a rolling apply: 0 goes first. Nodes
+	// that should be backup come first, the preferred master last.
+	Order int `json:"order"`
+	// Files are sorted by Path. Each Path is absolute on the node; the
+	// file's content is in the tree at the same path below the node folder.
+	Files []File `json:"files"`
+	// Expect is the state hac apply and hac status verify after activation.
+	Expect []Expect `json:"expect,omitempty"`
+}
+
+// SSH says how to reach the node.
+type SSH struct {
+	Host string `json:"host"`
+	User string `json:"user,omitempty"`
+	Port int    `json:"port,omitempty"`
+	Jump string `json:"jump,omitempty"`
+}
+
+// File is one file for the node.
+type File struct {
+	Path   string `json:"path"`
+	Mode   Mode   `json:"mode"`
+	SHA256 string `json:"sha256"`
+	// Activate is the shell command that makes a change of this file take
+	// effect, e.g. "netplan apply"; empty when none is needed. Files that
+	// share a command run it once.
+	Activate string `json:"activate,omitempty"`
+	// Network marks files whose activation can cut the SSH session; hac
+	// apply arms a dead-man timer before activating them.
+	Network bool `json:"network,omitempty"`
+	// Secret marks files holding secrets: never shown in a diff.
+	Secret bool `json:"secret,omitempty"`
+}
+
+// Expect is one VRRP instance's expected state on this node.
+type Expect struct {
+	Instance string `json:"instance"`
+	State    string `json:"state"` // "MASTER" or "BACKUP"
+	Priority int    `json:"priority"`
+}
+
+// Mode is a file mode written as an octal string ("0600").
+type Mode os.FileMode
+
+// MarshalText writes the mode in octal.
+func (m Mode) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%04o", uint32(m)), nil }
+
+// UnmarshalText reads an octal mode.
+func (m *Mode) UnmarshalText(b []byte) error {
+	var v uint32
+	if _, err := fmt.Sscanf(string(b), "%o", &v); err != nil || v > 0o7777 {
+		return fmt.Errorf("invalid file mode %q: write it in octal, like \"0644\"", b)
+	}
+	*m = Mode(v)
+	return nil
+}
+
+// Marshal encodes m canonically, with a final newline.
+func Marshal(m *Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Parse decodes a manifest, refusing unknown fields and other versions.
+func Parse(b []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if m.Format != FormatVersion {
+		return nil, fmt.Errorf("manifest: format %d, this hac reads format %d: rebuild with hac build", m.Format, FormatVersion)
+	}
+	return &m, nil
+}
