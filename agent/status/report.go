@@ -1,0 +1,57 @@
+// Package status is what a running hac agent says about itself: the
+// report served on its unix socket, printed by hac agent status, and read
+// by hac apply and hac status to verify a node.
+package status
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Report is one agent's state. Its JSON form is what
+// `hac agent status --format json` prints.
+type Report struct {
+	Cluster      string     `json:"cluster"`
+	Node         string     `json:"node"`
+	ConfigDigest string     `json:"config_digest"` // see [config.Digest]
+	Version      string     `json:"version"`       // hac version of the agent
+	Started      time.Time  `json:"started"`
+	Instances    []Instance `json:"instances"`
+}
+
+// Instance is one VRRP instance's state.
+type Instance struct {
+	Name      string `json:"name"`
+	VRID      uint8  `json:"vrid"`
+	Interface string `json:"interface"`
+	// State is INIT, BACKUP, MASTER, FAULT or STOPPED.
+	State string `json:"state"`
+	// Priority is the effective priority (after tracking weights);
+	// BasePriority the configured one.
+	Priority     int `json:"priority"`
+	BasePriority int `json:"base_priority"`
+	// Master is the address of the current master as this node sees it:
+	// its own source address when it is master, invalid when unknown.
+	Master netip.Addr `json:"master,omitzero"`
+	// LastAdvert is the age of the last valid advert received, -1 when none.
+	LastAdvertMillis int64 `json:"last_advert_ms"`
+	// VIPs are the virtual addresses this node holds right now.
+	VIPs     []netip.Prefix `json:"vips"`
+	Since    time.Time      `json:"since"` // when the current state was entered
+	Reason   string         `json:"reason,omitempty"`
+	Counters Counters       `json:"counters"`
+}
+
+// Counters count what an instance did and what it dropped.
+type Counters struct {
+	AdvertsSent     uint64 `json:"adverts_sent"`
+	AdvertsReceived uint64 `json:"adverts_received"`
+	// Drops counts discarded packets by reason (e.g. "ttl", "auth",
+	// "checksum", "version", "interval", "length", "addr_count").
+	Drops map[string]uint64 `json:"drops"`
+	// VIPMismatch counts adverts whose VIP list differs from ours (obeyed).
+	VIPMismatch uint64 `json:"vip_mismatch"`
+	Transitions uint64 `json:"transitions"`
+	// VIPRestored counts VIPs put back after something else removed them.
+	VIPRestored uint64 `json:"vip_restored"`
+}
