@@ -1,0 +1,49 @@
+# hac — build, demo, test, bench. See README.md.
+GO      ?= go
+BIN     ?= bin/hac
+EXAMPLE ?= examples/ncp-two-node
+OUT     ?= out
+# Short fuzz runs in `make test`; longer by hand: make fuzz FUZZTIME=2m
+FUZZTIME ?= 4s
+
+.PHONY: all build demo test vet unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hac
+
+# demo: validate the seed example and build every node's files into $(OUT)/.
+demo: build
+	$(BIN) vet -v $(EXAMPLE)
+	$(BIN) build -o $(OUT) $(EXAMPLE)
+	@echo
+	@find $(OUT) -type f -printf '%m  %p\n' | sort -k2
+
+# test: everything CI runs: vet, the race-enabled test suite (network
+# namespace and real-tool tests included: run as root with the tools
+# installed, see .ci/run), then a short run of every fuzz target.
+test: vet unit fuzz
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+unit:
+	$(GO) test -race -timeout 20m ./...
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# bench: the benchmarks quoted in the README (compiler scaling, failover
+# against keepalived, apply over SSH). Needs root for the failover part.
+bench:
+	./bench/run
+
+clean:
+	rm -rf bin $(OUT)
