@@ -1,0 +1,78 @@
+package netns_test
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hac-project/hac/internal/netns"
+)
+
+func TestBed(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"n1", "n2"}, IPv6: true})
+	n1, n2 := bed.Node("n1"), bed.Node("n2")
+	if got, want := n1.Addr, netip.MustParseAddr("198.18.0.11"); got != want {
+		t.Errorf("n1.Addr = %v, want %v", got, want)
+	}
+	if !bed.HasAddr(n2.NS, netns.NodeIface, n2.Addr) || !bed.HasAddr(n2.NS, netns.NodeIface, n2.Addr6) {
+		t.Errorf("n2 addresses %v lack %v or %v", bed.Addrs(n2.NS, netns.NodeIface), n2.Addr, n2.Addr6)
+	}
+	for _, a := range []netip.Addr{n1.Addr, n2.Addr, n1.Addr6} {
+		if !bed.Answers(a, 2*time.Second) {
+			t.Errorf("%v does not answer the client", a)
+		}
+	}
+
+	p := bed.Probe(n1.Addr, 10*time.Millisecond)
+	bed.Eventually(2*time.Second, "no probe reply", func() bool { return p.Replies() > 0 })
+	bed.CutLink(n1)
+	if bed.Answers(n1.Addr, 300*time.Millisecond) {
+		t.Errorf("n1 answers with its link cut")
+	}
+	if got := strings.TrimSpace(bed.Exec(n1.NS, "cat", "/sys/class/net/eth1/carrier")); got != "0" {
+		t.Errorf("n1 carrier after CutLink = %s, want 0", got)
+	}
+	bed.Heal(n1)
+	bed.Eventually(3*time.Second, "n1 does not answer after Heal", func() bool { return bed.Answers(n1.Addr, 100*time.Millisecond) })
+	r := p.Stop()
+	if r.Lost == 0 || r.MaxGap < 300*time.Millisecond {
+		t.Errorf("probe across a cut link: %v, want losses and a gap of at least 300ms", r)
+	}
+
+	bed.Isolate(n2)
+	if bed.Answers(n2.Addr, 300*time.Millisecond) {
+		t.Errorf("n2 answers while isolated")
+	}
+	if got := strings.TrimSpace(bed.Exec(n2.NS, "cat", "/sys/class/net/eth1/carrier")); got != "1" {
+		t.Errorf("n2 carrier after Isolate = %s, want 1 (split brain keeps carrier)", got)
+	}
+	bed.Heal(n2)
+
+	cmd := bed.Command(n1.NS, "sleep", "60")
+	bed.Start(cmd)
+	bed.Signal(cmd, syscall.SIGTERM)
+	if err := bed.Wait(cmd, 5*time.Second); err == nil {
+		t.Errorf("sleep killed by SIGTERM exited without error")
+	}
+}
+
+func TestDo(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	var name string
+	err := netns.Do(bed.Node("a").NS, func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/dev")
+		name = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(name, netns.NodeIface+":") {
+		t.Errorf("/proc/thread-self/net/dev inside the node namespace lacks %s:\n%s", netns.NodeIface, name)
+	}
+}
