@@ -1,0 +1,331 @@
+// Package keepalived renders /etc/keepalived/keepalived.conf for clusters
+// that keep keepalived (model.Cluster.Keepalived) instead of the hac agent.
+//
+// The output is regular so that a parser can read it back: one statement
+// per line, four-space indentation, blocks in a fixed order (global_defs,
+// vrrp_script blocks in order of first use, vrrp_instance blocks in model
+// order) and, inside an instance, the keywords always in the same order.
+// It passes keepalived 2.2.7's --config-test.
+package keepalived
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hac-project/hac/model"
+	"github.com/hac-project/hac/targets"
+)
+
+// Path is where keepalived reads its configuration.
+const Path = "/etc/keepalived/keepalived.conf"
+
+// Activate reloads keepalived (SIGHUP keeps the VRRP state), or starts it
+// when it is not running.
+const Activate = "systemctl enable keepalived && systemctl reload-or-restart keepalived"
+
+// Keepalived is the keepalived.conf target.
+type Keepalived struct{}
+
+var _ targets.Target = Keepalived{}
+
+// Name returns "keepalived".
+func (Keepalived) Name() string { return "keepalived" }
+
+// Render returns keepalived.conf for n, or nothing when the cluster runs
+// the hac agent. The file holds the auth pass: mode 0600, marked Secret.
+// Render errors name the instance and the value keepalived.conf cannot
+// express; they never contain the auth pass.
+func (Keepalived) Render(c *model.Cluster, n *model.Node) ([]targets.File, error) {
+	if !c.Keepalived {
+		return nil, nil
+	}
+	data, err := Config(c, n)
+	if err != nil {
+		return nil, err
+	}
+	return []targets.File{{
+		Path:     Path,
+		Mode:     0o600,
+		Data:     data,
+		Activate: Activate,
+		Secret:   true,
+	}}, nil
+}
+
+// writer builds the file line by line with keepalived's nesting.
+type writer struct {
+	b     strings.Builder
+	depth int
+}
+
+// p writes one line at the current depth; a line ending in "{" opens a
+// block and a line "}" closes one.
+func (w *writer) p(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if line == "}" {
+		w.depth--
+	}
+	if line != "" {
+		w.b.WriteString(strings.Repeat("    ", w.depth))
+	}
+	w.b.WriteString(line)
+	w.b.WriteByte('\n')
+	if strings.HasSuffix(line, "{") {
+		w.depth++
+	}
+}
+
+// Config returns keepalived.conf for node n of cluster c.
+func Config(c *model.Cluster, n *model.Node) ([]byte, error) {
+	ins := targets.Instances(c, n)
+	scripts, err := collectScripts(ins)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{}
+	w.b.WriteString(targets.Header("#", c, n))
+	w.p("")
+	w.p("global_defs {")
+	w.p("router_id %s", n.Name)
+	if len(scripts) > 0 || hasNotify(ins) {
+		w.p("enable_script_security")
+		w.p("script_user root")
+	}
+	w.p("}")
+	for _, ch := range scripts {
+		if err := writeScript(w, ch); err != nil {
+			return nil, err
+		}
+	}
+	for _, in := range ins {
+		if err := writeInstance(w, in, in.Member(n.Name)); err != nil {
+			return nil, fmt.Errorf("keepalived: node %s: instance %s: %w", n.Name, in.Name, err)
+		}
+	}
+	return []byte(w.b.String()), nil
+}
+
+// collectScripts returns the node's checks in order of first use; checks
+// of the same name must be identical, as they become one vrrp_script.
+func collectScripts(ins []*model.Instance) ([]model.Check, error) {
+	var out []model.Check
+	where := map[string]string{}
+	for _, in := range ins {
+		for _, ch := range in.Checks {
+			i := slices.IndexFunc(out, func(o model.Check) bool { return o.Name == ch.Name })
+			if i < 0 {
+				out = append(out, ch)
+				where[ch.Name] = in.Name
+				continue
+			}
+			if !equalCheck(out[i], ch) {
+				return nil, fmt.Errorf("keepalived: check %q differs between instances %s and %s: keepalived has one vrrp_script per name, rename one of them", ch.Name, where[ch.Name], in.Name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func equalCheck(a, b model.Check) bool {
+	return slices.Equal(a.Command, b.Command) && a.Interval == b.Interval && a.Timeout == b.Timeout &&
+		a.Rise == b.Rise && a.Fall == b.Fall && a.Weight == b.Weight && a.User == b.User
+}
+
+func hasNotify(ins []*model.Instance) bool {
+	for _, in := range ins {
+		nt := in.Notify
+		if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func writeScript(w *writer, ch model.Check) error {
+	if err := checkWord(ch.Name); err != nil {
+		return fmt.Errorf("keepalived: check name %w", err)
+	}
+	cmd, err := command(ch.Command)
+	if err != nil {
+		return fmt.Errorf("keepalived: check %s: command: %w", ch.Name, err)
+	}
+	interval, err := wholeSeconds(ch.Interval)
+	if err != nil {
+		return fmt.Errorf("keepalived: check %s: interval %w", ch.Name, err)
+	}
+	timeout, err := wholeSeconds(ch.Timeout)
+	if err != nil {
+		return fmt.Errorf("keepalived: check %s: timeout %w", ch.Name, err)
+	}
+	w.p("")
+	w.p("vrrp_script %s {", ch.Name)
+	w.p("script %s", cmd)
+	w.p("interval %s", interval)
+	w.p("timeout %s", timeout)
+	w.p("rise %d", ch.Rise)
+	w.p("fall %d", ch.Fall)
+	w.p("weight %d", ch.Weight)
+	if ch.User != "" {
+		if err := checkWord(ch.User); err != nil {
+			return fmt.Errorf("keepalived: check %s: user %w", ch.Name, err)
+		}
+		w.p("user %s", ch.User)
+	}
+	w.p("}")
+	return nil
+}
+
+func writeInstance(w *writer, in *model.Instance, m *model.Member) error {
+	if err := checkWord(in.Name); err != nil {
+		return fmt.Errorf("name %w", err)
+	}
+	advert := seconds(in.AdvertInt)
+	if in.Version == 2 && in.AdvertInt%time.Second != 0 {
+		return fmt.Errorf("advert_int %v: VRRPv2 adverts are whole seconds", in.AdvertInt)
+	}
+	// keepalived clears nopreempt and preempt_delay on an instance that
+	// starts as MASTER, so only a preempting instance without delay does.
+	state := "BACKUP"
+	if in.Master().Node == m.Node && in.Preempt && in.PreemptDelay == 0 {
+		state = "MASTER"
+	}
+	w.p("")
+	w.p("vrrp_instance %s {", in.Name)
+	w.p("state %s", state)
+	w.p("interface %s", m.Interface)
+	w.p("virtual_router_id %d", in.VRID)
+	w.p("version %d", in.Version)
+	w.p("priority %d", m.Priority)
+	w.p("advert_int %s", advert)
+	switch {
+	case !in.Preempt:
+		w.p("nopreempt")
+	case in.PreemptDelay > 0:
+		w.p("preempt_delay %s", seconds(in.PreemptDelay))
+	}
+	if in.Auth.Type == model.AuthPass {
+		pass := in.Auth.Pass.Reveal()
+		if checkWord(pass) != nil {
+			return fmt.Errorf("the auth pass holds a space, quote, backslash, '#', '!', brace or control character, which keepalived.conf cannot carry: choose another pass")
+		}
+		w.p("authentication {")
+		w.p("auth_type PASS")
+		w.p("auth_pass %s", pass)
+		w.p("}")
+	}
+	if in.Unicast {
+		if !m.Source.IsValid() {
+			return fmt.Errorf("unicast needs the node's source address, and member %s has none", m.Node)
+		}
+		w.p("unicast_src_ip %s", m.Source)
+		w.p("unicast_peer {")
+		for _, p := range m.Peers {
+			w.p("%s", p)
+		}
+		w.p("}")
+	}
+	w.p("virtual_ipaddress {")
+	for _, v := range in.VIPs {
+		dev := v.Device
+		if dev == "" {
+			dev = m.Interface
+		}
+		w.p("%s dev %s", v.Prefix, dev)
+	}
+	w.p("}")
+	if len(in.Track) > 0 {
+		w.p("track_interface {")
+		for _, t := range in.Track {
+			if t.Interface == m.Interface {
+				return fmt.Errorf("tracks its own interface %s: keepalived always tracks it (fault while down) and refuses it in track_interface: remove it", t.Interface)
+			}
+			// The model lowers the priority by Weight while down; keepalived
+			// does that for a negative weight. 0 is fault while down in both.
+			w.p("%s weight %d", t.Interface, -t.Weight)
+		}
+		w.p("}")
+	}
+	if len(in.Checks) > 0 {
+		w.p("track_script {")
+		for _, ch := range in.Checks {
+			w.p("%s", ch.Name)
+		}
+		w.p("}")
+	}
+	for _, nt := range []struct {
+		key  string
+		argv []string
+	}{{"notify_master", in.Notify.Master}, {"notify_backup", in.Notify.Backup}, {"notify_fault", in.Notify.Fault}, {"notify_stop", in.Notify.Stop}} {
+		if len(nt.argv) == 0 {
+			continue
+		}
+		cmd, err := command(nt.argv)
+		if err != nil {
+			return fmt.Errorf("%s: %w", nt.key, err)
+		}
+		w.p("%s %s", nt.key, cmd)
+	}
+	delay, err := wholeSeconds(in.GARP.Delay)
+	if err != nil {
+		return fmt.Errorf("garp delay %w", err)
+	}
+	refresh, err := wholeSeconds(in.GARP.Refresh)
+	if err != nil {
+		return fmt.Errorf("garp refresh %w", err)
+	}
+	w.p("garp_master_delay %s", delay)
+	w.p("garp_master_repeat %d", in.GARP.Repeat)
+	w.p("garp_master_refresh %s", refresh)
+	w.p("garp_master_refresh_repeat %d", in.GARP.RefreshRepeat)
+	w.p("}")
+	return nil
+}
+
+// seconds writes d in seconds, with decimals only when needed ("1", "0.1").
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// wholeSeconds writes d in seconds and refuses fractions, which
+// keepalived 2.2.7 rejects for script intervals and GARP timers.
+func wholeSeconds(d time.Duration) (string, error) {
+	if d%time.Second != 0 {
+		return "", fmt.Errorf("%v: keepalived takes whole seconds here", d)
+	}
+	return seconds(d), nil
+}
+
+// special are the characters keepalived's parser gives a meaning to.
+const special = "'\"\\#!{}"
+
+// checkWord refuses a value that is not one plain keepalived token.
+func checkWord(s string) error {
+	if s == "" || strings.ContainsAny(s, special) || strings.ContainsFunc(s, isSpaceOrControl) {
+		return fmt.Errorf("%q: must be one word without spaces, quotes, backslashes, '#', '!' or braces", s)
+	}
+	return nil
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// command writes argv as keepalived's quoted script string: the whole in
+// double quotes, an argument holding spaces in single quotes.
+func command(argv []string) (string, error) {
+	if len(argv) == 0 {
+		return "", fmt.Errorf("empty command")
+	}
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, special) || strings.ContainsFunc(a, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return "", fmt.Errorf("argument %q: keepalived cannot carry empty arguments, quotes, backslashes, '#', '!', braces or control characters: move the command into a script", a)
+		}
+		if strings.ContainsRune(a, ' ') {
+			a = "'" + a + "'"
+		}
+		parts[i] = a
+	}
+	return `"` + strings.Join(parts, " ") + `"`, nil
+}

@@ -1,0 +1,117 @@
+// Package systemd renders /etc/systemd/system/hac-agent.service, the unit
+// that runs the hac agent, for clusters that run the hac agent rather than
+// keepalived.
+package systemd
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/model"
+	"github.com/hac-project/hac/targets"
+)
+
+// Path is where the unit goes.
+const Path = "/etc/systemd/system/hac-agent.service"
+
+// Binary is where hac apply installs the hac binary on a node.
+const Binary = "/usr/local/bin/hac"
+
+// Systemd is the systemd unit target.
+type Systemd struct{}
+
+var _ targets.Target = Systemd{}
+
+// Name returns "systemd".
+func (Systemd) Name() string { return "systemd" }
+
+// Render returns the agent's unit for n, or nothing when the cluster runs
+// keepalived.
+//
+// The agent runs as root with only CAP_NET_RAW and CAP_NET_ADMIN and a
+// read-only system, unless the node runs health-check or notify commands:
+// those get the privileges they would have under keepalived, so the
+// sandbox is left out.
+func (Systemd) Render(c *model.Cluster, n *model.Node) ([]targets.File, error) {
+	if c.Keepalived {
+		return nil, nil
+	}
+	ins := targets.Instances(c, n)
+	var b strings.Builder
+	b.WriteString(targets.Header("#", c, n))
+	fmt.Fprintf(&b, `[Unit]
+Description=hac VRRP agent (cluster %s, node %s)
+Documentation=https://github.com/hac-project/hac
+Wants=network-online.target
+After=network-online.target
+ConditionPathExists=%s
+
+[Service]
+Type=simple
+ExecStart=%s agent --config %s
+Restart=on-failure
+RestartSec=1s
+# On SIGTERM a master hands over (priority 0 advert) and keeps its VIPs
+# until a backup has taken over: at most 3 advert intervals plus skew.
+KillSignal=SIGTERM
+KillMode=mixed
+TimeoutStopSec=%d
+RuntimeDirectory=hac
+RuntimeDirectoryMode=0750
+`, c.Name, n.Name, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))
+	if runsCommands(ins) {
+		b.WriteString("# No sandbox: this node runs health-check or notify commands.\n")
+	} else {
+		b.WriteString(sandbox)
+	}
+	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+	return []targets.File{{
+		Path:     Path,
+		Mode:     0o644,
+		Data:     []byte(b.String()),
+		Activate: targets.ActivateAgent,
+	}}, nil
+}
+
+const sandbox = `AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN
+CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+`
+
+// stopTimeout returns TimeoutStopSec in whole seconds: four of the
+// longest advert interval (a backup takes over within three plus skew)
+// and ten seconds of margin.
+func stopTimeout(ins []*model.Instance) int {
+	var longest time.Duration
+	for _, in := range ins {
+		longest = max(longest, in.AdvertInt)
+	}
+	d := 4*longest + 10*time.Second
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// runsCommands reports whether any instance runs a check or notify command.
+func runsCommands(ins []*model.Instance) bool {
+	for _, in := range ins {
+		nt := in.Notify
+		if len(in.Checks)+len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,99 @@
+// Package targets turns the typed model of a cluster into the files each
+// node needs: one [Target] per output (netplan, ifupdown, agent.json, the
+// systemd unit, keepalived.conf), each in its own subpackage. The closed,
+// ordered list of targets and the build that writes output trees live in
+// package targets/build.
+//
+// No target ever writes a VIP as a static address or an alias (eth1:0):
+// the agent (or keepalived) owns the VIPs, and a VIP configured statically
+// on every node makes every node answer ARP for it.
+package targets
+
+import (
+	"fmt"
+	"io/fs"
+	"net/netip"
+
+	"github.com/hac-project/hac/model"
+)
+
+// File is one rendered file for a node.
+type File struct {
+	// Path is the absolute, clean path of the file on the node.
+	Path string
+	// Mode holds the permission bits the file gets on the node.
+	Mode fs.FileMode
+	// Data is the file's content.
+	Data []byte
+	// Activate is the shell command that makes a change of the file take
+	// effect on the node; files sharing a command run it once.
+	Activate string
+	// Network marks files whose activation reconfigures the network and
+	// can cut an SSH session.
+	Network bool
+	// Secret marks files holding secrets (the VRRP auth pass): mode 0600,
+	// never shown in a diff.
+	Secret bool
+}
+
+// Target renders one kind of file.
+type Target interface {
+	// Name is the target's short name, e.g. "netplan".
+	Name() string
+	// Render returns the target's files for node n of cluster c, or none
+	// when the target does not apply to that node (another network
+	// renderer, keepalived instead of the agent). c is valid, as the
+	// compiler produces it; Render errors only on values the target's
+	// output format cannot express.
+	Render(c *model.Cluster, n *model.Node) ([]File, error)
+}
+
+// GatewayMetric is the metric of the default route via the shared
+// segment's gateway, in both network renderers: far above the metric of a
+// DHCP default route on the management interface (100), so the gateway is
+// only a fallback and never takes traffic away from it.
+const GatewayMetric = 20000
+
+// ActivateAgent is the command that activates the agent's files: the unit
+// and agent.json share it, so hac apply runs it once when both change.
+const ActivateAgent = "systemctl daemon-reload && systemctl enable hac-agent && systemctl restart hac-agent"
+
+// Header returns the comment lines that start every generated text file,
+// each prefixed by the format's comment marker.
+func Header(comment string, c *model.Cluster, n *model.Node) string {
+	return comment + " Written by hac build for node " + n.Name + " of cluster " + c.Name + ".\n" +
+		comment + " Do not edit: the next hac apply replaces it. Edit the cluster description instead.\n"
+}
+
+// Instances returns the instances node n is a member of, in model order.
+func Instances(c *model.Cluster, n *model.Node) []*model.Instance {
+	var out []*model.Instance
+	for _, in := range c.Instances {
+		if in.Member(n.Name) != nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// Addresses returns node n's static addresses, each with the prefix length
+// of the cluster subnet of its family, in the node's order (IPv4 first).
+func Addresses(c *model.Cluster, n *model.Node) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(n.Addresses))
+	for _, a := range n.Addresses {
+		p, ok := c.Network.SubnetFor(a)
+		if !ok {
+			return nil, fmt.Errorf("node %s: address %s has no subnet of its family in the cluster network", n.Name, a)
+		}
+		out = append(out, netip.PrefixFrom(a, p.Bits()))
+	}
+	return out, nil
+}
+
+// Family returns 4 or 6, the family of a.
+func Family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
