@@ -1,0 +1,261 @@
+// Package vip puts virtual addresses on interfaces and takes them off, over
+// rtnetlink, and watches the kernel's address and link events.
+//
+// Every VIP is added with a finite lifetime (IFA_CACHEINFO valid and
+// preferred lifetimes, in whole seconds): the kernel-enforced VIP lease.
+// The agent refreshes the lease while it is master, so when the agent is
+// killed or hangs the address disappears by itself once the lease runs out,
+// instead of staying on the node the way keepalived leaves it after SIGKILL.
+package vip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// MinLease is the shortest lease the kernel can enforce: lifetimes are whole
+// seconds.
+const MinLease = time.Second
+
+// LeaseFor returns the lease for an instance whose Master_Down_Interval is
+// mdi: mdi rounded up to whole seconds, at least MinLease. A backup takes
+// over about mdi after the master dies, and the dead master's VIP expires
+// within the lease of its last refresh.
+func LeaseFor(mdi time.Duration) time.Duration {
+	l := max(mdi, MinLease)
+	return (l + time.Second - 1).Truncate(time.Second)
+}
+
+// Address is an address on an interface as the kernel reports it.
+type Address struct {
+	Index  int
+	Prefix netip.Prefix
+	// Valid and Preferred are the remaining lifetimes; Forever when the
+	// address has none.
+	Valid, Preferred time.Duration
+	Flags            uint32 // IFA_F_* flags
+}
+
+// Forever is the lifetime of a permanent address.
+const Forever = time.Duration(1<<63 - 1)
+
+// Manager adds, removes and lists addresses. It is safe for concurrent
+// use.
+type Manager struct {
+	rt  *rtnetlink.Conn
+	raw *netlink.Conn
+}
+
+// Dial opens the rtnetlink sockets in the calling thread's network
+// namespace.
+func Dial() (*Manager, error) {
+	rt, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return nil, fmt.Errorf("vip: open rtnetlink: %w (the agent needs CAP_NET_ADMIN)", err)
+	}
+	raw, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("vip: open rtnetlink: %w", err)
+	}
+	return &Manager{rt: rt, raw: raw}, nil
+}
+
+// Close closes the sockets.
+func (m *Manager) Close() error {
+	return errors.Join(m.rt.Close(), m.raw.Close())
+}
+
+// message builds the ifaddrmsg for p on interface index.
+func message(index int, p netip.Prefix) *rtnetlink.AddressMessage {
+	a := p.Addr()
+	family, scope := unix.AF_INET, unix.RT_SCOPE_UNIVERSE
+	var flags uint32
+	if a.Is6() {
+		family, flags = unix.AF_INET6, unix.IFA_F_NODAD
+	}
+	if a.IsLinkLocalUnicast() {
+		scope = unix.RT_SCOPE_LINK
+	}
+	attrs := &rtnetlink.AddressAttributes{Address: a.AsSlice(), Local: a.AsSlice(), Flags: flags}
+	if a.Is4() && p.Bits() < 31 {
+		attrs.Broadcast = broadcast(p)
+	}
+	return &rtnetlink.AddressMessage{
+		Family:       uint8(family),
+		PrefixLength: uint8(p.Bits()),
+		Scope:        uint8(scope),
+		Index:        uint32(index),
+		Attributes:   attrs,
+	}
+}
+
+// broadcast returns the IPv4 broadcast address of p.
+func broadcast(p netip.Prefix) net.IP {
+	b := p.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(b[:], v)
+	return b[:]
+}
+
+// Add puts p on interface index with a lease (rounded up to whole seconds,
+// at least MinLease), or renews the lease when p is already there: it
+// creates or replaces the address. IPv6 addresses get IFA_F_NODAD and a
+// preferred lifetime of zero (deprecated, so the kernel never picks the VIP
+// as a source address, like keepalived's /128 VIPs); IPv4 ones are
+// preferred for the whole lease.
+func (m *Manager) Add(index int, p netip.Prefix, lease time.Duration) error {
+	msg := message(index, p)
+	b, err := msg.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("vip: add %v: %w", p, err)
+	}
+	valid := uint32(LeaseFor(lease) / time.Second)
+	preferred := valid
+	if p.Addr().Is6() {
+		preferred = 0
+	}
+	ci := make([]byte, 16) // struct ifa_cacheinfo: prefered, valid, cstamp, tstamp
+	binary.NativeEndian.PutUint32(ci[0:4], preferred)
+	binary.NativeEndian.PutUint32(ci[4:8], valid)
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.IFA_CACHEINFO, ci)
+	extra, err := ae.Encode()
+	if err != nil {
+		return fmt.Errorf("vip: add %v: %w", p, err)
+	}
+	_, err = m.raw.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.RTM_NEWADDR),
+			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Replace,
+		},
+		Data: append(b, extra...),
+	})
+	if err != nil {
+		return fmt.Errorf("vip: add %v on interface %d: %w", p, index, err)
+	}
+	return nil
+}
+
+// Remove takes p off interface index. An address that is not there is not
+// an error.
+func (m *Manager) Remove(index int, p netip.Prefix) error {
+	err := m.rt.Address.Delete(message(index, p))
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("vip: remove %v from interface %d: %w", p, index, err)
+	}
+	return nil
+}
+
+// List returns the addresses on interface index (every interface when
+// index is 0).
+func (m *Manager) List(index int) ([]Address, error) {
+	msgs, err := m.rt.Address.List()
+	if err != nil {
+		return nil, fmt.Errorf("vip: list addresses: %w", err)
+	}
+	var as []Address
+	for i := range msgs {
+		a, ok := fromMessage(&msgs[i])
+		if ok && (index == 0 || a.Index == index) {
+			as = append(as, a)
+		}
+	}
+	return as, nil
+}
+
+// fromMessage converts a kernel address message.
+func fromMessage(m *rtnetlink.AddressMessage) (Address, bool) {
+	if m.Attributes == nil {
+		return Address{}, false
+	}
+	ip := m.Attributes.Local
+	if ip == nil {
+		ip = m.Attributes.Address
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return Address{}, false
+	}
+	if m.Family == unix.AF_INET {
+		a = a.Unmap()
+	}
+	life := func(s uint32) time.Duration {
+		if s == 0xffffffff {
+			return Forever
+		}
+		return time.Duration(s) * time.Second
+	}
+	flags := m.Attributes.Flags
+	if flags == 0 {
+		flags = uint32(m.Flags)
+	}
+	return Address{
+		Index:     int(m.Index),
+		Prefix:    netip.PrefixFrom(a, int(m.PrefixLength)),
+		Valid:     life(m.Attributes.CacheInfo.Valid),
+		Preferred: life(m.Attributes.CacheInfo.Preferred),
+		Flags:     flags,
+	}, true
+}
+
+// Has reports whether interface index carries address a (any prefix
+// length).
+func (m *Manager) Has(index int, a netip.Addr) (bool, error) {
+	as, err := m.List(index)
+	if err != nil {
+		return false, err
+	}
+	for _, x := range as {
+		if x.Prefix.Addr() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// RemoveStale removes from interface index every address among vips (same
+// address, any prefix length) and returns what it removed: VIPs a previous
+// agent (or keepalived) left behind when it was killed. Call it at startup,
+// before the instance can become master.
+func (m *Manager) RemoveStale(index int, vips []netip.Prefix) ([]netip.Prefix, error) {
+	as, err := m.List(index)
+	if err != nil {
+		return nil, err
+	}
+	var removed []netip.Prefix
+	for _, a := range as {
+		for _, v := range vips {
+			if a.Prefix.Addr() != v.Addr() {
+				continue
+			}
+			if err := m.Remove(index, a.Prefix); err != nil {
+				return removed, err
+			}
+			removed = append(removed, a.Prefix)
+		}
+	}
+	return removed, nil
+}
+
+// LinkUp reports whether interface index is administratively up and has
+// carrier (IFF_UP and IFF_LOWER_UP).
+func (m *Manager) LinkUp(index int) (bool, error) {
+	l, err := m.rt.Link.Get(uint32(index))
+	if err != nil {
+		return false, fmt.Errorf("vip: link %d: %w", index, err)
+	}
+	return linkUp(l.Flags), nil
+}
+
+func linkUp(flags uint32) bool {
+	return flags&unix.IFF_UP != 0 && flags&unix.IFF_LOWER_UP != 0
+}

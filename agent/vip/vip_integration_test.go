@@ -1,0 +1,184 @@
+package vip_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hac-project/hac/agent/vip"
+	"github.com/hac-project/hac/internal/netns"
+)
+
+// open dials a Manager and a Watcher inside the node's namespace and
+// returns them with eth1's index.
+func open(t *testing.T, bed *netns.Bed, n *netns.Node) (*vip.Manager, *vip.Watcher, int) {
+	t.Helper()
+	var (
+		m   *vip.Manager
+		w   *vip.Watcher
+		idx int
+	)
+	err := netns.Do(n.NS, func() error {
+		ifi, err := net.InterfaceByName(netns.NodeIface)
+		if err != nil {
+			return err
+		}
+		idx = ifi.Index
+		if m, err = vip.Dial(); err != nil {
+			return err
+		}
+		w, err = vip.Watch()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); w.Close() })
+	return m, w, idx
+}
+
+// waitEvent reads events until match returns true, failing after 5 s.
+func waitEvent(t *testing.T, w *vip.Watcher, what string, match func(vip.Event) bool) {
+	t.Helper()
+	found := make(chan bool, 1)
+	go func() {
+		for {
+			evs, err := w.Next()
+			if err != nil {
+				found <- false
+				return
+			}
+			for _, e := range evs {
+				if match(e) {
+					found <- true
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatalf("watcher closed before %s", what)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no event: %s", what)
+	}
+}
+
+func TestAddLeaseRemove(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}, IPv6: true})
+	n := bed.Node("a")
+	m, w, idx := open(t, bed, n)
+
+	v4 := netip.MustParsePrefix("198.18.0.200/32")
+	v6 := netip.MustParsePrefix("2001:db8:18::200/128")
+	sub := netip.MustParsePrefix("198.18.0.201/24")
+	for _, p := range []netip.Prefix{v4, v6, sub} {
+		if err := m.Add(idx, p, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Add(idx, p, 3*time.Second); err != nil {
+			t.Fatalf("renewing the lease: %v", err)
+		}
+	}
+	as, err := m.List(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[netip.Prefix]vip.Address{}
+	for _, a := range as {
+		got[a.Prefix] = a
+	}
+	for _, p := range []netip.Prefix{v4, v6, sub} {
+		a, ok := got[p]
+		if !ok {
+			t.Fatalf("%v not listed on eth1: %v", p, as)
+		}
+		if a.Valid > 3*time.Second || a.Valid < 2*time.Second {
+			t.Errorf("%v valid lifetime %v, want about 3s", p, a.Valid)
+		}
+	}
+	if got[v6].Flags&unix.IFA_F_NODAD == 0 {
+		t.Errorf("%v flags %#x lack IFA_F_NODAD", v6, got[v6].Flags)
+	}
+	if got[v6].Preferred != 0 {
+		t.Errorf("%v preferred lifetime %v, want 0 (deprecated, never a source)", v6, got[v6].Preferred)
+	}
+	if !bed.Answers(v4.Addr(), 2*time.Second) || !bed.Answers(v6.Addr(), 2*time.Second) {
+		t.Errorf("the VIPs do not answer the client")
+	}
+
+	// Something else removes a VIP: the watcher says so.
+	bed.Exec(n.NS, "ip", "addr", "del", v4.String(), "dev", netns.NodeIface)
+	waitEvent(t, w, "removal of "+v4.String(), func(e vip.Event) bool {
+		return e.Kind == vip.AddrRemoved && e.Prefix == v4 && e.Index == idx
+	})
+
+	if err := m.Remove(idx, v6); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(idx, v6); err != nil {
+		t.Errorf("removing an absent VIP: %v, want nil", err)
+	}
+	if bed.HasAddr(n.NS, netns.NodeIface, v6.Addr()) {
+		t.Errorf("%v still on eth1 after Remove", v6)
+	}
+
+	// The lease runs out: the kernel removes the address by itself.
+	start := time.Now()
+	bed.Eventually(5*time.Second, sub.String()+" outlived its 3s lease", func() bool {
+		return !bed.HasAddr(n.NS, netns.NodeIface, sub.Addr())
+	})
+	t.Logf("%v expired %v after its last renewal", sub, time.Since(start).Round(10*time.Millisecond))
+}
+
+func TestRemoveStale(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, _, idx := open(t, bed, n)
+	// keepalived leaves permanent VIPs behind after SIGKILL.
+	bed.Exec(n.NS, "ip", "addr", "add", "198.18.0.210/32", "dev", netns.NodeIface)
+	bed.Exec(n.NS, "ip", "addr", "add", "198.18.0.211/24", "dev", netns.NodeIface)
+	removed, err := m.RemoveStale(idx, []netip.Prefix{
+		netip.MustParsePrefix("198.18.0.210/32"),
+		netip.MustParsePrefix("198.18.0.211/32"), // another prefix length: still ours
+		netip.MustParsePrefix("198.18.0.212/32"), // absent
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("RemoveStale removed %v, want 198.18.0.210/32 and 198.18.0.211/24", removed)
+	}
+	for _, a := range []string{"198.18.0.210", "198.18.0.211"} {
+		if bed.HasAddr(n.NS, netns.NodeIface, netip.MustParseAddr(a)) {
+			t.Errorf("stale %s still on eth1", a)
+		}
+	}
+	if !bed.HasAddr(n.NS, netns.NodeIface, n.Addr) {
+		t.Errorf("RemoveStale removed the node's own address %v", n.Addr)
+	}
+}
+
+func TestLinkEvents(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, w, idx := open(t, bed, n)
+	if up, err := m.LinkUp(idx); err != nil || !up {
+		t.Fatalf("LinkUp = %v, %v; want true", up, err)
+	}
+	bed.CutLink(n)
+	waitEvent(t, w, "carrier loss", func(e vip.Event) bool { return e.Kind == vip.Link && e.Index == idx && !e.Up })
+	if up, err := m.LinkUp(idx); err != nil || up {
+		t.Errorf("LinkUp after CutLink = %v, %v; want false", up, err)
+	}
+	bed.Heal(n)
+	waitEvent(t, w, "carrier back", func(e vip.Event) bool { return e.Kind == vip.Link && e.Index == idx && e.Up })
+}
