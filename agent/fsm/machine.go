@@ -370,6 +370,7 @@ func (m *Machine) masterAdvert(now time.Time, a Advert) []Action {
 		}
 		m.adoptInterval(a)
 		m.preemptAt = time.Time{}
+		m.master = a.Src
 		return append(acts, m.enterBackup(now, reason, a.Src)...)
 	}
 	// Lower priority (or equal from a lower address): RFC 5798 discards
