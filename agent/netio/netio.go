@@ -1,0 +1,383 @@
+// Package netio sends and receives VRRP adverts on Linux: raw IP protocol
+// 112 sockets, one per (interface, address family), set up like keepalived
+// 2.2.7's (vrrp.c open_vrrp_send_socket / open_vrrp_read_socket): bound to
+// the interface, TTL / hop limit 255 for multicast and unicast, TOS /
+// traffic class 0xc0, multicast loopback off, the VRRP group joined on the
+// interface only, and the source address pinned on every send because the
+// VRRPv3 checksum covers it.
+//
+// A [RawConn] carries every VRID on its interface and family: the caller
+// (the agent driver) opens one per (interface, family) and demultiplexes
+// received adverts by VRID after decoding them with package vrrp. It needs
+// CAP_NET_RAW.
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/hac-project/hac/agent/vrrp"
+)
+
+// A Message is one received VRRP advert with what the IP layer said of it.
+type Message struct {
+	Payload []byte     // the VRRP message (IP payload); owned by the caller
+	Src     netip.Addr // IP source, without zone
+	Dst     netip.Addr // IP destination: the VRRP group or our unicast address
+	TTL     int        // IPv4 TTL or IPv6 hop limit; -1 when the kernel gave none
+	IfIndex int        // the interface it arrived on
+}
+
+// Multicast reports whether the advert was sent to a multicast group.
+func (m *Message) Multicast() bool { return m.Dst.IsMulticast() }
+
+// Conn is what the agent driver needs of a VRRP socket; [*RawConn] is the
+// real one, tests use fakes.
+type Conn interface {
+	// Source is the address Send uses when given an invalid src.
+	Source() netip.Addr
+	// Send sends one VRRP message from src (invalid: Source()) to dst, a
+	// VRRP group or a unicast peer. The message must already carry the
+	// checksum for exactly this src and dst (vrrp.Packet.Marshal).
+	Send(b []byte, src, dst netip.Addr) error
+	// Receive blocks for the next advert. After Close it returns an error
+	// satisfying errors.Is(err, net.ErrClosed).
+	Receive() (Message, error)
+	// Close releases the socket and unblocks Receive.
+	Close() error
+}
+
+var _ Conn = (*RawConn)(nil)
+
+// Config says which socket to open.
+type Config struct {
+	Interface *net.Interface
+	IPv6      bool // VRRPv3 over IPv6; else IPv4 (VRRPv2 or v3)
+	// Multicast joins the VRRP group (224.0.0.18 / ff02::12) on Interface.
+	// Unicast adverts to this host's addresses arrive either way.
+	Multicast bool
+	// Source is the address to send from (keepalived's mcast_src_ip /
+	// unicast_src_ip). Zero: the interface's primary IPv4 address, or its
+	// IPv6 link-local address (RFC 5798 section 5.1.2.1).
+	Source netip.Addr
+}
+
+// ErrSourceNotReady is returned (wrapped) by Listen when the context ends
+// before the source address exists on the interface and, for IPv6, has
+// finished duplicate address detection; and by Send when the kernel
+// refuses the source address. The agent retries later; it is not fatal.
+var ErrSourceNotReady = errors.New("source address not usable yet")
+
+// RawConn is a VRRP socket on one interface and family.
+type RawConn struct {
+	ifi *net.Interface
+	src netip.Addr
+	c   net.PacketConn
+	p4  *ipv4.PacketConn
+	p6  *ipv6.PacketConn
+	buf []byte
+}
+
+// recvBuf fits the largest VRRP message (VRRPv3 with 255 IPv6 addresses is
+// 4088 bytes) with room to spot oversized ones.
+const recvBuf = 8192
+
+// sourcePoll is how often Listen re-checks a source address still in DAD.
+const sourcePoll = 50 * time.Millisecond
+
+// Listen opens a VRRP socket on cfg.Interface. It waits, until ctx ends,
+// for the source address to be usable (IPv6: not tentative). Listen must
+// run in the network namespace the interface lives in.
+func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
+	if cfg.Interface == nil {
+		return nil, errors.New("netio: listen: no interface given")
+	}
+	src, err := waitSource(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc := &RawConn{ifi: cfg.Interface, src: src, buf: make([]byte, recvBuf)}
+	network, laddr, group := "ip4:112", "0.0.0.0", vrrp.GroupIPv4
+	if cfg.IPv6 {
+		network, laddr, group = "ip6:112", "::", vrrp.GroupIPv6
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return control(c, cfg.Interface.Name, cfg.IPv6)
+	}}
+	rc.c, err = lc.ListenPacket(ctx, network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("netio: open %s socket on %s (needs CAP_NET_RAW): %w", network, cfg.Interface.Name, err)
+	}
+	gaddr := &net.IPAddr{IP: group.AsSlice()}
+	if cfg.IPv6 {
+		rc.p6 = ipv6.NewPacketConn(rc.c)
+		err = setup6(rc.p6, cfg.Interface, cfg.Multicast, gaddr)
+	} else {
+		rc.p4 = ipv4.NewPacketConn(rc.c)
+		err = setup4(rc.p4, cfg.Interface, cfg.Multicast, gaddr)
+	}
+	if err != nil {
+		rc.c.Close()
+		return nil, fmt.Errorf("netio: set up %s socket on %s: %w", network, cfg.Interface.Name, err)
+	}
+	return rc, nil
+}
+
+// control runs before bind: keepalived's SO_BINDTODEVICE and
+// IP(V6)_MULTICAST_ALL=0, so the socket sees only this interface's
+// adverts and only the groups it joined itself; and no DF bit, like
+// keepalived's hand-built IPv4 header.
+func control(c syscall.RawConn, ifname string, six bool) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		s := int(fd)
+		if serr = unix.BindToDevice(s, ifname); serr != nil {
+			serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
+			return
+		}
+		if six {
+			// IPV6_MULTICAST_ALL exists since Linux 4.20; older kernels
+			// deliver other sockets' groups too, which VRID demux tolerates.
+			_ = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+			return
+		}
+		if serr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
+			serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
+			return
+		}
+		if serr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); serr != nil {
+			serr = fmt.Errorf("IP_MTU_DISCOVER: %w", serr)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// tos is the IPv4 TOS / IPv6 traffic class of adverts (keepalived: 0xc0,
+// network control).
+const tos = 0xc0
+
+func setup4(p *ipv4.PacketConn, ifi *net.Interface, multicast bool, group *net.IPAddr) error {
+	if multicast {
+		if err := p.JoinGroup(ifi, group); err != nil {
+			return fmt.Errorf("join %v: %w", group, err)
+		}
+	}
+	return firstErr(
+		p.SetMulticastInterface(ifi),
+		p.SetMulticastTTL(vrrp.TTL),
+		p.SetTTL(vrrp.TTL),
+		p.SetTOS(tos),
+		p.SetMulticastLoopback(false),
+		p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
+	)
+}
+
+func setup6(p *ipv6.PacketConn, ifi *net.Interface, multicast bool, group *net.IPAddr) error {
+	// The kernel computes the checksum on send and drops bad ones on
+	// receive, like keepalived's IPV6_CHECKSUM (vrrp_if.c).
+	if err := p.SetChecksum(true, 6); err != nil {
+		return fmt.Errorf("IPV6_CHECKSUM: %w", err)
+	}
+	if multicast {
+		if err := p.JoinGroup(ifi, group); err != nil {
+			return fmt.Errorf("join %v: %w", group, err)
+		}
+	}
+	return firstErr(
+		p.SetMulticastInterface(ifi),
+		p.SetMulticastHopLimit(vrrp.TTL),
+		p.SetHopLimit(vrrp.TTL),
+		p.SetTrafficClass(tos),
+		p.SetMulticastLoopback(false),
+		p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
+	)
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Source returns the default source address of adverts.
+func (c *RawConn) Source() netip.Addr { return c.src }
+
+// Interface returns the interface the socket is bound to.
+func (c *RawConn) Interface() *net.Interface { return c.ifi }
+
+// Send implements [Conn]. It never fragments or loops back.
+func (c *RawConn) Send(b []byte, src, dst netip.Addr) error {
+	if !src.IsValid() {
+		src = c.src
+	}
+	var err error
+	if c.p6 != nil {
+		cm := &ipv6.ControlMessage{TrafficClass: tos, HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}
+		_, err = c.p6.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone(dst, c.ifi)})
+	} else {
+		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
+		_, err = c.p4.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+	}
+	if err != nil {
+		if errors.Is(err, unix.EADDRNOTAVAIL) || (c.p6 != nil && errors.Is(err, unix.EINVAL)) {
+			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
+		}
+		return fmt.Errorf("netio: send advert %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
+	}
+	return nil
+}
+
+// zone scopes link-local and link-local multicast destinations.
+func zone(a netip.Addr, ifi *net.Interface) string {
+	if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
+		return ifi.Name
+	}
+	return ""
+}
+
+// Receive implements [Conn]. A RawConn has one receive buffer: call
+// Receive from one goroutine.
+func (c *RawConn) Receive() (Message, error) {
+	for {
+		m, ok, err := c.receive()
+		if err != nil {
+			return Message{}, fmt.Errorf("netio: receive on %s: %w", c.ifi.Name, err)
+		}
+		if ok {
+			return m, nil
+		}
+	}
+}
+
+// receive reads one datagram; ok is false for one to skip (no control
+// message, as a datagram queued before SetControlMessage would have).
+func (c *RawConn) receive() (m Message, ok bool, err error) {
+	var n int
+	var from net.Addr
+	if c.p6 != nil {
+		var cm *ipv6.ControlMessage
+		n, cm, from, err = c.p6.ReadFrom(c.buf)
+		if err != nil || cm == nil {
+			return m, false, err
+		}
+		m.TTL, m.Dst, m.IfIndex = cm.HopLimit, addr(cm.Dst), cm.IfIndex
+	} else {
+		var cm *ipv4.ControlMessage
+		n, cm, from, err = c.p4.ReadFrom(c.buf)
+		if err != nil || cm == nil {
+			return m, false, err
+		}
+		m.TTL, m.Dst, m.IfIndex = cm.TTL, addr(cm.Dst), cm.IfIndex
+	}
+	if ia, _ := from.(*net.IPAddr); ia != nil {
+		m.Src = addr(ia.IP)
+	}
+	m.Payload = append([]byte(nil), c.buf[:n]...)
+	return m, m.Src.IsValid() && m.Dst.IsValid(), nil
+}
+
+func addr(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+// SetReadDeadline makes a blocked or later Receive fail with an error
+// satisfying errors.Is(err, os.ErrDeadlineExceeded) at t; zero t: never.
+func (c *RawConn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+
+// Close implements [Conn].
+func (c *RawConn) Close() error { return c.c.Close() }
+
+// waitSource returns the source address to use, polling until ctx ends
+// while it is missing or (IPv6) tentative.
+func waitSource(ctx context.Context, cfg Config) (netip.Addr, error) {
+	for {
+		src, err := findSource(cfg)
+		if err == nil {
+			return src, nil
+		}
+		if !errors.Is(err, ErrSourceNotReady) {
+			return netip.Addr{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return netip.Addr{}, fmt.Errorf("netio: %s: %w (%w)", cfg.Interface.Name, err, ctx.Err())
+		case <-time.After(sourcePoll):
+		}
+	}
+}
+
+// findSource looks the source up with rtnetlink, which, unlike
+// net.Interface.Addrs, reports secondary and tentative flags.
+func findSource(cfg Config) (netip.Addr, error) {
+	nl, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netio: rtnetlink: %w", err)
+	}
+	defer nl.Close()
+	msgs, err := nl.Address.List()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netio: list addresses: %w", err)
+	}
+	return pickSource(msgs, cfg)
+}
+
+// pickSource chooses cfg.Source if present and usable, else the first
+// primary IPv4 or link-local IPv6 address of the interface.
+func pickSource(msgs []rtnetlink.AddressMessage, cfg Config) (netip.Addr, error) {
+	family := uint8(unix.AF_INET)
+	if cfg.IPv6 {
+		family = unix.AF_INET6
+	}
+	tentative := false
+	for _, m := range msgs {
+		if m.Family != family || m.Index != uint32(cfg.Interface.Index) || m.Attributes == nil {
+			continue
+		}
+		ip := m.Attributes.Local
+		if ip == nil {
+			ip = m.Attributes.Address
+		}
+		a := addr(ip)
+		flags := uint32(m.Flags) | m.Attributes.Flags
+		switch {
+		case cfg.Source.IsValid() && a != cfg.Source.Unmap():
+			continue
+		case !cfg.Source.IsValid() && cfg.IPv6 && !a.IsLinkLocalUnicast():
+			continue
+		case !cfg.Source.IsValid() && flags&unix.IFA_F_SECONDARY != 0:
+			continue
+		case flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0:
+			tentative = true
+			continue
+		}
+		return a, nil
+	}
+	what := "a primary IPv4 address"
+	switch {
+	case cfg.Source.IsValid():
+		what = "source address " + cfg.Source.String()
+	case cfg.IPv6:
+		what = "an IPv6 link-local address"
+	}
+	if tentative {
+		return netip.Addr{}, fmt.Errorf("%w: %s on %s is still in duplicate address detection", ErrSourceNotReady, what, cfg.Interface.Name)
+	}
+	return netip.Addr{}, fmt.Errorf("%w: %s has no %s: add it, or configure the source", ErrSourceNotReady, cfg.Interface.Name, what)
+}

@@ -1,0 +1,126 @@
+package netio_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/vrrp"
+	"github.com/hac-project/hac/internal/netns"
+)
+
+// Listen opens a socket on eth1 inside namespace ns; the bed closes it.
+func listen(t *testing.T, ns string, cfg netio.Config) *netio.RawConn {
+	t.Helper()
+	var c *netio.RawConn
+	err := netns.Do(ns, func() error {
+		ifi, err := net.InterfaceByName(netns.NodeIface)
+		if err != nil {
+			return err
+		}
+		cfg.Interface = ifi
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err = netio.Listen(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// receive returns the next advert or fails the test after a bounded wait.
+func receive(t *testing.T, c *netio.RawConn) netio.Message {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Receive()
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	return m
+}
+
+func mustAddrs(ss ...string) []netip.Addr {
+	var a []netip.Addr
+	for _, s := range ss {
+		a = append(a, netip.MustParseAddr(s))
+	}
+	return a
+}
+
+// TestSendReceive sends adverts of every kind between two namespaces and
+// checks what the receiving socket reports: RFC 5798 section 5.1 (TTL and
+// hop limit 255, source, destination) and the decoded advert.
+func TestSendReceive(t *testing.T) {
+	bed := netns.New(t, netns.Spec{IPv6: true})
+	n1, n2 := bed.Node("n1"), bed.Node("n2")
+	s4 := listen(t, n1.NS, netio.Config{Multicast: true})
+	r4 := listen(t, n2.NS, netio.Config{Multicast: true})
+	s6 := listen(t, n1.NS, netio.Config{IPv6: true, Multicast: true})
+	r6 := listen(t, n2.NS, netio.Config{IPv6: true, Multicast: true})
+	if s4.Source() != n1.Addr {
+		t.Errorf("IPv4 source = %v, want the primary address %v", s4.Source(), n1.Addr)
+	}
+	if !s6.Source().IsLinkLocalUnicast() {
+		t.Errorf("IPv6 source = %v, want a link-local address", s6.Source())
+	}
+	v4 := mustAddrs("198.18.0.200")
+	tests := []struct {
+		name     string
+		s, r     *netio.RawConn
+		src, dst netip.Addr
+		p        vrrp.Packet
+	}{
+		{"v2 multicast PASS", s4, r4, netip.Addr{}, vrrp.GroupIPv4,
+			vrrp.Packet{Version: 2, VRID: 51, Priority: 200, AuthType: vrrp.AuthPass, AdvertInt: time.Second, Addrs: v4, Auth: vrrp.PassAuth("pass1234")}},
+		{"v2 unicast", s4, r4, netip.Addr{}, n2.Addr,
+			vrrp.Packet{Version: 2, VRID: 52, Priority: 100, AdvertInt: time.Second, Addrs: v4}},
+		{"v3 multicast", s4, r4, netip.Addr{}, vrrp.GroupIPv4,
+			vrrp.Packet{Version: 3, VRID: 53, Priority: 0, AdvertInt: 100 * time.Millisecond, Addrs: v4}},
+		{"v3 unicast", s4, r4, netip.Addr{}, n2.Addr,
+			vrrp.Packet{Version: 3, VRID: 54, Priority: 254, AdvertInt: 100 * time.Millisecond, Addrs: v4}},
+		{"v3 IPv6 multicast", s6, r6, netip.Addr{}, vrrp.GroupIPv6,
+			vrrp.Packet{Version: 3, VRID: 55, Priority: 100, AdvertInt: 100 * time.Millisecond, Addrs: mustAddrs("fe80::55", "2001:db8:18::55")}},
+		{"v3 IPv6 unicast from the global address", s6, r6, n1.Addr6, n2.Addr6,
+			vrrp.Packet{Version: 3, VRID: 56, Priority: 100, AdvertInt: 100 * time.Millisecond, Addrs: mustAddrs("2001:db8:18::56")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.src
+			if !src.IsValid() {
+				src = tt.s.Source()
+			}
+			b, err := tt.p.Marshal(src, tt.dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.s.Send(b, tt.src, tt.dst); err != nil {
+				t.Fatal(err)
+			}
+			m := receive(t, tt.r)
+			want := netio.Message{Payload: b, Src: src, Dst: tt.dst, TTL: vrrp.TTL, IfIndex: tt.r.Interface().Index}
+			if diff := cmp.Diff(want, m, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("received (-want +got):\n%s", diff)
+			}
+			if m.Multicast() != tt.dst.IsMulticast() {
+				t.Errorf("Multicast() = %v", m.Multicast())
+			}
+			p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(&tt.p, p, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("decoded (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
