@@ -280,7 +280,7 @@ func (d *decoder) seconds(s *Stmt, w Word, min, max float64) (time.Duration, boo
 		d.errf(w.Pos, "%s: %q is not a number of seconds in %g..%g", s.Keyword(), w.Text, min, max)
 		return 0, false
 	}
-	return time.Duration(math.Round(f * 1e6)) * time.Microsecond, true
+	return time.Duration(math.Round(f*1e6)) * time.Microsecond, true
 }
 
 func (d *decoder) addr(s *Stmt, w Word) (netip.Addr, bool) {
