@@ -123,7 +123,7 @@ LogLevel ERROR
 			t.Fatal(err)
 		}
 		var stderr bytes.Buffer
-		cmd := exec.Command(sshd, "-D", "-e", "-f", cfg)
+		cmd := sshdCommand(sshd, cfg)
 		cmd.Stderr = &stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -140,6 +140,23 @@ LogLevel ERROR
 	}
 	t.Fatalf("sshd did not start: %s", lastErr)
 	return nil
+}
+
+// sshdCommand runs sshd. As root, when the login user's ~/.bashrc exists,
+// sshd runs in a mount namespace of its own where that file is empty: bash
+// reads ~/.bashrc for every command sshd runs, and a developer's rc file
+// (pyenv, nvm…) can take seconds, which would be measured instead of hac.
+// Nothing outside that private namespace changes.
+func sshdCommand(sshd, cfg string) *exec.Cmd {
+	home, _ := os.UserHomeDir()
+	rc := filepath.Join(home, ".bashrc")
+	unshare, err := exec.LookPath("unshare")
+	if _, serr := os.Stat(rc); os.Geteuid() != 0 || err != nil || serr != nil {
+		return exec.Command(sshd, "-D", "-e", "-f", cfg)
+	}
+	// unshare without --fork execs, so the PID stays sshd's.
+	return exec.Command(unshare, "--mount", "--propagation", "private", "/bin/sh", "-c",
+		`mount --bind /dev/null "$1" && exec "$2" -D -e -f "$3"`, "sh", rc, sshd, cfg)
 }
 
 func sshdPath(t testing.TB) string {
