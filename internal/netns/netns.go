@@ -388,3 +388,49 @@ func Do(ns string, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// A Capture is a running tcpdump.
+type Capture struct {
+	b    *Bed
+	cmd  *exec.Cmd
+	File string // the pcap file
+}
+
+// Capture starts tcpdump on iface in namespace ns with a filter expression
+// (empty: everything), writing to a file in a temporary directory, and
+// waits until it listens. It needs tcpdump (testenv.NeedTool).
+func (b *Bed) Capture(ns, iface, filter string) *Capture {
+	b.t.Helper()
+	testenv.NeedTool(b.t, "tcpdump")
+	dir := b.t.TempDir()
+	c := &Capture{b: b, File: dir + "/capture.pcap"}
+	errf, err := os.Create(dir + "/tcpdump.err")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer errf.Close()
+	// --immediate-mode: without it frames wait in the capture ring and a
+	// stop loses them; -Z root: the file is in a root-only directory.
+	args := []string{"--immediate-mode", "-Z", "root", "-U", "-n", "-i", iface, "-w", c.File}
+	if filter != "" {
+		args = append(args, filter)
+	}
+	c.cmd = b.Command(ns, "tcpdump", args...)
+	c.cmd.Stderr = errf
+	b.Start(c.cmd)
+	b.Eventually(5*time.Second, "tcpdump did not start listening", func() bool {
+		out, _ := os.ReadFile(errf.Name())
+		return bytes.Contains(out, []byte("listening on"))
+	})
+	return c
+}
+
+// Stop stops tcpdump after a short grace period for frames in flight and
+// returns the pcap file name.
+func (c *Capture) Stop() string {
+	c.b.t.Helper()
+	time.Sleep(200 * time.Millisecond)
+	c.b.Signal(c.cmd, syscall.SIGTERM)
+	_ = c.b.Wait(c.cmd, 5*time.Second)
+	return c.File
+}
