@@ -95,6 +95,34 @@ func Ifupdown(t testing.TB, f targets.File, iface string) string {
 	return all.String()
 }
 
+// SystemdVerify runs systemd-analyze verify on f (a unit file) below a
+// temporary root holding the host's system units and a stand-in for
+// execPath, and fails the test on any complaint (an unknown key is only a
+// warning to systemd, and an error here).
+func SystemdVerify(t testing.TB, f targets.File, execPath string) {
+	t.Helper()
+	tool := testenv.NeedTool(t, "systemd-analyze")
+	root := t.TempDir()
+	for _, d := range []string{filepath.Dir(f.Path), filepath.Dir(execPath), "usr/lib/systemd"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, err := run(t, "cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")); err != nil {
+		t.Fatalf("copy the host's system units: %v: %s", err, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(root, execPath), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, f.Path), f.Data, f.Mode); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := run(t, tool, "verify", "--man=no", "--root="+root, f.Path)
+	if err != nil || stdout+stderr != "" {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s%s\nfile:\n%s", f.Path, err, stdout, stderr, f.Data)
+	}
+}
+
 // Interfaces returns every interface name node n's keepalived.conf or
 // agent.json refers to: the members' interfaces, VIP devices and tracked
 // interfaces, sorted.
