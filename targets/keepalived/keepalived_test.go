@@ -2,9 +2,9 @@ package keepalived_test
 
 import (
 	"flag"
+	"net/netip"
 	"strings"
 	"testing"
-	"net/netip"
 	"time"
 
 	"github.com/hac-project/hac/model"
@@ -110,4 +110,5 @@ func TestState(t *testing.T) {
 		})
 	}
 }
+
 var netipZero netip.Addr
