@@ -6,8 +6,9 @@ import "fmt"
 // short key for counters and logs ("drops by reason").
 type DropReason string
 
-// The drop reasons. [Parse] reports the first six; [Expect.Check] the rest
-// (and DropVRID, DropAuthType, DropInterval again for mismatches).
+// The drop reasons. [Parse] reports the first seven and VRID 0;
+// [Expect.Check] the rest, and VRID, version, auth type and interval
+// mismatches.
 const (
 	DropLength    DropReason = "length"     // shorter than the header, or no valid layout
 	DropVersion   DropReason = "version"    // not 2 or 3, VRRPv2 over IPv6, or not the instance's version
@@ -16,7 +17,7 @@ const (
 	DropAuthType  DropReason = "auth_type"  // unsupported, or not the instance's auth type
 	DropInterval  DropReason = "interval"   // zero, or (VRRPv2) not the instance's advert_int
 	DropChecksum  DropReason = "checksum"   // checksum wrong in every accepted form
-	DropVRID      DropReason = "vrid"       // no instance with this VRID
+	DropVRID      DropReason = "vrid"       // VRID 0, or no instance with this VRID
 	DropAuth      DropReason = "auth"       // VRRPv2 PASS data differs
 	DropTTL       DropReason = "ttl"        // multicast advert with TTL / hop limit not 255
 	DropMode      DropReason = "mode"       // multicast advert to a unicast instance or the reverse

@@ -341,6 +341,9 @@ func parse(b []byte, src, dst netip.Addr, haveIP bool) (*Packet, error) {
 	if t := b[0] & 0x0f; t != 1 {
 		return nil, drop(DropType, "type %d, want 1 (ADVERTISEMENT)", t)
 	}
+	if p.VRID == 0 {
+		return nil, drop(DropVRID, "VRID 0 is not valid")
+	}
 	count := int(b[3])
 	alen := 4
 	trailer := 0

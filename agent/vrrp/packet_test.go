@@ -260,6 +260,7 @@ func TestParseDrops(t *testing.T) {
 		{"version 1", set(v3, 0, 0x11), src, mc4, vrrp.DropVersion},
 		{"v2 over IPv6", v2, netip.MustParseAddr("fe80::1"), mc6, vrrp.DropVersion},
 		{"type 2", set(v3, 0, 0x32), src, mc4, vrrp.DropType},
+		{"vrid 0", set(v3, 1, 0), src, mc4, vrrp.DropVRID},
 		{"auth type AH", set(v2, 4, 2), src, mc4, vrrp.DropAuthType},
 		{"auth type 7", set(v2, 4, 7), src, mc4, vrrp.DropAuthType},
 		{"v2 interval 0", set(v2, 5, 0), src, mc4, vrrp.DropInterval},
