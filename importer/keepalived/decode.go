@@ -370,16 +370,44 @@ func (d *decoder) script(name string, blk *Stmt) *Script {
 	return sc
 }
 
-// scriptArgv splits a script's words like keepalived does: a single quoted
-// word is split at spaces again (keepalived runs it without a shell).
+// scriptArgv splits a script's words like keepalived does: a double
+// quoted word is split at spaces again, where 'single quotes' keep an
+// argument's spaces (keepalived runs it without a shell).
 func scriptArgv(ws []Word) []string {
 	var argv []string
 	for _, w := range ws {
 		if w.Quoted {
-			argv = append(argv, strings.Fields(w.Text)...)
+			argv = append(argv, splitCommand(w.Text)...)
 		} else {
 			argv = append(argv, w.Text)
 		}
+	}
+	return argv
+}
+
+// splitCommand splits s at spaces and tabs outside single quotes.
+func splitCommand(s string) []string {
+	var argv []string
+	var cur strings.Builder
+	inArg, quoted := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			quoted = !quoted
+			inArg = true
+		case (r == ' ' || r == '\t') && !quoted:
+			if inArg {
+				argv = append(argv, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if inArg {
+		argv = append(argv, cur.String())
 	}
 	return argv
 }
