@@ -79,13 +79,17 @@ func (m *Mode) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Marshal encodes m canonically, with a final newline.
+// Marshal encodes m canonically, with a final newline. Commands keep
+// their "&&" and "<" as they are (no HTML escaping).
 func Marshal(m *Manifest) ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // Parse decodes a manifest, refusing unknown fields and other versions.
