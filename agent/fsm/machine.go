@@ -299,7 +299,15 @@ func (m *Machine) advert(now time.Time, a Advert) []Action {
 	case Master:
 		return m.masterAdvert(now, a)
 	case Draining:
-		if a.Priority == 0 || m.handedOff {
+		if m.handedOff {
+			return nil
+		}
+		if a.Priority == 0 {
+			// Another master is stopping too (a split brain that
+			// healed): only the greater address keeps draining.
+			if a.Src.Compare(m.cfg.Primary) > 0 {
+				return m.stop(ReasonHigherAddress, a.Src)
+			}
 			return nil
 		}
 		m.handedOff = true

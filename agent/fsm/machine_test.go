@@ -182,20 +182,19 @@ func TestBackupPriorityZeroSetsSkewTime(t *testing.T) {
 // keeps its own).
 func TestBackupAdvertRestartsTimer(t *testing.T) {
 	tests := []struct {
-		name      string
-		cfg       func(*Config)
-		adv       Advert
-		interval  time.Duration // Master_Adver_Interval after it
-		deadline  time.Duration // from the advert
-		wantCause string
+		name     string
+		cfg      func(*Config)
+		adv      Advert
+		interval time.Duration // Master_Adver_Interval after it
+		deadline time.Duration // from the advert
 	}{
-		{"higher priority", nil, Advert{Priority: 200, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000, ReasonMasterDown},
-		{"equal priority", nil, Advert{Priority: 100, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000, ReasonMasterDown},
-		{"lower priority, preempt off", func(c *Config) { c.Preempt = false }, Advert{Priority: 50, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000, ReasonMasterDown},
-		{"v3 adopts a 2s interval", nil, Advert{Priority: 200, AdvertInt: 2 * time.Second, Src: upper}, 2 * time.Second, 6*time.Second + 1218750000, ReasonMasterDown},
-		{"v3 adopts a 100ms interval", nil, Advert{Priority: 200, AdvertInt: ms(100), Src: upper}, ms(100), 360937500, ReasonMasterDown},
-		{"v3 ignores a zero interval", nil, Advert{Priority: 200, Src: upper}, time.Second, 3609375000, ReasonMasterDown},
-		{"v2 keeps its own interval", func(c *Config) { c.Version = 2 }, Advert{Priority: 200, AdvertInt: 2 * time.Second, Src: upper}, time.Second, 3609375000, ReasonMasterDown},
+		{"higher priority", nil, Advert{Priority: 200, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000},
+		{"equal priority", nil, Advert{Priority: 100, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000},
+		{"lower priority, preempt off", func(c *Config) { c.Preempt = false }, Advert{Priority: 50, AdvertInt: time.Second, Src: lower}, time.Second, 3609375000},
+		{"v3 adopts a 2s interval", nil, Advert{Priority: 200, AdvertInt: 2 * time.Second, Src: upper}, 2 * time.Second, 6*time.Second + 1218750000},
+		{"v3 adopts a 100ms interval", nil, Advert{Priority: 200, AdvertInt: ms(100), Src: upper}, ms(100), 360937500},
+		{"v3 ignores a zero interval", nil, Advert{Priority: 200, Src: upper}, time.Second, 3609375000},
+		{"v2 keeps its own interval", func(c *Config) { c.Version = 2 }, Advert{Priority: 200, AdvertInt: 2 * time.Second, Src: upper}, time.Second, 3609375000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,8 +210,8 @@ func TestBackupAdvertRestartsTimer(t *testing.T) {
 			}
 			d, _ := m.Deadline()
 			step(t, m, d.Sub(t0), Timeout{}, SendAdvert{Priority: m.Priority()}, AddVIPs{})
-			if m.pending.Reason != tt.wantCause {
-				t.Errorf("reason = %q, want %q", m.pending.Reason, tt.wantCause)
+			if m.pending.Reason != ReasonMasterDown {
+				t.Errorf("reason = %q, want %q", m.pending.Reason, ReasonMasterDown)
 			}
 			if got := m.MasterAdverInterval(); got != time.Second {
 				t.Errorf("MasterAdverInterval after becoming master = %v, want the local 1s", got)
@@ -356,12 +355,22 @@ func TestShutdownHandsOffBeforeReleasing(t *testing.T) {
 	step(t, m, now+ms(200), Shutdown{}, SendAdvert{Priority: 0}, Transition{From: Master, To: Draining, Reason: ReasonShutdown})
 	wantDeadline(t, m, now+ms(1200))
 	step(t, m, now+ms(1200), Timeout{}, SendAdvert{Priority: 0})
-	step(t, m, now+ms(1300), Advert{Priority: 0, AdvertInt: time.Second, Src: upper}) // another stopping node
+	step(t, m, now+ms(1300), Advert{Priority: 0, AdvertInt: time.Second, Src: lower}) // another stopping master, smaller address
 	step(t, m, now+ms(1400), Advert{Priority: 90, AdvertInt: time.Second, Src: lower},
 		RemoveVIPs{}, Transition{From: Draining, To: Stopped, Reason: ReasonHandoffDone, Peer: lower})
 	wantNoDeadline(t, m)
 	step(t, m, now+ms(1500), Advert{Priority: 90, AdvertInt: time.Second, Src: lower})
 	step(t, m, now+ms(1500), Timeout{})
+}
+
+// Two masters of a healed split brain both draining: only the greater
+// address keeps the VIPs until the bound.
+func TestShutdownTwoDrainingMasters(t *testing.T) {
+	m := newMachine(t, nil)
+	now := toMaster(t, m)
+	step(t, m, now, Shutdown{}, SendAdvert{Priority: 0}, Transition{From: Master, To: Draining, Reason: ReasonShutdown})
+	step(t, m, now+ms(1), Advert{Priority: 0, AdvertInt: time.Second, Src: upper},
+		RemoveVIPs{}, Transition{From: Draining, To: Stopped, Reason: ReasonHigherAddress, Peer: upper})
 }
 
 // The handoff is bounded: with no new master after DownAdverts+1
