@@ -48,6 +48,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newBuildCmd(),
 	)
 	return root
 }
