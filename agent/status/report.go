@@ -17,6 +17,9 @@ type Report struct {
 	Version      string     `json:"version"`       // hac version of the agent
 	Started      time.Time  `json:"started"`
 	Instances    []Instance `json:"instances"`
+	// Drops counts received packets no instance claims (an unknown VRID),
+	// by reason.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
 // Instance is one VRRP instance's state.

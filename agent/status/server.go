@@ -1,0 +1,206 @@
+package status
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler is what the status socket serves: a running agent.
+type Handler interface {
+	// Report returns the agent's current state.
+	Report() Report
+	// Handoff hands mastership off gracefully without stopping (all
+	// instances, or the named one); with release it restores the
+	// configured priorities. It returns the instances it acted on.
+	Handoff(instance string, release bool) ([]string, error)
+}
+
+// Request is one request on the status socket, a JSON line.
+type Request struct {
+	// Op is "status" or "handoff".
+	Op       string `json:"op"`
+	Instance string `json:"instance,omitempty"` // handoff: only this one
+	Release  bool   `json:"release,omitempty"`  // handoff: restore priorities
+}
+
+// Response is the answer, one JSON document.
+type Response struct {
+	Report *Report   `json:"report,omitempty"`
+	Done   *[]string `json:"done,omitempty"` // handoff: instances acted on
+	Error  string    `json:"error,omitempty"`
+}
+
+// Listen creates the unix socket at path, readable and writable by root
+// only (mode 0600, in a directory it creates with mode 0755), replacing a
+// stale socket a killed agent left.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("status socket: %s exists and is not a socket: remove it or set status_socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("status socket: %s: another agent is running (stop it first)", path)
+		}
+		os.Remove(path)
+	}
+	old := unix.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return l, nil
+}
+
+// Serve answers requests on l until ctx ends; then it closes l (which
+// removes the socket file). Only root peers (SO_PEERCRED uid 0) are
+// answered.
+func Serve(ctx context.Context, l net.Listener, h Handler) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveConn(c, h)
+		}()
+	}
+}
+
+func serveConn(c net.Conn, h Handler) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	enc := json.NewEncoder(c)
+	if uid, err := peerUID(c); err != nil || uid != 0 {
+		_ = enc.Encode(Response{Error: "permission denied: the status socket answers root only"})
+		return
+	}
+	var req Request
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	if err != nil {
+		_ = enc.Encode(Response{Error: fmt.Sprintf("bad request: %v", err)})
+		return
+	}
+	var resp Response
+	switch req.Op {
+	case "status":
+		r := h.Report()
+		resp.Report = &r
+	case "handoff":
+		done, err := h.Handoff(req.Instance, req.Release)
+		if err != nil {
+			resp.Error = err.Error()
+		} else {
+			if done == nil {
+				done = []string{}
+			}
+			resp.Done = &done
+		}
+	default:
+		resp.Error = fmt.Sprintf("unknown op %q: use status or handoff", req.Op)
+	}
+	_ = enc.Encode(resp)
+}
+
+// peerUID returns the user id of the process at the other end.
+func peerUID(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, errors.New("not a unix socket")
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return cred.Uid, nil
+}
+
+// call sends one request to the agent at path and decodes the answer.
+func call(ctx context.Context, path string, req Request) (*Response, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("agent status socket %s: %w (is hac agent running, and are you root?)", path, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	b, _ := json.Marshal(req) // a Request always encodes
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("agent status socket %s: %w", path, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("agent status socket %s: bad answer: %w", path, err)
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("agent: %s", resp.Error)
+	}
+	return &resp, nil
+}
+
+// Query asks the agent at path for its report.
+func Query(ctx context.Context, path string) (*Report, error) {
+	resp, err := call(ctx, path, Request{Op: "status"})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Report == nil {
+		return nil, fmt.Errorf("agent status socket %s: answer without a report", path)
+	}
+	return resp.Report, nil
+}
+
+// Handoff asks the agent at path to hand off mastership (see
+// [Handler.Handoff]) and returns the instances it acted on.
+func Handoff(ctx context.Context, path, instance string, release bool) ([]string, error) {
+	resp, err := call(ctx, path, Request{Op: "handoff", Instance: instance, Release: release})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Done == nil {
+		return nil, nil
+	}
+	return *resp.Done, nil
+}

@@ -1,0 +1,118 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func sample() status.Report {
+	return status.Report{
+		Cluster: "web", Node: "n1", ConfigDigest: "sha256:abcd", Version: "v0.1.0",
+		Started: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
+		Drops:   map[string]uint64{"vrid": 3},
+		Instances: []status.Instance{
+			{
+				Name: "VI_1", VRID: 51, Interface: "eth1", State: "MASTER", Priority: 200, BasePriority: 200,
+				Master: netip.MustParseAddr("198.18.0.11"), LastAdvertMillis: -1,
+				VIPs:     []netip.Prefix{netip.MustParsePrefix("198.18.0.200/32")},
+				Counters: status.Counters{AdvertsSent: 120, Transitions: 2, Drops: map[string]uint64{}},
+			},
+			{
+				Name: "VI_2", VRID: 52, Interface: "eth1", State: "BACKUP", Priority: 1, BasePriority: 100,
+				Master: netip.MustParseAddr("198.18.0.12"), LastAdvertMillis: 350, VIPs: []netip.Prefix{},
+				Counters: status.Counters{AdvertsReceived: 99, Transitions: 1, VIPRestored: 1, Drops: map[string]uint64{"ttl": 2, "auth": 1}},
+			},
+		},
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	r := sample()
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "status.golden")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), b.String()); d != "" {
+		t.Errorf("WriteText (-want +got):\n%s", d)
+	}
+}
+
+type fakeAgent struct {
+	handoffs []string
+}
+
+func (f *fakeAgent) Report() status.Report { return sample() }
+func (f *fakeAgent) Handoff(name string, release bool) ([]string, error) {
+	f.handoffs = append(f.handoffs, name)
+	return []string{"VI_1"}, nil
+}
+
+func TestSocket(t *testing.T) {
+	testenv.NeedRoot(t) // the socket answers root peers only
+	path := filepath.Join(t.TempDir(), "run", "agent.sock")
+	l, err := status.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := status.Listen(path); err == nil {
+		t.Errorf("a second Listen on a live socket succeeded, want an error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeAgent{}
+	served := make(chan error, 1)
+	go func() { served <- status.Serve(ctx, l, f) }()
+
+	qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer qcancel()
+	r, err := status.Query(qctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sample(), *r, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("Query (-want +got):\n%s", d)
+	}
+	done, err := status.Handoff(qctx, path, "VI_1", false)
+	if err != nil || len(done) != 1 || done[0] != "VI_1" || len(f.handoffs) != 1 {
+		t.Errorf("Handoff = %v, %v (calls %v), want [VI_1]", done, err, f.handoffs)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	// A stale socket (agent killed) is replaced.
+	l2, err := status.Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	l2.Close()
+}
