@@ -45,8 +45,9 @@ func IsPattern(arg string) bool {
 	return arg == "..." || strings.HasSuffix(filepath.ToSlash(arg), Recursive)
 }
 
-// patternRoot returns the directory a pattern searches.
-func patternRoot(arg string) string {
+// Root returns the directory a pattern searches: "dir" for "dir/...",
+// "." for "...".
+func Root(arg string) string {
 	if arg == "..." {
 		return "."
 	}
@@ -99,7 +100,7 @@ func Expand(args []string) ([]string, error) {
 			out = append(out, arg)
 			continue
 		}
-		root := patternRoot(arg)
+		root := Root(arg)
 		fi, err := os.Stat(root)
 		if err != nil {
 			return nil, err

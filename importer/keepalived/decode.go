@@ -19,6 +19,9 @@ type Problem struct {
 	Also    []model.Pos // the other places involved, e.g. the differing value on another node
 	Msg     string
 	Warning bool // true: reported, but the import can go on
+	// Unsupported marks a directive hac import does not support (it is
+	// left out of the import when the problem is downgraded to a warning).
+	Unsupported bool
 }
 
 func (p Problem) String() string {
@@ -210,12 +213,9 @@ func (d *decoder) errf(pos model.Pos, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *decoder) warnf(pos model.Pos, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...), Warning: true})
-}
-
 func (d *decoder) unsupported(s *Stmt, where string) {
-	d.errf(s.Pos, "%s %s is not supported by hac import: remove it, or pass --ignore-unsupported to import without it", s.Keyword(), where)
+	d.problems = append(d.problems, Problem{Pos: s.Pos, Unsupported: true,
+		Msg: fmt.Sprintf("%s %s is not supported by hac import: remove it, or pass --ignore-unsupported to import without it", s.Keyword(), where)})
 }
 
 // block checks that s is a block with no arguments.
@@ -501,7 +501,7 @@ func (d *decoder) instanceStmt(in *Instance, s *Stmt) bool {
 		if ok = d.block(s); ok {
 			for _, t := range s.Block {
 				ti := TrackInterface{Interface: t.Keyword()}
-				if w, ok := d.weight(t); ok {
+				if w, ok := d.weight(s.Keyword(), t); ok {
 					ti.Weight = w
 				}
 				in.TrackInterfaces = append(in.TrackInterfaces, ti)
@@ -511,7 +511,7 @@ func (d *decoder) instanceStmt(in *Instance, s *Stmt) bool {
 		if ok = d.block(s); ok {
 			for _, t := range s.Block {
 				ts := TrackScript{Name: t.Keyword()}
-				if w, ok := d.weight(t); ok && len(t.Args()) > 0 {
+				if w, ok := d.weight(s.Keyword(), t); ok && len(t.Args()) > 0 {
 					ts.Weight, ts.WeightSet = w, true
 				}
 				in.TrackScripts = append(in.TrackScripts, ts)
@@ -559,9 +559,9 @@ func (d *decoder) instanceStmt(in *Instance, s *Stmt) bool {
 }
 
 // weight reads "NAME [weight N]" entries of track_interface and track_script.
-func (d *decoder) weight(t *Stmt) (int, bool) {
+func (d *decoder) weight(block string, t *Stmt) (int, bool) {
 	if t.HasBlock {
-		d.errf(t.Pos, "%s takes no { } block", t.Keyword())
+		d.errf(t.Pos, "%s: %s takes no { } block", block, t.Keyword())
 		return 0, false
 	}
 	args := t.Args()
@@ -571,10 +571,10 @@ func (d *decoder) weight(t *Stmt) (int, bool) {
 	case len(args) == 2 && args[0].Text == "weight":
 		return d.int(t, args[1], -253, 253)
 	case len(args) == 3 && args[0].Text == "weight" && args[2].Text == "reverse":
-		d.errf(args[2].Pos, "%s: weight ... reverse is not supported by hac import: remove it", t.Keyword())
+		d.errf(args[2].Pos, "%s: weight ... reverse is not supported by hac import: remove it", block)
 		return 0, false
 	default:
-		d.errf(args[0].Pos, "%s: expected \"weight N\" after the name, got %q", t.Keyword(), args[0].Text)
+		d.errf(args[0].Pos, "%s: expected \"weight N\" after the name, got %q", block, args[0].Text)
 		return 0, false
 	}
 }
