@@ -20,10 +20,18 @@
 //
 // For each action the driver: [SendAdvert]: sends one advert with that
 // priority; [AddVIPs]: adds the VIPs, then steps [VIPsReady] (before any
-// other event, so it always answers the latest AddVIPs); [RemoveVIPs]:
-// removes them and cancels pending gratuitous ARPs; [SendGratuitous]: sends
-// a GARP/NA burst now and schedules the delayed burst and refreshes itself;
+// other event, so it always answers the latest AddVIPs; on failure it
+// retries, the machine keeps advertising meanwhile); [RemoveVIPs]: removes
+// them and cancels pending gratuitous ARPs; [SendGratuitous]: sends a
+// GARP/NA burst now and schedules the delayed burst and refreshes itself;
 // [Transition]: logs, counts, runs notify hooks; [Warning]: logs.
+//
+// Events the driver steps: [LinkDown] before [Start] if the interface is
+// down at start; [Advert] only for packets that passed every receive check
+// and are not our own looped-back adverts; [PriorityChange] whenever the
+// effective priority changes (0 for a failed weight-0 tracked item);
+// [Shutdown] on SIGTERM, then it waits for [Stopped] (bounded by
+// [Machine.Deadline]) before exiting.
 package fsm
 
 import (
