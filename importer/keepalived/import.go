@@ -112,6 +112,12 @@ func (im *importer) run() {
 	im.interfaces()
 	im.subnetsFor()
 	names := im.instanceNames()
+	// Check (and write) every instance even after an error, so that
+	// every problem is reported at once; the text is dropped on errors.
+	var vrrp strings.Builder
+	for _, name := range names {
+		im.instance(&vrrp, name)
+	}
 	if im.problems.Errors() > 0 {
 		return
 	}
@@ -134,11 +140,8 @@ func (im *importer) run() {
 		}
 		w.WriteString("}\n")
 	}
-	w.WriteString("}\n")
-	w.WriteString("vrrp: {\n")
-	for _, name := range names {
-		im.instance(name)
-	}
+	w.WriteString("}\nvrrp: {\n")
+	w.WriteString(vrrp.String())
 	w.WriteString("}\n")
 	fmt.Fprintf(w, "render: {network: %s, keepalived: true}\n", quote(cmp.Or(im.opt.Render, "none")))
 	w.WriteString("}\n")
@@ -174,7 +177,7 @@ func (im *importer) nodeAddresses() {
 			}
 		}
 		if len(im.addrs[n.Node]) == 0 {
-			im.errf(model.Pos{File: n.Config.File}, nil,
+			im.errf(fileStart(n.Config.File), nil,
 				"node %s has no address on the shared segment (its file has no unicast_src_ip): give --address %s=IP", n.Node, n.Node)
 		}
 	}
@@ -203,7 +206,7 @@ func (im *importer) interfaces() {
 			}
 		}
 		if first == nil {
-			im.errf(model.Pos{File: n.Config.File}, nil, "node %s: the file has no vrrp_instance", n.Node)
+			im.errf(fileStart(n.Config.File), nil, "node %s: the file has no vrrp_instance", n.Node)
 		}
 	}
 	for _, n := range im.nodes {
@@ -299,7 +302,7 @@ func (im *importer) writeNetwork() {
 }
 
 // instance checks one instance across its members and writes it.
-func (im *importer) instance(name string) {
+func (im *importer) instance(w *strings.Builder, name string) {
 	var mbs []member
 	for _, n := range im.nodes {
 		if in := n.Config.Instance(name); in != nil {
@@ -325,7 +328,6 @@ func (im *importer) instance(name string) {
 		im.warnf(ref.pos("advert_int"), "instance %s: VRRPv2 advert_int %s is rounded by keepalived to %s: imported as %s", name, seconds(ref.in.AdvertInt), seconds(m.AdvertInt), seconds(m.AdvertInt))
 	}
 
-	w := &im.out
 	fmt.Fprintf(w, "%s: {\n", label(name))
 	fmt.Fprintf(w, "virtual_router_id: %d\n", m.VRID)
 	if m.Version != 2 {
@@ -353,8 +355,6 @@ func (im *importer) instance(name string) {
 			pass = fmt.Sprintf("{env: %s}", quote(im.opt.PassEnv))
 		case im.opt.PassFile != "":
 			pass = fmt.Sprintf("{file: %s}", quote(im.opt.PassFile))
-		default:
-			im.warnf(ref.pos("auth_pass"), "instance %s: the auth pass is written in cleartext into the CUE file: import with --pass-env NAME or --pass-file PATH to keep it out of the repository", name)
 		}
 		fmt.Fprintf(w, "auth: {type: \"PASS\", pass: %s}\n", pass)
 	}
@@ -387,7 +387,7 @@ func (im *importer) instance(name string) {
 		}
 		w.WriteString("]\n")
 	}
-	im.writeChecks(ref)
+	writeChecks(w, ref)
 	nt := m.Notify
 	if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
 		w.WriteString("notify: {\n")
@@ -406,11 +406,10 @@ func (im *importer) instance(name string) {
 
 // writeChecks writes the instance's tracked scripts as checks, by the
 // vrrp_script's name.
-func (im *importer) writeChecks(ref member) {
+func writeChecks(w *strings.Builder, ref member) {
 	if len(ref.in.TrackScripts) == 0 {
 		return
 	}
-	w := &im.out
 	w.WriteString("checks: {\n")
 	for _, ts := range ref.in.TrackScripts {
 		sc := ref.cfg.Script(ts.Name)
@@ -576,3 +575,7 @@ func stringList(ss []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
+
+// fileStart is the position of a file's first character, for problems
+// concerning a whole file.
+func fileStart(name string) model.Pos { return model.Pos{File: name, Line: 1, Col: 1} }

@@ -82,7 +82,7 @@ func TestImportGolden(t *testing.T) {
 		golden string
 		warns  int
 	}{
-		{"seed", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"}, seedOptions, "seed.cue", 1},
+		{"seed", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"}, seedOptions, "seed.cue", 0},
 		{"seed with the pass in the environment", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"},
 			func() Options { o := seedOptions; o.PassEnv = "NCP_LB_PASS"; return o }(), "seed-env.cue", 0},
 		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}, "trio.cue", 0},

@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/format"
+	"cuelang.org/go/cue/parser"
+	"github.com/spf13/cobra"
+
+	"github.com/hac-project/hac/compiler/discover"
+)
+
+func newFmtCmd() *cobra.Command {
+	var check bool
+	c := &cobra.Command{
+		Use:   "fmt [--check] [PATH...]",
+		Short: "Format CUE files the canonical way (cue fmt)",
+		Long: `fmt rewrites CUE files in the canonical format of cuelang.org/go/cue/format.
+A directory (or a dir/... pattern) is searched recursively for *.cue files,
+skipping hidden directories, cue.mod, vendor, node_modules, out and testdata.
+Without a path, fmt formats the current directory.
+
+With --check, fmt writes nothing: it lists the files that are not formatted
+and exits 1 when there is any (for CI and pre-commit).
+
+Files are replaced atomically and keep their mode.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			return runFmt(c.OutOrStdout(), c.ErrOrStderr(), args, check)
+		},
+	}
+	c.Flags().BoolVar(&check, "check", false, "list unformatted files and exit 1 if any; write nothing")
+	return c
+}
+
+func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
+	var files []string
+	for _, arg := range args {
+		root := arg
+		if discover.IsPattern(arg) {
+			root = discover.Root(arg)
+		}
+		fi, err := os.Stat(root)
+		if err != nil {
+			return exitCode(ExitUsage, "%v", err)
+		}
+		if !fi.IsDir() {
+			files = append(files, root)
+			continue
+		}
+		found, err := discover.Walk(root, []string{".cue"})
+		if err != nil {
+			return exitCode(ExitUsage, "%v", err)
+		}
+		files = append(files, found...)
+	}
+	unformatted, failed := 0, false
+	for _, name := range files {
+		changed, err := fmtFile(name, check)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "%v\n", err)
+			failed = true
+		case changed && check:
+			fmt.Fprintln(stdout, name)
+			unformatted++
+		case changed:
+			fmt.Fprintln(stdout, name)
+		}
+	}
+	switch {
+	case failed:
+		return exitCode(ExitInvalid, "")
+	case unformatted > 0:
+		return exitCode(ExitInvalid, "%d file(s) not formatted: run hac fmt", unformatted)
+	}
+	return nil
+}
+
+// fmtFile formats one file and reports whether its content changes; unless
+// check is set, it replaces the file. Syntax errors carry the position.
+func fmtFile(name string, check bool) (bool, error) {
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return false, err
+	}
+	f, err := parser.ParseFile(name, src, parser.ParseComments)
+	if err != nil {
+		return false, errors.New(strings.TrimSpace(errors.Details(err, nil))) // with file:line:col
+	}
+	out, err := format.Node(f)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	if bytes.Equal(src, out) {
+		return false, nil
+	}
+	if check {
+		return true, nil
+	}
+	return true, writeFileAtomic(name, out, 0o644)
+}
+
+// writeFileAtomic replaces name with data through a temporary file in the
+// same directory, synced and renamed, keeping the file's mode (mode for a
+// new file).
+func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
+	if fi, err := os.Stat(name); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".hac-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/importer/keepalived"
+	"github.com/hac-project/hac/model"
+)
+
+func newImportCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "import",
+		Short: "Convert existing configurations into a hac cluster description",
+	}
+	c.AddCommand(newImportKeepalivedCmd())
+	return c
+}
+
+// importFlags are hac import keepalived's flags.
+type importFlags struct {
+	cluster           string
+	addresses         []string
+	subnets           []string
+	render            string
+	passEnv, passFile string
+	output            string
+	ignoreUnsupported bool
+}
+
+func newImportKeepalivedCmd() *cobra.Command {
+	var f importFlags
+	c := &cobra.Command{
+		Use:   "keepalived [flags] NODE=FILE...",
+		Short: "Convert the keepalived.conf of every node into one CUE cluster description",
+		Long: `keepalived reads one keepalived.conf per node (NODE=FILE, e.g.
+lb1=lb1-keepalived.conf) and writes one equivalent CUE cluster description.
+
+Every inconsistency between the files is reported with file:line:col and
+nothing is written: a VRID, auth_pass, advert_int, version, VIP set, timer,
+check or notify command that differs between nodes for the same instance;
+two nodes with the same priority; unicast peers that are not the other
+nodes; an auth_pass longer than 8 characters (keepalived truncates it).
+Fix the files (or copies of them) and run it again: hac never guesses.
+
+A directive hac does not support is an error too; --ignore-unsupported
+reports it as a warning and imports the rest.
+
+keepalived.conf does not hold everything hac needs: node addresses come
+from unicast_src_ip, or from --address NODE=IP; the shared subnet from a VIP
+written with its prefix length, or from --subnet. The result is compiled
+before it is written, so an imported description always passes hac vet.`,
+		Example: `  hac import keepalived --cluster ncp-lb \
+    --address lb1=192.168.200.11 --address lb2=192.168.200.12 \
+    --subnet 192.168.200.0/24 --pass-env NCP_LB_PASS \
+    -o clusters/ncp-lb.cue lb1=master.conf lb2=backup.conf`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runImportKeepalived(c.OutOrStdout(), c.ErrOrStderr(), args, f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.cluster, "cluster", "keepalived", "name of the cluster")
+	fl.StringArrayVar(&f.addresses, "address", nil, "NODE=IP: a node's address on the shared segment (when its file has no unicast_src_ip); repeatable")
+	fl.StringArrayVar(&f.subnets, "subnet", nil, "the shared segment's prefix, e.g. 192.168.200.0/24 (one per family); repeatable")
+	fl.StringVar(&f.render, "render", "none", "network renderer of the nodes: none (leave the interfaces as they are), netplan or ifupdown")
+	fl.StringVar(&f.passEnv, "pass-env", "", "write the auth pass as {env: NAME} instead of in cleartext")
+	fl.StringVar(&f.passFile, "pass-file", "", "write the auth pass as {file: PATH} instead of in cleartext")
+	fl.StringVarP(&f.output, "output", "o", "-", "file to write the CUE description to (- for stdout)")
+	fl.BoolVar(&f.ignoreUnsupported, "ignore-unsupported", false, "report unsupported directives as warnings and import without them")
+	return c
+}
+
+func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags) error {
+	opt := keepalived.Options{
+		Cluster: f.cluster, Render: f.render, PassEnv: f.passEnv, PassFile: f.passFile,
+		Addresses: map[string]netip.Addr{},
+		Header:    "Imported by hac import keepalived from " + strings.Join(args, ", ") + ".",
+	}
+	if f.passEnv != "" && f.passFile != "" {
+		return exitCode(ExitUsage, "give --pass-env or --pass-file, not both")
+	}
+	if !slices.Contains([]string{"none", "netplan", "ifupdown"}, f.render) {
+		return exitCode(ExitUsage, "--render %q: use none, netplan or ifupdown", f.render)
+	}
+	for _, a := range f.addresses {
+		node, ip, ok := strings.Cut(a, "=")
+		addr, err := netip.ParseAddr(ip)
+		if !ok || node == "" || err != nil {
+			return exitCode(ExitUsage, "--address %q: want NODE=IP, e.g. lb1=192.168.200.11", a)
+		}
+		opt.Addresses[node] = addr
+	}
+	for _, s := range f.subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return exitCode(ExitUsage, "--subnet %q: want a prefix such as 192.168.200.0/24", s)
+		}
+		opt.Subnets = append(opt.Subnets, p.Masked())
+	}
+
+	var nodes []keepalived.NodeConfig
+	var probs keepalived.Problems
+	for _, arg := range args {
+		node, file, ok := strings.Cut(arg, "=")
+		if !ok || node == "" || file == "" {
+			return exitCode(ExitUsage, "%q: want NODE=FILE, e.g. lb1=/etc/keepalived/keepalived.conf", arg)
+		}
+		if slices.ContainsFunc(nodes, func(n keepalived.NodeConfig) bool { return n.Node == node }) {
+			return exitCode(ExitUsage, "node %s is given twice", node)
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return exitCode(ExitUsage, "%v", err)
+		}
+		pf, err := keepalived.Parse(file, src)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitCode(ExitInvalid, "")
+		}
+		cfg, ps := keepalived.Decode(pf)
+		probs = append(probs, ps...)
+		nodes = append(nodes, keepalived.NodeConfig{Node: node, Config: cfg})
+	}
+	if f.ignoreUnsupported {
+		for i := range probs {
+			if probs[i].Unsupported {
+				probs[i].Warning = true
+			}
+		}
+	}
+	if probs.Errors() == 0 {
+		var src []byte
+		var more keepalived.Problems
+		src, more = keepalived.Import(nodes, opt)
+		probs = append(probs, more...)
+		if probs.Errors() == 0 {
+			mode := os.FileMode(0o644)
+			if f.passEnv == "" && f.passFile == "" {
+				mode = 0o600 // it may hold a cleartext auth pass
+			}
+			return writeImported(stdout, stderr, src, f.output, mode, probs)
+		}
+	}
+	if err := problemDiags(probs).WriteText(stderr); err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	return exitCode(ExitInvalid, "nothing written: fix the keepalived files (or copies of them) and import again")
+}
+
+// problemDiags turns importer problems into diagnostics, so they print
+// like hac vet's.
+func problemDiags(ps keepalived.Problems) compiler.Diagnostics {
+	ds := make(compiler.Diagnostics, 0, len(ps))
+	for _, p := range ps {
+		d := compiler.Diagnostic{Msg: p.Msg, Pos: p.Pos, Related: p.Also}
+		if p.Warning {
+			d.Severity = compiler.Warning
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// writeImported compiles the generated description and writes it only
+// when it is valid, atomically.
+func writeImported(stdout, stderr io.Writer, src []byte, output string, mode os.FileMode, probs keepalived.Problems) error {
+	dir, name := os.TempDir(), "imported.cue"
+	if output != "-" {
+		dir, name = filepath.Dir(output), output
+	}
+	tmp, err := os.CreateTemp(dir, ".hac-import-*.cue")
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(src)
+	if err == nil {
+		err = tmp.Close()
+	}
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	res, err := compiler.Compile([]string{tmp.Name()}, compiler.Options{})
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	diags := problemDiags(probs)
+	for _, d := range res.Diags {
+		d.Pos = renamed(d.Pos, tmp.Name(), name)
+		for i := range d.Related {
+			d.Related[i] = renamed(d.Related[i], tmp.Name(), name)
+		}
+		diags = append(diags, d)
+	}
+	if err := diags.WriteText(stderr); err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	if res.Diags.HasErrors() {
+		return exitCode(ExitInvalid, "the imported description does not compile: nothing written")
+	}
+	if output == "-" {
+		_, err = stdout.Write(src)
+	} else {
+		err = writeFileAtomic(output, src, mode)
+	}
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	return nil
+}
+
+func renamed(p model.Pos, from, to string) model.Pos {
+	if p.File == from {
+		p.File = to
+	}
+	return p
+}
