@@ -100,6 +100,9 @@ type builder struct {
 	user   cue.Value
 	opt    Options
 	diags  Diagnostics
+	// badAddr holds the nodes with an address already reported, so that
+	// the instances do not report the missing address again.
+	badAddr map[string]bool
 }
 
 // at builds a selector list from strings (field names, map keys) and ints
@@ -328,6 +331,7 @@ func (b *builder) nodes(c *model.Cluster, raw *rawCluster) {
 			floc := at(loc, f.field)
 			a, ok := b.nodeAddr(c, floc, f.s)
 			if !ok {
+				b.markBad(name)
 				continue
 			}
 			if _, dup := n.Address(familyOf(a)); dup {
@@ -336,6 +340,7 @@ func (b *builder) nodes(c *model.Cluster, raw *rawCluster) {
 			}
 			if first, dup := owner[a]; dup {
 				b.both(floc, first, "address %s is already the address of another node", a)
+				b.markBad(name)
 				continue
 			}
 			owner[a] = floc
@@ -344,6 +349,13 @@ func (b *builder) nodes(c *model.Cluster, raw *rawCluster) {
 		slices.SortFunc(n.Addresses, func(x, y netip.Addr) int { return cmp.Compare(x.BitLen(), y.BitLen()) })
 		c.Nodes = append(c.Nodes, n)
 	}
+}
+
+func (b *builder) markBad(node string) {
+	if b.badAddr == nil {
+		b.badAddr = map[string]bool{}
+	}
+	b.badAddr[node] = true
 }
 
 func familyOf(a netip.Addr) int {

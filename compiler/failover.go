@@ -38,6 +38,9 @@ type event struct {
 	index  int // position in Track, for diagnostics
 }
 
+// String names the event, e.g. "check nginx".
+func (e event) String() string { return e.kind + " " + e.name }
+
 func events(in *model.Instance) []event {
 	var evs []event
 	for i, t := range in.Track {
@@ -142,9 +145,9 @@ func (b *builder) failover(c *model.Cluster, in *model.Instance) {
 			fc := outcome(in, &ev, m.Node)
 			switch {
 			case fc.Tie:
-				b.errf(loc, "when %s on %s, nodes tie for master (%s): change the weight or the priorities so that one node is highest", fc.Event, m.Node, fc)
+				b.errf(loc, "if %s fails on %s, nodes tie for master (%s): change the weight or the priorities so that one node is highest", ev, m.Node, fc)
 			case m.Node == master && fc.Master == master:
-				b.errf(loc, "when %s on master %s, %s stays master (%s): the weight %d is too small for the priority gap; make it larger", fc.Event, master, master, fc, ev.weight)
+				b.errf(loc, "if %s fails on master %s, %s stays master (%s): the weight %d is smaller than the priority gap; make it larger", ev, master, master, fc, ev.weight)
 			}
 		}
 	}

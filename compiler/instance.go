@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -114,7 +113,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 		if env, ok := p["env"].(string); ok {
 			ref = "env " + env
 			v, found := b.opt.LookupEnv(env)
-			if !found {
+			if !found || v == "" {
 				b.warnf(ploc, "environment variable %s is not set: hac build needs it for the password", env)
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
@@ -225,7 +224,7 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 			if in.Unicast || in.Family == 4 {
 				m.Source = src
 			}
-		case in.Family != 0 && (in.Unicast || in.Family == 4):
+		case in.Family != 0 && (in.Unicast || in.Family == 4) && !b.badAddr[name]:
 			b.both(ploc, at("nodes", name), "node %s has no IPv%d address for this instance: add address%s", name, in.Family, map[int]string{4: "", 6: "6"}[in.Family])
 		}
 		for _, other := range in.Members {
@@ -244,7 +243,7 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 		switch {
 		case m == nil:
 			b.errf(at(loc, "master"), "master %s does not take part in the instance: give it a priority", ri.Master)
-		case m != in.Master():
+		case m.Priority < in.Master().Priority:
 			top := in.Master()
 			b.both(at(loc, "priority", ri.Master), at(loc, "priority", top.Node),
 				"master is %s but %s has a higher priority (%d > %d): give %s the highest priority", ri.Master, top.Node, top.Priority, m.Priority, ri.Master)
@@ -316,6 +315,3 @@ func (b *builder) vridsUnique(c *model.Cluster) {
 		}
 	}
 }
-
-// String names a failover event for messages.
-func (e event) String() string { return fmt.Sprintf("%s %s", e.kind, e.name) }

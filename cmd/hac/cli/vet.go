@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/model"
+)
+
+func newVetCmd() *cobra.Command {
+	var verbose bool
+	var format string
+	c := &cobra.Command{
+		Use:   "vet [-v] [--format text|json|github] PATH...",
+		Short: "Check cluster descriptions and report every problem at file:line:col",
+		Long: `vet loads every PATH (a .cue, .yaml, .yml or .json file, or a directory of
+them), checks each cluster against the schema and hac's rules, and reports
+every problem at once.
+
+Exit status: 0 valid (warnings are printed on stderr), 1 invalid, 2 usage or
+I/O error. --format json prints the diagnostics as a JSON array on stdout;
+--format github prints on stdout a GitHub Actions annotation before each
+diagnostic's text. -v prints, for every VRRP instance, who is master when each tracked
+interface or check fails on each node.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runVet(c.OutOrStdout(), c.ErrOrStderr(), args, format, verbose)
+		},
+	}
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the failover table of every instance")
+	c.Flags().StringVar(&format, "format", "text", "diagnostics format: text, json or github")
+	return c
+}
+
+func runVet(stdout, stderr io.Writer, paths []string, format string, verbose bool) error {
+	var write func(compiler.Diagnostics) error
+	switch format {
+	case "text":
+		write = func(ds compiler.Diagnostics) error { return ds.WriteText(stderr) }
+	case "json":
+		write = func(ds compiler.Diagnostics) error { return ds.WriteJSON(stdout) }
+	case "github":
+		write = func(ds compiler.Diagnostics) error { return ds.WriteGitHub(stdout) }
+	default:
+		return exitCode(ExitUsage, "unknown --format %q: use text, json or github", format)
+	}
+	res, err := compiler.Compile(paths, compiler.Options{})
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	if len(res.Diags) > 0 || format == "json" {
+		if err := write(res.Diags); err != nil {
+			return exitCode(ExitUsage, "%v", err)
+		}
+	}
+	if verbose {
+		for _, c := range res.Clusters {
+			writeFailover(stdout, c)
+		}
+	}
+	if res.Diags.HasErrors() {
+		return exitCode(ExitInvalid, "")
+	}
+	return nil
+}
+
+// writeFailover prints each instance's failover table.
+func writeFailover(w io.Writer, c *model.Cluster) {
+	for _, in := range c.Instances {
+		fmt.Fprintf(w, "%s/%s: vrid %d, VRRPv%d, master %s\n", c.Name, in.Name, in.VRID, in.Version, in.Master().Node)
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  EVENT\tON\tPRIORITIES\tMASTER")
+		for _, fc := range compiler.Failover(c, in) {
+			master := fc.Master
+			if fc.Tie {
+				master = "tie!"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fc.Event, cmp.Or(fc.Node, "-"), fc, master)
+		}
+		tw.Flush()
+	}
+}
