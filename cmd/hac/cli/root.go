@@ -48,6 +48,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newVetCmd(),
+		newSchemaCmd(),
 		newBuildCmd(),
 	)
 	return root
