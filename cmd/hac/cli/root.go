@@ -50,6 +50,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newVetCmd(),
 		newSchemaCmd(),
+		newFmtCmd(),
+		newImportCmd(),
+		newExplainCmd(),
 		newBuildCmd(),
 	)
 	return root
