@@ -1,0 +1,519 @@
+// Package agent is hac's VRRP daemon: it runs the instances of an
+// agent.json (package config) on one node, wire-compatible with keepalived
+// 2.2.7. It owns the sockets (package netio), the VIPs (package vip), the
+// gratuitous ARP/NA (package announce) and the timers, and drives one
+// state machine (package fsm) per instance in its own goroutine, so
+// instances on the same node keep independent timers (active-active).
+//
+// Beyond keepalived it does a make-before-break handoff on graceful stop
+// (the VIPs stay until the new master is heard), adds VIPs with a
+// kernel-enforced lease that it renews while master (a killed agent's VIPs
+// expire by themselves), puts back VIPs something else removed, and
+// removes stale VIPs of its instances at start.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hac-project/hac/agent/announce"
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/agent/vip"
+)
+
+// DefaultHandoffLinger is how long a node handing off mastership keeps its
+// VIPs after it heard the new master's first advert: the time for the new
+// master to add the VIPs and for its gratuitous ARPs to reach the clients.
+const DefaultHandoffLinger = 200 * time.Millisecond
+
+// Options are the agent's settings that are not in agent.json.
+type Options struct {
+	// Logger receives structured logs; nil: slog.Default().
+	Logger *slog.Logger
+	// Clock is the time source; nil: SystemClock.
+	Clock Clock
+	// Version is the hac version the status report shows.
+	Version string
+	// ConfigDigest is the digest of agent.json (config.Digest) the status
+	// report shows.
+	ConfigDigest string
+	// StatusSocket overrides the config's status_socket; "-" serves no
+	// socket.
+	StatusSocket string
+	// HandoffLinger overrides DefaultHandoffLinger when positive.
+	HandoffLinger time.Duration
+}
+
+// AddrManager is what the agent needs of [vip.Manager].
+type AddrManager interface {
+	Add(index int, p netip.Prefix, lease time.Duration) error
+	Remove(index int, p netip.Prefix) error
+	Has(index int, a netip.Addr) (bool, error)
+	RemoveStale(index int, vips []netip.Prefix) ([]netip.Prefix, error)
+	LinkUp(index int) (bool, error)
+}
+
+// Announcer is what the agent needs of [announce.Announcer].
+type Announcer interface {
+	Announce(addrs []netip.Addr) error
+}
+
+// env is the agent's access to the system; tests replace it.
+type env struct {
+	iface    func(name string) (*net.Interface, error)
+	addrs    AddrManager
+	events   func(ctx context.Context, fn func([]vip.Event)) error // blocks until ctx ends
+	listen   func(ctx context.Context, cfg netio.Config) (netio.Conn, error)
+	announce func(ifi *net.Interface, v4, v6 bool) (Announcer, error)
+	closers  []func() error
+}
+
+// Agent runs the VRRP instances of one node.
+type Agent struct {
+	cfg     *config.Config
+	opts    Options
+	log     *slog.Logger
+	clock   Clock
+	env     *env
+	started time.Time
+
+	instances []*instance
+	conns     []*sharedConn
+
+	mu    sync.Mutex
+	drops map[string]uint64 // packets no instance claims
+}
+
+// Run runs the agent for cfg until ctx ends, then stops it gracefully:
+// every master hands off make-before-break, in parallel, and Run returns
+// once every instance has stopped.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	a, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New checks cfg and returns an agent that uses the system's network
+// stack in the calling thread's network namespace (Run opens the sockets).
+func New(cfg *config.Config, opts Options) (*Agent, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
+	m, err := vip.Dial()
+	if err != nil {
+		return nil, err
+	}
+	e := &env{
+		iface: net.InterfaceByName,
+		addrs: m,
+		events: func(ctx context.Context, fn func([]vip.Event)) error {
+			return watch(ctx, fn)
+		},
+		listen: func(ctx context.Context, c netio.Config) (netio.Conn, error) {
+			return netio.Listen(ctx, c)
+		},
+		announce: func(ifi *net.Interface, v4, v6 bool) (Announcer, error) {
+			a, err := announce.Open(ifi, v4, v6)
+			if err != nil {
+				return nil, err
+			}
+			return a, nil
+		},
+		closers: []func() error{m.Close},
+	}
+	return newAgent(cfg, opts, e), nil
+}
+
+func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
+	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.clock == nil {
+		a.clock = SystemClock{}
+	}
+	if a.opts.HandoffLinger <= 0 {
+		a.opts.HandoffLinger = DefaultHandoffLinger
+	}
+	return a
+}
+
+// watch delivers address and link events until ctx ends.
+func watch(ctx context.Context, fn func([]vip.Event)) error {
+	w, err := vip.Watch()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	defer stop()
+	for {
+		evs, err := w.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		fn(evs)
+	}
+}
+
+// Validate checks what the agent needs of a configuration beyond its
+// format, and says how to fix what is wrong.
+func Validate(cfg *config.Config) error {
+	if len(cfg.Instances) == 0 {
+		return errors.New("agent config: no instances: nothing to run")
+	}
+	type key struct {
+		iface string
+		six   bool
+		vrid  uint8
+	}
+	seen := map[key]string{}
+	names := map[string]bool{}
+	var errs []error
+	for _, in := range cfg.Instances {
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("agent config: instance %s: %s", in.Name, fmt.Sprintf(format, args...)))
+		}
+		if names[in.Name] {
+			bad("the name is used twice: give every instance its own name")
+		}
+		names[in.Name] = true
+		if len(in.VIPs) == 0 {
+			bad("no VIPs: add at least one virtual address")
+			continue
+		}
+		six := in.VIPs[0].Prefix.Addr().Is6()
+		for _, v := range in.VIPs {
+			if !v.Prefix.IsValid() || v.Prefix.Addr().Is6() != six || v.Prefix.Addr().Is4In6() {
+				bad("VIP %v: all VIPs of an instance must be valid addresses of one family", v.Prefix)
+			}
+		}
+		switch {
+		case in.Version != 2 && in.Version != 3:
+			bad("VRRP version %d: use 2 or 3", in.Version)
+		case in.Version == 2 && six:
+			bad("VRRPv2 carries only IPv4: use version 3 for IPv6 VIPs")
+		}
+		if in.Auth != nil && (in.Version != 2 || in.Auth.Type != "PASS") {
+			bad("auth %q: only PASS authentication with VRRPv2 is supported", in.Auth.Type)
+		}
+		if in.Unicast && len(in.Peers) == 0 {
+			bad("unicast without peers: list the other nodes' addresses")
+		}
+		for _, p := range in.Peers {
+			if p.Is6() != six {
+				bad("peer %v: peers must be of the VIPs' address family", p)
+			}
+		}
+		if in.Interface == "" {
+			bad("no interface")
+		}
+		k := key{in.Interface, six, in.VRID}
+		if other, ok := seen[k]; ok {
+			bad("VRID %d on %s is also used by instance %s: VRIDs must be unique per interface and family", in.VRID, in.Interface, other)
+		}
+		seen[k] = in.Name
+	}
+	return errors.Join(errs...)
+}
+
+// sharedConn is one VRRP socket (interface, family, source) and the
+// instances that use it, by VRID.
+type sharedConn struct {
+	conn  netio.Conn
+	byID  map[uint8]*instance
+	iface string
+	six   bool
+	src   netip.Addr
+	mcast bool
+}
+
+// Run opens the sockets, removes stale VIPs, starts every instance and
+// the status socket, and runs until ctx ends; then it stops every instance
+// gracefully (see [Agent.Abort] to cut that short) and closes everything.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	a.started = a.clock.Now()
+	defer func() {
+		for _, c := range a.env.closers {
+			c()
+		}
+	}()
+	if err := a.setup(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		for _, c := range a.conns {
+			c.conn.Close()
+		}
+	}()
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	var wg sync.WaitGroup
+	if path := a.statusPath(); path != "" {
+		l, err := status.Listen(path)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := status.Serve(bg, l, a); err != nil {
+				a.log.Error("status socket stopped", "socket", path, "err", err)
+			}
+		}()
+		a.log.Info("status socket ready", "socket", path)
+	}
+	for _, c := range a.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.read(c)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.env.events(bg, a.dispatch); err != nil {
+			a.log.Error("netlink events stopped: VIPs removed by others are no longer put back, link changes no longer seen", "err", err)
+		}
+	}()
+
+	var running sync.WaitGroup
+	for _, in := range a.instances {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			in.run()
+		}()
+	}
+	a.log.Info("agent started", "cluster", a.cfg.Cluster, "node", a.cfg.Node, "instances", len(a.instances), "version", a.opts.Version)
+
+	<-ctx.Done()
+	a.log.Info("stopping: masters hand off make-before-break")
+	for _, in := range a.instances {
+		in.post(in.shutdown)
+	}
+	running.Wait()
+	a.log.Info("agent stopped")
+	cancelBG()
+	for _, c := range a.conns {
+		c.conn.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (a *Agent) statusPath() string {
+	switch p := a.opts.StatusSocket; p {
+	case "-":
+		return ""
+	case "":
+		if a.cfg.StatusSocket != "" {
+			return a.cfg.StatusSocket
+		}
+		return config.DefaultStatusSocket
+	default:
+		return p
+	}
+}
+
+// setup resolves interfaces, removes stale VIPs, opens the announcers and
+// sockets and builds the instances.
+func (a *Agent) setup(ctx context.Context) error {
+	ifaces := map[string]*net.Interface{}
+	lookup := func(name string) (*net.Interface, error) {
+		if ifi, ok := ifaces[name]; ok {
+			return ifi, nil
+		}
+		ifi, err := a.env.iface(name)
+		if err != nil {
+			return nil, fmt.Errorf("agent: interface %s: %w (is it named differently on this node?)", name, err)
+		}
+		ifaces[name] = ifi
+		return ifi, nil
+	}
+	// Which families each device announces.
+	type fams struct{ v4, v6 bool }
+	devs := map[string]*fams{}
+	for i := range a.cfg.Instances {
+		c := &a.cfg.Instances[i]
+		if _, err := lookup(c.Interface); err != nil {
+			return err
+		}
+		for _, v := range c.VIPs {
+			d := v.Device
+			if d == "" {
+				d = c.Interface
+			}
+			if _, err := lookup(d); err != nil {
+				return err
+			}
+			if devs[d] == nil {
+				devs[d] = &fams{}
+			}
+			if v.Prefix.Addr().Is4() {
+				devs[d].v4 = true
+			} else {
+				devs[d].v6 = true
+			}
+		}
+	}
+	anns := map[string]Announcer{}
+	for _, d := range slices.Sorted(maps.Keys(devs)) {
+		an, err := a.env.announce(ifaces[d], devs[d].v4, devs[d].v6)
+		if err != nil {
+			return err
+		}
+		if c, ok := an.(interface{ Close() error }); ok {
+			a.env.closers = append(a.env.closers, c.Close)
+		}
+		anns[d] = an
+	}
+	for i := range a.cfg.Instances {
+		in, err := a.newInstance(&a.cfg.Instances[i], lookup, anns)
+		if err != nil {
+			return err
+		}
+		if err := a.attach(ctx, in, ifaces[in.cfg.Interface]); err != nil {
+			return err
+		}
+		if err := in.initMachine(); err != nil {
+			return err
+		}
+		a.instances = append(a.instances, in)
+	}
+	return nil
+}
+
+// attach gives the instance its socket, sharing one per interface, family
+// and source address.
+func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) error {
+	six := in.six
+	for _, c := range a.conns {
+		if c.iface == ifi.Name && c.six == six && (!in.cfg.Source.IsValid() || c.src == in.cfg.Source) && c.mcast == !in.cfg.Unicast {
+			c.byID[in.cfg.VRID] = in
+			in.conn, in.src = c.conn, c.conn.Source()
+			return nil
+		}
+	}
+	conn, err := a.env.listen(ctx, netio.Config{Interface: ifi, IPv6: six, Multicast: !in.cfg.Unicast, Source: in.cfg.Source})
+	if err != nil {
+		return fmt.Errorf("agent: instance %s: %w", in.cfg.Name, err)
+	}
+	a.conns = append(a.conns, &sharedConn{conn: conn, byID: map[uint8]*instance{in.cfg.VRID: in}, iface: ifi.Name, six: six, src: conn.Source(), mcast: !in.cfg.Unicast})
+	in.conn, in.src = conn, conn.Source()
+	return nil
+}
+
+// read receives adverts on one socket and hands them to the instance of
+// their VRID.
+func (a *Agent) read(c *sharedConn) {
+	for {
+		m, err := c.conn.Receive()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			a.log.Warn("receive failed", "interface", c.iface, "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if m.Src == c.src {
+			continue // our own advert, looped back
+		}
+		var in *instance
+		if len(m.Payload) >= 2 {
+			in = c.byID[m.Payload[1]]
+		}
+		if in == nil {
+			a.mu.Lock()
+			a.drops["vrid"]++
+			a.mu.Unlock()
+			continue
+		}
+		in.deliver(m)
+	}
+}
+
+// dispatch hands netlink events to every instance.
+func (a *Agent) dispatch(evs []vip.Event) {
+	for _, in := range a.instances {
+		in.post(func() { in.onEvents(evs) })
+	}
+}
+
+// Abort cuts a graceful stop short: masters still draining remove their
+// VIPs and stop at once (a second SIGTERM).
+func (a *Agent) Abort() {
+	for _, in := range a.instances {
+		in.post(in.shutdown)
+	}
+}
+
+// Report returns the agent's status.
+func (a *Agent) Report() status.Report {
+	r := status.Report{
+		Cluster:      a.cfg.Cluster,
+		Node:         a.cfg.Node,
+		ConfigDigest: a.opts.ConfigDigest,
+		Version:      a.opts.Version,
+		Started:      a.started,
+	}
+	now := a.clock.Now()
+	for _, in := range a.instances {
+		r.Instances = append(r.Instances, in.snapshot(now))
+	}
+	a.mu.Lock()
+	if len(a.drops) > 0 {
+		r.Drops = map[string]uint64{}
+		for k, v := range a.drops {
+			r.Drops[k] = v
+		}
+	}
+	a.mu.Unlock()
+	return r
+}
+
+// Handoff hands mastership off gracefully without stopping: every master
+// instance (or only the named one) sends priority 0, keeps its VIPs until
+// the new master is heard, then rejoins as backup with priority 1 so it
+// does not preempt back. With release, it restores the configured
+// priorities instead. It returns the instances it acted on.
+func (a *Agent) Handoff(name string, release bool) ([]string, error) {
+	var done []string
+	found := false
+	for _, in := range a.instances {
+		if name != "" && in.cfg.Name != name {
+			continue
+		}
+		found = true
+		res := make(chan bool, 1)
+		in.post(func() { res <- in.handoff(release) })
+		select {
+		case ok := <-res:
+			if ok {
+				done = append(done, in.cfg.Name)
+			}
+		case <-in.done:
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("no instance named %q", name)
+	}
+	return done, nil
+}
