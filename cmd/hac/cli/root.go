@@ -54,6 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newImportCmd(),
 		newExplainCmd(),
 		newBuildCmd(),
+		newAgentCmd(),
 	)
 	return root
 }
