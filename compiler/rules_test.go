@@ -1,0 +1,160 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// seed is the seed cluster; each rule case edits it with replacements.
+const seed = `clusters: "ncp-lb": {
+	network: {interface: "eth1", subnet: "192.168.200.0/24"}
+	nodes: {
+		lb1: {address: "192.168.200.11", ssh: {host: "lb1.example.net"}}
+		lb2: {address: "192.168.200.12", ssh: {host: "lb2.example.net"}}
+	}
+	vrrp: VI_1: {
+		virtual_router_id: 51
+		priority: {lb1: 200, lb2: 100}
+		advert_int: "1s"
+		auth: {type: "PASS", pass: "pass1234"}
+		vips: ["192.168.200.102"]
+	}
+	render: network: "ifupdown"
+}
+`
+
+// compileSrc writes files into a temporary directory and compiles it.
+func compileSrc(t *testing.T, files map[string]string, opt Options) *Result {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Compile([]string{dir}, opt)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return res
+}
+
+// errorLines returns "path: message" for each error (not warning).
+func errorLines(ds Diagnostics) []string {
+	var out []string
+	for _, d := range ds {
+		if d.Severity == Error {
+			out = append(out, d.Path+": "+d.Msg)
+		}
+	}
+	return out
+}
+
+const vi = `clusters."ncp-lb".vrrp.VI_1.`
+
+func TestRules(t *testing.T) {
+	noEnv := Options{LookupEnv: func(string) (string, bool) { return "", false }}
+	tests := []struct {
+		name string
+		edit []string // old, new, old, new...
+		want []string
+	}{
+		{"valid seed", nil, nil},
+		{"vrid range", []string{"virtual_router_id: 51", "virtual_router_id: 256"},
+			[]string{vi + "virtual_router_id: 256 is out of range: must be 1..255"}},
+		{"priority range", []string{"lb2: 100}", "lb2: 0}"},
+			[]string{vi + "priority.lb2: 0 is out of range: must be 1..255"}},
+		{"priority 255 needs ownership", []string{"lb1: 200,", "lb1: 255,"},
+			[]string{vi + "priority.lb1: priority 255 is only for the node owning the VIP address: use 1..254"}},
+		{"priority 255 for the owner", []string{"lb1: 200,", "lb1: 255,", `vips: ["192.168.200.102"]`, `vips: [{address: "192.168.200.11/24", device: "lo"}]`},
+			[]string{vi + `vips[0].address: VIP 192.168.200.11 is the address of node lb1: a VIP must be an address no node has`}},
+		{"equal priorities", []string{"lb2: 100}", "lb2: 200}"},
+			[]string{vi + "priority.lb2: nodes lb1 and lb2 have the same priority 200: give each node its own priority"}},
+		{"declared master not highest", []string{"advert_int:", `master: "lb2", advert_int:`},
+			[]string{vi + "priority.lb2: master is lb2 but lb1 has a higher priority (200 > 100): give lb2 the highest priority"}},
+		{"priority of unknown node", []string{"lb2: 100}", "lb2: 100, lb9: 50}"},
+			[]string{vi + "priority.lb9: node lb9 is not in this cluster: nodes are lb1, lb2"}},
+		{"pass too long", []string{`"pass1234"`, `"pass12345"`},
+			[]string{vi + "auth.pass: the password is 9 bytes long: PASS allows at most 8 (keepalived would silently cut it)"}},
+		{"auth with v3", []string{"advert_int:", "version: 3, advert_int:"},
+			[]string{vi + "auth: auth is not allowed with VRRPv3 (RFC 5798 removed it): remove auth or use version: 2"}},
+		{"advert_int v2 fraction", []string{`"1s"`, `"1500ms"`},
+			[]string{vi + `advert_int: advert_int "1500ms" is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)`}},
+		{"advert_int v2 too long", []string{`"1s"`, `"256s"`},
+			[]string{vi + `advert_int: advert_int "256s" is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)`}},
+		{"advert_int v3 step", []string{`advert_int: "1s"`, `version: 3, advert_int: "15ms"`, "auth: {type: \"PASS\", pass: \"pass1234\"}", ""},
+			[]string{vi + `advert_int: advert_int "15ms" is not valid for VRRPv3: must be in 10ms steps from 10ms to 40.95s`}},
+		{"advert_int v3 too long", []string{`advert_int: "1s"`, `version: 3, advert_int: "41s"`, "auth: {type: \"PASS\", pass: \"pass1234\"}", ""},
+			[]string{vi + `advert_int: advert_int "41s" is not valid for VRRPv3: must be in 10ms steps from 10ms to 40.95s`}},
+		{"node addresses unique", []string{`"192.168.200.12"`, `"192.168.200.11"`},
+			[]string{`clusters."ncp-lb".nodes.lb2.address: address 192.168.200.11 is already the address of another node`}},
+		{"node address outside subnet", []string{`"192.168.200.12"`, `"192.168.201.12"`},
+			[]string{`clusters."ncp-lb".nodes.lb2.address: address 192.168.201.12 is outside the subnet 192.168.200.0/24`}},
+		{"vip does not parse", []string{`"192.168.200.102"`, `"192.168.200.300"`},
+			[]string{vi + `vips[0]: "192.168.200.300" is not an IP address`}},
+		{"vip is a node address", []string{`"192.168.200.102"`, `"192.168.200.12"`},
+			[]string{vi + `vips[0]: VIP 192.168.200.12 is the address of node lb2: a VIP must be an address no node has`}},
+		{"vip is the network address", []string{`"192.168.200.102"`, `"192.168.200.0"`},
+			[]string{vi + `vips[0]: VIP 192.168.200.0 is the network address of 192.168.200.0/24`}},
+		{"vip is the broadcast address", []string{`"192.168.200.102"`, `"192.168.200.255/24"`},
+			[]string{vi + `vips[0]: VIP 192.168.200.255 is the broadcast address of 192.168.200.0/24`}},
+		{"vip outside subnet", []string{`"192.168.200.102"`, `"10.1.1.1"`},
+			[]string{vi + `vips[0]: VIP 10.1.1.1 is outside the network's subnets [192.168.200.0/24]: use an address inside, or {address: "10.1.1.1", device: "ethX"} for another device`}},
+		{"vip outside subnet on another device", []string{`"192.168.200.102"`, `{address: "10.1.1.1/24", device: "eth2"}`}, nil},
+		{"vip unique across instances", []string{"\trender:", `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 200, lb2: 100}, vips: ["192.168.200.102"]}
+	render:`},
+			[]string{`clusters."ncp-lb".vrrp.VI_2.vips[0]: VIP 192.168.200.102 is already used by another instance`}},
+		{"ipv6 vip needs v3", []string{`"192.168.200.102"`, `"2001:db8::102"`, `subnet: "192.168.200.0/24"`, `subnet: "192.168.200.0/24", subnet6: "2001:db8::/64"`},
+			[]string{vi + `priority.lb1: node lb1 has no IPv6 address for this instance: add address6`,
+				vi + `priority.lb2: node lb2 has no IPv6 address for this instance: add address6`,
+				vi + `vips[0]: IPv6 VIP 2001:db8::102 needs VRRPv3: add version: 3`}},
+		{"one family per instance", []string{`"192.168.200.102"`, `"192.168.200.102", "2001:db8::102"`},
+			[]string{vi + `vips[1]: VIP 2001:db8::102 is IPv6 but the instance's first VIP is IPv4: put each family in its own instance`}},
+		{"vrid unique per interface", []string{"\trender:", `	vrrp: VI_2: {virtual_router_id: 51, priority: {lb1: 200, lb2: 100}, vips: ["192.168.200.103"]}
+	render:`},
+			[]string{`clusters."ncp-lb".vrrp.VI_2.virtual_router_id: virtual_router_id 51 is already used by instance VI_1 on eth1 of node lb1: give each instance its own`}},
+		{"interface name too long", []string{`interface: "eth1"`, `interface: "eth1234567890abcd"`},
+			[]string{`clusters."ncp-lb".network.interface: interface name "eth1234567890abcd" is 17 bytes long: Linux allows at most 15`}},
+		{"interface name with slash", []string{`interface: "eth1"`, `interface: "eth/1"`},
+			[]string{`clusters."ncp-lb".network.interface: interface name "eth/1" must not contain '/', ':' or whitespace`}},
+		{"interface name dot", []string{`interface: "eth1"`, `interface: ".."`},
+			[]string{`clusters."ncp-lb".network.interface: interface name ".." is not allowed`}},
+		{"failover weight too small", []string{`vips: [`, `checks: web: {command: ["true"], weight: -50}, vips: [`},
+			[]string{vi + `checks.web.weight: if check web fails on master lb1, lb1 stays master (lb1 150, lb2 100): the weight -50 is smaller than the priority gap; make it larger`}},
+		{"failover tie", []string{`vips: [`, `track_interfaces: [{interface: "eth0", weight: -100}], vips: [`},
+			[]string{vi + `track_interfaces[0].weight: if track_interface eth0 fails on lb1, nodes tie for master (lb1 100, lb2 100): change the weight or the priorities so that one node is highest`}},
+		{"failover possible", []string{`vips: [`, `checks: web: {command: ["true"], weight: 101}, vips: [`}, nil},
+		{"unknown field", []string{"advert_int:", `advert_interval: "1s", advert_int:`},
+			[]string{vi + "advert_interval: unknown field advert_interval: allowed fields are virtual_router_id, version, advert_int, priority, master, preempt, preempt_delay, auth, vips, transport, garp, track_interfaces, checks, notify"}},
+		{"missing field", []string{`virtual_router_id: 51`, ``},
+			[]string{vi + "virtual_router_id: required field is missing: 1..255"}},
+		{"pass from unset env is only a warning", []string{`"pass1234"`, `{env: "NOPE"}`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := seed
+			for i := 0; i+1 < len(tt.edit); i += 2 {
+				if !strings.Contains(src, tt.edit[i]) {
+					t.Fatalf("edit %q not found in the seed", tt.edit[i])
+				}
+				src = strings.Replace(src, tt.edit[i], tt.edit[i+1], 1)
+			}
+			res := compileSrc(t, map[string]string{"c.cue": src}, noEnv)
+			if diff := cmp.Diff(tt.want, errorLines(res.Diags)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s\nsource:\n%s", diff, src)
+			}
+			if (len(tt.want) == 0) != (len(res.Clusters) == 1) {
+				t.Errorf("got %d valid clusters with %d errors", len(res.Clusters), len(tt.want))
+			}
+			for _, d := range res.Diags {
+				if strings.Contains(d.Msg, "pass1234") {
+					t.Errorf("a message holds the password: %s", d.Msg)
+				}
+			}
+		})
+	}
+}
