@@ -49,15 +49,15 @@ type Tree struct {
 // "<cluster>/<node>"; it is also the tree's key in Build's result.
 func (t Tree) Dir() string { return t.Cluster + "/" + t.Node }
 
-// Summary returns a one-line description of the tree: its folder, how many
-// files, its place in a rolling apply and the expected VRRP states. It
-// never contains file contents.
+// Summary returns a one-line description of the tree: how many files, its
+// place in a rolling apply and the expected VRRP states. It never contains
+// file contents.
 func (t Tree) Summary() string {
 	var states []string
 	for _, e := range t.Manifest.Expect {
 		states = append(states, fmt.Sprintf("%s %s(%d)", e.Instance, e.State, e.Priority))
 	}
-	s := fmt.Sprintf("%s: %d files, apply order %d", t.Dir(), len(t.Files), t.Manifest.Order)
+	s := fmt.Sprintf("%d files, apply order %d", len(t.Files), t.Manifest.Order)
 	if len(states) > 0 {
 		s += ", " + strings.Join(states, " ")
 	}

@@ -196,13 +196,13 @@ func TestOrderAndExpect(t *testing.T) {
 		got[k] = tr.Summary()
 	}
 	want := map[string]string{
-		"ncp-lb/lb1": "ncp-lb/lb1: 3 files, apply order 1, VI_1 MASTER(200)",
-		"ncp-lb/lb2": "ncp-lb/lb2: 3 files, apply order 0, VI_1 BACKUP(100)",
-		"web/web1":   "web/web1: 3 files, apply order 1, VI_api BACKUP(100) VI_web MASTER(150)",
-		"web/web2":   "web/web2: 3 files, apply order 2, VI_api MASTER(150) VI_web BACKUP(100)",
-		"web/web3":   "web/web3: 3 files, apply order 0, VI_api BACKUP(50) VI_web BACKUP(50)",
-		"v6/v6a":     "v6/v6a: 3 files, apply order 1, VI_6 MASTER(120)",
-		"v6/v6b":     "v6/v6b: 3 files, apply order 0, VI_6 BACKUP(110)",
+		"ncp-lb/lb1": "3 files, apply order 1, VI_1 MASTER(200)",
+		"ncp-lb/lb2": "3 files, apply order 0, VI_1 BACKUP(100)",
+		"web/web1":   "3 files, apply order 1, VI_api BACKUP(100) VI_web MASTER(150)",
+		"web/web2":   "3 files, apply order 2, VI_api MASTER(150) VI_web BACKUP(100)",
+		"web/web3":   "3 files, apply order 0, VI_api BACKUP(50) VI_web BACKUP(50)",
+		"v6/v6a":     "3 files, apply order 1, VI_6 MASTER(120)",
+		"v6/v6b":     "3 files, apply order 0, VI_6 BACKUP(110)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("summaries (-want +got):\n%s", diff)
