@@ -2,9 +2,11 @@ package agent_test
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/internal/netns"
 )
 
@@ -70,4 +72,211 @@ func TestSeedScenario(t *testing.T) {
 	a2.noDrops("VI_1")
 	a1.stop()
 	a2.stop()
+}
+
+// pair starts hac on n1 (priority 200) and n2 (priority 100) with the same
+// instances and waits for n1 to be master of the first one.
+func pair(t *testing.T, spec netns.Spec, mk func(prio uint8) []config.Instance) (*netns.Bed, *hacNode, *hacNode) {
+	t.Helper()
+	bed := needBed(t, spec)
+	a1 := newHacNode(t, bed, bed.Node("n1"), mk(200)...)
+	a2 := newHacNode(t, bed, bed.Node("n2"), mk(100)...)
+	a1.start()
+	a2.start()
+	name := mk(1)[0].Name
+	a1.waitState(name, "MASTER", 10*time.Second)
+	a2.waitState(name, "BACKUP", 10*time.Second)
+	return bed, a1, a2
+}
+
+func v3pair(prio uint8) []config.Instance {
+	return []config.Instance{vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1)}
+}
+
+// TestGracefulStop: SIGTERM on the master hands off make-before-break: the
+// client, probing every 10 ms, loses nothing.
+func TestGracefulStop(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	vip := netip.MustParseAddr(vip1)
+	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
+	p := bed.Probe(vip, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	a1.stop()
+	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	r := p.Stop()
+	t.Logf("SIGTERM handoff: %v", r)
+	if r.Lost != 0 {
+		t.Errorf("graceful stop lost %d probes (longest gap %v), want 0", r.Lost, r.MaxGap)
+	}
+	if a1.holds(vip1) {
+		t.Errorf("the stopped agent left the VIP on n1")
+	}
+	a2.noDrops("VI_1")
+}
+
+// TestHandoffCommand: hac agent handoff moves mastership without stopping
+// the agent and without loss; --release gives it back.
+func TestHandoffCommand(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	vip := netip.MustParseAddr(vip1)
+	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
+	p := bed.Probe(vip, 10*time.Millisecond)
+	out := bed.Exec(a1.node.NS, hacBinary(t), "agent", "handoff", "--socket", a1.socket)
+	t.Logf("hac agent handoff: %s", strings.TrimSpace(out))
+	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	a1.waitState("VI_1", "BACKUP", 2*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	r := p.Stop()
+	t.Logf("handoff: %v", r)
+	if r.Lost != 0 {
+		t.Errorf("handoff lost %d probes, want 0", r.Lost)
+	}
+	if in := a1.instance("VI_1"); in.Priority != 1 || in.BasePriority != 200 {
+		t.Errorf("n1 after handoff: priority %d/%d, want 1/200", in.Priority, in.BasePriority)
+	}
+	bed.Exec(a1.node.NS, hacBinary(t), "agent", "handoff", "--release", "--socket", a1.socket)
+	a1.waitState("VI_1", "MASTER", 3*time.Second)
+
+	// The text status shows the table.
+	txt := bed.Exec(a1.node.NS, hacBinary(t), "agent", "status", "--socket", a1.socket)
+	if !strings.Contains(txt, "VI_1") || !strings.Contains(txt, "MASTER") || !strings.Contains(txt, "sha256:") {
+		t.Errorf("hac agent status:\n%s\nwant the instance, its state and the config digest", txt)
+	}
+}
+
+// TestCrash: SIGKILL of the master. The backup takes over; the dead
+// agent's VIP expires with its lease (keepalived leaves it forever); a
+// restarted agent finds no stale VIP and takes mastership back cleanly.
+func TestCrash(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	vip := netip.MustParseAddr(vip1)
+	a1.kill()
+	killed := time.Now()
+	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	// Both hold the VIP until the lease of the dead one runs out.
+	bed.Eventually(4*time.Second, "the killed agent's VIP did not expire", func() bool { return !a1.holds(vip1) })
+	gone := time.Since(killed)
+	t.Logf("VIP gone from the killed node %v after SIGKILL (lease %v)", gone.Round(10*time.Millisecond), time.Second)
+	if gone > 2500*time.Millisecond {
+		t.Errorf("the VIP stayed %v on the killed node, want at most about max(Master_Down_Interval, 1s) + 1s", gone)
+	}
+	if !bed.Answers(vip, 2*time.Second) {
+		t.Errorf("the VIP does not answer after the crash")
+	}
+	// Restart at once after another crash: the stale VIP is removed at
+	// start, before the agent can even be backup.
+	a2.kill()
+	bed.Exec(a1.node.NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface) // what keepalived leaves behind
+	a1.start()
+	a1.waitState("VI_1", "MASTER", 3*time.Second)
+	a2.start()
+	a2.waitState("VI_1", "BACKUP", 3*time.Second)
+	if got := bed.Holders(vip); len(got) != 1 || got[0] != "n1" {
+		t.Errorf("VIP holders after restarts: %v, want [n1]", got)
+	}
+}
+
+// TestSplitBrain: the backup is cut off from the bridge but keeps its
+// carrier, so both become master; after healing exactly one is.
+func TestSplitBrain(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	bed.Isolate(a2.node)
+	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	if got := a1.instance("VI_1").State; got != "MASTER" {
+		t.Errorf("n1 during split brain: %s, want MASTER", got)
+	}
+	bed.Heal(a2.node)
+	a2.waitState("VI_1", "BACKUP", 2*time.Second)
+	a1.waitState("VI_1", "MASTER", 2*time.Second)
+	if got := bed.Holders(netip.MustParseAddr(vip1)); len(got) != 1 || got[0] != "n1" {
+		t.Errorf("VIP holders after healing: %v, want [n1]", got)
+	}
+}
+
+// TestVIPRestore: while master, a VIP something else removed is put back
+// and counted.
+func TestVIPRestore(t *testing.T) {
+	bed, a1, _ := pair(t, netns.Spec{}, v3pair)
+	bed.Exec(a1.node.NS, "ip", "addr", "del", vip1+"/32", "dev", netns.NodeIface)
+	bed.Eventually(2*time.Second, "the VIP was not put back", func() bool { return a1.holds(vip1) })
+	bed.Eventually(2*time.Second, "vip_restored not counted", func() bool { return a1.instance("VI_1").Counters.VIPRestored == 1 })
+}
+
+// TestActiveActive: two instances with opposite priorities: each node is
+// master of one, with independent timers; losing one node moves both to
+// the other.
+func TestActiveActive(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, func(prio uint8) []config.Instance {
+		return []config.Instance{
+			vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1),
+			vrrpInstance("VI_2", 52, 3, 100*time.Millisecond, uint8(300-int(prio)), "198.18.0.201"),
+		}
+	})
+	a2.waitState("VI_2", "MASTER", 3*time.Second)
+	a1.waitState("VI_2", "BACKUP", 3*time.Second)
+	if !a2.holds("198.18.0.201") || a2.holds(vip1) || !a1.holds(vip1) || a1.holds("198.18.0.201") {
+		t.Errorf("n1 holds %v, n2 holds %v; want 198.18.0.200 on n1 and .201 on n2",
+			bed.Addrs(a1.node.NS, netns.NodeIface), bed.Addrs(a2.node.NS, netns.NodeIface))
+	}
+	bed.CutLink(a1.node)
+	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	if got := a2.instance("VI_2").Counters.Transitions; got != 2 {
+		t.Errorf("VI_2 on n2 made %d transitions, want 2 (init, master): it must not notice VI_1's failover", got)
+	}
+	for _, v := range []string{vip1, "198.18.0.201"} {
+		if !bed.Answers(netip.MustParseAddr(v), 2*time.Second) {
+			t.Errorf("%s does not answer after n1's link went down", v)
+		}
+	}
+}
+
+// TestFlavours runs a failover in each protocol flavour: VRRPv2 with PASS
+// authentication, VRRPv3 over IPv6, and unicast VRRPv3.
+func TestFlavours(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec netns.Spec
+		mk   func(prio uint8) []config.Instance
+		vip  string
+	}{
+		{"v2-pass", netns.Spec{}, func(prio uint8) []config.Instance {
+			in := vrrpInstance("VI_1", 51, 2, time.Second, prio, vip1)
+			in.Auth = &config.Auth{Type: "PASS", Pass: "pass1234"}
+			return []config.Instance{in}
+		}, vip1},
+		{"v3-ipv6", netns.Spec{IPv6: true}, func(prio uint8) []config.Instance {
+			return []config.Instance{vrrpInstance("VI_6", 61, 3, 100*time.Millisecond, prio, "2001:db8:18::200")}
+		}, "2001:db8:18::200"},
+		{"v3-unicast", netns.Spec{}, func(prio uint8) []config.Instance {
+			in := vrrpInstance("VI_U", 70, 3, 100*time.Millisecond, prio, vip1)
+			in.Unicast = true
+			in.Peers = []netip.Addr{netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("198.18.0.12")}
+			if prio == 200 {
+				in.Peers = in.Peers[1:]
+			} else {
+				in.Peers = in.Peers[:1]
+			}
+			return []config.Instance{in}
+		}, vip1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bed, a1, a2 := pair(t, tc.spec, tc.mk)
+			name := tc.mk(1)[0].Name
+			vip := netip.MustParseAddr(tc.vip)
+			if !bed.Answers(vip, 3*time.Second) {
+				t.Fatalf("%s does not answer", tc.vip)
+			}
+			bed.CutLink(a1.node)
+			a2.waitState(name, "MASTER", 5*time.Second)
+			if !bed.Answers(vip, 3*time.Second) {
+				t.Errorf("%s does not answer after failover", tc.vip)
+			}
+			bed.Heal(a1.node)
+			a1.waitState(name, "MASTER", 6*time.Second)
+			a2.waitState(name, "BACKUP", 3*time.Second)
+			a1.noDrops(name)
+			a2.noDrops(name)
+		})
+	}
 }
