@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/model"
 )
 
@@ -16,24 +17,32 @@ func newVetCmd() *cobra.Command {
 	var verbose bool
 	var format string
 	c := &cobra.Command{
-		Use:   "vet [-v] [--format text|json|github] PATH...",
+		Use:   "vet [-v] [--format text|json|github|sarif] PATH...",
 		Short: "Check cluster descriptions and report every problem at file:line:col",
 		Long: `vet loads every PATH (a .cue, .yaml, .yml or .json file, or a directory of
-them), checks each cluster against the schema and hac's rules, and reports
+them; dir/... or ./... finds every cluster definition in a repository, see
+below), checks each cluster against the schema and hac's rules, and reports
 every problem at once.
 
 Exit status: 0 valid (warnings are printed on stderr), 1 invalid, 2 usage or
 I/O error. --format json prints the diagnostics as a JSON array on stdout;
 --format github prints on stdout a GitHub Actions annotation before each
 diagnostic's text. -v prints, for every VRRP instance, who is master when each tracked
-interface or check fails on each node.`,
+interface or check fails on each node. --format sarif prints a SARIF 2.1.0
+log on stdout (GitHub code scanning).
+
+A dir/... pattern walks dir and takes every .cue file and every YAML or
+JSON file with a top-level clusters key (other YAML, such as CI workflows,
+is not hac's), skipping hidden directories (.git), cue.mod, vendor,
+node_modules, out and testdata; the cross-cluster rules (VRID clashes on
+a segment, duplicate VIPs, nodes in two clusters) span everything found.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return runVet(c.OutOrStdout(), c.ErrOrStderr(), args, format, verbose)
 		},
 	}
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the failover table of every instance")
-	c.Flags().StringVar(&format, "format", "text", "diagnostics format: text, json or github")
+	c.Flags().StringVar(&format, "format", "text", "diagnostics format: text, json, github or sarif")
 	return c
 }
 
@@ -46,14 +55,20 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose boo
 		write = func(ds compiler.Diagnostics) error { return ds.WriteJSON(stdout) }
 	case "github":
 		write = func(ds compiler.Diagnostics) error { return ds.WriteGitHub(stdout) }
+	case "sarif":
+		write = func(ds compiler.Diagnostics) error { return ds.WriteSARIF(stdout, version()) }
 	default:
-		return exitCode(ExitUsage, "unknown --format %q: use text, json or github", format)
+		return exitCode(ExitUsage, "unknown --format %q: use text, json, github or sarif", format)
+	}
+	paths, err := discover.Expand(paths)
+	if err != nil {
+		return exitCode(ExitUsage, "%v", err)
 	}
 	res, err := compiler.Compile(paths, compiler.Options{})
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}
-	if len(res.Diags) > 0 || format == "json" {
+	if len(res.Diags) > 0 || format == "json" || format == "sarif" {
 		if err := write(res.Diags); err != nil {
 			return exitCode(ExitUsage, "%v", err)
 		}
