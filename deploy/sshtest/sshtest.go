@@ -41,6 +41,9 @@ type Options struct {
 	HostKeyDir string
 	// ClientKeys are public keys (authorized_keys lines) allowed to log in.
 	ClientKeys []string
+	// AuthorizedKeysFile is where sshd reads them at every login (its
+	// directory must exist); empty: a file in the server's directory.
+	AuthorizedKeysFile string
 }
 
 // ClientKey writes a new ed25519 client key pair into dir and returns the
@@ -68,7 +71,10 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	sshd := sshdPath(t)
 	dir := t.TempDir()
-	s := &Server{Host: "127.0.0.1", Dir: dir, AuthorizedKeys: filepath.Join(dir, "authorized_keys")}
+	s := &Server{Host: "127.0.0.1", Dir: dir, AuthorizedKeys: o.AuthorizedKeysFile}
+	if s.AuthorizedKeys == "" {
+		s.AuthorizedKeys = filepath.Join(dir, "authorized_keys")
+	}
 	s.hostKeyFile = filepath.Join(dir, "host_ed25519")
 	if o.HostKeyDir != "" {
 		for _, ext := range []string{"", ".pub"} {

@@ -1,0 +1,397 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/manifest"
+)
+
+// Outcome is what apply did to a node.
+type Outcome string
+
+// The outcomes of a node.
+const (
+	Unchanged  Outcome = "unchanged"   // nothing to do
+	Applied    Outcome = "applied"     // files written, activated, verified
+	WouldApply Outcome = "would apply" // --dry-run
+	RolledBack Outcome = "rolled back" // failed, previous files restored
+	Failed     Outcome = "failed"      // failed, and the rollback did not finish (see Error)
+	Skipped    Outcome = "skipped"     // an earlier node of the cluster failed
+)
+
+// NodeResult is one node's outcome.
+type NodeResult struct {
+	Cluster  string        `json:"cluster"`
+	Node     string        `json:"node"`
+	Outcome  Outcome       `json:"outcome"`
+	Files    int           `json:"files"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Result is the outcome of an apply, nodes in plan order.
+type Result struct {
+	Nodes []NodeResult `json:"nodes"`
+}
+
+// OK reports whether no node failed, rolled back or was skipped.
+func (r *Result) OK() bool {
+	for _, n := range r.Nodes {
+		switch n.Outcome {
+		case RolledBack, Failed, Skipped:
+			return false
+		}
+	}
+	return true
+}
+
+// Changed reports whether any node was (or, in a dry run, would be) changed.
+func (r *Result) Changed() bool {
+	for _, n := range r.Nodes {
+		if n.Outcome != Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteTable prints the summary table.
+func (r *Result) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tNODE\tRESULT\tFILES\tTIME\tERROR")
+	for _, n := range r.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n.Cluster, n.Node, n.Outcome, n.Files, n.Duration.Round(time.Millisecond), n.Error)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !r.Changed() && r.OK() {
+		_, err := fmt.Fprintf(w, "No changes: %d node(s) already up to date.\n", len(r.Nodes))
+		return err
+	}
+	return nil
+}
+
+// WriteJSON prints the result as JSON.
+func (r *Result) WriteJSON(w io.Writer) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(struct {
+		OK bool `json:"ok"`
+		*Result
+	}{r.OK(), r})
+}
+
+// Apply carries out a plan: clusters in parallel (Options.Parallel), the
+// nodes of a cluster one at a time in rolling order. A node that fails is
+// rolled back and the rest of its cluster is skipped. Nodes whose plan
+// failed count as failed and stop their cluster too.
+func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
+	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
+	byCluster := map[string][]int{}
+	var order []string
+	for i, np := range p.Nodes {
+		if _, ok := byCluster[np.Cluster]; !ok {
+			order = append(order, np.Cluster)
+		}
+		byCluster[np.Cluster] = append(byCluster[np.Cluster], i)
+	}
+	sem := make(chan struct{}, positive(d.Parallel, 4))
+	var wg sync.WaitGroup
+	for _, name := range order {
+		wg.Add(1)
+		go func(idx []int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			stopped := false
+			for _, i := range idx {
+				np := p.Nodes[i]
+				r := &res.Nodes[i]
+				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes)}
+				switch {
+				case stopped:
+					r.Outcome = Skipped
+				case np.err != nil:
+					r.Outcome, r.Error = Failed, np.Error
+				case !np.Changed():
+					r.Outcome = Unchanged
+				case d.DryRun:
+					r.Outcome = WouldApply
+				default:
+					start := time.Now()
+					r.Outcome, r.Error = d.applyNode(ctx, np)
+					r.Duration = time.Since(start)
+				}
+				d.progress(np, string(r.Outcome)+errSuffix(r.Error))
+				if r.Outcome == Failed || r.Outcome == RolledBack {
+					stopped = true
+				}
+			}
+		}(byCluster[name])
+	}
+	wg.Wait()
+	return res
+}
+
+func errSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func newToken() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// applyNode writes, activates, verifies and, on failure, rolls back one node.
+func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string) {
+	tok := newToken()
+	st := d.stateDir()
+	conn := np.conn
+	defer func() { np.conn = conn }()
+
+	d.progress(np, "uploading")
+	restore := restoreScript(st, tok, np.changes, d.activations(np), d.Root)
+	staged := append(append([]*change(nil), np.changes...), &change{
+		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
+		remote: st + "/restore-" + tok + ".sh",
+		data:   restore,
+	})
+	for _, c := range staged {
+		if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, fmt.Sprintf("%04o", uint32(c.file.Mode)), tok), bytes.NewReader(c.data)); err != nil {
+			return Failed, "nothing changed: " + err.Error()
+		}
+	}
+	args := []string{st, tok, d.Root}
+	for _, c := range staged {
+		bak := "0"
+		if c.old.exists && c != staged[len(staged)-1] {
+			bak = "1"
+		}
+		args = append(args, c.remote, digest(c.data), bak)
+	}
+	d.progress(np, "replacing files")
+	if _, err := conn.Run(ctx, "replace files", shell(commitScript, args...), nil); err != nil {
+		return d.rollback(ctx, np, conn, tok, err)
+	}
+	if d.NoActivate {
+		return Applied, ""
+	}
+	var err error
+	if np.DeadMan {
+		conn, err = d.activateNetwork(ctx, np, conn, tok)
+		if errors.Is(err, errDeadMan) {
+			return RolledBack, err.Error()
+		}
+	} else {
+		err = d.activate(ctx, np, conn, d.activations(np))
+	}
+	if err == nil {
+		d.progress(np, "verifying")
+		err = d.verify(ctx, np, conn)
+	}
+	if err != nil {
+		return d.rollback(ctx, np, conn, tok, err)
+	}
+	return Applied, ""
+}
+
+// activations are the plan's commands; none with NoActivate.
+func (d *Deployer) activations(np *NodePlan) []string {
+	if d.NoActivate {
+		return nil
+	}
+	return np.Activate
+}
+
+// activate runs cmds one by one, stopping at the first failure.
+func (d *Deployer) activate(ctx context.Context, np *NodePlan, conn Conn, cmds []string) error {
+	for _, a := range cmds {
+		d.progress(np, "activating: "+a)
+		actx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+		_, err := conn.Run(actx, "activate ("+a+")", activateCommand(a, d.Root), nil)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errDeadMan is wrapped when the node restored itself.
+var errDeadMan = errors.New("the node's dead-man timer restored the previous files")
+
+// activateNetwork arms the dead-man timer, activates, then proves the node
+// is still reachable over a NEW connection and confirms. It returns that
+// connection. If the activation cuts the session, hac keeps trying to
+// reconnect until the timer would fire.
+func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn, tok string) (Conn, error) {
+	timeout := positive(d.ConfirmTimeout, 60*time.Second)
+	secs := strconv.Itoa(int((timeout + time.Second - 1) / time.Second))
+	deadline := time.Now().Add(timeout)
+	d.progress(np, "arming dead-man timer ("+secs+"s)")
+	if _, err := conn.Run(ctx, "arm the dead-man timer", shell(armScript, d.stateDir(), tok, secs), nil); err != nil {
+		return conn, err
+	}
+	actx, cancel := context.WithDeadline(ctx, deadline)
+	err := d.activate(actx, np, conn, np.Activate)
+	cancel()
+	var re *sshconn.RunError
+	if err != nil && !(errors.As(err, &re) && re.ConnectionLost()) {
+		return conn, err // the command failed: hac rolls back itself
+	}
+	d.progress(np, "reconnecting to confirm")
+	conn.Close()
+	var lastErr error
+	for time.Now().Before(deadline) {
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		fresh, err := d.Dial(dctx, np.node)
+		if err == nil {
+			_, err = fresh.Run(dctx, "confirm", shell(confirmScript, d.stateDir(), tok), nil)
+			cancel()
+			if err == nil {
+				return fresh, nil
+			}
+			if errors.As(err, &re) && re.Status == 4 {
+				return fresh, fmt.Errorf("%w: hac confirmed too late", errDeadMan)
+			}
+			fresh.Close()
+		} else {
+			cancel()
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("%w: hac could not reconnect within %s after the network change (%v)", errDeadMan, timeout, lastErr)
+}
+
+// rollback restores the node's previous files with the restore script.
+func (d *Deployer) rollback(ctx context.Context, np *NodePlan, conn Conn, tok string, cause error) (Outcome, string) {
+	d.progress(np, "rolling back")
+	if conn == nil {
+		return Failed, cause.Error() + "; rollback impossible: no connection"
+	}
+	_, err := conn.Run(ctx, "roll back", "sh "+q(d.stateDir()+"/restore-"+tok+".sh")+" now", nil)
+	if err != nil {
+		return Failed, cause.Error() + "; ROLLBACK FAILED: " + err.Error()
+	}
+	return RolledBack, cause.Error()
+}
+
+// verify waits until the agent reports the manifest's expected state.
+func (d *Deployer) verify(ctx context.Context, np *NodePlan, conn Conn) error {
+	m := np.node.Manifest
+	if len(m.Expect) == 0 {
+		return nil
+	}
+	want := wantDigest(np.node)
+	deadline := time.Now().Add(positive(d.VerifyTimeout, 30*time.Second))
+	var problems []string
+	for {
+		rep, err := agentStatus(ctx, conn, d.statusCommand())
+		if err != nil {
+			problems = []string{err.Error()}
+		} else {
+			problems = checkNode(rep, m.Expect, want)
+		}
+		if len(problems) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("verify: after %s: %s", positive(d.VerifyTimeout, 30*time.Second), strings.Join(problems, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(positive(d.VerifyInterval, 500*time.Millisecond)):
+		}
+	}
+}
+
+// wantDigest is the config digest the node's agent must report, or ""
+// when the tree has no agent.json for it.
+func wantDigest(n *Node) string {
+	if b, ok := n.Files[config.DefaultPath]; ok {
+		return config.Digest(b)
+	}
+	return ""
+}
+
+// agentStatus runs the status command and decodes its report.
+func agentStatus(ctx context.Context, conn Conn, cmd string) (*status.Report, error) {
+	out, err := conn.Run(ctx, "agent status", cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	var rep status.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return nil, fmt.Errorf("agent status: %w", err)
+	}
+	return &rep, nil
+}
+
+// checkNode compares one agent's report with the node's expectations.
+func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string) []string {
+	var problems []string
+	if wantDigest != "" && rep.ConfigDigest != wantDigest {
+		problems = append(problems, fmt.Sprintf("agent runs config %s, built %s", short(rep.ConfigDigest), short(wantDigest)))
+	}
+	for _, e := range expect {
+		in := findInstance(rep, e.Instance)
+		switch {
+		case in == nil:
+			problems = append(problems, fmt.Sprintf("instance %s: not running", e.Instance))
+		case in.State != e.State:
+			problems = append(problems, fmt.Sprintf("instance %s: %s, want %s", e.Instance, in.State, e.State))
+		case basePriority(in) != e.Priority:
+			problems = append(problems, fmt.Sprintf("instance %s: priority %d, want %d", e.Instance, basePriority(in), e.Priority))
+		}
+	}
+	return problems
+}
+
+func basePriority(in *status.Instance) int {
+	if in.BasePriority != 0 {
+		return in.BasePriority
+	}
+	return in.Priority
+}
+
+func findInstance(rep *status.Report, name string) *status.Instance {
+	for i := range rep.Instances {
+		if rep.Instances[i].Name == name {
+			return &rep.Instances[i]
+		}
+	}
+	return nil
+}
+
+func short(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
+}

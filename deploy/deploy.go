@@ -1,0 +1,107 @@
+// Package deploy ships the files hac build produces to the nodes over SSH:
+// [Deployer.Plan] compares them with what each node has, [Deployer.Apply]
+// writes them atomically, rolling through each cluster one node at a time
+// (backups first, the preferred master last), activates only what
+// changed, verifies the agent and rolls back a node that fails, and
+// [Deployer.Status] compares the live state with the intent.
+//
+// On the node, every replaced file is first staged as a hidden temporary
+// file in its own directory, flushed, checked against its digest and
+// renamed over the old one: an interrupted apply never leaves a half-written
+// file. The previous versions are kept in /var/lib/hac/prev, with a
+// generated restore script that the dead-man timer runs when a network
+// change cuts hac off.
+package deploy
+
+import (
+	"context"
+	"time"
+
+	"github.com/hac-project/hac/deploy/sshconn"
+)
+
+// Options tune a Deployer. Zero values mean the defaults in brackets.
+type Options struct {
+	// Root prefixes every remote path (files, /var/lib/hac state, the
+	// agent binary): for tests and for a cautious first look. Activation
+	// commands see it as $HAC_ROOT.
+	Root string
+	// Parallel is how many clusters apply at once [4]. Nodes of one
+	// cluster never apply at the same time.
+	Parallel int
+	// Connections bounds how many nodes plan connects to at once [64].
+	Connections int
+	// ConfirmTimeout is the dead-man timer: after a network change, the
+	// node restores its previous files unless hac reconnects and confirms
+	// within it [60s].
+	ConfirmTimeout time.Duration
+	// VerifyTimeout bounds waiting for the agent's expected state [30s].
+	VerifyTimeout time.Duration
+	// VerifyInterval is the pause between two status queries [500ms].
+	VerifyInterval time.Duration
+	// ActivateTimeout bounds each activation command [2m].
+	ActivateTimeout time.Duration
+	// NoActivate writes files but runs no activation command and skips
+	// verification.
+	NoActivate bool
+	// DryRun plans and reports what apply would do, changing nothing.
+	DryRun bool
+	// StatusCommand prints the agent's status as JSON on the node
+	// ["hac agent status --format json"].
+	StatusCommand string
+	// Agent, when set, is installed as /usr/local/bin/hac (--install-agent).
+	Agent *Agent
+	// Progress receives per-node progress; nil: none.
+	Progress Progress
+}
+
+// Deployer plans, applies and checks deployments.
+type Deployer struct {
+	Options
+	// Dial opens a connection to a node; New sets it to SSH.
+	Dial func(ctx context.Context, n *Node) (Conn, error)
+}
+
+// New returns a Deployer reaching nodes through d.
+func New(d *sshconn.Dialer, o Options) *Deployer {
+	return &Deployer{Options: o, Dial: func(ctx context.Context, n *Node) (Conn, error) {
+		return d.Dial(ctx, targetOf(n))
+	}}
+}
+
+// targetOf is the SSH target a manifest names.
+func targetOf(n *Node) sshconn.Target {
+	s := n.Manifest.SSH
+	return sshconn.Target{Host: s.Host, User: s.User, Port: s.Port, Jump: s.Jump}
+}
+
+func (d *Deployer) connections() int { return positive(d.Connections, 64) }
+
+func positive[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (d *Deployer) statusCommand() string {
+	if d.StatusCommand != "" {
+		return d.StatusCommand
+	}
+	return "hac agent status --format json"
+}
+
+// stateDir is hac's directory on the node.
+func (d *Deployer) stateDir() string { return d.Root + "/var/lib/hac" }
+
+// Progress shows what each node is doing.
+type Progress interface {
+	// Update says node (cluster/node) is now doing state.
+	Update(node, state string)
+}
+
+func (d *Deployer) progress(np *NodePlan, state string) {
+	if d.Progress != nil {
+		d.Progress.Update(np.Cluster+"/"+np.Node, state)
+	}
+}

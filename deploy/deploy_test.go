@@ -1,0 +1,375 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hac-project/hac/deploy"
+	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/deploy/sshtest"
+	"github.com/hac-project/hac/targets/manifest"
+)
+
+const password = "pass1234"
+
+// rig is one real sshd and a Deployer reaching it under a temporary root.
+type rig struct {
+	t      *testing.T
+	srv    *sshtest.Server
+	root   string
+	dialer *sshconn.Dialer
+	log    *logBuffer
+}
+
+// logBuffer collects progress lines; it is safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newRig(t *testing.T, o sshtest.Options) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	key, pub := sshtest.ClientKey(t, dir)
+	o.ClientKeys = append(o.ClientKeys, pub)
+	r := &rig{t: t, root: t.TempDir(), log: &logBuffer{}}
+	if o.AuthorizedKeysFile != "" {
+		o.AuthorizedKeysFile = r.root + o.AuthorizedKeysFile
+		os.MkdirAll(filepath.Dir(o.AuthorizedKeysFile), 0o755)
+	}
+	r.srv = sshtest.Start(t, o)
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(r.srv.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sshconn.NewDialer(sshconn.Options{ConfigFile: "none", KnownHosts: []string{kh}, IdentityFiles: []string{key}, NoAgent: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dialer = d
+	return r
+}
+
+func (r *rig) deployer(mod func(*deploy.Options)) *deploy.Deployer {
+	o := deploy.Options{Root: r.root, ConfirmTimeout: 2 * time.Second, VerifyTimeout: 2 * time.Second, VerifyInterval: 100 * time.Millisecond, Progress: deploy.NewProgress(r.log, false)}
+	if mod != nil {
+		mod(&o)
+	}
+	return deploy.New(r.dialer, o)
+}
+
+// file is one file of a hand-written node tree.
+type file struct {
+	path, data string
+	mode       uint32
+	activate   string
+	network    bool
+	secret     bool
+}
+
+// node builds a one-node tree reaching the rig's sshd.
+func (r *rig) tree(files ...file) *deploy.Tree {
+	return r.treeOf("c1", "n1", 0, nil, files...)
+}
+
+func (r *rig) treeOf(cluster, node string, order int, expect []manifest.Expect, files ...file) *deploy.Tree {
+	r.t.Helper()
+	m := &manifest.Manifest{Format: manifest.FormatVersion, Cluster: cluster, Node: node, Order: order, Expect: expect,
+		SSH: manifest.SSH{Host: r.srv.Host, Port: r.srv.Port, User: "root"}}
+	n := &deploy.Node{Manifest: m, Files: map[string][]byte{}}
+	for _, f := range files {
+		sum := sha256.Sum256([]byte(f.data))
+		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), SHA256: hex.EncodeToString(sum[:]),
+			Activate: f.activate, Network: f.network, Secret: f.secret})
+		n.Files[f.path] = []byte(f.data)
+	}
+	t, err := deploy.NewTree([]*deploy.Node{n})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return t
+}
+
+// put writes a file under the rig's root, as if it were on the node.
+func (r *rig) put(path, data string, mode os.FileMode) {
+	r.t.Helper()
+	p := r.root + path
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) read(path string) (string, os.FileMode) {
+	r.t.Helper()
+	p := r.root + path
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(b), fi.Mode().Perm()
+}
+
+func plan(t *testing.T, d *deploy.Deployer, tree *deploy.Tree) *deploy.Plan {
+	t.Helper()
+	p := d.Plan(context.Background(), tree)
+	t.Cleanup(p.Close)
+	if err := p.Err(); err != nil {
+		t.Fatalf("plan: %v\n%s", err, p.Nodes[0].Error)
+	}
+	return p
+}
+
+func outcomes(r *deploy.Result) []string {
+	var out []string
+	for _, n := range r.Nodes {
+		out = append(out, fmt.Sprintf("%s/%s %s %s", n.Cluster, n.Node, n.Outcome, n.Error))
+	}
+	return out
+}
+
+// tempFiles lists hac's staging files left below dir.
+func tempFiles(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), ".hac-tmp-") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+const appOld = "listen 80\nworkers 2\nlog info\n"
+const appNew = "listen 80\nworkers 4\nlog info\n"
+
+func agentJSON(pass string) string {
+	return fmt.Sprintf("{\n  \"format\": 1,\n  \"auth\": {\"type\": \"PASS\", \"pass\": %q}\n}\n", pass)
+}
+
+func TestPlanApplyThenNoOp(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	r.put("/etc/app/app.conf", appOld, 0o644)
+	r.put("/etc/keepalived/keepalived.conf", "vrrp_instance VI_1 {\n  auth_pass oldpass9\n}\n", 0o644)
+	act := `echo run >> "$HAC_ROOT/activations"`
+	tree := r.tree(
+		file{path: "/etc/app/app.conf", data: appNew, mode: 0o644, activate: act},
+		file{path: "/etc/app/extra.conf", data: "x\n", mode: 0o640, activate: act},
+		file{path: "/etc/hac/agent.json", data: agentJSON(password), mode: 0o600, secret: true, activate: "true"},
+		file{path: "/etc/keepalived/keepalived.conf", data: "vrrp_instance VI_1 {\n  auth_pass " + password + "\n}\n", mode: 0o600},
+	)
+	d := r.deployer(nil)
+	p := plan(t, d, tree)
+	var text, js bytes.Buffer
+	p.WriteText(&text, false)
+	p.WriteJSON(&js)
+	for _, want := range []string{
+		"update /etc/app/app.conf (0644)",
+		"create /etc/app/extra.conf (0640)",
+		"create /etc/hac/agent.json (0600, secret changed (content not shown))",
+		"update /etc/keepalived/keepalived.conf (0644 -> 0600)",
+		"--- node:/etc/app/app.conf\n+++ build:/etc/app/app.conf\n@@ -1,3 +1,3 @@\n listen 80\n-workers 2\n+workers 4\n log info\n",
+		"-  auth_pass ******\n+  auth_pass ******\n",
+		"  will run: " + act + "\n  will run: true\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("plan does not contain %q:\n%s", want, text.String())
+		}
+	}
+	res := d.Apply(context.Background(), p)
+	if diff := cmp.Diff([]string{"c1/n1 applied "}, outcomes(res)); diff != "" {
+		t.Fatalf("outcomes (-want +got):\n%s\n%s", diff, r.log)
+	}
+	for _, f := range []struct {
+		path, data string
+		mode       os.FileMode
+	}{
+		{"/etc/app/app.conf", appNew, 0o644},
+		{"/etc/app/extra.conf", "x\n", 0o640},
+		{"/etc/hac/agent.json", agentJSON(password), 0o600},
+		{"/var/lib/hac/prev/etc/app/app.conf", appOld, 0o644},
+	} {
+		data, mode := r.read(f.path)
+		if data != f.data || mode != f.mode {
+			t.Errorf("%s: %q %04o, want %q %04o", f.path, data, mode, f.data, f.mode)
+		}
+	}
+	// Two files share the command: it ran once.
+	if got, _ := r.read("/activations"); got != "run\n" {
+		t.Errorf("activations = %q, want one run", got)
+	}
+	if tmp := tempFiles(t, r.root); len(tmp) != 0 {
+		t.Errorf("staging files left: %v", tmp)
+	}
+	// Second time: nothing to do, and it says so.
+	p2 := plan(t, d, tree)
+	if p2.Changed() {
+		t.Errorf("second plan has changes: %+v", p2.Nodes[0].Files)
+	}
+	res2 := d.Apply(context.Background(), p2)
+	var table bytes.Buffer
+	res2.WriteTable(&table)
+	if !strings.Contains(table.String(), "No changes: 1 node(s) already up to date.") {
+		t.Errorf("second apply summary:\n%s", table.String())
+	}
+	if got, _ := r.read("/activations"); got != "run\n" {
+		t.Errorf("second apply activated again: %q", got)
+	}
+	for name, out := range map[string]string{"plan text": text.String(), "plan json": js.String(), "progress": r.log.String(), "table": table.String()} {
+		if strings.Contains(out, password) || strings.Contains(out, "oldpass9") {
+			t.Errorf("%s shows a password:\n%s", name, out)
+		}
+	}
+	var decoded struct {
+		Changed bool
+		Nodes   []deploy.NodePlan
+	}
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil || !decoded.Changed || len(decoded.Nodes[0].Files) != 4 {
+		t.Errorf("plan JSON: %v %s", err, js.String())
+	}
+}
+
+func TestFailingActivationRollsBack(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	r.put("/etc/app/app.conf", appOld, 0o640)
+	check := `grep -q "workers 2" "$HAC_ROOT/etc/app/app.conf"` // only the old file passes
+	tree := r.tree(
+		file{path: "/etc/app/app.conf", data: appNew, mode: 0o644, activate: check},
+		file{path: "/etc/app/new.conf", data: "new\n", mode: 0o644, activate: check},
+	)
+	d := r.deployer(nil)
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if res.OK() || res.Nodes[0].Outcome != deploy.RolledBack {
+		t.Fatalf("outcome %v, want rolled back\n%s", outcomes(res), r.log)
+	}
+	if data, mode := r.read("/etc/app/app.conf"); data != appOld || mode != 0o640 {
+		t.Errorf("after rollback app.conf = %q %04o, want the old bytes and mode 0640", data, mode)
+	}
+	if _, err := os.Stat(r.root + "/etc/app/new.conf"); !os.IsNotExist(err) {
+		t.Errorf("file created by the failed apply was not removed: %v", err)
+	}
+	if !strings.Contains(res.Nodes[0].Error, "activate") {
+		t.Errorf("error does not name the step: %s", res.Nodes[0].Error)
+	}
+}
+
+func TestInterruptedTransferLeavesNoHalfWrittenFile(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	r.put("/srv/big.bin", "old\n", 0o644)
+	big := strings.Repeat("0123456789abcdef", 1<<18) // 4 MiB
+	tree := r.tree(file{path: "/srv/big.bin", data: big, mode: 0o644})
+	d := r.deployer(nil)
+	p := plan(t, d, tree)
+	done := make(chan *deploy.Result)
+	go func() { done <- d.Apply(context.Background(), p) }()
+	// Kill the connection as soon as the staging file has some bytes.
+	for i := 0; ; i++ {
+		if tmp := tempFiles(t, r.root); len(tmp) > 0 {
+			if fi, err := os.Stat(tmp[0]); err == nil && fi.Size() > 0 {
+				r.srv.KillSessions()
+				break
+			}
+		}
+		if i > 2000 {
+			t.Fatal("the transfer never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res := <-done
+	if res.Nodes[0].Outcome == deploy.Applied {
+		t.Fatalf("apply survived a killed connection: %v", outcomes(res))
+	}
+	if data, _ := r.read("/srv/big.bin"); data != "old\n" {
+		t.Fatalf("target changed by an interrupted transfer (%d bytes)", len(data))
+	}
+	// The next apply cleans up and completes.
+	d2 := r.deployer(nil)
+	res = d2.Apply(context.Background(), plan(t, d2, tree))
+	if !res.OK() {
+		t.Fatalf("re-apply: %v", outcomes(res))
+	}
+	if data, _ := r.read("/srv/big.bin"); data != big {
+		t.Error("re-apply did not write the file")
+	}
+	if tmp := tempFiles(t, r.root); len(tmp) != 0 {
+		t.Errorf("staging files left: %v", tmp)
+	}
+}
+
+// TestDeadManRestoresAfterLockout applies a "network" change that locks hac
+// out (it replaces sshd's authorized_keys): hac cannot reconnect to
+// confirm, and the node puts the old file back by itself.
+func TestDeadManRestoresAfterLockout(t *testing.T) {
+	const keys = "/etc/ssh/authorized_keys"
+	r := newRig(t, sshtest.Options{AuthorizedKeysFile: keys})
+	old, _ := r.read(keys)
+	tree := r.tree(file{path: keys, data: "# nobody\n", mode: 0o600, network: true, activate: "true"})
+	d := r.deployer(nil)
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if res.Nodes[0].Outcome != deploy.RolledBack || !strings.Contains(res.Nodes[0].Error, "dead-man") {
+		t.Fatalf("outcome %v, want rolled back by the dead-man timer\n%s", outcomes(res), r.log)
+	}
+	// The timer fires about when hac gives up; wait for it (bounded).
+	for i := 0; ; i++ {
+		if data, _ := r.read(keys); data == old {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the dead-man timer did not restore authorized_keys")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	plan(t, r.deployer(nil), tree) // hac can log in again
+}
+
+func TestDeadManConfirmedWhenReachable(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	tree := r.tree(file{path: "/etc/netplan/60-hac.yaml", data: "network: {}\n", mode: 0o600, network: true, activate: `touch "$HAC_ROOT/applied"`})
+	d := r.deployer(nil)
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if !res.OK() {
+		t.Fatalf("%v\n%s", outcomes(res), r.log)
+	}
+	ents, _ := os.ReadDir(r.root + "/var/lib/hac")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "armed-") || strings.HasPrefix(e.Name(), "fired-") {
+			t.Errorf("timer still armed or fired: %s", e.Name())
+		}
+	}
+	time.Sleep(3 * time.Second) // past the 2 s timer: it must not fire
+	if data, _ := r.read("/etc/netplan/60-hac.yaml"); data != "network: {}\n" {
+		t.Error("the timer restored a confirmed change")
+	}
+}

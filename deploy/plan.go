@@ -1,0 +1,327 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hac-project/hac/deploy/udiff"
+	"github.com/hac-project/hac/targets"
+	"github.com/hac-project/hac/targets/manifest"
+)
+
+// AgentBinaryPath is where --install-agent puts the hac binary.
+const AgentBinaryPath = "/usr/local/bin/hac"
+
+// Plan is what an apply would change on every node.
+type Plan struct {
+	Nodes []*NodePlan `json:"nodes"`
+}
+
+// NodePlan is one node's pending changes, or the error that prevented
+// computing them.
+type NodePlan struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	Target  string `json:"target"` // the SSH target, [user@]host[:port]
+	Order   int    `json:"order"`
+	// Files are the files that change, in manifest order.
+	Files []FileChange `json:"files"`
+	// Activate are the commands apply will run, deduplicated, in
+	// manifest order.
+	Activate []string `json:"activate"`
+	// DeadMan says a network file changes: apply arms the dead-man timer.
+	DeadMan bool   `json:"dead_man"`
+	Error   string `json:"error,omitempty"`
+
+	node    *Node
+	changes []*change
+	conn    Conn
+	err     error
+}
+
+// Changed reports whether anything changes on the node.
+func (np *NodePlan) Changed() bool { return len(np.changes) > 0 }
+
+// Err returns the error that prevented planning the node, or nil.
+func (np *NodePlan) Err() error { return np.err }
+
+// FileChange is one file that changes. It never holds a secret: Diff is
+// empty for secret files and masks passwords in the others.
+type FileChange struct {
+	Path     string `json:"path"`
+	Action   string `json:"action"` // "create", "update" or "mode"
+	OldMode  string `json:"old_mode,omitempty"`
+	Mode     string `json:"mode"`
+	Secret   bool   `json:"secret,omitempty"`
+	Diff     string `json:"diff,omitempty"`
+	Activate string `json:"activate,omitempty"`
+}
+
+// change is a FileChange with what apply needs: the bytes and the
+// current state on the node.
+type change struct {
+	file   manifest.File
+	remote string // path on the node, with the root prefix
+	data   []byte
+	old    remoteFile
+}
+
+// Changed reports whether any node has changes.
+func (p *Plan) Changed() bool { return slices.ContainsFunc(p.Nodes, (*NodePlan).Changed) }
+
+// Err returns an error naming the nodes that could not be planned.
+func (p *Plan) Err() error {
+	var bad []string
+	for _, np := range p.Nodes {
+		if np.err != nil {
+			bad = append(bad, np.Cluster+"/"+np.Node)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("could not plan %d node(s): %s", len(bad), strings.Join(bad, ", "))
+}
+
+// Close closes the connections the plan keeps for apply.
+func (p *Plan) Close() {
+	for _, np := range p.Nodes {
+		if np.conn != nil {
+			np.conn.Close()
+			np.conn = nil
+		}
+	}
+}
+
+// Plan connects to every node (in parallel, at most Options.Connections
+// at once), reads the files it would write and compares them with the
+// tree. Connections stay open for [Deployer.Apply]; call [Plan.Close].
+// Errors are per node, in NodePlan.Error.
+func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
+	nodes := t.Nodes()
+	p := &Plan{Nodes: make([]*NodePlan, len(nodes))}
+	sem := make(chan struct{}, d.connections())
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		p.Nodes[i] = &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n}
+		wg.Add(1)
+		go func(np *NodePlan) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d.progress(np, "connecting")
+			np.err = d.planNode(ctx, np)
+			if np.err != nil {
+				np.Error = np.err.Error()
+				d.progress(np, "failed: "+np.Error)
+			} else if np.Changed() {
+				d.progress(np, fmt.Sprintf("%d file(s) to change", len(np.Files)))
+			} else {
+				d.progress(np, "up to date")
+			}
+		}(p.Nodes[i])
+	}
+	wg.Wait()
+	return p
+}
+
+func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
+	n := np.node
+	conn, err := d.Dial(ctx, n)
+	if err != nil {
+		return err
+	}
+	np.conn = conn
+	d.progress(np, "reading files")
+	files := slices.Clone(n.Manifest.Files)
+	data := func(f manifest.File) []byte { return n.Files[f.Path] }
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = d.Root + f.Path
+	}
+	cur, err := readFiles(ctx, conn, paths)
+	if err != nil {
+		return err
+	}
+	for i, f := range files {
+		if c := d.compare(f, paths[i], data(f), cur[i]); c != nil {
+			np.changes = append(np.changes, c)
+		}
+	}
+	if d.Agent != nil {
+		c, err := d.planAgent(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			np.changes = append(np.changes, c)
+		}
+	}
+	for _, c := range np.changes {
+		np.Files = append(np.Files, describe(c))
+		if a := c.file.Activate; a != "" && !slices.Contains(np.Activate, a) {
+			np.Activate = append(np.Activate, a)
+		}
+		np.DeadMan = np.DeadMan || (c.file.Network && c.file.Activate != "")
+	}
+	return nil
+}
+
+// compare returns the change that turns cur into f, or nil.
+func (d *Deployer) compare(f manifest.File, remote string, data []byte, cur remoteFile) *change {
+	if cur.exists && cur.mode == uint32(f.Mode) && bytes.Equal(cur.content, data) {
+		return nil
+	}
+	return &change{file: f, remote: remote, data: data, old: cur}
+}
+
+// Agent is the hac binary --install-agent puts on nodes.
+type Agent struct {
+	Binary []byte
+	// Machine is `uname -m` of the machines the binary runs on, e.g. "x86_64".
+	Machine string
+}
+
+// planAgent checks the node's architecture and returns the binary's
+// change when the installed one differs.
+func (d *Deployer) planAgent(ctx context.Context, conn Conn) (*change, error) {
+	remote := d.Root + AgentBinaryPath
+	out, err := conn.Run(ctx, "check the installed agent", shell(`uname -m; sha256sum < "$1" 2>/dev/null || echo none`, remote), nil)
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		return nil, fmt.Errorf("check the installed agent: unexpected answer %q", out)
+	}
+	if f[0] != d.Agent.Machine {
+		return nil, fmt.Errorf("--install-agent: the node is %s, this hac binary is built for %s: build hac for the node (GOARCH) and run it from there", f[0], d.Agent.Machine)
+	}
+	sum := sha256.Sum256(d.Agent.Binary)
+	if f[1] == hex.EncodeToString(sum[:]) {
+		return nil, nil
+	}
+	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, SHA256: hex.EncodeToString(sum[:]), Activate: targets.ActivateAgent}
+	// The old binary is not read back: it is only shown as "update".
+	return &change{file: file, remote: remote, data: d.Agent.Binary, old: remoteFile{exists: f[1] != "none", mode: 0o755, content: []byte{0}}}, nil
+}
+
+// describe turns a change into what plan shows, masking secrets.
+func describe(c *change) FileChange {
+	fc := FileChange{Path: c.file.Path, Mode: fmt.Sprintf("%04o", uint32(c.file.Mode)), Secret: c.file.Secret, Activate: c.file.Activate}
+	switch {
+	case !c.old.exists:
+		fc.Action = "create"
+	case bytes.Equal(c.old.content, c.data):
+		fc.Action = "mode"
+	default:
+		fc.Action = "update"
+	}
+	if c.old.exists && c.old.mode != uint32(c.file.Mode) {
+		fc.OldMode = fmt.Sprintf("%04o", c.old.mode)
+	}
+	if fc.Action == "mode" || c.file.Secret || isBinary(c.old.content) || isBinary(c.data) {
+		return fc
+	}
+	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data), 3))
+	return fc
+}
+
+func isBinary(b []byte) bool { return bytes.IndexByte(b, 0) >= 0 }
+
+// secretPatterns match password values in configuration text:
+// keepalived's auth_pass and JSON "pass" members.
+var secretPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`(?m)(\bauth_pass\s+)\S+`),
+	regexp.MustCompile(`("pass"\s*:\s*)"(?:[^"\\\n]|\\.)*"`),
+}
+
+// Mask replaces password values in s with asterisks.
+func Mask(s string) string {
+	s = secretPatterns[0].ReplaceAllString(s, "${1}******")
+	return secretPatterns[1].ReplaceAllString(s, `${1}"******"`)
+}
+
+// WriteText prints the plan for people: per node the files that change,
+// their diffs (coloured when color is set) and the commands apply runs.
+func (p *Plan) WriteText(w io.Writer, color bool) error {
+	var b strings.Builder
+	changed := 0
+	for _, np := range p.Nodes {
+		head := fmt.Sprintf("%s/%s (%s)", np.Cluster, np.Node, np.Target)
+		switch {
+		case np.err != nil:
+			fmt.Fprintf(&b, "%s: error: %s\n", head, np.Error)
+			continue
+		case !np.Changed():
+			fmt.Fprintf(&b, "%s: up to date\n", head)
+			continue
+		}
+		changed++
+		fmt.Fprintf(&b, "%s: %d file(s) change\n", head, len(np.Files))
+		for _, f := range np.Files {
+			mode := f.Mode
+			if f.OldMode != "" {
+				mode = f.OldMode + " -> " + f.Mode
+			}
+			note := ""
+			if f.Secret && f.Action != "mode" {
+				note = ", secret changed (content not shown)"
+			} else if f.Diff == "" && f.Action != "mode" {
+				note = ", binary"
+			}
+			fmt.Fprintf(&b, "  %s %s (%s%s)\n", f.Action, f.Path, mode, note)
+		}
+		for _, f := range np.Files {
+			if f.Diff == "" {
+				continue
+			}
+			if color {
+				b.WriteString(udiff.Colorize(f.Diff))
+			} else {
+				b.WriteString(f.Diff)
+			}
+		}
+		for _, a := range np.Activate {
+			fmt.Fprintf(&b, "  will run: %s\n", a)
+		}
+		if np.DeadMan {
+			b.WriteString("  network change: a dead-man timer restores the previous files unless hac reconnects and confirms\n")
+		}
+	}
+	if changed == 0 && p.Err() == nil {
+		fmt.Fprintf(&b, "No changes: %d node(s) up to date.\n", len(p.Nodes))
+	} else {
+		fmt.Fprintf(&b, "%d of %d node(s) to change.\n", changed, len(p.Nodes))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON prints the plan as JSON, with the same masking as WriteText.
+func (p *Plan) WriteJSON(w io.Writer) error {
+	out := struct {
+		Changed bool `json:"changed"`
+		*Plan
+	}{p.Changed(), p}
+	for _, np := range p.Nodes {
+		if np.Files == nil {
+			np.Files = []FileChange{}
+		}
+		if np.Activate == nil {
+			np.Activate = []string{}
+		}
+	}
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(out)
+}

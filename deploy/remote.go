@@ -1,0 +1,220 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/hac-project/hac/deploy/sshconn"
+)
+
+// Conn runs shell commands on one node. *sshconn.Client is the real one.
+type Conn interface {
+	// Run runs cmd (a POSIX sh command line) with stdin and returns its
+	// standard output; what names the step in errors.
+	Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error)
+	Close() error
+}
+
+var _ Conn = (*sshconn.Client)(nil)
+
+// q quotes for the remote shell.
+func q(s string) string { return sshconn.Quote(s) }
+
+// shell returns the command line that runs script with sh and args.
+// Scripts are POSIX sh; they rely only on coreutils or busybox commands
+// found on every Linux node (stat -c, sha256sum, mktemp is not needed).
+func shell(script string, args ...string) string {
+	var b strings.Builder
+	b.WriteString("sh -c ")
+	b.WriteString(q(script))
+	b.WriteString(" hac")
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(q(a))
+	}
+	return b.String()
+}
+
+// readScript prints each argument file as a header line then its bytes:
+// "F <octal mode> <size>\n<bytes>\n", "N\n" when missing, "X\n" when not
+// a regular file.
+const readScript = `for p; do
+  if [ -f "$p" ] && [ ! -L "$p" ]; then
+    m=$(stat -c %a -- "$p") && s=$(wc -c < "$p") || exit 1
+    printf 'F %s %s\n' "$m" $s
+    cat -- "$p" || exit 1
+    printf '\n'
+  elif [ -e "$p" ] || [ -L "$p" ]; then
+    printf 'X\n'
+  else
+    printf 'N\n'
+  fi
+done`
+
+// remoteFile is a file's current state on a node.
+type remoteFile struct {
+	exists  bool
+	mode    uint32
+	content []byte
+}
+
+// readFiles reads the current content and mode of paths on the node.
+func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error) {
+	out, err := c.Run(ctx, "read current files", shell(readScript, paths...), nil)
+	if err != nil {
+		return nil, err
+	}
+	r := bufio.NewReader(bytes.NewReader(out))
+	files := make([]remoteFile, len(paths))
+	for i, p := range paths {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("read %s: truncated answer from the node", p)
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && f[0] == "N":
+		case len(f) == 1 && f[0] == "X":
+			return nil, fmt.Errorf("%s exists and is not a regular file (a directory or a symlink?): hac only replaces regular files; move it away", p)
+		case len(f) == 3 && f[0] == "F":
+			mode, err1 := strconv.ParseUint(f[1], 8, 32)
+			size, err2 := strconv.Atoi(f[2])
+			if err1 != nil || err2 != nil || size < 0 {
+				return nil, fmt.Errorf("read %s: bad header %q from the node", p, line)
+			}
+			b := make([]byte, size+1)
+			if _, err := io.ReadFull(r, b); err != nil || b[size] != '\n' {
+				return nil, fmt.Errorf("read %s: it changed while hac read it; retry", p)
+			}
+			files[i] = remoteFile{exists: true, mode: uint32(mode), content: b[:size]}
+		default:
+			return nil, fmt.Errorf("read %s: bad header %q from the node", p, line)
+		}
+	}
+	return files, nil
+}
+
+// stageScript writes stdin to a temporary file next to $1 (hidden, so no
+// tool reading *.yaml or interfaces.d/* picks it up), then sets its mode
+// and flushes it to disk. It removes temporary files an interrupted apply
+// left. The target file itself is never touched.
+const stageScript = `set -eu
+p=$1 mode=$2 tok=$3
+d=$(dirname -- "$p") b=$(basename -- "$p")
+mkdir -p -- "$d"
+rm -f -- "$d/.$b.hac-tmp-"*
+t="$d/.$b.hac-tmp-$tok"
+umask 077
+cat > "$t"
+chmod "$mode" "$t"
+sync -- "$t" 2>/dev/null || sync`
+
+// tempPath is the staging file stageScript writes for p.
+func tempPath(p, tok string) string {
+	i := strings.LastIndexByte(p, '/')
+	return p[:i+1] + "." + p[i+1:] + ".hac-tmp-" + tok
+}
+
+// commitScript takes the state directory, the token and the remote root,
+// then one "path sha256 backup" triple per staged file. It checks every staged file
+// against its digest (an interrupted transfer fails here, before anything
+// changes), copies the current files to be replaced into
+// $state/prev/<path without the root> (backup=1), then renames each staged file over its
+// target: each replacement is atomic.
+const commitScript = `set -eu
+st=$1 tok=$2 root=$3; shift 3
+umask 077
+mkdir -p -- "$st/prev"
+for f in "$st"/restore-*.sh "$st"/restored-* "$st"/fired-*; do
+  case $f in "$st/restore-$tok.sh") ;; *) rm -f -- "$f" ;; esac
+done
+n=$#
+i=0
+while [ $i -lt $n ]; do
+  p=$1 sum=$2 bak=$3; shift 3; set -- "$@" "$p" "$sum" "$bak"; i=$((i+3))
+  d=$(dirname -- "$p") b=$(basename -- "$p")
+  t="$d/.$b.hac-tmp-$tok"
+  got=$(sha256sum < "$t" | cut -d' ' -f1)
+  if [ "$got" != "$sum" ]; then echo "hac: staged copy of $p is incomplete (interrupted transfer?): nothing was changed" >&2; exit 3; fi
+done
+i=0
+while [ $i -lt $n ]; do
+  p=$1 sum=$2 bak=$3; shift 3; set -- "$@" "$p" "$sum" "$bak"; i=$((i+3))
+  if [ "$bak" = 1 ]; then
+    l=${p#"$root"}
+    mkdir -p -- "$st/prev$(dirname -- "$l")"
+    cp -p -- "$p" "$st/prev$l.new"
+    mv -f -- "$st/prev$l.new" "$st/prev$l"
+  fi
+done
+sync
+while [ $# -gt 0 ]; do
+  p=$1; shift 3
+  d=$(dirname -- "$p") b=$(basename -- "$p")
+  mv -f -- "$d/.$b.hac-tmp-$tok" "$p"
+done
+sync`
+
+// armScript arms the dead-man timer: $st/armed-$tok exists until hac
+// confirms; restore.sh deadman fires after $secs seconds unless it is gone.
+// It uses a transient systemd timer when systemd runs, else a detached
+// sleeping shell.
+const armScript = `set -eu
+st=$1 tok=$2 secs=$3
+: > "$st/armed-$tok"
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
+  systemd-run --quiet --unit "hac-deadman-$tok" --on-active="${secs}s" /bin/sh "$st/restore-$tok.sh" deadman 0
+else
+  if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
+  nohup $s /bin/sh "$st/restore-$tok.sh" deadman "$secs" </dev/null >/dev/null 2>&1 &
+fi`
+
+// confirmScript disarms the timer. Renaming the token is atomic: either
+// hac confirms, or the timer restores, never both. Exit 4 means the
+// timer fired first.
+const confirmScript = `st=$1 tok=$2
+mv -- "$st/armed-$tok" "$st/confirmed-$tok" 2>/dev/null || exit 4
+rm -f -- "$st/confirmed-$tok"
+systemctl stop "hac-deadman-$tok.timer" >/dev/null 2>&1 || true
+exit 0`
+
+// restoreScript renders the node-side rollback for one apply: put back the
+// previous files (atomically, from $state/prev), remove the files that did
+// not exist, and re-run their activation commands. "restore.sh deadman N"
+// sleeps N seconds and only runs when the timer is still armed;
+// "restore.sh now" runs at once and disarms it.
+func restoreScript(state, tok string, changes []*change, activate []string, env string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "#!/bin/sh\n# Written by hac apply (%s): restores the files it replaced and re-activates them.\nset -u\nst=%s\n", tok, q(state))
+	fmt.Fprintf(&b, `case "${1:-now}" in
+deadman) sleep "${2:-0}"; mv -- "$st/armed-%[1]s" "$st/fired-%[1]s" 2>/dev/null || exit 0 ;;
+*) rm -f -- "$st/armed-%[1]s" ;;
+esac
+rc=0
+put() { d=$(dirname -- "$2") b=$(basename -- "$2"); t="$d/.$b.hac-tmp-restore"
+  { cp -p -- "$1" "$t" && sync && mv -f -- "$t" "$2"; } || rc=1; }
+`, tok)
+	for _, c := range changes {
+		if c.old.exists {
+			fmt.Fprintf(&b, "put %s %s\n", q(state+"/prev"+c.file.Path), q(c.remote))
+		} else {
+			fmt.Fprintf(&b, "rm -f -- %s || rc=1\n", q(c.remote))
+		}
+	}
+	for _, a := range activate {
+		fmt.Fprintf(&b, "%s || rc=1\n", activateCommand(a, env))
+	}
+	fmt.Fprintf(&b, "echo $rc > \"$st/restored-%s\"\nexit $rc\n", tok)
+	return b.Bytes()
+}
+
+// activateCommand runs an activation command with HAC_ROOT set to the
+// remote path prefix (empty without --root).
+func activateCommand(cmd, root string) string {
+	return "HAC_ROOT=" + q(root) + " sh -c " + q(cmd)
+}
