@@ -196,8 +196,10 @@ type GARP struct {
 	RefreshRepeat int           // messages per VIP per refresh (default 1)
 }
 
-// TrackInterface lowers the priority by Weight when the interface is down.
-// Weight 0 means the instance goes to fault instead (keepalived's default).
+// TrackInterface changes the priority with the state of an interface, as
+// keepalived's track_interface does: a positive Weight is added while the
+// interface is up, a negative one while it is down; Weight 0 means the
+// instance goes to fault while it is down (keepalived's default).
 type TrackInterface struct {
 	Interface string
 	Weight    int

@@ -242,9 +242,9 @@ func writeInstance(w *writer, in *model.Instance, m *model.Member) error {
 			if t.Interface == m.Interface {
 				return fmt.Errorf("tracks its own interface %s: keepalived always tracks it (fault while down) and refuses it in track_interface: remove it", t.Interface)
 			}
-			// The model lowers the priority by Weight while down; keepalived
-			// does that for a negative weight. 0 is fault while down in both.
-			w.p("%s weight %d", t.Interface, -t.Weight)
+			// Same meaning in the model and keepalived: added while up (>0)
+			// or while down (<0), fault while down for 0.
+			w.p("%s weight %d", t.Interface, t.Weight)
 		}
 		w.p("}")
 	}
