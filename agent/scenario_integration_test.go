@@ -2,15 +2,33 @@ package agent_test
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hac-project/hac/agent/agenttest"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/internal/netns"
+	"github.com/hac-project/hac/internal/testenv"
 )
 
 const vip1 = "198.18.0.200"
+
+func TestMain(m *testing.M) { os.Exit(agenttest.Main(m)) }
+
+// needBed creates a bed for a parallel test.
+func needBed(t *testing.T, spec netns.Spec) *netns.Bed {
+	t.Helper()
+	testenv.NeedRoot(t)
+	t.Parallel()
+	return netns.New(t, spec)
+}
+
+// holds reports whether n carries address a on eth1.
+func holds(bed *netns.Bed, n agenttest.Node, a string) bool {
+	return bed.HasAddr(n.Node().NS, netns.NodeIface, netip.MustParseAddr(a))
+}
 
 // TestSeedScenario is the blog post's setup on VRRPv3 at 100 ms: the
 // client pings the VIP; the master's link goes down and the backup takes
@@ -19,12 +37,12 @@ const vip1 = "198.18.0.200"
 func TestSeedScenario(t *testing.T) {
 	bed := needBed(t, netns.Spec{})
 	n1, n2 := bed.Node("n1"), bed.Node("n2")
-	a1 := newHacNode(t, bed, n1, vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1))
-	a2 := newHacNode(t, bed, n2, vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, 100, vip1))
-	a1.start()
-	a2.start()
-	a1.waitState("VI_1", "MASTER", 5*time.Second)
-	a2.waitState("VI_1", "BACKUP", 5*time.Second)
+	a1 := agenttest.NewHac(t, bed, n1, agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1))
+	a2 := agenttest.NewHac(t, bed, n2, agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 100, vip1))
+	a1.Start()
+	a2.Start()
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 5*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 5*time.Second)
 	vip := netip.MustParseAddr(vip1)
 	if !bed.Answers(vip, 2*time.Second) {
 		t.Fatalf("the VIP does not answer with n1 master")
@@ -34,9 +52,9 @@ func TestSeedScenario(t *testing.T) {
 	}
 
 	bed.CutLink(n1)
-	a2.waitState("VI_1", "MASTER", 3*time.Second)
-	a1.waitState("VI_1", "FAULT", 3*time.Second)
-	if a1.holds(vip1) {
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 3*time.Second)
+	agenttest.WaitState(t, a1, "VI_1", "FAULT", 3*time.Second)
+	if holds(bed, a1, vip1) {
 		t.Errorf("n1 keeps the VIP in FAULT")
 	}
 	if !bed.Answers(vip, 2*time.Second) {
@@ -44,21 +62,21 @@ func TestSeedScenario(t *testing.T) {
 	}
 
 	bed.CutLink(n2)
-	a2.waitState("VI_1", "FAULT", 3*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "FAULT", 3*time.Second)
 	if bed.Answers(vip, 300*time.Millisecond) {
 		t.Errorf("the VIP answers with both links down")
 	}
 
 	bed.Heal(n2)
-	a2.waitState("VI_1", "MASTER", 3*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 3*time.Second)
 	if !bed.Answers(vip, 2*time.Second) {
 		t.Errorf("the VIP does not answer after n2 came back")
 	}
 
 	p := bed.Probe(vip, 10*time.Millisecond)
 	bed.Heal(n1)
-	a1.waitState("VI_1", "MASTER", 3*time.Second)
-	a2.waitState("VI_1", "BACKUP", 3*time.Second)
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 3*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	r := p.Stop()
 	t.Logf("takeback by n1: %v", r)
@@ -68,29 +86,29 @@ func TestSeedScenario(t *testing.T) {
 	if !bed.Answers(vip, 2*time.Second) {
 		t.Errorf("the VIP does not answer after n1 preempted")
 	}
-	a1.noDrops("VI_1")
-	a2.noDrops("VI_1")
-	a1.stop()
-	a2.stop()
+	a1.NoDrops("VI_1")
+	a2.NoDrops("VI_1")
+	a1.Stop()
+	a2.Stop()
 }
 
 // pair starts hac on n1 (priority 200) and n2 (priority 100) with the same
 // instances and waits for n1 to be master of the first one.
-func pair(t *testing.T, spec netns.Spec, mk func(prio uint8) []config.Instance) (*netns.Bed, *hacNode, *hacNode) {
+func pair(t *testing.T, spec netns.Spec, mk func(prio uint8) []config.Instance) (*netns.Bed, *agenttest.Hac, *agenttest.Hac) {
 	t.Helper()
 	bed := needBed(t, spec)
-	a1 := newHacNode(t, bed, bed.Node("n1"), mk(200)...)
-	a2 := newHacNode(t, bed, bed.Node("n2"), mk(100)...)
-	a1.start()
-	a2.start()
+	a1 := agenttest.NewHac(t, bed, bed.Node("n1"), mk(200)...)
+	a2 := agenttest.NewHac(t, bed, bed.Node("n2"), mk(100)...)
+	a1.Start()
+	a2.Start()
 	name := mk(1)[0].Name
-	a1.waitState(name, "MASTER", 10*time.Second)
-	a2.waitState(name, "BACKUP", 10*time.Second)
+	agenttest.WaitState(t, a1, name, "MASTER", 10*time.Second)
+	agenttest.WaitState(t, a2, name, "BACKUP", 10*time.Second)
 	return bed, a1, a2
 }
 
 func v3pair(prio uint8) []config.Instance {
-	return []config.Instance{vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1)}
+	return []config.Instance{agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1)}
 }
 
 // TestGracefulStop: SIGTERM on the master hands off make-before-break: the
@@ -101,18 +119,18 @@ func TestGracefulStop(t *testing.T) {
 	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
 	p := bed.Probe(vip, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	a1.stop()
-	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	a1.Stop()
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	r := p.Stop()
 	t.Logf("SIGTERM handoff: %v", r)
 	if r.Lost != 0 {
 		t.Errorf("graceful stop lost %d probes (longest gap %v), want 0", r.Lost, r.MaxGap)
 	}
-	if a1.holds(vip1) {
+	if holds(bed, a1, vip1) {
 		t.Errorf("the stopped agent left the VIP on n1")
 	}
-	a2.noDrops("VI_1")
+	a2.NoDrops("VI_1")
 }
 
 // TestHandoffCommand: hac agent handoff moves mastership without stopping
@@ -122,24 +140,24 @@ func TestHandoffCommand(t *testing.T) {
 	vip := netip.MustParseAddr(vip1)
 	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
 	p := bed.Probe(vip, 10*time.Millisecond)
-	out := bed.Exec(a1.node.NS, hacBinary(t), "agent", "handoff", "--socket", a1.socket)
+	out := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--socket", a1.Socket)
 	t.Logf("hac agent handoff: %s", strings.TrimSpace(out))
-	a2.waitState("VI_1", "MASTER", 2*time.Second)
-	a1.waitState("VI_1", "BACKUP", 2*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
+	agenttest.WaitState(t, a1, "VI_1", "BACKUP", 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	r := p.Stop()
 	t.Logf("handoff: %v", r)
 	if r.Lost != 0 {
 		t.Errorf("handoff lost %d probes, want 0", r.Lost)
 	}
-	if in := a1.instance("VI_1"); in.Priority != 1 || in.BasePriority != 200 {
+	if in := a1.Instance("VI_1"); in.Priority != 1 || in.BasePriority != 200 {
 		t.Errorf("n1 after handoff: priority %d/%d, want 1/200", in.Priority, in.BasePriority)
 	}
-	bed.Exec(a1.node.NS, hacBinary(t), "agent", "handoff", "--release", "--socket", a1.socket)
-	a1.waitState("VI_1", "MASTER", 3*time.Second)
+	bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--release", "--socket", a1.Socket)
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
 
 	// The text status shows the table.
-	txt := bed.Exec(a1.node.NS, hacBinary(t), "agent", "status", "--socket", a1.socket)
+	txt := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "status", "--socket", a1.Socket)
 	if !strings.Contains(txt, "VI_1") || !strings.Contains(txt, "MASTER") || !strings.Contains(txt, "sha256:") {
 		t.Errorf("hac agent status:\n%s\nwant the instance, its state and the config digest", txt)
 	}
@@ -151,11 +169,11 @@ func TestHandoffCommand(t *testing.T) {
 func TestCrash(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
 	vip := netip.MustParseAddr(vip1)
-	a1.kill()
+	a1.Kill()
 	killed := time.Now()
-	a2.waitState("VI_1", "MASTER", 2*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
 	// Both hold the VIP until the lease of the dead one runs out.
-	bed.Eventually(4*time.Second, "the killed agent's VIP did not expire", func() bool { return !a1.holds(vip1) })
+	bed.Eventually(4*time.Second, "the killed agent's VIP did not expire", func() bool { return !holds(bed, a1, vip1) })
 	gone := time.Since(killed)
 	t.Logf("VIP gone from the killed node %v after SIGKILL (lease %v)", gone.Round(10*time.Millisecond), time.Second)
 	if gone > 2500*time.Millisecond {
@@ -166,12 +184,12 @@ func TestCrash(t *testing.T) {
 	}
 	// Restart at once after another crash: the stale VIP is removed at
 	// start, before the agent can even be backup.
-	a2.kill()
-	bed.Exec(a1.node.NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface) // what keepalived leaves behind
-	a1.start()
-	a1.waitState("VI_1", "MASTER", 3*time.Second)
-	a2.start()
-	a2.waitState("VI_1", "BACKUP", 3*time.Second)
+	a2.Kill()
+	bed.Exec(a1.Node().NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface) // what keepalived leaves behind
+	a1.Start()
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
+	a2.Start()
+	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 3*time.Second)
 	if got := bed.Holders(vip); len(got) != 1 || got[0] != "n1" {
 		t.Errorf("VIP holders after restarts: %v, want [n1]", got)
 	}
@@ -181,14 +199,14 @@ func TestCrash(t *testing.T) {
 // carrier, so both become master; after healing exactly one is.
 func TestSplitBrain(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
-	bed.Isolate(a2.node)
-	a2.waitState("VI_1", "MASTER", 2*time.Second)
-	if got := a1.instance("VI_1").State; got != "MASTER" {
+	bed.Isolate(a2.Node())
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
+	if got := a1.Instance("VI_1").State; got != "MASTER" {
 		t.Errorf("n1 during split brain: %s, want MASTER", got)
 	}
-	bed.Heal(a2.node)
-	a2.waitState("VI_1", "BACKUP", 2*time.Second)
-	a1.waitState("VI_1", "MASTER", 2*time.Second)
+	bed.Heal(a2.Node())
+	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 2*time.Second)
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 2*time.Second)
 	if got := bed.Holders(netip.MustParseAddr(vip1)); len(got) != 1 || got[0] != "n1" {
 		t.Errorf("VIP holders after healing: %v, want [n1]", got)
 	}
@@ -198,9 +216,9 @@ func TestSplitBrain(t *testing.T) {
 // and counted.
 func TestVIPRestore(t *testing.T) {
 	bed, a1, _ := pair(t, netns.Spec{}, v3pair)
-	bed.Exec(a1.node.NS, "ip", "addr", "del", vip1+"/32", "dev", netns.NodeIface)
-	bed.Eventually(2*time.Second, "the VIP was not put back", func() bool { return a1.holds(vip1) })
-	bed.Eventually(2*time.Second, "vip_restored not counted", func() bool { return a1.instance("VI_1").Counters.VIPRestored == 1 })
+	bed.Exec(a1.Node().NS, "ip", "addr", "del", vip1+"/32", "dev", netns.NodeIface)
+	bed.Eventually(2*time.Second, "the VIP was not put back", func() bool { return holds(bed, a1, vip1) })
+	bed.Eventually(2*time.Second, "vip_restored not counted", func() bool { return a1.Instance("VI_1").Counters.VIPRestored == 1 })
 }
 
 // TestActiveActive: two instances with opposite priorities: each node is
@@ -209,19 +227,19 @@ func TestVIPRestore(t *testing.T) {
 func TestActiveActive(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, func(prio uint8) []config.Instance {
 		return []config.Instance{
-			vrrpInstance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1),
-			vrrpInstance("VI_2", 52, 3, 100*time.Millisecond, uint8(300-int(prio)), "198.18.0.201"),
+			agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1),
+			agenttest.Instance("VI_2", 52, 3, 100*time.Millisecond, uint8(300-int(prio)), "198.18.0.201"),
 		}
 	})
-	a2.waitState("VI_2", "MASTER", 3*time.Second)
-	a1.waitState("VI_2", "BACKUP", 3*time.Second)
-	if !a2.holds("198.18.0.201") || a2.holds(vip1) || !a1.holds(vip1) || a1.holds("198.18.0.201") {
+	agenttest.WaitState(t, a2, "VI_2", "MASTER", 3*time.Second)
+	agenttest.WaitState(t, a1, "VI_2", "BACKUP", 3*time.Second)
+	if !holds(bed, a2, "198.18.0.201") || holds(bed, a2, vip1) || !holds(bed, a1, vip1) || holds(bed, a1, "198.18.0.201") {
 		t.Errorf("n1 holds %v, n2 holds %v; want 198.18.0.200 on n1 and .201 on n2",
-			bed.Addrs(a1.node.NS, netns.NodeIface), bed.Addrs(a2.node.NS, netns.NodeIface))
+			bed.Addrs(a1.Node().NS, netns.NodeIface), bed.Addrs(a2.Node().NS, netns.NodeIface))
 	}
-	bed.CutLink(a1.node)
-	a2.waitState("VI_1", "MASTER", 2*time.Second)
-	if got := a2.instance("VI_2").Counters.Transitions; got != 2 {
+	bed.CutLink(a1.Node())
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
+	if got := a2.Instance("VI_2").Counters.Transitions; got != 2 {
 		t.Errorf("VI_2 on n2 made %d transitions, want 2 (init, master): it must not notice VI_1's failover", got)
 	}
 	for _, v := range []string{vip1, "198.18.0.201"} {
@@ -241,15 +259,15 @@ func TestFlavours(t *testing.T) {
 		vip  string
 	}{
 		{"v2-pass", netns.Spec{}, func(prio uint8) []config.Instance {
-			in := vrrpInstance("VI_1", 51, 2, time.Second, prio, vip1)
+			in := agenttest.Instance("VI_1", 51, 2, time.Second, prio, vip1)
 			in.Auth = &config.Auth{Type: "PASS", Pass: "pass1234"}
 			return []config.Instance{in}
 		}, vip1},
 		{"v3-ipv6", netns.Spec{IPv6: true}, func(prio uint8) []config.Instance {
-			return []config.Instance{vrrpInstance("VI_6", 61, 3, 100*time.Millisecond, prio, "2001:db8:18::200")}
+			return []config.Instance{agenttest.Instance("VI_6", 61, 3, 100*time.Millisecond, prio, "2001:db8:18::200")}
 		}, "2001:db8:18::200"},
 		{"v3-unicast", netns.Spec{}, func(prio uint8) []config.Instance {
-			in := vrrpInstance("VI_U", 70, 3, 100*time.Millisecond, prio, vip1)
+			in := agenttest.Instance("VI_U", 70, 3, 100*time.Millisecond, prio, vip1)
 			in.Unicast = true
 			in.Peers = []netip.Addr{netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("198.18.0.12")}
 			if prio == 200 {
@@ -267,16 +285,16 @@ func TestFlavours(t *testing.T) {
 			if !bed.Answers(vip, 3*time.Second) {
 				t.Fatalf("%s does not answer", tc.vip)
 			}
-			bed.CutLink(a1.node)
-			a2.waitState(name, "MASTER", 5*time.Second)
+			bed.CutLink(a1.Node())
+			agenttest.WaitState(t, a2, name, "MASTER", 5*time.Second)
 			if !bed.Answers(vip, 3*time.Second) {
 				t.Errorf("%s does not answer after failover", tc.vip)
 			}
-			bed.Heal(a1.node)
-			a1.waitState(name, "MASTER", 6*time.Second)
-			a2.waitState(name, "BACKUP", 3*time.Second)
-			a1.noDrops(name)
-			a2.noDrops(name)
+			bed.Heal(a1.Node())
+			agenttest.WaitState(t, a1, name, "MASTER", 6*time.Second)
+			agenttest.WaitState(t, a2, name, "BACKUP", 3*time.Second)
+			a1.NoDrops(name)
+			a2.NoDrops(name)
 		})
 	}
 }

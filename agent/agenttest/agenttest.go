@@ -1,0 +1,371 @@
+// Package agenttest runs VRRP daemons in a [netns.Bed]: the real hac
+// binary (hac agent) and the real keepalived, configured from the same
+// agent.json instances, for integration tests, interop tests and the
+// failover benchmark.
+package agenttest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/netns"
+	"github.com/hac-project/hac/internal/testenv"
+)
+
+// The hac binary, built once per test process.
+var (
+	hacOnce sync.Once
+	hacPath string
+	hacErr  error
+	hacDir  string
+)
+
+// Main runs the tests and removes the hac binary built for them; call it
+// from TestMain: os.Exit(agenttest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if hacDir != "" {
+		os.RemoveAll(hacDir)
+	}
+	return code
+}
+
+// HacBinary builds cmd/hac once per test process and returns its path.
+func HacBinary(t testing.TB) string {
+	t.Helper()
+	hacOnce.Do(func() {
+		hacDir, hacErr = os.MkdirTemp("", "hac-agenttest-")
+		if hacErr != nil {
+			return
+		}
+		hacPath = filepath.Join(hacDir, "hac")
+		out, err := exec.Command("go", "build", "-o", hacPath, "github.com/hac-project/hac/cmd/hac").CombinedOutput()
+		if err != nil {
+			hacErr = fmt.Errorf("go build cmd/hac: %v\n%s", err, out)
+		}
+	})
+	if hacErr != nil {
+		t.Fatal(hacErr)
+	}
+	return hacPath
+}
+
+// Instance is an instance on the bed's eth1 with the test defaults:
+// preempt on, one GARP round now and one after a second. A VIP without a
+// prefix length gets /32 or /128.
+func Instance(name string, vrid uint8, version int, adv time.Duration, prio uint8, vips ...string) config.Instance {
+	in := config.Instance{
+		Name: name, VRID: vrid, Version: version, Interface: netns.NodeIface, Priority: prio,
+		AdvertInt: config.Duration(adv), Preempt: true,
+		GARP: config.GARP{Repeat: 1, Delay: config.Duration(time.Second)},
+	}
+	for _, v := range vips {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a := netip.MustParseAddr(v)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		in.VIPs = append(in.VIPs, config.VIP{Prefix: p})
+	}
+	return in
+}
+
+// Node is a VRRP daemon on one node of a bed.
+type Node interface {
+	// Node is the bed node it runs on.
+	Node() *netns.Node
+	// Start starts the daemon.
+	Start()
+	// Stop sends SIGTERM and waits for the daemon to exit.
+	Stop()
+	// Kill sends SIGKILL to every process of the daemon.
+	Kill()
+	// State returns the instance's state (MASTER, BACKUP, FAULT, …), ""
+	// when unknown.
+	State(instance string) string
+}
+
+// WaitState waits until the instance on n is in state, failing the test
+// after timeout.
+func WaitState(t testing.TB, n Node, instance, state string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := n.State(instance)
+		if got == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s on %s is %q, want %s", timeout, instance, n.Node().Name, got, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// daemon is what Hac and Keepalived share: a process in a node namespace
+// with a log file.
+type daemon struct {
+	t    testing.TB
+	bed  *netns.Bed
+	node *netns.Node
+	dir  string
+	log  string
+	cmd  *exec.Cmd
+	what string
+}
+
+func newDaemon(t testing.TB, bed *netns.Bed, n *netns.Node, what string) daemon {
+	d := daemon{t: t, bed: bed, node: n, dir: t.TempDir(), what: what}
+	d.log = filepath.Join(d.dir, what+".log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(d.log)
+			t.Logf("%s log of %s:\n%s", what, n.Name, b)
+		}
+	})
+	return d
+}
+
+func (d *daemon) Node() *netns.Node { return d.node }
+
+func (d *daemon) start(name string, args ...string) {
+	d.t.Helper()
+	f, err := os.OpenFile(d.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "---- start %s\n", time.Now().Format(time.RFC3339Nano))
+	d.cmd = d.bed.Command(d.node.NS, name, args...)
+	d.cmd.Stdout, d.cmd.Stderr = f, f
+	d.bed.Start(d.cmd)
+}
+
+func (d *daemon) Stop() {
+	d.t.Helper()
+	d.bed.Signal(d.cmd, syscall.SIGTERM)
+	if err := d.bed.Wait(d.cmd, 15*time.Second); err != nil {
+		d.t.Errorf("%s on %s after SIGTERM: %v", d.what, d.node.Name, err)
+	}
+}
+
+// Log returns what the daemon logged so far.
+func (d *daemon) Log() string {
+	b, _ := os.ReadFile(d.log)
+	return string(b)
+}
+
+// Hac is hac agent running in a node namespace.
+type Hac struct {
+	daemon
+	Config string // agent.json
+	Socket string // status socket
+}
+
+var _ Node = (*Hac)(nil)
+
+// NewHac writes the node's agent.json (mode 0600) for instances; Start
+// runs it.
+func NewHac(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Instance) *Hac {
+	t.Helper()
+	h := &Hac{daemon: newDaemon(t, bed, n, "hac")}
+	h.Config = filepath.Join(h.dir, "agent.json")
+	h.Socket = filepath.Join(h.dir, "agent.sock")
+	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: n.Name, StatusSocket: h.Socket, Instances: instances}
+	b, err := config.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.Config, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Start starts hac agent with debug logs.
+func (h *Hac) Start() { h.start(HacBinary(h.t), "agent", "--config", h.Config, "--log-level", "debug") }
+
+// Kill sends SIGKILL.
+func (h *Hac) Kill() {
+	h.t.Helper()
+	h.bed.Signal(h.cmd, syscall.SIGKILL)
+	_ = h.bed.Wait(h.cmd, 10*time.Second)
+}
+
+// Report asks the running agent for its status; nil when it does not
+// answer.
+func (h *Hac) Report() *status.Report {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, err := status.Query(ctx, h.Socket)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// Instance returns the named instance's status, or the zero value.
+func (h *Hac) Instance(name string) status.Instance {
+	if r := h.Report(); r != nil {
+		for _, in := range r.Instances {
+			if in.Name == name {
+				return in
+			}
+		}
+	}
+	return status.Instance{}
+}
+
+// State implements [Node].
+func (h *Hac) State(name string) string { return h.Instance(name).State }
+
+// NoDrops fails the test if the instance dropped adverts, or neither sent
+// nor received any.
+func (h *Hac) NoDrops(name string) {
+	h.t.Helper()
+	in := h.Instance(name)
+	for r, n := range in.Counters.Drops {
+		if n > 0 {
+			h.t.Errorf("%s on %s (hac) dropped %d adverts for %s", name, h.node.Name, n, r)
+		}
+	}
+	if in.Counters.AdvertsReceived == 0 && in.Counters.AdvertsSent == 0 {
+		h.t.Errorf("%s on %s (hac) neither sent nor received adverts: %+v", name, h.node.Name, in.Counters)
+	}
+}
+
+// Keepalived is keepalived running in a node namespace, configured from
+// agent.json instances.
+type Keepalived struct {
+	daemon
+	Config string
+}
+
+var _ Node = (*Keepalived)(nil)
+
+// NewKeepalived writes keepalived.conf for instances; Start runs it. It
+// needs keepalived on PATH (testenv.NeedTool).
+func NewKeepalived(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Instance) *Keepalived {
+	t.Helper()
+	testenv.NeedTool(t, "keepalived")
+	k := &Keepalived{daemon: newDaemon(t, bed, n, "keepalived")}
+	k.Config = filepath.Join(k.dir, "keepalived.conf")
+	if err := os.WriteFile(k.Config, []byte(KeepalivedConf(n.Name, instances)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.killChild)
+	return k
+}
+
+// Start runs keepalived in the foreground (VRRP only), logging to the
+// console, with its own pid files.
+func (k *Keepalived) Start() {
+	k.start("keepalived", "-n", "-l", "-D", "-G", "-P", "-f", k.Config,
+		"-p", k.pidFile("keepalived"), "-r", k.pidFile("vrrp"), "-c", k.pidFile("checkers"), "-b", k.pidFile("bfd"))
+}
+
+func (k *Keepalived) pidFile(name string) string { return filepath.Join(k.dir, name+".pid") }
+
+// killChild kills the VRRP child process we started through keepalived,
+// if it still runs.
+func (k *Keepalived) killChild() {
+	b, err := os.ReadFile(k.pidFile("vrrp"))
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// Kill sends SIGKILL to the VRRP child and the parent: keepalived dies
+// without releasing anything.
+func (k *Keepalived) Kill() {
+	k.t.Helper()
+	k.killChild()
+	k.bed.Signal(k.cmd, syscall.SIGKILL)
+	_ = k.bed.Wait(k.cmd, 10*time.Second)
+	os.Remove(k.pidFile("vrrp"))
+}
+
+var entering = regexp.MustCompile(`\((\S+)\) Entering (\w+) STATE`)
+
+// State implements [Node] from keepalived's log.
+func (k *Keepalived) State(name string) string {
+	state := ""
+	for _, m := range entering.FindAllStringSubmatch(k.Log(), -1) {
+		if m[1] == name {
+			state = m[2]
+		}
+	}
+	return state
+}
+
+// Complaints returns keepalived's log lines that say it rejected an
+// advert: invalid, mismatch, unexpected, error.
+func (k *Keepalived) Complaints() []string {
+	var bad []string
+	for _, l := range strings.Split(k.Log(), "\n") {
+		low := strings.ToLower(l)
+		for _, w := range []string{"invalid", "mismatch", "unexpected", "wrong", "error"} {
+			if strings.Contains(low, w) {
+				bad = append(bad, l)
+				break
+			}
+		}
+	}
+	return bad
+}
+
+// KeepalivedConf renders keepalived.conf for instances, with the same
+// protocol settings hac uses for them.
+func KeepalivedConf(node string, instances []config.Instance) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    enable_script_security\n}\n", node)
+	for _, in := range instances {
+		fmt.Fprintf(&b, "\nvrrp_instance %s {\n    state BACKUP\n    interface %s\n    virtual_router_id %d\n    version %d\n    priority %d\n",
+			in.Name, in.Interface, in.VRID, in.Version, in.Priority)
+		fmt.Fprintf(&b, "    advert_int %s\n", strconv.FormatFloat(time.Duration(in.AdvertInt).Seconds(), 'f', -1, 64))
+		if !in.Preempt {
+			b.WriteString("    nopreempt\n")
+		}
+		if in.Auth != nil {
+			fmt.Fprintf(&b, "    authentication {\n        auth_type %s\n        auth_pass %s\n    }\n", in.Auth.Type, in.Auth.Pass)
+		}
+		if in.Source.IsValid() {
+			src := "mcast_src_ip"
+			if in.Unicast {
+				src = "unicast_src_ip"
+			}
+			fmt.Fprintf(&b, "    %s %s\n", src, in.Source)
+		}
+		if in.Unicast {
+			b.WriteString("    unicast_peer {\n")
+			for _, p := range in.Peers {
+				fmt.Fprintf(&b, "        %s\n", p)
+			}
+			b.WriteString("    }\n")
+		}
+		b.WriteString("    virtual_ipaddress {\n")
+		for _, v := range in.VIPs {
+			fmt.Fprintf(&b, "        %s\n", v.Prefix)
+		}
+		b.WriteString("    }\n")
+		fmt.Fprintf(&b, "    garp_master_delay %d\n    garp_master_repeat %d\n}\n",
+			int(time.Duration(in.GARP.Delay).Seconds()), max(in.GARP.Repeat, 1))
+	}
+	return b.String()
+}
