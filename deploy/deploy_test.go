@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/deploy/sshtest"
@@ -371,5 +373,53 @@ func TestDeadManConfirmedWhenReachable(t *testing.T) {
 	time.Sleep(3 * time.Second) // past the 2 s timer: it must not fire
 	if data, _ := r.read("/etc/netplan/60-hac.yaml"); data != "network: {}\n" {
 		t.Error("the timer restored a confirmed change")
+	}
+}
+
+// statusJSON is what `hac agent status --format json` would print.
+func statusJSON(t *testing.T, node, state, digest string) string {
+	t.Helper()
+	rep := status.Report{Cluster: "c1", Node: node, ConfigDigest: digest, Instances: []status.Instance{{Name: "VI_1", State: state, Priority: 200, BasePriority: 200, LastAdvertMillis: -1}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestVerifyAndStatus stands in a file for the agent's status answer:
+// the SSH transport, the verification loop and the drift checks are real.
+func TestVerifyAndStatus(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	conf := agentJSON(password)
+	expect := []manifest.Expect{{Instance: "VI_1", State: "MASTER", Priority: 200}}
+	tree := r.treeOf("c1", "n1", 0, expect, file{path: config.DefaultPath, data: conf, mode: 0o600, secret: true, activate: "true"})
+	statusCmd := func(o *deploy.Options) { o.StatusCommand = `cat "` + r.root + `/status.json"` }
+
+	r.put("/status.json", statusJSON(t, "n1", "BACKUP", config.Digest([]byte(conf))), 0o644)
+	d := r.deployer(statusCmd)
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if res.Nodes[0].Outcome != deploy.RolledBack || !strings.Contains(res.Nodes[0].Error, "instance VI_1: BACKUP, want MASTER") {
+		t.Fatalf("outcome %v, want rolled back by verification", outcomes(res))
+	}
+	if _, err := os.Stat(r.root + config.DefaultPath); !os.IsNotExist(err) {
+		t.Errorf("agent.json not removed by the rollback: %v", err)
+	}
+
+	r.put("/status.json", statusJSON(t, "n1", "MASTER", config.Digest([]byte(conf))), 0o644)
+	res = d.Apply(context.Background(), plan(t, d, tree))
+	if !res.OK() {
+		t.Fatalf("outcome %v", outcomes(res))
+	}
+	st := d.Status(context.Background(), tree)
+	if !st.OK() {
+		t.Errorf("status drift: %v", st.Drift)
+	}
+	r.put("/status.json", statusJSON(t, "n1", "MASTER", "sha256:0000"), 0o644)
+	st = d.Status(context.Background(), tree)
+	var out bytes.Buffer
+	st.WriteText(&out)
+	if st.OK() || !strings.Contains(out.String(), "agent runs config sha256:0000") {
+		t.Errorf("status does not report the old config:\n%s", out.String())
 	}
 }

@@ -1,0 +1,201 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
+)
+
+// StatusResult compares the live state of clusters with the intent.
+type StatusResult struct {
+	Nodes []NodeStatus `json:"nodes"`
+	// Drift lists every difference from the intent; empty when all is well.
+	Drift []string `json:"drift"`
+}
+
+// NodeStatus is what one node's agent reports, or why it could not be asked.
+type NodeStatus struct {
+	Cluster string         `json:"cluster"`
+	Node    string         `json:"node"`
+	Report  *status.Report `json:"report,omitempty"`
+	Error   string         `json:"error,omitempty"`
+
+	node *Node
+}
+
+// OK reports whether there is no drift.
+func (s *StatusResult) OK() bool { return len(s.Drift) == 0 }
+
+// Status asks every node's agent for its state (nodes in parallel) and
+// checks, per cluster: the agent runs the built configuration (digest of
+// agent.json), every instance has exactly one master and it is the
+// expected node, no node other than the master holds a VIP, and every
+// backup hears its master's adverts.
+func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
+	nodes := t.Nodes()
+	res := &StatusResult{Nodes: make([]NodeStatus, len(nodes)), Drift: []string{}}
+	sem := make(chan struct{}, d.connections())
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		ns := &res.Nodes[i]
+		*ns = NodeStatus{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, node: n}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			conn, err := d.Dial(ctx, n)
+			if err == nil {
+				ns.Report, err = agentStatus(ctx, conn, d.statusCommand())
+				conn.Close()
+			}
+			if err != nil {
+				ns.Error = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range t.Clusters {
+		var members []*NodeStatus
+		for i := range res.Nodes {
+			if res.Nodes[i].Cluster == c.Name {
+				members = append(members, &res.Nodes[i])
+			}
+		}
+		res.Drift = append(res.Drift, clusterDrift(c.Name, members)...)
+	}
+	return res
+}
+
+// clusterDrift checks one cluster's reports against its manifests.
+func clusterDrift(cluster string, nodes []*NodeStatus) []string {
+	var drift []string
+	add := func(format string, args ...any) { drift = append(drift, cluster+"/"+fmt.Sprintf(format, args...)) }
+	var instances []string
+	expectMaster := map[string]string{}
+	for _, ns := range nodes {
+		for _, e := range ns.node.Manifest.Expect {
+			if _, ok := expectMaster[e.Instance]; !ok {
+				instances = append(instances, e.Instance)
+				expectMaster[e.Instance] = ""
+			}
+			if e.State == "MASTER" {
+				expectMaster[e.Instance] = ns.Node
+			}
+		}
+		if ns.Report == nil {
+			add("%s: agent status unavailable: %s", ns.Node, ns.Error)
+			continue
+		}
+		if want := wantDigest(ns.node); want != "" && ns.Report.ConfigDigest != want {
+			add("%s: agent runs config %s, the build has %s: run hac apply", ns.Node, short(ns.Report.ConfigDigest), short(want))
+		}
+	}
+	for _, name := range instances {
+		var masters []string
+		for _, ns := range nodes {
+			if ns.Report == nil {
+				continue
+			}
+			in := findInstance(ns.Report, name)
+			if in == nil {
+				add("%s: instance %s is not running", ns.Node, name)
+				continue
+			}
+			if in.State == "MASTER" {
+				masters = append(masters, ns.Node)
+				continue
+			}
+			if len(in.VIPs) > 0 {
+				add("%s: instance %s is %s but holds VIPs %v", ns.Node, name, in.State, in.VIPs)
+			}
+			limit := advertLimit(ns.node, name)
+			switch {
+			case in.State != "BACKUP":
+			case in.LastAdvertMillis < 0:
+				add("%s: instance %s hears no adverts from its peers", ns.Node, name)
+			case time.Duration(in.LastAdvertMillis)*time.Millisecond > limit:
+				add("%s: instance %s heard its master %s ago (more than %s)", ns.Node, name, time.Duration(in.LastAdvertMillis)*time.Millisecond, limit)
+			}
+		}
+		switch {
+		case len(masters) == 0:
+			add("instance %s has no master", name)
+		case len(masters) > 1:
+			add("instance %s has %d masters (split brain): %s", name, len(masters), strings.Join(masters, ", "))
+		case expectMaster[name] != "" && masters[0] != expectMaster[name]:
+			add("instance %s: master is %s, expected %s", name, masters[0], expectMaster[name])
+		}
+	}
+	return drift
+}
+
+// advertLimit is how old the last advert may be: three advert intervals
+// (the master down interval, roughly) plus some slack; 3.5 s when the
+// tree has no agent.json.
+func advertLimit(n *Node, instance string) time.Duration {
+	limit := 3*time.Second + 500*time.Millisecond
+	b, ok := n.Files[config.DefaultPath]
+	if !ok {
+		return limit
+	}
+	c, err := config.Parse(b)
+	if err != nil {
+		return limit
+	}
+	for _, in := range c.Instances {
+		if in.Name == instance {
+			return 3*time.Duration(in.AdvertInt) + 500*time.Millisecond
+		}
+	}
+	return limit
+}
+
+// WriteText prints a table of every node's instances and the drift.
+func (s *StatusResult) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tNODE\tINSTANCE\tSTATE\tPRIO\tVIPS\tLAST ADVERT")
+	for _, ns := range s.Nodes {
+		if ns.Report == nil {
+			fmt.Fprintf(tw, "%s\t%s\t-\tUNREACHABLE\t-\t-\t-\n", ns.Cluster, ns.Node)
+			continue
+		}
+		for _, in := range ns.Report.Instances {
+			last := "-"
+			if in.LastAdvertMillis >= 0 {
+				last = (time.Duration(in.LastAdvertMillis) * time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\n", ns.Cluster, ns.Node, in.Name, in.State, in.Priority, in.VIPs, last)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s.OK() {
+		_, err := fmt.Fprintf(w, "OK: %d node(s) match the intent.\n", len(s.Nodes))
+		return err
+	}
+	fmt.Fprintf(w, "DRIFT (%d):\n", len(s.Drift))
+	for _, d := range s.Drift {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+	return nil
+}
+
+// WriteJSON prints the result as JSON.
+func (s *StatusResult) WriteJSON(w io.Writer) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(struct {
+		OK bool `json:"ok"`
+		*StatusResult
+	}{s.OK(), s})
+}
