@@ -313,13 +313,14 @@ func (im *importer) instance(w *strings.Builder, name string) {
 		im.errf(mbs[0].in.Pos, nil, "instance %s is only in node %s's file: a VRRP instance needs at least two nodes", name, mbs[0].node)
 		return
 	}
-	if !im.agree(name, mbs) {
+	agree := im.agree(name, mbs)
+	im.checkPriorities(name, mbs)
+	im.checkUnicast(name, mbs)
+	if !agree {
 		return
 	}
 	ref := mbs[0]
 	m := ref.m
-	im.checkPriorities(name, mbs)
-	im.checkUnicast(name, mbs)
 	im.checkState(name, mbs)
 	if ref.in.AuthType == "PASS" && m.Version == 3 {
 		im.warnf(ref.pos("auth_type"), "instance %s: keepalived ignores authentication in VRRPv3: it is not imported", name)

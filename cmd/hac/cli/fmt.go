@@ -77,10 +77,10 @@ func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
 		}
 	}
 	switch {
-	case failed:
-		return exitCode(ExitInvalid, "")
 	case unformatted > 0:
 		return exitCode(ExitInvalid, "%d file(s) not formatted: run hac fmt", unformatted)
+	case failed:
+		return exitCode(ExitInvalid, "")
 	}
 	return nil
 }

@@ -137,18 +137,15 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 			}
 		}
 	}
+	// Merge even after decode errors, so that every problem is reported.
+	src, more := keepalived.Import(nodes, opt)
+	probs = append(probs, more...)
 	if probs.Errors() == 0 {
-		var src []byte
-		var more keepalived.Problems
-		src, more = keepalived.Import(nodes, opt)
-		probs = append(probs, more...)
-		if probs.Errors() == 0 {
-			mode := os.FileMode(0o644)
-			if f.passEnv == "" && f.passFile == "" {
-				mode = 0o600 // it may hold a cleartext auth pass
-			}
-			return writeImported(stdout, stderr, src, f.output, mode, probs)
+		mode := os.FileMode(0o644)
+		if f.passEnv == "" && f.passFile == "" {
+			mode = 0o600 // it may hold a cleartext auth pass
 		}
+		return writeImported(stdout, stderr, src, f.output, mode, probs)
 	}
 	if err := problemDiags(probs).WriteText(stderr); err != nil {
 		return exitCode(ExitUsage, "%v", err)
