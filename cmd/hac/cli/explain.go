@@ -65,19 +65,27 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}
-	if res.Diags.HasErrors() {
+	invalid := func() error {
 		res.Diags.WriteText(stderr)
 		return exitCode(ExitInvalid, "the configuration is invalid: run hac vet")
 	}
 	clusters := res.Clusters
+	if len(names) == 0 && res.Diags.HasErrors() {
+		return invalid()
+	}
 	if len(names) > 0 {
+		// Problems elsewhere in the repository do not hide a valid cluster.
 		clusters = nil
 		for _, n := range names {
 			i := slices.IndexFunc(res.Clusters, func(c *model.Cluster) bool { return c.Name == n })
-			if i < 0 {
+			switch {
+			case i >= 0:
+				clusters = append(clusters, res.Clusters[i])
+			case res.Diags.HasErrors():
+				return invalid()
+			default:
 				return exitCode(ExitUsage, "no cluster %q in %s (and no such file)", n, strings.Join(paths, " "))
 			}
-			clusters = append(clusters, res.Clusters[i])
 		}
 	}
 	if format == "dot" {
