@@ -165,12 +165,12 @@ func newToken() string {
 // applyNode writes, activates, verifies and, on failure, rolls back one node.
 func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string) {
 	tok := newToken()
-	st := d.stateDir()
+	st := np.stateDir()
 	conn := np.conn
 	defer func() { np.conn = conn }()
 
 	d.progress(np, "uploading")
-	restore := restoreScript(st, tok, np.changes, d.activations(np), d.Root)
+	restore := restoreScript(st, tok, np.changes, d.activations(np), np.root)
 	staged := append(append([]*change(nil), np.changes...), &change{
 		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
 		remote: st + "/restore-" + tok + ".sh",
@@ -181,7 +181,7 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 			return Failed, "nothing changed: " + err.Error()
 		}
 	}
-	args := []string{st, tok, d.Root}
+	args := []string{st, tok, np.root}
 	for _, c := range staged {
 		bak := "0"
 		if c.old.exists && c != staged[len(staged)-1] {
@@ -228,7 +228,7 @@ func (d *Deployer) activate(ctx context.Context, np *NodePlan, conn Conn, cmds [
 	for _, a := range cmds {
 		d.progress(np, "activating: "+a)
 		actx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
-		_, err := conn.Run(actx, "activate ("+a+")", activateCommand(a, d.Root), nil)
+		_, err := conn.Run(actx, "activate ("+a+")", activateCommand(a, np.root), nil)
 		cancel()
 		if err != nil {
 			return err
@@ -249,7 +249,7 @@ func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn,
 	secs := strconv.Itoa(int((timeout + time.Second - 1) / time.Second))
 	deadline := time.Now().Add(timeout)
 	d.progress(np, "arming dead-man timer ("+secs+"s)")
-	if _, err := conn.Run(ctx, "arm the dead-man timer", shell(armScript, d.stateDir(), tok, secs), nil); err != nil {
+	if _, err := conn.Run(ctx, "arm the dead-man timer", shell(armScript, np.stateDir(), tok, secs), nil); err != nil {
 		return conn, err
 	}
 	actx, cancel := context.WithDeadline(ctx, deadline)
@@ -266,7 +266,7 @@ func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn,
 		dctx, cancel := context.WithDeadline(ctx, deadline)
 		fresh, err := d.Dial(dctx, np.node)
 		if err == nil {
-			_, err = fresh.Run(dctx, "confirm", shell(confirmScript, d.stateDir(), tok), nil)
+			_, err = fresh.Run(dctx, "confirm", shell(confirmScript, np.stateDir(), tok), nil)
 			cancel()
 			if err == nil {
 				return fresh, nil
@@ -294,7 +294,7 @@ func (d *Deployer) rollback(ctx context.Context, np *NodePlan, conn Conn, tok st
 	if conn == nil {
 		return Failed, cause.Error() + "; rollback impossible: no connection"
 	}
-	_, err := conn.Run(ctx, "roll back", "sh "+q(d.stateDir()+"/restore-"+tok+".sh")+" now", nil)
+	_, err := conn.Run(ctx, "roll back", "sh "+q(np.stateDir()+"/restore-"+tok+".sh")+" now", nil)
 	if err != nil {
 		return Failed, cause.Error() + "; ROLLBACK FAILED: " + err.Error()
 	}

@@ -15,6 +15,7 @@ package deploy
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hac-project/hac/deploy/sshconn"
@@ -24,7 +25,8 @@ import (
 type Options struct {
 	// Root prefixes every remote path (files, /var/lib/hac state, the
 	// agent binary): for tests and for a cautious first look. Activation
-	// commands see it as $HAC_ROOT.
+	// commands see it as $HAC_ROOT. "{cluster}" and "{node}" in it are
+	// replaced by the node's names (for nodes sharing one host in tests).
 	Root string
 	// Parallel is how many clusters apply at once [4]. Nodes of one
 	// cluster never apply at the same time.
@@ -91,8 +93,13 @@ func (d *Deployer) statusCommand() string {
 	return "hac agent status --format json"
 }
 
+// rootFor is Options.Root for node n, with {cluster} and {node} replaced.
+func (d *Deployer) rootFor(n *Node) string {
+	return strings.NewReplacer("{cluster}", n.Manifest.Cluster, "{node}", n.Manifest.Node).Replace(d.Root)
+}
+
 // stateDir is hac's directory on the node.
-func (d *Deployer) stateDir() string { return d.Root + "/var/lib/hac" }
+func (np *NodePlan) stateDir() string { return np.root + "/var/lib/hac" }
 
 // Progress shows what each node is doing.
 type Progress interface {

@@ -43,6 +43,7 @@ type NodePlan struct {
 	Error   string `json:"error,omitempty"`
 
 	node    *Node
+	root    string // Options.Root for this node
 	changes []*change
 	conn    Conn
 	err     error
@@ -112,7 +113,7 @@ func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 	sem := make(chan struct{}, d.connections())
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		p.Nodes[i] = &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n}
+		p.Nodes[i] = &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n, root: d.rootFor(n)}
 		wg.Add(1)
 		go func(np *NodePlan) {
 			defer wg.Done()
@@ -146,7 +147,7 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	data := func(f manifest.File) []byte { return n.Files[f.Path] }
 	paths := make([]string, len(files))
 	for i, f := range files {
-		paths[i] = d.Root + f.Path
+		paths[i] = np.root + f.Path
 	}
 	cur, err := readFiles(ctx, conn, paths)
 	if err != nil {
@@ -158,7 +159,7 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		}
 	}
 	if d.Agent != nil {
-		c, err := d.planAgent(ctx, conn)
+		c, err := d.planAgent(ctx, np, conn)
 		if err != nil {
 			return err
 		}
@@ -193,8 +194,8 @@ type Agent struct {
 
 // planAgent checks the node's architecture and returns the binary's
 // change when the installed one differs.
-func (d *Deployer) planAgent(ctx context.Context, conn Conn) (*change, error) {
-	remote := d.Root + AgentBinaryPath
+func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) (*change, error) {
+	remote := np.root + AgentBinaryPath
 	out, err := conn.Run(ctx, "check the installed agent", shell(`uname -m; sha256sum < "$1" 2>/dev/null || echo none`, remote), nil)
 	if err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newExplainCmd(),
 		newBuildCmd(),
 		newAgentCmd(),
+		newPlanCmd(), newApplyCmd(), newStatusCmd(),
 	)
 	return root
 }

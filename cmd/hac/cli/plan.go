@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/deploy"
+	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/build"
+)
+
+// Exit codes of hac plan (like terraform plan -detailed-exitcode).
+const (
+	exitPlanNoChanges = 0
+	exitPlanError     = 1
+	exitPlanChanges   = 2
+)
+
+// deployFlags are the flags plan, apply and status share: where the
+// files come from and how to reach the nodes.
+type deployFlags struct {
+	from           string
+	clusters       []string
+	sshConfig      string
+	knownHosts     string
+	acceptNew      bool
+	identities     []string
+	connectTimeout time.Duration
+	retries        int
+	root           string
+	format         string
+	statusCommand  string
+}
+
+func (f *deployFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.from, "from", "", "use the tree hac build wrote in `DIR` instead of compiling PATH")
+	fs.StringArrayVar(&f.clusters, "cluster", nil, "only this cluster (repeatable)")
+	fs.StringVarP(&f.sshConfig, "ssh-config", "F", "", "ssh client config `FILE` (default ~/.ssh/config; \"none\" for none)")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts `FILE` (default ~/.ssh/known_hosts)")
+	fs.BoolVar(&f.acceptNew, "accept-new", false, "trust the key of a host not in known_hosts yet and record it (a changed key is always refused)")
+	fs.StringArrayVarP(&f.identities, "identity", "i", nil, "private key `FILE` to try after ssh-agent (repeatable)")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "bound on each SSH connection attempt")
+	fs.IntVar(&f.retries, "retries", 2, "retries of a failed connection, with backoff")
+	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
+	fs.StringVar(&f.format, "format", "text", "output format: text or json")
+	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status on a node")
+}
+
+// tree loads the deployment: compiled and built in memory from PATHs, or
+// read from --from (then the arguments name clusters).
+func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error) {
+	if f.format != "text" && f.format != "json" {
+		return nil, exitCode(ExitUsage, "--format %q: use text or json", f.format)
+	}
+	var t *deploy.Tree
+	var err error
+	if f.from != "" {
+		if t, err = deploy.LoadTree(f.from); err != nil {
+			return nil, exitCode(ExitInvalid, "%v", err)
+		}
+		f.clusters = append(f.clusters, args...)
+	} else {
+		if len(args) == 0 {
+			return nil, exitCode(ExitUsage, "give the cluster descriptions (PATH...) or a built tree (--from out)")
+		}
+		res, err := compiler.Compile(args, compiler.Options{})
+		if err != nil {
+			return nil, exitCode(ExitUsage, "%v", err)
+		}
+		if err := res.Diags.WriteText(stderr); err != nil {
+			return nil, err
+		}
+		if res.Diags.HasErrors() {
+			return nil, exitCode(ExitInvalid, "invalid configuration: nothing was sent to the nodes")
+		}
+		trees, err := build.Build(res.Clusters)
+		if err != nil {
+			return nil, exitCode(ExitInvalid, "%v", err)
+		}
+		if t, err = deploy.FromBuild(trees); err != nil {
+			return nil, exitCode(ExitInvalid, "%v", err)
+		}
+	}
+	if t, err = t.Select(f.clusters); err != nil {
+		return nil, exitCode(ExitUsage, "%v", err)
+	}
+	return t, nil
+}
+
+// dialer opens SSH connections as the flags say; notices go to stderr.
+func (f *deployFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
+	o := sshconn.Options{
+		ConfigFile:    f.sshConfig,
+		AcceptNew:     f.acceptNew,
+		IdentityFiles: f.identities,
+		Timeout:       f.connectTimeout,
+		Retries:       f.retries,
+		Logf:          func(format string, args ...any) { fmt.Fprintf(stderr, "hac: "+format+"\n", args...) },
+	}
+	if f.knownHosts != "" {
+		o.KnownHosts = []string{f.knownHosts}
+	}
+	d, err := sshconn.NewDialer(o)
+	if err != nil {
+		return nil, exitCode(ExitInvalid, "%v", err)
+	}
+	return d, nil
+}
+
+// deployer builds the Deployer for the flags, with progress on stderr
+// when it is a terminal (or always, with plain lines, when plain is set).
+func (f *deployFlags) deployer(stderr io.Writer, o deploy.Options, plain bool) (*deploy.Deployer, error) {
+	d, err := f.dialer(stderr)
+	if err != nil {
+		return nil, err
+	}
+	o.Root = f.root
+	o.StatusCommand = f.statusCommand
+	if live := isTerminal(stderr); live || plain {
+		o.Progress = deploy.NewProgress(stderr, live)
+	}
+	return deploy.New(d, o), nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// useColor says whether to colour output to w: a terminal, and NO_COLOR unset.
+func useColor(w io.Writer) bool {
+	return isTerminal(w) && os.Getenv("NO_COLOR") == ""
+}
+
+// interruptible returns a context cancelled by Ctrl-C.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func newPlanCmd() *cobra.Command {
+	var f deployFlags
+	c := &cobra.Command{
+		Use:   "plan PATH... | plan --from OUT [CLUSTER...]",
+		Short: "Show what hac apply would change on every node, as unified diffs",
+		Long: `Plan compiles and builds the cluster descriptions in PATH (or reads the tree
+hac build wrote, with --from), connects to every node over SSH (in
+parallel), reads the files hac would write and prints, per node, a unified
+diff of each file that changes (coloured on a terminal) and the commands
+apply would run. Secret files show only "secret changed"; auth_pass and
+"pass" values are masked in every diff.
+
+Host keys are always checked against known_hosts: an unknown host is
+refused with its fingerprint and the line to add (or --accept-new), a
+changed key is always refused.
+
+Exit codes: 0 no changes, 2 changes pending, 1 error.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			t, err := f.tree(c.ErrOrStderr(), args)
+			if err != nil {
+				return err
+			}
+			d, err := f.deployer(c.ErrOrStderr(), deploy.Options{}, false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible()
+			defer cancel()
+			p := d.Plan(ctx, t)
+			defer p.Close()
+			out := c.OutOrStdout()
+			if f.format == "json" {
+				err = p.WriteJSON(out)
+			} else {
+				err = p.WriteText(out, useColor(out))
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case p.Err() != nil:
+				return exitCode(exitPlanError, "%v", p.Err())
+			case p.Changed():
+				return exitCode(exitPlanChanges, "")
+			}
+			return exitCode(exitPlanNoChanges, "")
+		},
+	}
+	f.register(c)
+	return c
+}

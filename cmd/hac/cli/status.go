@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/hac-project/hac/deploy"
+)
+
+func newStatusCmd() *cobra.Command {
+	var f deployFlags
+	c := &cobra.Command{
+		Use:   "status PATH... | status --from OUT [CLUSTER...]",
+		Short: "Compare the clusters' live state with the intent, over SSH",
+		Long: `Status asks every node's agent for its state ('hac agent status --format
+json' over SSH) and checks, per cluster: the agent runs the configuration
+hac build produced (digest of agent.json), every instance has exactly one
+master and it is the expected node, no other node holds a VIP, and every
+backup hears its master's adverts.
+
+Exit codes: 0 the live state matches the intent, 1 drift or a node could
+not be asked, 2 usage.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			t, err := f.tree(c.ErrOrStderr(), args)
+			if err != nil {
+				return err
+			}
+			d, err := f.deployer(c.ErrOrStderr(), deploy.Options{}, false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible()
+			defer cancel()
+			res := d.Status(ctx, t)
+			if f.format == "json" {
+				err = res.WriteJSON(c.OutOrStdout())
+			} else {
+				err = res.WriteText(c.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if !res.OK() {
+				return exitCode(ExitInvalid, "%d difference(s) from the intent", len(res.Drift))
+			}
+			return nil
+		},
+	}
+	f.register(c)
+	return c
+}
