@@ -1,0 +1,428 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/agent/vip"
+	"github.com/hac-project/hac/agent/vrrp"
+)
+
+var (
+	self = netip.MustParseAddr("198.18.0.11")
+	peer = netip.MustParseAddr("198.18.0.12")
+	vip1 = netip.MustParsePrefix("198.18.0.200/32")
+)
+
+// fakeConn is a VRRP socket: Send records, Receive returns what the test
+// injects.
+type fakeConn struct {
+	mu   sync.Mutex
+	sent []*vrrp.Packet
+	in   chan netio.Message
+	once sync.Once
+	done chan struct{}
+}
+
+func newFakeConn() *fakeConn {
+	return &fakeConn{in: make(chan netio.Message), done: make(chan struct{})}
+}
+
+func (c *fakeConn) Source() netip.Addr { return self }
+func (c *fakeConn) Send(b []byte, src, dst netip.Addr) error {
+	p, err := vrrp.Parse(b, src, dst)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sent = append(c.sent, p)
+	c.mu.Unlock()
+	return nil
+}
+func (c *fakeConn) Receive() (netio.Message, error) {
+	select {
+	case m := <-c.in:
+		return m, nil
+	case <-c.done:
+		return netio.Message{}, net.ErrClosed
+	}
+}
+func (c *fakeConn) Close() error { c.once.Do(func() { close(c.done) }); return nil }
+
+// priorities returns the priorities of the adverts sent so far.
+func (c *fakeConn) priorities() []uint8 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ps []uint8
+	for _, p := range c.sent {
+		ps = append(ps, p.Priority)
+	}
+	return ps
+}
+
+// advert injects an advert from the peer.
+func (c *fakeConn) advert(t *testing.T, prio uint8) {
+	t.Helper()
+	p := vrrp.Packet{Version: 3, VRID: 51, Priority: prio, AdvertInt: 100 * time.Millisecond, Addrs: []netip.Addr{vip1.Addr()}}
+	b, err := p.Marshal(peer, vrrp.GroupIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.in <- netio.Message{Payload: b, Src: peer, Dst: vrrp.GroupIPv4, TTL: 255, IfIndex: 2}
+}
+
+// fakeAddrs is the kernel's address table.
+type fakeAddrs struct {
+	mu     sync.Mutex
+	addrs  map[netip.Prefix]time.Duration // prefix -> lease
+	adds   int
+	linkUp bool
+}
+
+func (f *fakeAddrs) Add(_ int, p netip.Prefix, lease time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addrs[p] = lease
+	f.adds++
+	return nil
+}
+func (f *fakeAddrs) Remove(_ int, p netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.addrs, p)
+	return nil
+}
+func (f *fakeAddrs) Has(_ int, a netip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p := range f.addrs {
+		if p.Addr() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+func (f *fakeAddrs) RemoveStale(_ int, vips []netip.Prefix) ([]netip.Prefix, error) {
+	var removed []netip.Prefix
+	for _, v := range vips {
+		if ok, _ := f.Has(0, v.Addr()); ok {
+			f.Remove(0, v)
+			removed = append(removed, v)
+		}
+	}
+	return removed, nil
+}
+func (f *fakeAddrs) LinkUp(int) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.linkUp, nil
+}
+func (f *fakeAddrs) holds(p netip.Prefix) bool { ok, _ := f.Has(0, p.Addr()); return ok }
+func (f *fakeAddrs) lease(p netip.Prefix) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addrs[p]
+}
+func (f *fakeAddrs) addCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.adds
+}
+
+// fakeAnnouncer counts announcements.
+type fakeAnnouncer struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (f *fakeAnnouncer) Announce(as []netip.Addr) error {
+	f.mu.Lock()
+	f.n += len(as)
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeAnnouncer) count() int { f.mu.Lock(); defer f.mu.Unlock(); return f.n }
+
+// rig is an agent on fakes.
+type rig struct {
+	a      *Agent
+	conn   *fakeConn
+	addrs  *fakeAddrs
+	ann    *fakeAnnouncer
+	events chan []vip.Event
+	cancel context.CancelFunc
+	done   chan error
+	log    *strings.Builder
+}
+
+// start runs an agent for one VRRPv3 instance at 100 ms with priority prio
+// on fakes, inside a synctest bubble.
+func start(t *testing.T, prio uint8, stale bool) *rig {
+	t.Helper()
+	r := &rig{
+		conn:   newFakeConn(),
+		addrs:  &fakeAddrs{addrs: map[netip.Prefix]time.Duration{}, linkUp: true},
+		ann:    &fakeAnnouncer{},
+		events: make(chan []vip.Event),
+		done:   make(chan error, 1),
+		log:    &strings.Builder{},
+	}
+	if stale {
+		r.addrs.addrs[vip1] = vip.Forever
+	}
+	cfg := &config.Config{Format: 1, Cluster: "c", Node: "n1", Instances: []config.Instance{{
+		Name: "VI_1", VRID: 51, Version: 3, Interface: "eth1", Priority: prio,
+		AdvertInt: config.Duration(100 * time.Millisecond), Preempt: true,
+		VIPs: []config.VIP{{Prefix: vip1}},
+		GARP: config.GARP{Repeat: 5, Delay: config.Duration(5 * time.Second)},
+	}}}
+	if err := Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{
+		iface: func(name string) (*net.Interface, error) {
+			return &net.Interface{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, nil
+		},
+		addrs: r.addrs,
+		events: func(ctx context.Context, fn func([]vip.Event)) error {
+			for {
+				select {
+				case evs := <-r.events:
+					fn(evs)
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		},
+		listen:   func(context.Context, netio.Config) (netio.Conn, error) { return r.conn, nil },
+		announce: func(*net.Interface, bool, bool) (Announcer, error) { return r.ann, nil },
+	}
+	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.a = newAgent(cfg, Options{Logger: log, StatusSocket: "-"}, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.a.Run(ctx) }()
+	synctest.Wait()
+	return r
+}
+
+func (r *rig) instance() status.Instance { return r.a.Report().Instances[0] }
+
+func (r *rig) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBecomeMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, true)
+		if r.addrs.holds(vip1) {
+			t.Errorf("the stale VIP is still there after start")
+		}
+		if got := r.instance().State; got != "BACKUP" {
+			t.Fatalf("state at start %s, want BACKUP", got)
+		}
+		// RFC 5798 section 6.4.2: no advert for Master_Down_Interval
+		// (3 x 100 ms + Skew_Time 61 ms): master.
+		time.Sleep(360 * time.Millisecond)
+		synctest.Wait()
+		if got := r.instance().State; got != "BACKUP" {
+			t.Fatalf("state before Master_Down_Interval %s, want BACKUP", got)
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		in := r.instance()
+		if in.State != "MASTER" || !r.addrs.holds(vip1) {
+			t.Fatalf("after Master_Down_Interval: state %s, VIP held %v; want MASTER with the VIP", in.State, r.addrs.holds(vip1))
+		}
+		if got := r.addrs.lease(vip1); got != time.Second {
+			t.Errorf("VIP lease %v, want 1s (Master_Down_Interval rounded up)", got)
+		}
+		if got := r.ann.count(); got != 5 {
+			t.Errorf("%d gratuitous ARPs at once, want 5 (garp_master_repeat)", got)
+		}
+		if got := r.conn.priorities(); len(got) != 1 || got[0] != 100 {
+			t.Errorf("adverts %v, want one at priority 100", got)
+		}
+		// Adverts every 100 ms renew the lease; the second GARP burst
+		// comes after garp_master_delay.
+		adds := r.addrs.addCount()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if got := len(r.conn.priorities()); got != 51 {
+			t.Errorf("%d adverts after 5 s of mastership, want 51", got)
+		}
+		if got := r.addrs.addCount() - adds; got < 15 || got > 21 {
+			t.Errorf("%d lease renewals in 5 s, want one every 250 ms or so", got)
+		}
+		if got := r.ann.count(); got != 10 {
+			t.Errorf("%d gratuitous ARPs after garp_master_delay, want 10", got)
+		}
+		r.stop(t)
+	})
+}
+
+func TestHigherPriorityAndGracefulStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// RFC 5798 section 6.4.3: a higher priority advert makes the
+		// master a backup, and the VIPs go.
+		r.conn.advert(t, 200)
+		synctest.Wait()
+		in := r.instance()
+		if in.State != "BACKUP" || r.addrs.holds(vip1) || in.Master != peer {
+			t.Fatalf("after a higher priority advert: %s, VIP held %v, master %v; want BACKUP without the VIP, master %v", in.State, r.addrs.holds(vip1), in.Master, peer)
+		}
+		// The peer stops (priority 0): we take over after Skew_Time.
+		r.conn.advert(t, 0)
+		time.Sleep(62 * time.Millisecond)
+		synctest.Wait()
+		if got := r.instance().State; got != "MASTER" {
+			t.Fatalf("Skew_Time after priority 0: %s, want MASTER", got)
+		}
+		// Graceful stop: priority 0, the VIP kept until the new master is
+		// heard, then removed after the linger.
+		sent := len(r.conn.priorities())
+		r.cancel()
+		synctest.Wait()
+		if got := r.conn.priorities()[sent:]; len(got) != 1 || got[0] != 0 {
+			t.Errorf("on stop sent %v, want one priority-0 advert", got)
+		}
+		if got := r.instance().State; got != "DRAINING" || !r.addrs.holds(vip1) {
+			t.Errorf("stopping: %s, VIP held %v; want DRAINING with the VIP", got, r.addrs.holds(vip1))
+		}
+		time.Sleep(50 * time.Millisecond)
+		r.conn.advert(t, 200)
+		synctest.Wait()
+		if !r.addrs.holds(vip1) {
+			t.Errorf("the VIP went at once; want it kept for the handoff linger")
+		}
+		time.Sleep(DefaultHandoffLinger)
+		if err := <-r.done; err != nil {
+			t.Fatal(err)
+		}
+		if r.addrs.holds(vip1) {
+			t.Errorf("the VIP is still there after the handoff")
+		}
+	})
+}
+
+func TestLinkAndRestore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// Something removes the VIP: it is put back and counted.
+		r.addrs.Remove(2, vip1)
+		r.events <- []vip.Event{{Kind: vip.AddrRemoved, Index: 2, Prefix: vip1}}
+		synctest.Wait()
+		if !r.addrs.holds(vip1) || r.instance().Counters.VIPRestored != 1 {
+			t.Errorf("VIP held %v, restored %d; want it back and counted", r.addrs.holds(vip1), r.instance().Counters.VIPRestored)
+		}
+		// Carrier loss: FAULT, VIP removed, no adverts.
+		r.events <- []vip.Event{{Kind: vip.Link, Index: 2, Up: false}}
+		synctest.Wait()
+		sent := len(r.conn.priorities())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		in := r.instance()
+		if in.State != "FAULT" || r.addrs.holds(vip1) || len(r.conn.priorities()) != sent {
+			t.Errorf("link down: %s, VIP held %v, %d adverts sent in FAULT; want FAULT, no VIP, none", in.State, r.addrs.holds(vip1), len(r.conn.priorities())-sent)
+		}
+		r.events <- []vip.Event{{Kind: vip.Link, Index: 2, Up: true}}
+		synctest.Wait()
+		if got := r.instance().State; got != "BACKUP" {
+			t.Errorf("link up: %s, want BACKUP", got)
+		}
+		r.stop(t)
+	})
+}
+
+func TestDrops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		p := vrrp.Packet{Version: 2, VRID: 51, Priority: 200, AdvertInt: time.Second, Addrs: []netip.Addr{vip1.Addr()}}
+		b, err := p.Marshal(peer, vrrp.GroupIPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.conn.in <- netio.Message{Payload: b, Src: peer, Dst: vrrp.GroupIPv4, TTL: 255}
+		r.conn.in <- netio.Message{Payload: b, Src: peer, Dst: vrrp.GroupIPv4, TTL: 64}
+		r.conn.in <- netio.Message{Payload: []byte{0x31, 99, 1, 1}, Src: peer, Dst: vrrp.GroupIPv4, TTL: 255}
+		synctest.Wait()
+		in := r.instance()
+		want := map[string]uint64{"version": 1, "ttl": 1}
+		for k, v := range want {
+			if in.Counters.Drops[k] != v {
+				t.Errorf("drops %v, want %v", in.Counters.Drops, want)
+				break
+			}
+		}
+		if got := r.a.Report().Drops["vrid"]; got != 1 {
+			t.Errorf("unclaimed drops %v, want vrid=1", r.a.Report().Drops)
+		}
+		if strings.Count(r.log.String(), "advert dropped (logged once") != 2 {
+			t.Errorf("want one warning per drop reason; log:\n%s", r.log)
+		}
+		r.stop(t)
+	})
+}
+
+func TestValidate(t *testing.T) {
+	base := func() config.Instance {
+		return config.Instance{Name: "VI_1", VRID: 51, Version: 3, Interface: "eth1", Priority: 100,
+			AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: vip1}}}
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*config.Config)
+		want string
+	}{
+		{"ok", func(*config.Config) {}, ""},
+		{"no instances", func(c *config.Config) { c.Instances = nil }, "no instances"},
+		{"v2 ipv6", func(c *config.Config) {
+			c.Instances[0].Version = 2
+			c.Instances[0].VIPs = []config.VIP{{Prefix: netip.MustParsePrefix("2001:db8::1/128")}}
+		}, "VRRPv2 carries only IPv4"},
+		{"mixed families", func(c *config.Config) {
+			c.Instances[0].VIPs = append(c.Instances[0].VIPs, config.VIP{Prefix: netip.MustParsePrefix("2001:db8::1/128")})
+		}, "one family"},
+		{"unicast without peers", func(c *config.Config) { c.Instances[0].Unicast = true }, "unicast without peers"},
+		{"auth on v3", func(c *config.Config) { c.Instances[0].Auth = &config.Auth{Type: "PASS", Pass: "x"} }, "only PASS"},
+		{"duplicate vrid", func(c *config.Config) {
+			in := base()
+			in.Name = "VI_2"
+			c.Instances = append(c.Instances, in)
+		}, "also used by instance VI_1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &config.Config{Format: 1, Instances: []config.Instance{base()}}
+			tc.mod(c)
+			err := Validate(c)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
