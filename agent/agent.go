@@ -26,6 +26,7 @@ import (
 
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
@@ -487,6 +488,21 @@ func (a *Agent) Report() status.Report {
 	}
 	a.mu.Unlock()
 	return r
+}
+
+// SetPriority sets the effective priority of the named instance, as
+// health checks and tracked interfaces will: 0 puts it in FAULT (a master
+// sends priority 0 first), any other value is advertised from the next
+// advert on (RFC 5798 section 6.4: a backup whose priority now beats the
+// master's takes over when its timer fires).
+func (a *Agent) SetPriority(name string, prio uint8) error {
+	for _, in := range a.instances {
+		if in.cfg.Name == name {
+			in.post(func() { in.do(in.m.Step(in.clock.Now(), fsm.PriorityChange{Priority: prio})) })
+			return nil
+		}
+	}
+	return fmt.Errorf("no instance named %q", name)
 }
 
 // Handoff hands mastership off gracefully without stopping: every master

@@ -57,9 +57,9 @@ func Listen(path string) (net.Listener, error) {
 		}
 		os.Remove(path)
 	}
-	old := unix.Umask(0o177)
+	// Connecting needs write permission on the socket, which the default
+	// umask already denies to others; the chmod makes it root only.
 	l, err := net.Listen("unix", path)
-	unix.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
