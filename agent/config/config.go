@@ -44,7 +44,7 @@ type Instance struct {
 	AdvertInt    Duration     `json:"advert_int"`
 	Preempt      bool         `json:"preempt"`
 	PreemptDelay Duration     `json:"preempt_delay,omitempty"`
-	Auth         *Auth        `json:"auth,omitempty"` // VRRPv2 only
+	Auth         *Auth        `json:"auth,omitempty"`  // VRRPv2 only
 	Source       netip.Addr   `json:"source,omitzero"` // local address adverts are sent from; zero: interface primary / link-local
 	Unicast      bool         `json:"unicast"`
 	Peers        []netip.Addr `json:"peers,omitempty"`
