@@ -198,9 +198,13 @@ func fromMessage(m *rtnetlink.AddressMessage) (Address, bool) {
 	if flags == 0 {
 		flags = uint32(m.Flags)
 	}
+	p := netip.PrefixFrom(a, int(m.PrefixLength))
+	if !p.IsValid() {
+		return Address{}, false
+	}
 	return Address{
 		Index:     int(m.Index),
-		Prefix:    netip.PrefixFrom(a, int(m.PrefixLength)),
+		Prefix:    p,
 		Valid:     life(m.Attributes.CacheInfo.Valid),
 		Preferred: life(m.Attributes.CacheInfo.Preferred),
 		Flags:     flags,
