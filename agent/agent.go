@@ -442,6 +442,9 @@ func (a *Agent) read(c *sharedConn) {
 			in = c.byID[m.Payload[1]]
 		}
 		if in == nil {
+			if len(m.Payload) >= 2 && a.claimedElsewhere(c, m.Payload[1]) {
+				continue // another socket on this interface delivers it
+			}
 			a.mu.Lock()
 			a.drops["vrid"]++
 			a.mu.Unlock()
@@ -449,6 +452,17 @@ func (a *Agent) read(c *sharedConn) {
 		}
 		in.deliver(m)
 	}
+}
+
+// claimedElsewhere reports whether another socket on c's interface and
+// family carries VRID id: every raw socket sees every advert.
+func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
+	for _, o := range a.conns {
+		if o != c && o.iface == c.iface && o.six == c.six && o.byID[id] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // dispatch hands netlink events to every instance.
