@@ -170,40 +170,59 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	defer func() { np.conn = conn }()
 
 	d.progress(np, "uploading")
-	restore := restoreScript(st, tok, np.changes, d.activations(np), np.root)
-	staged := append(append([]*change(nil), np.changes...), &change{
+	// The restore script comes first: it is in place before any file is
+	// replaced.
+	files := append([]*change{{
 		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
 		remote: st + "/restore-" + tok + ".sh",
-		data:   restore,
-	})
-	for _, c := range staged {
-		if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, fmt.Sprintf("%04o", uint32(c.file.Mode)), tok), bytes.NewReader(c.data)); err != nil {
-			return Failed, "nothing changed: " + err.Error()
-		}
+		data:   restoreScript(st, tok, np.changes, d.activations(np), np.root),
+	}}, np.changes...)
+	arm := 0
+	timeout := positive(d.ConfirmTimeout, 60*time.Second)
+	if np.DeadMan && !d.NoActivate {
+		arm = int((timeout + time.Second - 1) / time.Second)
 	}
-	args := []string{st, tok, np.root}
-	for _, c := range staged {
+	args := []string{st, tok, np.root, strconv.Itoa(arm)}
+	budget := inlineBudget - len(q(commitScript))
+	for _, c := range files {
+		mode := fmt.Sprintf("%04o", uint32(c.file.Mode))
 		bak := "0"
-		if c.old.exists && c != staged[len(staged)-1] {
+		if c.old.exists {
 			bak = "1"
 		}
-		args = append(args, c.remote, digest(c.data), bak)
+		budget -= len(q(c.remote)) + 100
+		// Secrets never go in a command line (other users of the node
+		// can read those in /proc): they go over stdin.
+		inline := "I" + string(c.data)
+		if c.file.Secret || isBinary(c.data) || len(q(inline)) > budget {
+			inline = ""
+			if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, mode, tok), bytes.NewReader(c.data)); err != nil {
+				return Failed, "nothing changed: " + err.Error()
+			}
+		}
+		budget -= len(q(inline))
+		args = append(args, c.remote, mode, digest(c.data), bak, inline)
 	}
 	d.progress(np, "replacing files")
+	deadline := time.Now().Add(timeout)
 	if _, err := conn.Run(ctx, "replace files", shell(commitScript, args...), nil); err != nil {
+		var re *sshconn.RunError
+		if errors.As(err, &re) && re.Status == 3 {
+			return Failed, "nothing changed: " + err.Error()
+		}
 		return d.rollback(ctx, np, conn, tok, err)
 	}
 	if d.NoActivate {
 		return Applied, ""
 	}
 	var err error
-	if np.DeadMan {
-		conn, err = d.activateNetwork(ctx, np, conn, tok)
+	if arm > 0 {
+		conn, err = d.activateNetwork(ctx, np, conn, tok, deadline)
 		if errors.Is(err, errDeadMan) {
 			return RolledBack, err.Error()
 		}
 	} else {
-		err = d.activate(ctx, np, conn, d.activations(np))
+		err = d.activate(ctx, np, conn)
 	}
 	if err == nil {
 		d.progress(np, "verifying")
@@ -223,37 +242,31 @@ func (d *Deployer) activations(np *NodePlan) []string {
 	return np.Activate
 }
 
-// activate runs cmds one by one, stopping at the first failure.
-func (d *Deployer) activate(ctx context.Context, np *NodePlan, conn Conn, cmds []string) error {
-	for _, a := range cmds {
-		d.progress(np, "activating: "+a)
-		actx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
-		_, err := conn.Run(actx, "activate ("+a+")", activateCommand(a, np.root), nil)
-		cancel()
-		if err != nil {
-			return err
-		}
+// activate runs the node's activation commands in one session, stopping
+// at the first that fails.
+func (d *Deployer) activate(ctx context.Context, np *NodePlan, conn Conn) error {
+	if len(np.Activate) == 0 {
+		return nil
 	}
-	return nil
+	d.progress(np, "activating: "+strings.Join(np.Activate, "; "))
+	ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+	defer cancel()
+	_, err := conn.Run(ctx, "activate", shell(activateScript, append([]string{np.root}, np.Activate...)...), nil)
+	return err
 }
 
 // errDeadMan is wrapped when the node restored itself.
 var errDeadMan = errors.New("the node's dead-man timer restored the previous files")
 
-// activateNetwork arms the dead-man timer, activates, then proves the node
-// is still reachable over a NEW connection and confirms. It returns that
+// activateNetwork activates with the dead-man timer armed (by the commit),
+// then proves the node is still reachable over a NEW connection and
+// confirms before deadline, when the timer fires. It returns that
 // connection. If the activation cuts the session, hac keeps trying to
-// reconnect until the timer would fire.
-func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn, tok string) (Conn, error) {
+// reconnect until the deadline.
+func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn, tok string, deadline time.Time) (Conn, error) {
 	timeout := positive(d.ConfirmTimeout, 60*time.Second)
-	secs := strconv.Itoa(int((timeout + time.Second - 1) / time.Second))
-	deadline := time.Now().Add(timeout)
-	d.progress(np, "arming dead-man timer ("+secs+"s)")
-	if _, err := conn.Run(ctx, "arm the dead-man timer", shell(armScript, np.stateDir(), tok, secs), nil); err != nil {
-		return conn, err
-	}
 	actx, cancel := context.WithDeadline(ctx, deadline)
-	err := d.activate(actx, np, conn, np.Activate)
+	err := d.activate(actx, np, conn)
 	cancel()
 	var re *sshconn.RunError
 	if err != nil && !(errors.As(err, &re) && re.ConnectionLost()) {

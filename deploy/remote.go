@@ -102,7 +102,8 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 // stageScript writes stdin to a temporary file next to $1 (hidden, so no
 // tool reading *.yaml or interfaces.d/* picks it up), then sets its mode
 // and flushes it to disk. It removes temporary files an interrupted apply
-// left. The target file itself is never touched.
+// left. The target file itself is never touched. Large or binary files
+// go this way; small text files travel inline in commitScript.
 const stageScript = `set -eu
 p=$1 mode=$2 tok=$3
 d=$(dirname -- "$p") b=$(basename -- "$p")
@@ -114,65 +115,82 @@ cat > "$t"
 chmod "$mode" "$t"
 sync -- "$t" 2>/dev/null || sync`
 
-// tempPath is the staging file stageScript writes for p.
-func tempPath(p, tok string) string {
-	i := strings.LastIndexByte(p, '/')
-	return p[:i+1] + "." + p[i+1:] + ".hac-tmp-" + tok
-}
-
-// commitScript takes the state directory, the token and the remote root,
-// then one "path sha256 backup" triple per staged file. It checks every staged file
-// against its digest (an interrupted transfer fails here, before anything
-// changes), copies the current files to be replaced into
-// $state/prev/<path without the root> (backup=1), then renames each staged file over its
-// target: each replacement is atomic.
+// commitScript takes the state directory, the token, the remote root and
+// the dead-man delay in seconds (0: none), then one "path mode sha256
+// backup inline" group per file. inline is "I" and the file's bytes for
+// small text files sent in the command line itself (written here like
+// stageScript does); empty for files staged before over stdin. It checks
+// every staged file against its digest (an interrupted transfer fails
+// here, before anything changes), copies the current files to be replaced
+// into $state/prev/<path without the root> (backup=1), renames each staged
+// file over its target (each replacement is atomic), then arms the
+// dead-man timer: $state/armed-$tok exists until hac confirms, and
+// restore-$tok.sh deadman fires after the delay unless it is gone (a
+// transient systemd timer when systemd runs, else a detached sleeping
+// shell).
 const commitScript = `set -eu
-st=$1 tok=$2 root=$3; shift 3
+st=$1 tok=$2 root=$3 arm=$4; shift 4
 umask 077
 mkdir -p -- "$st/prev"
 for f in "$st"/restore-*.sh "$st"/restored-* "$st"/fired-*; do
   case $f in "$st/restore-$tok.sh") ;; *) rm -f -- "$f" ;; esac
 done
+fsync() { sync -- "$@" 2>/dev/null || sync; }
 n=$#
 i=0
 while [ $i -lt $n ]; do
-  p=$1 sum=$2 bak=$3; shift 3; set -- "$@" "$p" "$sum" "$bak"; i=$((i+3))
+  p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
   d=$(dirname -- "$p") b=$(basename -- "$p")
   t="$d/.$b.hac-tmp-$tok"
+  case $data in I*)
+    mkdir -p -- "$d"
+    rm -f -- "$d/.$b.hac-tmp-"*
+    printf '%s' "${data#I}" > "$t"
+    chmod "$mode" "$t"
+    fsync "$t" ;;
+  esac
   got=$(sha256sum < "$t" | cut -d' ' -f1)
   if [ "$got" != "$sum" ]; then echo "hac: staged copy of $p is incomplete (interrupted transfer?): nothing was changed" >&2; exit 3; fi
 done
 i=0
 while [ $i -lt $n ]; do
-  p=$1 sum=$2 bak=$3; shift 3; set -- "$@" "$p" "$sum" "$bak"; i=$((i+3))
+  p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
   if [ "$bak" = 1 ]; then
     l=${p#"$root"}
     mkdir -p -- "$st/prev$(dirname -- "$l")"
     cp -p -- "$p" "$st/prev$l.new"
+    fsync "$st/prev$l.new"
     mv -f -- "$st/prev$l.new" "$st/prev$l"
   fi
 done
-sync
 while [ $# -gt 0 ]; do
-  p=$1; shift 3
+  p=$1; shift 5
   d=$(dirname -- "$p") b=$(basename -- "$p")
   mv -f -- "$d/.$b.hac-tmp-$tok" "$p"
+  fsync "$d"
 done
-sync`
-
-// armScript arms the dead-man timer: $st/armed-$tok exists until hac
-// confirms; restore.sh deadman fires after $secs seconds unless it is gone.
-// It uses a transient systemd timer when systemd runs, else a detached
-// sleeping shell.
-const armScript = `set -eu
-st=$1 tok=$2 secs=$3
+[ "$arm" -gt 0 ] || exit 0
 : > "$st/armed-$tok"
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-  systemd-run --quiet --unit "hac-deadman-$tok" --on-active="${secs}s" /bin/sh "$st/restore-$tok.sh" deadman 0
+  systemd-run --quiet --unit "hac-deadman-$tok" --on-active="${arm}s" /bin/sh "$st/restore-$tok.sh" deadman 0
 else
   if command -v setsid >/dev/null 2>&1; then s=setsid; else s=; fi
-  nohup $s /bin/sh "$st/restore-$tok.sh" deadman "$secs" </dev/null >/dev/null 2>&1 &
+  nohup $s /bin/sh "$st/restore-$tok.sh" deadman "$arm" </dev/null >/dev/null 2>&1 &
 fi`
+
+// inlineBudget bounds the command line of commitScript: Linux limits one
+// argument (the whole command, for the login shell's -c) to 128 KiB.
+const inlineBudget = 96 << 10
+
+// activateScript runs the activation commands ($2...) in order with
+// HAC_ROOT=$1, stopping at the first that fails.
+const activateScript = `HAC_ROOT=$1; export HAC_ROOT; shift
+for c; do
+  sh -c "$c" && continue
+  rc=$?
+  printf 'hac: activation command failed (exit status %s): %s\n' "$rc" "$c" >&2
+  exit "$rc"
+done`
 
 // confirmScript disarms the timer. Renaming the token is atomic: either
 // hac confirms, or the timer restores, never both. Exit 4 means the
@@ -188,7 +206,7 @@ exit 0`
 // not exist, and re-run their activation commands. "restore.sh deadman N"
 // sleeps N seconds and only runs when the timer is still armed;
 // "restore.sh now" runs at once and disarms it.
-func restoreScript(state, tok string, changes []*change, activate []string, env string) []byte {
+func restoreScript(state, tok string, changes []*change, activate []string, root string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "#!/bin/sh\n# Written by hac apply (%s): restores the files it replaced and re-activates them.\nset -u\nst=%s\n", tok, q(state))
 	fmt.Fprintf(&b, `case "${1:-now}" in
@@ -207,14 +225,8 @@ put() { d=$(dirname -- "$2") b=$(basename -- "$2"); t="$d/.$b.hac-tmp-restore"
 		}
 	}
 	for _, a := range activate {
-		fmt.Fprintf(&b, "%s || rc=1\n", activateCommand(a, env))
+		fmt.Fprintf(&b, "HAC_ROOT=%s sh -c %s || rc=1\n", q(root), q(a))
 	}
 	fmt.Fprintf(&b, "echo $rc > \"$st/restored-%s\"\nexit $rc\n", tok)
 	return b.Bytes()
-}
-
-// activateCommand runs an activation command with HAC_ROOT set to the
-// remote path prefix (empty without --root).
-func activateCommand(cmd, root string) string {
-	return "HAC_ROOT=" + q(root) + " sh -c " + q(cmd)
 }
