@@ -1,23 +1,18 @@
 package keepalived
 
 import (
-	"context"
-	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hac-project/hac/compiler"
-	"github.com/hac-project/hac/internal/testenv"
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/model"
+	"github.com/hac-project/hac/targets"
 	kconf "github.com/hac-project/hac/targets/keepalived"
 )
 
@@ -53,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 					if diff := cmp.Diff(n.Config.Meaning(), again.Meaning(), addrCmp); diff != "" {
 						t.Errorf("regenerated keepalived.conf means something else (-original +regenerated):\n%s\n%s", diff, regen)
 					}
-					configTest(t, regen, interfaces(again))
+					realtool.KeepalivedConfigTest(t, targets.File{Path: "/etc/keepalived/keepalived.conf", Mode: 0o600, Data: regen}, realtool.Interfaces(c, c.Node(n.Node)))
 				})
 			}
 		})
@@ -82,66 +77,4 @@ func compileOne(t *testing.T, src []byte) *model.Cluster {
 		t.Fatalf("the imported CUE does not compile to one cluster:\n%s\n%s", b.String(), src)
 	}
 	return res.Clusters[0]
-}
-
-// interfaces returns every interface a config names, sorted.
-func interfaces(c *Config) []string {
-	var out []string
-	for _, in := range c.Instances {
-		out = append(out, in.Interface)
-		for _, v := range in.VIPs {
-			if v.Dev != "" {
-				out = append(out, v.Dev)
-			}
-		}
-		for _, ti := range in.TrackInterfaces {
-			out = append(out, ti.Interface)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// configTest runs keepalived --config-test on conf in a namespace of its
-// own holding ifaces (veth ends, up); keepalived must exit 0 silently.
-func configTest(t *testing.T, conf []byte, ifaces []string) {
-	testenv.NeedRoot(t)
-	keepalived := testenv.NeedTool(t, "keepalived")
-	ip := testenv.NeedTool(t, "ip")
-	ns := fmt.Sprintf("hac-%d-%04x-imp", os.Getpid(), rand.IntN(1<<16))
-	run := func(name string, args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-		return string(out), err
-	}
-	if out, err := run(ip, "netns", "add", ns); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := run(ip, "netns", "del", ns); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
-		}
-	})
-	for i, iface := range ifaces {
-		for _, args := range [][]string{
-			{"-n", ns, "link", "add", iface, "type", "veth", "peer", "name", fmt.Sprintf("imppeer%d", i)},
-			{"-n", ns, "link", "set", iface, "up"},
-		} {
-			if out, err := run(ip, args...); err != nil {
-				t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-			}
-		}
-	}
-	dir := t.TempDir()
-	name := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(name, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := run(ip, "netns", "exec", ns, keepalived, "--config-test", "-f", name,
-		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "vrrp.pid"),
-		"-c", filepath.Join(dir, "chk.pid"), "-b", filepath.Join(dir, "bfd.pid"))
-	if err != nil || out != "" {
-		t.Fatalf("keepalived --config-test (exit 4 fatal, 5 worked around, 6 script security): %v\n%s", err, out)
-	}
 }

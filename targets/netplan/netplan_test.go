@@ -8,7 +8,7 @@ import (
 
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets/internal/fixture"
-	"github.com/hac-project/hac/targets/internal/realtool"
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/targets/netplan"
 )
 

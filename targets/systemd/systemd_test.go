@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/hac-project/hac/targets/internal/fixture"
-	"github.com/hac-project/hac/targets/internal/realtool"
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/targets/systemd"
 )
 
