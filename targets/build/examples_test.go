@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/internal/fixture"
-	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/systemd"
 )

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/ifupdown"
 	"github.com/hac-project/hac/targets/internal/fixture"
-	"github.com/hac-project/hac/internal/realtool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

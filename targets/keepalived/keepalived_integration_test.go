@@ -3,8 +3,8 @@ package keepalived_test
 import (
 	"testing"
 
-	"github.com/hac-project/hac/targets/internal/fixture"
 	"github.com/hac-project/hac/internal/realtool"
+	"github.com/hac-project/hac/targets/internal/fixture"
 	"github.com/hac-project/hac/targets/keepalived"
 )
 

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets/internal/fixture"
-	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/targets/netplan"
 )
 

@@ -4,8 +4,8 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/hac-project/hac/targets/internal/fixture"
 	"github.com/hac-project/hac/internal/realtool"
+	"github.com/hac-project/hac/targets/internal/fixture"
 	"github.com/hac-project/hac/targets/systemd"
 )
 
