@@ -113,7 +113,12 @@ func (p *pair) measure(b *testing.B, event func(), recovered func() bool) sample
 	pr := p.bed.Probe(a, 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	event()
-	p.bed.Eventually(20*time.Second, "no recovery", recovered)
+	// Poll the daemons' state gently: asking hac's status socket or
+	// reading keepalived's log every 20 ms competes with the probe.
+	p.bed.Eventually(20*time.Second, "no recovery", func() bool {
+		time.Sleep(80 * time.Millisecond)
+		return recovered()
+	})
 	n := pr.Replies()
 	p.bed.Eventually(20*time.Second, "the VIP does not answer again", func() bool { return pr.Replies() > n })
 	time.Sleep(300 * time.Millisecond)
