@@ -9,7 +9,6 @@ package compiler
 
 import (
 	"cmp"
-	"encoding/json"
 	"os"
 	"runtime"
 	"slices"
@@ -227,9 +226,8 @@ func (e *evaluator) evalCluster(name string, user cue.Value) (*model.Cluster, Di
 	if err := u.Validate(cue.Concrete(true)); err != nil {
 		return nil, cueDiags(err, &schemaContext{prefix: prefix, user: user, schema: e.schema})
 	}
-	// MarshalJSON and encoding/json are several times faster than Decode.
 	var raw rawCluster
-	if err := decodeJSON(u, &raw); err != nil {
+	if err := decode(u, &raw); err != nil {
 		return nil, cueDiags(err, &schemaContext{prefix: prefix, user: user, schema: e.schema})
 	}
 	b := &builder{name: name, prefix: prefix, user: user, opt: e.opt}
@@ -243,13 +241,4 @@ func (e *evaluator) evalCluster(name string, user cue.Value) (*model.Cluster, Di
 // clusterPath is the CUE path of a cluster.
 func clusterPath(name string) cue.Path {
 	return cue.MakePath(cue.Str("clusters"), cue.Str(name))
-}
-
-// decodeJSON decodes a concrete value through its JSON form.
-func decodeJSON(v cue.Value, x any) error {
-	data, err := v.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, x)
 }
