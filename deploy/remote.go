@@ -1,12 +1,10 @@
 package deploy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/hac-project/hac/deploy/sshconn"
@@ -40,21 +38,26 @@ func shell(script string, args ...string) string {
 	return b.String()
 }
 
-// readScript prints each argument file as a header line then its bytes:
-// "F <octal mode> <size>\n<bytes>\n", "N\n" when missing, "X\n" when not
-// a regular file.
-const readScript = `for p; do
-  if [ -f "$p" ] && [ ! -L "$p" ]; then
-    m=$(stat -c %a -- "$p") && s=$(wc -c < "$p") || exit 1
-    printf 'F %s %s\n' "$m" $s
-    cat -- "$p" || exit 1
-    printf '\n'
-  elif [ -e "$p" ] || [ -L "$p" ]; then
-    printf 'X\n'
-  else
-    printf 'N\n'
+// readScript prints one line per argument file: "F" for a regular file,
+// "N" when missing, "X" for anything else (a directory, a symlink); then,
+// when there are F files, one "<octal mode> <size>" line for each, "--"
+// and their bytes, concatenated. It forks two processes however many
+// files there are (one stat, one cat): that matters when hac plans many
+// nodes.
+const readScript = `set -u
+n=$#
+for p; do
+  if [ -L "$p" ]; then echo X
+  elif [ -f "$p" ]; then echo F; set -- "$@" "$p"
+  elif [ -e "$p" ]; then echo X
+  else echo N
   fi
-done`
+done
+shift "$n"
+[ $# -gt 0 ] || exit 0
+stat -c '%a %s' -- "$@" || exit 1
+echo --
+exec cat -- "$@"`
 
 // remoteFile is a file's current state on a node.
 type remoteFile struct {
@@ -69,32 +72,58 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReader(bytes.NewReader(out))
+	bad := func(what string) error {
+		return fmt.Errorf("read current files: %s in the node's answer: retry (did a file change meanwhile?)", what)
+	}
+	lines := func(n int) ([]string, error) {
+		var ls []string
+		for range n {
+			i := bytes.IndexByte(out, '\n')
+			if i < 0 {
+				return nil, bad("truncated header")
+			}
+			ls, out = append(ls, string(out[:i])), out[i+1:]
+		}
+		return ls, nil
+	}
+	kinds, err := lines(len(paths))
+	if err != nil {
+		return nil, err
+	}
 	files := make([]remoteFile, len(paths))
-	for i, p := range paths {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("read %s: truncated answer from the node", p)
-		}
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 1 && f[0] == "N":
-		case len(f) == 1 && f[0] == "X":
-			return nil, fmt.Errorf("%s exists and is not a regular file (a directory or a symlink?): hac only replaces regular files; move it away", p)
-		case len(f) == 3 && f[0] == "F":
-			mode, err1 := strconv.ParseUint(f[1], 8, 32)
-			size, err2 := strconv.Atoi(f[2])
-			if err1 != nil || err2 != nil || size < 0 {
-				return nil, fmt.Errorf("read %s: bad header %q from the node", p, line)
-			}
-			b := make([]byte, size+1)
-			if _, err := io.ReadFull(r, b); err != nil || b[size] != '\n' {
-				return nil, fmt.Errorf("read %s: it changed while hac read it; retry", p)
-			}
-			files[i] = remoteFile{exists: true, mode: uint32(mode), content: b[:size]}
+	var regular []int
+	for i, k := range kinds {
+		switch k {
+		case "N":
+		case "X":
+			return nil, fmt.Errorf("%s exists and is not a regular file (a directory or a symlink?): hac only replaces regular files; move it away", paths[i])
+		case "F":
+			regular = append(regular, i)
 		default:
-			return nil, fmt.Errorf("read %s: bad header %q from the node", p, line)
+			return nil, bad(fmt.Sprintf("bad line %q", k))
 		}
+	}
+	if len(regular) == 0 {
+		return files, nil
+	}
+	stats, err := lines(len(regular) + 1)
+	if err != nil {
+		return nil, err
+	}
+	if stats[len(regular)] != "--" {
+		return nil, bad("missing separator")
+	}
+	for j, i := range regular {
+		var mode uint32
+		var size int
+		if _, err := fmt.Sscanf(stats[j], "%o %d", &mode, &size); err != nil || size < 0 || size > len(out) {
+			return nil, bad(fmt.Sprintf("bad stat line %q", stats[j]))
+		}
+		files[i] = remoteFile{exists: true, mode: mode, content: out[:size]}
+		out = out[size:]
+	}
+	if len(out) != 0 {
+		return nil, bad("extra bytes")
 	}
 	return files, nil
 }

@@ -222,6 +222,32 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// CPU returns the processor time sshd used so far, its finished sessions
+// (and the commands they ran) included: for benchmarks.
+func (s *Server) CPU() time.Duration {
+	if s.cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	// After ')': state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+	f := strings.Fields(string(b[i+1:]))
+	var ticks int64
+	for _, k := range []int{11, 12, 13, 14} {
+		if k < len(f) {
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
 // KillSessions kills the per-connection sshd processes (and so the
 // connections) while the server keeps listening.
 func (s *Server) KillSessions() {
