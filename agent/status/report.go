@@ -27,7 +27,8 @@ type Instance struct {
 	Name      string `json:"name"`
 	VRID      uint8  `json:"vrid"`
 	Interface string `json:"interface"`
-	// State is INIT, BACKUP, MASTER, FAULT or STOPPED.
+	// State is INIT, BACKUP, MASTER, FAULT, DRAINING (a stopping master
+	// keeping its VIPs until the new master is heard) or STOPPED.
 	State string `json:"state"`
 	// Priority is the effective priority (after tracking weights);
 	// BasePriority the configured one.
