@@ -143,10 +143,35 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					stopped = true
 				}
 			}
+			d.finishCluster(ctx, p, res, idx, stopped)
 		}(byCluster[name])
 	}
 	wg.Wait()
 	return res
+}
+
+// finishCluster checks, once every node of a cluster is applied, that each
+// is in exactly its expected state; a failure is reported on the last
+// node applied (its files stay: they are the intended ones).
+func (d *Deployer) finishCluster(ctx context.Context, p *Plan, res *Result, idx []int, stopped bool) {
+	last := -1
+	var nodes []*NodePlan
+	for _, i := range idx {
+		nodes = append(nodes, p.Nodes[i])
+		if res.Nodes[i].Outcome == Applied {
+			last = i
+		}
+	}
+	if stopped || last < 0 || d.NoActivate {
+		return
+	}
+	d.progress(p.Nodes[last], "verifying the cluster")
+	if err := d.verifyCluster(ctx, nodes); err != nil {
+		res.Nodes[last].Outcome, res.Nodes[last].Error = Failed, "cluster check: "+err.Error()
+		d.progress(p.Nodes[last], string(Failed)+": cluster check: "+err.Error())
+		return
+	}
+	d.progress(p.Nodes[last], string(Applied))
 }
 
 func errSuffix(s string) string {
@@ -314,27 +339,47 @@ func (d *Deployer) rollback(ctx context.Context, np *NodePlan, conn Conn, tok st
 	return RolledBack, cause.Error()
 }
 
-// verify waits until the agent reports the manifest's expected state.
+// verify waits until the node's agent runs the built configuration and
+// every expected instance is settled (MASTER or BACKUP) with its
+// configured priority. Which of the two depends on the peers (a backup
+// deployed first into a new cluster is master until the master comes), so
+// the exact states are checked once the whole cluster is done
+// (verifyCluster).
 func (d *Deployer) verify(ctx context.Context, np *NodePlan, conn Conn) error {
-	m := np.node.Manifest
-	if len(m.Expect) == 0 {
+	if len(np.node.Manifest.Expect) == 0 {
 		return nil
 	}
-	want := wantDigest(np.node)
-	deadline := time.Now().Add(positive(d.VerifyTimeout, 30*time.Second))
-	var problems []string
-	for {
-		rep, err := agentStatus(ctx, conn, d.statusCommand())
-		if err != nil {
-			problems = []string{err.Error()}
-		} else {
-			problems = checkNode(rep, m.Expect, want)
+	return d.poll(ctx, func() []string { return d.nodeProblems(ctx, np, conn, false) })
+}
+
+// verifyCluster waits until every node of a cluster is in exactly its
+// expected state.
+func (d *Deployer) verifyCluster(ctx context.Context, nodes []*NodePlan) error {
+	return d.poll(ctx, func() []string {
+		var problems []string
+		for _, np := range nodes {
+			if len(np.node.Manifest.Expect) == 0 || np.conn == nil {
+				continue
+			}
+			for _, p := range d.nodeProblems(ctx, np, np.conn, true) {
+				problems = append(problems, np.Node+": "+p)
+			}
 		}
+		return problems
+	})
+}
+
+// poll calls check until it finds no problem or VerifyTimeout passes.
+func (d *Deployer) poll(ctx context.Context, check func() []string) error {
+	timeout := positive(d.VerifyTimeout, 30*time.Second)
+	deadline := time.Now().Add(timeout)
+	for {
+		problems := check()
 		if len(problems) == 0 {
 			return nil
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("verify: after %s: %s", positive(d.VerifyTimeout, 30*time.Second), strings.Join(problems, "; "))
+			return fmt.Errorf("verify: after %s: %s", timeout, strings.Join(problems, "; "))
 		}
 		select {
 		case <-ctx.Done():
@@ -342,6 +387,15 @@ func (d *Deployer) verify(ctx context.Context, np *NodePlan, conn Conn) error {
 		case <-time.After(positive(d.VerifyInterval, 500*time.Millisecond)):
 		}
 	}
+}
+
+// nodeProblems asks the node's agent and compares.
+func (d *Deployer) nodeProblems(ctx context.Context, np *NodePlan, conn Conn, strict bool) []string {
+	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return checkNode(rep, np.node.Manifest.Expect, wantDigest(np.node), strict)
 }
 
 // wantDigest is the config digest the node's agent must report, or ""
@@ -367,7 +421,8 @@ func agentStatus(ctx context.Context, conn Conn, cmd string) (*status.Report, er
 }
 
 // checkNode compares one agent's report with the node's expectations.
-func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string) []string {
+// Unless strict, MASTER and BACKUP both satisfy either expectation.
+func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string, strict bool) []string {
 	var problems []string
 	if wantDigest != "" && rep.ConfigDigest != wantDigest {
 		problems = append(problems, fmt.Sprintf("agent runs config %s, built %s", short(rep.ConfigDigest), short(wantDigest)))
@@ -377,7 +432,7 @@ func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string) 
 		switch {
 		case in == nil:
 			problems = append(problems, fmt.Sprintf("instance %s: not running", e.Instance))
-		case in.State != e.State:
+		case in.State != e.State && (strict || (in.State != "MASTER" && in.State != "BACKUP")):
 			problems = append(problems, fmt.Sprintf("instance %s: %s, want %s", e.Instance, in.State, e.State))
 		case basePriority(in) != e.Priority:
 			problems = append(problems, fmt.Sprintf("instance %s: priority %d, want %d", e.Instance, basePriority(in), e.Priority))

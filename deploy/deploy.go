@@ -49,7 +49,8 @@ type Options struct {
 	// DryRun plans and reports what apply would do, changing nothing.
 	DryRun bool
 	// StatusCommand prints the agent's status as JSON on the node
-	// ["hac agent status --format json"].
+	// ["hac agent status --format json"]; {cluster} and {node} in it are
+	// replaced by the node's names.
 	StatusCommand string
 	// Agent, when set, is installed as /usr/local/bin/hac (--install-agent).
 	Agent *Agent
@@ -86,16 +87,22 @@ func positive[T int | time.Duration](v, def T) T {
 	return def
 }
 
-func (d *Deployer) statusCommand() string {
-	if d.StatusCommand != "" {
-		return d.StatusCommand
+// statusCommand is Options.StatusCommand for node n, with {cluster} and
+// {node} replaced.
+func (d *Deployer) statusCommand(n *Node) string {
+	if d.StatusCommand == "" {
+		return "hac agent status --format json"
 	}
-	return "hac agent status --format json"
+	return nodeReplacer(n).Replace(d.StatusCommand)
+}
+
+func nodeReplacer(n *Node) *strings.Replacer {
+	return strings.NewReplacer("{cluster}", n.Manifest.Cluster, "{node}", n.Manifest.Node)
 }
 
 // rootFor is Options.Root for node n, with {cluster} and {node} replaced.
 func (d *Deployer) rootFor(n *Node) string {
-	return strings.NewReplacer("{cluster}", n.Manifest.Cluster, "{node}", n.Manifest.Node).Replace(d.Root)
+	return nodeReplacer(n).Replace(d.Root)
 }
 
 // stateDir is hac's directory on the node.

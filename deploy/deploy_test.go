@@ -396,14 +396,23 @@ func TestVerifyAndStatus(t *testing.T) {
 	tree := r.treeOf("c1", "n1", 0, expect, file{path: config.DefaultPath, data: conf, mode: 0o600, secret: true, activate: "true"})
 	statusCmd := func(o *deploy.Options) { o.StatusCommand = `cat "` + r.root + `/status.json"` }
 
-	r.put("/status.json", statusJSON(t, "n1", "BACKUP", config.Digest([]byte(conf))), 0o644)
+	// An agent in FAULT fails the node: rolled back.
+	r.put("/status.json", statusJSON(t, "n1", "FAULT", config.Digest([]byte(conf))), 0o644)
 	d := r.deployer(statusCmd)
 	res := d.Apply(context.Background(), plan(t, d, tree))
-	if res.Nodes[0].Outcome != deploy.RolledBack || !strings.Contains(res.Nodes[0].Error, "instance VI_1: BACKUP, want MASTER") {
+	if res.Nodes[0].Outcome != deploy.RolledBack || !strings.Contains(res.Nodes[0].Error, "instance VI_1: FAULT, want MASTER") {
 		t.Fatalf("outcome %v, want rolled back by verification", outcomes(res))
 	}
 	if _, err := os.Stat(r.root + config.DefaultPath); !os.IsNotExist(err) {
 		t.Errorf("agent.json not removed by the rollback: %v", err)
+	}
+
+	// BACKUP where MASTER is expected passes the node (its peers decide)
+	// but not the cluster check at the end.
+	r.put("/status.json", statusJSON(t, "n1", "BACKUP", config.Digest([]byte(conf))), 0o644)
+	res = d.Apply(context.Background(), plan(t, d, tree))
+	if res.Nodes[0].Outcome != deploy.Failed || !strings.Contains(res.Nodes[0].Error, "cluster check: verify: after 2s: n1: instance VI_1: BACKUP, want MASTER") {
+		t.Fatalf("outcome %v, want failed by the cluster check", outcomes(res))
 	}
 
 	r.put("/status.json", statusJSON(t, "n1", "MASTER", config.Digest([]byte(conf))), 0o644)

@@ -54,7 +54,7 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 			defer func() { <-sem }()
 			conn, err := d.Dial(ctx, n)
 			if err == nil {
-				ns.Report, err = agentStatus(ctx, conn, d.statusCommand())
+				ns.Report, err = agentStatus(ctx, conn, d.statusCommand(n))
 				conn.Close()
 			}
 			if err != nil {

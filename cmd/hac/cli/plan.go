@@ -52,7 +52,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fs.IntVar(&f.retries, "retries", 2, "retries of a failed connection, with backoff")
 	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
 	fs.StringVar(&f.format, "format", "text", "output format: text or json")
-	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status on a node")
+	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
 }
 
 // tree loads the deployment: compiled and built in memory from PATHs, or
