@@ -44,6 +44,12 @@ type Options struct {
 	// AuthorizedKeysFile is where sshd reads them at every login (its
 	// directory must exist); empty: a file in the server's directory.
 	AuthorizedKeysFile string
+	// Listen is the address and port to listen on; empty: a free port on
+	// 127.0.0.1.
+	Listen string
+	// Prefix runs sshd through a command, e.g. ip netns exec NS: it must
+	// exec sshd (the PID stays sshd's).
+	Prefix []string
 }
 
 // ClientKey writes a new ed25519 client key pair into dir and returns the
@@ -108,9 +114,18 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	var lastErr string
 	for range 5 {
-		s.Port = freePort(t)
+		if o.Listen != "" {
+			h, p, err := net.SplitHostPort(o.Listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Host = h
+			s.Port, _ = strconv.Atoi(p)
+		} else {
+			s.Port = freePort(t)
+		}
 		cfg := filepath.Join(dir, "sshd_config")
-		conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+		conf := fmt.Sprintf(`ListenAddress %s
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -124,18 +139,21 @@ AllowTcpForwarding yes
 MaxStartups 200
 MaxSessions 100
 LogLevel ERROR
-`, s.Port, s.hostKeyFile, filepath.Join(dir, "sshd.pid"), s.AuthorizedKeys)
+`, net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), s.hostKeyFile, filepath.Join(dir, "sshd.pid"), s.AuthorizedKeys)
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var stderr bytes.Buffer
 		cmd := sshdCommand(sshd, cfg)
+		if len(o.Prefix) > 0 {
+			cmd = exec.Command(o.Prefix[0], append(o.Prefix[1:], cmd.Args...)...)
+		}
 		cmd.Stderr = &stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if waitListen(s.Host, s.Port, cmd) {
+		if waitListen(filepath.Join(dir, "sshd.pid"), cmd) {
 			s.cmd = cmd
 			t.Cleanup(s.Stop)
 			return s
@@ -173,12 +191,11 @@ func sshdPath(t testing.TB) string {
 	return testenv.NeedTool(t, "sshd")
 }
 
-// waitListen polls the port (bounded) until sshd accepts or exits.
-func waitListen(host string, port int, cmd *exec.Cmd) bool {
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	for range 200 {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
+// waitListen waits (bounded) for sshd's pid file, which it writes once it
+// listens, or for sshd to exit. It works in any network namespace.
+func waitListen(pidFile string, cmd *exec.Cmd) bool {
+	for range 500 {
+		if _, err := os.Stat(pidFile); err == nil {
 			return true
 		}
 		if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
