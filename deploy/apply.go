@@ -200,7 +200,7 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	files := append([]*change{{
 		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
 		remote: st + "/restore-" + tok + ".sh",
-		data:   restoreScript(st, tok, np.changes, d.activations(np), np.root),
+		data:   restoreScript(st, tok, np.changes, np.Activate, np.root),
 	}}, np.changes...)
 	arm := 0
 	timeout := positive(d.ConfirmTimeout, 60*time.Second)
@@ -257,14 +257,6 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 		return d.rollback(ctx, np, conn, tok, err)
 	}
 	return Applied, ""
-}
-
-// activations are the plan's commands; none with NoActivate.
-func (d *Deployer) activations(np *NodePlan) []string {
-	if d.NoActivate {
-		return nil
-	}
-	return np.Activate
 }
 
 // activate runs the node's activation commands in one session, stopping

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -430,5 +431,52 @@ func TestVerifyAndStatus(t *testing.T) {
 	st.WriteText(&out)
 	if st.OK() || !strings.Contains(out.String(), "agent runs config sha256:0000") {
 		t.Errorf("status does not report the old config:\n%s", out.String())
+	}
+}
+
+func TestInstallAgent(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	machine, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := append([]byte("\x7fELF fake hac binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
+	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine))}
+	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644})
+	d := r.deployer(func(o *deploy.Options) { o.Agent = agent; o.NoActivate = true })
+	p := plan(t, d, tree)
+	var text bytes.Buffer
+	p.WriteText(&text, false)
+	if !strings.Contains(text.String(), "create /usr/local/bin/hac (0755, binary)") || strings.Contains(text.String(), "will run") {
+		t.Errorf("plan:\n%s", text.String())
+	}
+	if res := d.Apply(context.Background(), p); !res.OK() {
+		t.Fatalf("%v", outcomes(res))
+	}
+	if data, mode := r.read(deploy.AgentBinaryPath); data != string(bin) || mode != 0o755 {
+		t.Errorf("installed binary: %d bytes, mode %04o", len(data), mode)
+	}
+	if plan(t, d, tree).Changed() {
+		t.Error("the same binary is installed again")
+	}
+	agent.Machine = "sparc64"
+	p = d.Plan(context.Background(), tree)
+	defer p.Close()
+	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+", this hac binary is built for sparc64") {
+		t.Errorf("architecture mismatch: %v %s", err, p.Nodes[0].Error)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	r.put("/etc/app/app.conf", appOld, 0o644)
+	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644, activate: "false"})
+	d := r.deployer(func(o *deploy.Options) { o.DryRun = true })
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if diff := cmp.Diff([]string{"c1/n1 would apply "}, outcomes(res)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if data, _ := r.read("/etc/app/app.conf"); data != appOld {
+		t.Error("dry run wrote the file")
 	}
 }

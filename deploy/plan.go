@@ -169,6 +169,9 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	}
 	for _, c := range np.changes {
 		np.Files = append(np.Files, describe(c))
+		if d.NoActivate {
+			continue
+		}
 		if a := c.file.Activate; a != "" && !slices.Contains(np.Activate, a) {
 			np.Activate = append(np.Activate, a)
 		}
