@@ -170,6 +170,15 @@ func TestRollingApplyKeepsVIP(t *testing.T) {
 	if r := probe("rolling apply (backup first, master last)", tree(2, false)); r.Lost != 0 {
 		t.Errorf("rolling apply lost %d probes (longest gap %v), want 0", r.Lost, r.MaxGap)
 	}
+	// hac status agrees with the intent: digest, one master (n1), no VIP
+	// on the backup, adverts heard.
+	st := deployer().Status(context.Background(), tree(2, false))
+	var out strings.Builder
+	st.WriteText(&out)
+	t.Logf("hac status:\n%s", out.String())
+	if !st.OK() {
+		t.Errorf("status after the rolling apply: %v", st.Drift)
+	}
 	if r := probe("naive apply (both nodes at once)", tree(3, true)); r.Lost == 0 {
 		t.Errorf("restarting both agents at once lost no probe: the comparison shows nothing")
 	}
