@@ -139,6 +139,7 @@ func BenchmarkFailover(b *testing.B) {
 						results[key{sc, proto.name, daemon}] = append(results[key{sc, proto.name, daemon}], s)
 						mu.Unlock()
 						b.ReportMetric(float64(s.gap.Milliseconds()), "gap-ms")
+						b.Logf("gap %v, lost %d, VIP on both nodes %v", s.gap.Round(time.Millisecond), s.lost, s.dual.Round(time.Millisecond))
 					}
 				})
 			}
