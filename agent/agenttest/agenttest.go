@@ -139,6 +139,7 @@ func newDaemon(t testing.TB, bed *netns.Bed, n *netns.Node, what string) daemon 
 	return d
 }
 
+// Node returns the bed node the daemon runs on.
 func (d *daemon) Node() *netns.Node { return d.node }
 
 func (d *daemon) start(name string, args ...string) {
@@ -154,6 +155,7 @@ func (d *daemon) start(name string, args ...string) {
 	d.bed.Start(d.cmd)
 }
 
+// Stop sends SIGTERM and waits (15 s at most) for a clean exit.
 func (d *daemon) Stop() {
 	d.t.Helper()
 	d.bed.Signal(d.cmd, syscall.SIGTERM)
