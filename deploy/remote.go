@@ -135,10 +135,10 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 // go this way; small text files travel inline in commitScript.
 const stageScript = `set -eu
 p=$1 mode=$2 tok=$3
-d=$(dirname -- "$p") b=$(basename -- "$p")
+d=${p%/*}/ b=${p##*/}
 mkdir -p -- "$d"
-rm -f -- "$d/.$b.hac-tmp-"*
-t="$d/.$b.hac-tmp-$tok"
+rm -f -- "$d.$b.hac-tmp-"*
+t="$d.$b.hac-tmp-$tok"
 umask 077
 cat > "$t"
 chmod "$mode" "$t"
@@ -169,24 +169,24 @@ n=$#
 i=0
 while [ $i -lt $n ]; do
   p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
-  d=$(dirname -- "$p") b=$(basename -- "$p")
-  t="$d/.$b.hac-tmp-$tok"
+  d=${p%/*}/ b=${p##*/}
+  t="$d.$b.hac-tmp-$tok"
   case $data in I*)
-    mkdir -p -- "$d"
-    rm -f -- "$d/.$b.hac-tmp-"*
+    [ -d "$d" ] || mkdir -p -- "$d"
+    rm -f -- "$d.$b.hac-tmp-"*
     printf '%s' "${data#I}" > "$t"
     chmod "$mode" "$t"
     fsync "$t" ;;
   esac
-  got=$(sha256sum < "$t" | cut -d' ' -f1)
-  if [ "$got" != "$sum" ]; then echo "hac: staged copy of $p is incomplete (interrupted transfer?): nothing was changed" >&2; exit 3; fi
+  got=$(sha256sum < "$t")
+  if [ "${got%% *}" != "$sum" ]; then echo "hac: staged copy of $p is incomplete (interrupted transfer?): nothing was changed" >&2; exit 3; fi
 done
 i=0
 while [ $i -lt $n ]; do
   p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
   if [ "$bak" = 1 ]; then
     l=${p#"$root"}
-    mkdir -p -- "$st/prev$(dirname -- "$l")"
+    [ -d "$st/prev${l%/*}/" ] || mkdir -p -- "$st/prev${l%/*}/"
     cp -p -- "$p" "$st/prev$l.new"
     fsync "$st/prev$l.new"
     mv -f -- "$st/prev$l.new" "$st/prev$l"
@@ -194,8 +194,8 @@ while [ $i -lt $n ]; do
 done
 while [ $# -gt 0 ]; do
   p=$1; shift 5
-  d=$(dirname -- "$p") b=$(basename -- "$p")
-  mv -f -- "$d/.$b.hac-tmp-$tok" "$p"
+  d=${p%/*}/ b=${p##*/}
+  mv -f -- "$d.$b.hac-tmp-$tok" "$p"
   fsync "$d"
 done
 [ "$arm" -gt 0 ] || exit 0
@@ -243,7 +243,7 @@ deadman) sleep "${2:-0}"; mv -- "$st/armed-%[1]s" "$st/fired-%[1]s" 2>/dev/null 
 *) rm -f -- "$st/armed-%[1]s" ;;
 esac
 rc=0
-put() { d=$(dirname -- "$2") b=$(basename -- "$2"); t="$d/.$b.hac-tmp-restore"
+put() { d=${2%%/*}/ b=${2##*/}; t="$d.$b.hac-tmp-restore"
   { cp -p -- "$1" "$t" && sync && mv -f -- "$t" "$2"; } || rc=1; }
 `, tok)
 	for _, c := range changes {
