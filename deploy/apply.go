@@ -324,6 +324,9 @@ func (d *Deployer) rollback(ctx context.Context, np *NodePlan, conn Conn, tok st
 	if conn == nil {
 		return Failed, cause.Error() + "; rollback impossible: no connection"
 	}
+	// Roll back even when hac is interrupted (Ctrl-C cancels ctx).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), positive(d.ActivateTimeout, 2*time.Minute))
+	defer cancel()
 	_, err := conn.Run(ctx, "roll back", "sh "+q(np.stateDir()+"/restore-"+tok+".sh")+" now", nil)
 	if err != nil {
 		return Failed, cause.Error() + "; ROLLBACK FAILED: " + err.Error()
