@@ -43,7 +43,8 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// HacBinary builds cmd/hac once per test process and returns its path.
+// HacBinary builds cmd/hac once per test process (with -race when the
+// tests run with it) and returns its path.
 func HacBinary(t testing.TB) string {
 	t.Helper()
 	hacOnce.Do(func() {
@@ -52,7 +53,11 @@ func HacBinary(t testing.TB) string {
 			return
 		}
 		hacPath = filepath.Join(hacDir, "hac")
-		out, err := exec.Command("go", "build", "-o", hacPath, "github.com/hac-project/hac/cmd/hac").CombinedOutput()
+		args := []string{"build", "-o", hacPath}
+		if raceEnabled {
+			args = append(args, "-race") // the daemon's races fail the test (see newDaemon)
+		}
+		out, err := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/hac")...).CombinedOutput()
 		if err != nil {
 			hacErr = fmt.Errorf("go build cmd/hac: %v\n%s", err, out)
 		}
@@ -131,8 +136,11 @@ func newDaemon(t testing.TB, bed *netns.Bed, n *netns.Node, what string) daemon 
 	d := daemon{t: t, bed: bed, node: n, dir: t.TempDir(), what: what}
 	d.log = filepath.Join(d.dir, what+".log")
 	t.Cleanup(func() {
+		b, _ := os.ReadFile(d.log)
+		if strings.Contains(string(b), "WARNING: DATA RACE") {
+			t.Errorf("%s on %s: the race detector found a data race", what, n.Name)
+		}
 		if t.Failed() {
-			b, _ := os.ReadFile(d.log)
 			t.Logf("%s log of %s:\n%s", what, n.Name, b)
 		}
 	})
