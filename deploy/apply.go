@@ -289,7 +289,11 @@ func (d *Deployer) activateNetwork(ctx context.Context, np *NodePlan, conn Conn,
 	if err != nil && !(errors.As(err, &re) && re.ConnectionLost()) {
 		return conn, err // the command failed: hac rolls back itself
 	}
-	d.progress(np, "reconnecting to confirm")
+	if err != nil {
+		d.progress(np, "connection lost while activating (a network change can do that): reconnecting to confirm")
+	} else {
+		d.progress(np, "reconnecting to confirm")
+	}
 	conn.Close()
 	var lastErr error
 	for time.Now().Before(deadline) {

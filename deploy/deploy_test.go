@@ -480,3 +480,24 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Error("dry run wrote the file")
 	}
 }
+
+// TestDeadManReconnectsAfterCut: the activation cuts hac's SSH connection
+// (it kills its own sshd session, as a network change can); hac
+// reconnects on a new connection, confirms, and the timer never fires.
+func TestDeadManReconnectsAfterCut(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	cut := `touch "$HAC_ROOT/activated"; p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done; kill -KILL $p`
+	tree := r.tree(file{path: "/etc/netplan/60-hac.yaml", data: "network: {version: 2}\n", mode: 0o600, network: true, activate: cut})
+	d := r.deployer(nil)
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if !res.OK() {
+		t.Fatalf("%v\n%s", outcomes(res), r.log)
+	}
+	if !strings.Contains(r.log.String(), "connection lost while activating") {
+		t.Errorf("the activation did not cut the connection:\n%s", r.log)
+	}
+	time.Sleep(3 * time.Second) // past the 2 s timer: it must not fire
+	if data, _ := r.read("/etc/netplan/60-hac.yaml"); data != "network: {version: 2}\n" {
+		t.Error("the timer restored a confirmed change")
+	}
+}
