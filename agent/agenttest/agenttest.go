@@ -276,7 +276,7 @@ func NewKeepalived(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...con
 	if err := os.WriteFile(k.Config, []byte(KeepalivedConf(n.Name, instances)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(k.killChild)
+	t.Cleanup(k.killAll)
 	return k
 }
 
@@ -289,24 +289,54 @@ func (k *Keepalived) Start() {
 
 func (k *Keepalived) pidFile(name string) string { return filepath.Join(k.dir, name+".pid") }
 
-// killChild kills the VRRP child process we started through keepalived,
-// if it still runs.
-func (k *Keepalived) killChild() {
-	b, err := os.ReadFile(k.pidFile("vrrp"))
-	if err != nil {
+// killAll kills keepalived without letting it release anything: it
+// stops the parent first (it would respawn a killed VRRP child), kills
+// its children (and the pid in the VRRP pid file), then the parent. It
+// only signals processes this test started.
+func (k *Keepalived) killAll() {
+	if k.cmd == nil || k.cmd.Process == nil || k.cmd.ProcessState != nil {
 		return
 	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	p := k.cmd.Process.Pid
+	_ = syscall.Kill(p, syscall.SIGSTOP)
+	var pids []int
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p)); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
 	}
+	if b, err := os.ReadFile(k.pidFile("vrrp")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && isChildOf(pid, p) {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		if pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = syscall.Kill(p, syscall.SIGKILL)
 }
 
-// Kill sends SIGKILL to the VRRP child and the parent: keepalived dies
-// without releasing anything.
+// isChildOf reports whether process pid's parent is ppid.
+func isChildOf(pid, ppid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 1 && f[1] == strconv.Itoa(ppid)
+}
+
+// Kill sends SIGKILL to every keepalived process: it dies without
+// releasing anything, its VIPs stay.
 func (k *Keepalived) Kill() {
 	k.t.Helper()
-	k.killChild()
-	k.bed.Signal(k.cmd, syscall.SIGKILL)
+	k.killAll()
 	_ = k.bed.Wait(k.cmd, 10*time.Second)
 	os.Remove(k.pidFile("vrrp"))
 }
