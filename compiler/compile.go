@@ -185,6 +185,7 @@ func (out *groupOut) parseGroup(g *group) []*ast.File {
 	var files []*ast.File
 	for _, s := range g.srcs {
 		f, err := s.parse()
+		s.src = nil // the syntax holds what is needed now
 		switch {
 		case err == nil:
 			files = append(files, f)
