@@ -420,7 +420,8 @@ func agentStatus(ctx context.Context, conn Conn, cmd string) (*status.Report, er
 }
 
 // checkNode compares one agent's report with the node's expectations.
-// Unless strict, MASTER and BACKUP both satisfy either expectation.
+// Unless strict, MASTER and BACKUP both satisfy either expectation. A
+// BACKUP must hear adverts.
 func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string, strict bool) []string {
 	var problems []string
 	if wantDigest != "" && rep.ConfigDigest != wantDigest {
@@ -435,6 +436,10 @@ func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string, 
 			problems = append(problems, fmt.Sprintf("instance %s: %s, want %s", e.Instance, in.State, e.State))
 		case basePriority(in) != e.Priority:
 			problems = append(problems, fmt.Sprintf("instance %s: priority %d, want %d", e.Instance, basePriority(in), e.Priority))
+		case in.State == "BACKUP" && in.LastAdvertMillis < 0:
+			// A backup must hear its master before hac touches the
+			// master: it is the one that takes over.
+			problems = append(problems, fmt.Sprintf("instance %s: BACKUP but hears no master yet", e.Instance))
 		}
 	}
 	return problems

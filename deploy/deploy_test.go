@@ -380,7 +380,11 @@ func TestDeadManConfirmedWhenReachable(t *testing.T) {
 // statusJSON is what `hac agent status --format json` would print.
 func statusJSON(t *testing.T, node, state, digest string) string {
 	t.Helper()
-	rep := status.Report{Cluster: "c1", Node: node, ConfigDigest: digest, Instances: []status.Instance{{Name: "VI_1", State: state, Priority: 200, BasePriority: 200, LastAdvertMillis: -1}}}
+	last := int64(-1) // a master hears no adverts
+	if state == "BACKUP" {
+		last = 300
+	}
+	rep := status.Report{Cluster: "c1", Node: node, ConfigDigest: digest, Instances: []status.Instance{{Name: "VI_1", State: state, Priority: 200, BasePriority: 200, LastAdvertMillis: last}}}
 	b, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
