@@ -48,6 +48,9 @@ type Options struct {
 	NoActivate bool
 	// DryRun plans and reports what apply would do, changing nothing.
 	DryRun bool
+	// AllowV2IntervalChange lets plan accept a new advert_int for a
+	// VRRPv2 instance, which it otherwise refuses (see [Deployer.Plan]).
+	AllowV2IntervalChange bool
 	// StatusCommand prints the agent's status as JSON on the node
 	// ["hac agent status --format json"]; {cluster} and {node} in it are
 	// replaced by the node's names.

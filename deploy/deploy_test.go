@@ -505,3 +505,23 @@ func TestDeadManReconnectsAfterCut(t *testing.T) {
 		t.Error("the timer restored a confirmed change")
 	}
 }
+
+func TestV2IntervalChangeRefused(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	conf := func(adv time.Duration) string {
+		b, err := config.Marshal(&config.Config{Format: config.FormatVersion, Cluster: "c1", Node: "n1", StatusSocket: "/run/hac/agent.sock",
+			Instances: []config.Instance{{Name: "VI_1", VRID: 51, Version: 2, Interface: "eth1", Priority: 100, AdvertInt: config.Duration(adv)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	r.put(config.DefaultPath, conf(time.Second), 0o600)
+	tree := r.tree(file{path: config.DefaultPath, data: conf(2 * time.Second), mode: 0o600, secret: true})
+	p := r.deployer(nil).Plan(context.Background(), tree)
+	defer p.Close()
+	if p.Err() == nil || !strings.Contains(p.Nodes[0].Error, "VRRPv2 instance VI_1: advert_int changes from 1s to 2s") {
+		t.Errorf("plan error %v: %s", p.Err(), p.Nodes[0].Error)
+	}
+	plan(t, r.deployer(func(o *deploy.Options) { o.AllowV2IntervalChange = true }), tree)
+}

@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/deploy/udiff"
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/manifest"
@@ -106,7 +108,9 @@ func (p *Plan) Close() {
 // Plan connects to every node (in parallel, at most Options.Connections
 // at once), reads the files it would write and compares them with the
 // tree. Connections stay open for [Deployer.Apply]; call [Plan.Close].
-// Errors are per node, in NodePlan.Error.
+// Errors are per node, in NodePlan.Error. A node whose agent.json changes
+// the advert_int of a VRRPv2 instance is refused unless
+// Options.AllowV2IntervalChange.
 func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 	nodes := t.Nodes()
 	p := &Plan{Nodes: make([]*NodePlan, len(nodes))}
@@ -167,6 +171,11 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 			np.changes = append(np.changes, c)
 		}
 	}
+	if !d.AllowV2IntervalChange {
+		if err := checkV2Interval(np.changes); err != nil {
+			return err
+		}
+	}
 	for _, c := range np.changes {
 		np.Files = append(np.Files, describe(c))
 		if d.NoActivate {
@@ -186,6 +195,35 @@ func (d *Deployer) compare(f manifest.File, remote string, data []byte, cur remo
 		return nil
 	}
 	return &change{file: f, remote: remote, data: data, old: cur}
+}
+
+// checkV2Interval refuses a change of a VRRPv2 instance's advert_int in
+// agent.json: a VRRPv2 node discards adverts whose interval differs from
+// its own (RFC 3768 section 7.1), so during a rolling apply the updated
+// backup would stop hearing the master and take the VIP too.
+func checkV2Interval(changes []*change) error {
+	for _, c := range changes {
+		if c.file.Path != config.DefaultPath || !c.old.exists {
+			continue
+		}
+		old, err1 := config.Parse(c.old.content)
+		cur, err2 := config.Parse(c.data)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for _, in := range cur.Instances {
+			for _, was := range old.Instances {
+				if was.Name == in.Name && was.Version == 2 && in.Version == 2 && was.AdvertInt != in.AdvertInt {
+					return fmt.Errorf("VRRPv2 instance %s: advert_int changes from %s to %s, and a VRRPv2 node discards adverts with "+
+						"another interval (RFC 3768 section 7.1): during the rolling apply the updated backup would stop hearing the "+
+						"master and take the VIP too, until the master is updated. Move the instance to VRRPv3 (it learns the master's "+
+						"interval), or accept that brief split with --allow-v2-interval-change",
+						in.Name, time.Duration(was.AdvertInt), time.Duration(in.AdvertInt))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Agent is the hac binary --install-agent puts on nodes.

@@ -38,6 +38,7 @@ type deployFlags struct {
 	root           string
 	format         string
 	statusCommand  string
+	allowV2        bool
 }
 
 func (f *deployFlags) register(c *cobra.Command) {
@@ -52,6 +53,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fs.IntVar(&f.retries, "retries", 2, "retries of a failed connection, with backoff")
 	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
 	fs.StringVar(&f.format, "format", "text", "output format: text or json")
+	fs.BoolVar(&f.allowV2, "allow-v2-interval-change", false, "accept a new advert_int for a VRRPv2 instance (both nodes are briefly master during the rolling apply)")
 	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
 }
 
@@ -125,6 +127,7 @@ func (f *deployFlags) deployer(stderr io.Writer, o deploy.Options, plain bool) (
 	}
 	o.Root = f.root
 	o.StatusCommand = f.statusCommand
+	o.AllowV2IntervalChange = f.allowV2
 	if live := isTerminal(stderr); live || plain {
 		o.Progress = deploy.NewProgress(stderr, live)
 	}
