@@ -31,11 +31,11 @@ type Target struct {
 // String returns "[user@]host[:port]".
 func (t Target) String() string {
 	s := t.Host
+	if t.Port != 0 {
+		s = net.JoinHostPort(s, strconv.Itoa(t.Port))
+	}
 	if t.User != "" {
 		s = t.User + "@" + s
-	}
-	if t.Port != 0 {
-		s += ":" + strconv.Itoa(t.Port)
 	}
 	return s
 }

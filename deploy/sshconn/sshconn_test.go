@@ -243,3 +243,25 @@ func TestParseTarget(t *testing.T) {
 		t.Error("port 99999 accepted")
 	}
 }
+
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"host", "root@10.0.0.1:2222", "u@[2001:db8::1]:22", "a@b@c", ":22", "[::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := sshconn.ParseTarget(s)
+		if err != nil {
+			return
+		}
+		if tg.Host == "" || tg.Port < 0 || tg.Port > 65535 {
+			t.Fatalf("%q: parsed to %+v", s, tg)
+		}
+		if strings.ContainsAny(tg.Host, "[]") || (tg.Port == 0 && strings.Contains(tg.Host, ":")) {
+			return // not a host name or address, or ambiguous without a port
+		}
+		again, err := sshconn.ParseTarget(tg.String())
+		if err != nil || again != tg {
+			t.Fatalf("%q: %+v prints as %q, which parses to %+v, %v", s, tg, tg.String(), again, err)
+		}
+	})
+}
