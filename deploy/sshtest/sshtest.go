@@ -72,9 +72,12 @@ func keygen(t testing.TB, file string) {
 	}
 }
 
-// Start runs sshd in the foreground of a child process until the test ends.
+// Start runs sshd in the foreground of a child process until the test
+// ends. It needs root (testenv.NeedRoot): clients log in as root, as hac
+// does on real nodes.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
+	testenv.NeedRoot(t)
 	sshd := sshdPath(t)
 	dir := t.TempDir()
 	s := &Server{Host: "127.0.0.1", Dir: dir, AuthorizedKeys: o.AuthorizedKeysFile}
@@ -105,12 +108,10 @@ func Start(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(s.AuthorizedKeys, []byte(strings.Join(o.ClientKeys, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		// Debian's sshd refuses to start without its privilege separation
-		// directory, which only the ssh service normally creates.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
-		}
+	// Debian's sshd refuses to start without its privilege separation
+	// directory, which only the ssh service normally creates.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
 	}
 	var lastErr string
 	for range 5 {
@@ -166,7 +167,7 @@ LogLevel ERROR
 	return nil
 }
 
-// sshdCommand runs sshd. As root, when the login user's ~/.bashrc exists,
+// sshdCommand runs sshd. When the login user's ~/.bashrc exists,
 // sshd runs in a mount namespace of its own where that file is empty: bash
 // reads ~/.bashrc for every command sshd runs, and a developer's rc file
 // (pyenv, nvm…) can take seconds, which would be measured instead of hac.
@@ -175,7 +176,7 @@ func sshdCommand(sshd, cfg string) *exec.Cmd {
 	home, _ := os.UserHomeDir()
 	rc := filepath.Join(home, ".bashrc")
 	unshare, err := exec.LookPath("unshare")
-	if _, serr := os.Stat(rc); os.Geteuid() != 0 || err != nil || serr != nil {
+	if _, serr := os.Stat(rc); err != nil || serr != nil {
 		return exec.Command(sshd, "-D", "-e", "-f", cfg)
 	}
 	// unshare without --fork execs, so the PID stays sshd's.
