@@ -29,8 +29,9 @@ import (
 type Options struct {
 	// ConfigFile is the ssh client config; empty: ~/.ssh/config; "none": none.
 	ConfigFile string
-	// KnownHosts are the known_hosts files; empty: ~/.ssh/known_hosts.
-	// AcceptNew records new keys in the first one.
+	// KnownHosts are the known_hosts files; empty: the ssh config's
+	// UserKnownHostsFile (Host *), else ~/.ssh/known_hosts. AcceptNew
+	// records new keys in the first one.
 	KnownHosts []string
 	// AcceptNew trusts the key of a host not in known_hosts on first use
 	// and records it. A changed key is refused regardless.
@@ -79,9 +80,15 @@ func NewDialer(o Options) (*Dialer, error) {
 		return nil, err
 	}
 	if len(o.KnownHosts) == 0 {
-		if f := cfg.get("*", "UserKnownHostsFile"); f != "" && o.ConfigFile != "" {
-			o.KnownHosts = []string{expandHome(strings.Fields(f)[0])}
-		} else {
+		// UserKnownHostsFile from the config's global section; never
+		// /dev/null, which would make every host unknown (and, with
+		// --accept-new, trusted every time).
+		for _, f := range strings.Fields(cfg.get("*", "UserKnownHostsFile")) {
+			if f != "/dev/null" {
+				o.KnownHosts = append(o.KnownHosts, expandHome(f))
+			}
+		}
+		if len(o.KnownHosts) == 0 {
 			home, err := os.UserHomeDir()
 			if err != nil {
 				return nil, fmt.Errorf("ssh: no home directory for known_hosts: %w (give --known-hosts)", err)

@@ -265,3 +265,23 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+func TestUserKnownHostsFileFromConfig(t *testing.T) {
+	e := newEnv(t)
+	s := sshtest.Start(t, sshtest.Options{ClientKeys: []string{e.pub}})
+	e.trust(t, s)
+	cfg := filepath.Join(e.dir, "ssh_config")
+	conf := fmt.Sprintf("Host *\n  UserKnownHostsFile /dev/null %s\n  StrictHostKeyChecking no\n", e.knownHosts)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := e.dialer(t, func(o *sshconn.Options) { o.ConfigFile = cfg; o.KnownHosts = nil })
+	if _, err := run(t, d, target(s), "true"); err != nil {
+		t.Fatalf("known host from UserKnownHostsFile: %v", err)
+	}
+	// StrictHostKeyChecking no is not honoured: an unknown host is refused.
+	other := sshtest.Start(t, sshtest.Options{ClientKeys: []string{e.pub}})
+	if _, err := run(t, d, target(other), "true"); !errors.Is(err, sshconn.ErrUnknownHost) {
+		t.Errorf("unknown host with StrictHostKeyChecking no: err = %v, want ErrUnknownHost", err)
+	}
+}
