@@ -296,3 +296,31 @@ func TestFlavours(t *testing.T) {
 		})
 	}
 }
+
+// TestThreeNodes: priorities 200, 150, 50: when the master fails the next
+// priority takes over (RFC 5798 section 6.1: its Skew_Time is shorter,
+// here by 117 ms at 300 ms adverts), and the lowest stays backup.
+func TestThreeNodes(t *testing.T) {
+	bed := needBed(t, netns.Spec{Nodes: []string{"n1", "n2", "n3"}})
+	var as []*agenttest.Hac
+	for i, prio := range []uint8{200, 150, 50} {
+		a := agenttest.NewHac(t, bed, bed.Nodes[i], agenttest.Instance("VI_1", 51, 3, 300*time.Millisecond, prio, vip1))
+		a.Start()
+		if i == 0 {
+			// Start the others once n1 is master, so that none of them
+			// can win a startup race on a loaded machine.
+			agenttest.WaitState(t, a, "VI_1", "MASTER", 5*time.Second)
+		}
+		as = append(as, a)
+	}
+	agenttest.WaitState(t, as[2], "VI_1", "BACKUP", 5*time.Second)
+	bed.CutLink(as[0].Node())
+	agenttest.WaitState(t, as[1], "VI_1", "MASTER", 3*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if got := as[2].Instance("VI_1"); got.State != "BACKUP" || got.Counters.Transitions != 1 {
+		t.Errorf("n3: %s after %d transitions, want BACKUP without ever being master", got.State, got.Counters.Transitions)
+	}
+	if got := bed.Holders(netip.MustParseAddr(vip1)); len(got) != 1 || got[0] != "n2" {
+		t.Errorf("VIP holders %v, want [n2]", got)
+	}
+}
