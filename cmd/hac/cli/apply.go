@@ -25,7 +25,7 @@ func newApplyCmd() *cobra.Command {
 		installAgent bool
 	)
 	c := &cobra.Command{
-		Use:   "apply PATH... | apply --from OUT [CLUSTER...]",
+		Use:   "apply PATH... | apply [--from OUT] CLUSTER...",
 		Short: "Ship the built files to the nodes over SSH, rolling, and verify",
 		Long: `Apply does what hac plan shows, then does it: per cluster, one node at a time
 in rolling order (nodes that should be backup first, the preferred master

@@ -151,6 +151,12 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 		t.Errorf("plan --format json: %v\n%s", err, out)
 	}
 
+	// Cluster names instead of paths: the tree in ./out.
+	r.hac(t, exitPlanNoChanges, "plan", "ncp-lb")
+	if _, errOut := r.hac(t, ExitUsage, "plan", "no-such-cluster"); !strings.Contains(errOut, `no cluster "no-such-cluster" (clusters: [ncp-lb])`) {
+		t.Errorf("unknown cluster: %s", errOut)
+	}
+
 	// hac status: no agent answers here, which is drift.
 	out, _ = r.hac(t, ExitInvalid, "status", "--agent-status-command", "false", "ncp")
 	if !strings.Contains(out, "DRIFT") || !strings.Contains(out, "instance VI_1 has no master") {

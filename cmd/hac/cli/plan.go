@@ -65,6 +65,13 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 	}
 	var t *deploy.Tree
 	var err error
+	if f.from == "" && len(args) > 0 && !anyExists(args) {
+		// hac status ncp-lb: cluster names, from hac build's default folder.
+		if _, err := os.Stat(defaultOut); err != nil {
+			return nil, exitCode(ExitUsage, "%s: no such file or folder, and no %s/ to find a cluster of that name in: give the cluster descriptions, or --from OUT", args[0], defaultOut)
+		}
+		f.from = defaultOut
+	}
 	if f.from != "" {
 		if t, err = deploy.LoadTree(f.from); err != nil {
 			return nil, exitCode(ExitInvalid, "%v", err)
@@ -96,6 +103,19 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 		return nil, exitCode(ExitUsage, "%v", err)
 	}
 	return t, nil
+}
+
+// defaultOut is where hac plan, apply and status look for a built tree
+// when their arguments are cluster names rather than paths.
+const defaultOut = "out"
+
+func anyExists(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // dialer opens SSH connections as the flags say; notices go to stderr.
@@ -157,10 +177,11 @@ func interruptible() (context.Context, context.CancelFunc) {
 func newPlanCmd() *cobra.Command {
 	var f deployFlags
 	c := &cobra.Command{
-		Use:   "plan PATH... | plan --from OUT [CLUSTER...]",
+		Use:   "plan PATH... | plan [--from OUT] CLUSTER...",
 		Short: "Show what hac apply would change on every node, as unified diffs",
-		Long: `Plan compiles and builds the cluster descriptions in PATH (or reads the tree
-hac build wrote, with --from), connects to every node over SSH (in
+		Long: `Plan compiles and builds the cluster descriptions in PATH (or, given cluster
+names, reads the tree hac build wrote in ./out or --from OUT), connects to
+every node over SSH (in
 parallel), reads the files hac would write and prints, per node, a unified
 diff of each file that changes (coloured on a terminal) and the commands
 apply would run. Secret files show only "secret changed"; auth_pass and

@@ -9,7 +9,7 @@ import (
 func newStatusCmd() *cobra.Command {
 	var f deployFlags
 	c := &cobra.Command{
-		Use:   "status PATH... | status --from OUT [CLUSTER...]",
+		Use:   "status PATH... | status [--from OUT] CLUSTER...",
 		Short: "Compare the clusters' live state with the intent, over SSH",
 		Long: `Status asks every node's agent for its state ('hac agent status --format
 json' over SSH) and checks, per cluster: the agent runs the configuration
