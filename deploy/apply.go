@@ -216,10 +216,11 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 			bak = "1"
 		}
 		budget -= len(q(c.remote)) + 100
-		// Secrets never go in a command line (other users of the node
-		// can read those in /proc): they go over stdin.
+		// Only files anyone may read go in a command line (other users
+		// of the node can read those in /proc): secrets and other
+		// private files go over stdin.
 		inline := "I" + string(c.data)
-		if c.file.Secret || isBinary(c.data) || len(q(inline)) > budget {
+		if c.file.Secret || c.file.Mode&0o004 == 0 || isBinary(c.data) || len(q(inline)) > budget {
 			inline = ""
 			if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, mode, tok), bytes.NewReader(c.data)); err != nil {
 				return Failed, "nothing changed: " + err.Error()
