@@ -70,6 +70,11 @@ nothing to do), 1 a node failed or could not be planned, 2 usage.`,
 				}
 				fmt.Fprintln(out)
 			}
+			if d.Progress != nil {
+				// A fresh block below the plan: a live display redraws
+				// its lines in place and must not climb into the plan.
+				d.Progress = deploy.NewProgress(c.ErrOrStderr(), isTerminal(c.ErrOrStderr()))
+			}
 			res := d.Apply(ctx, p)
 			if f.format == "json" {
 				err = json.NewEncoder(out).Encode(struct {
