@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -40,6 +41,13 @@ func TestKeepalivedInterop(t *testing.T) {
 		}},
 		{"v3-ipv6", netns.Spec{IPv6: true}, "2001:db8:18::200", func(prio uint8, _, _ netip.Addr) config.Instance {
 			return agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, prio, "2001:db8:18::200")
+		}},
+		// keepalived sends IPv6 unicast adverts with the kernel's hop
+		// limit (64): hac must not require 255 in unicast mode.
+		{"v3-ipv6-unicast", netns.Spec{IPv6: true}, "2001:db8:18::200", func(prio uint8, self, peer netip.Addr) config.Instance {
+			in := agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, prio, "2001:db8:18::200")
+			in.Unicast, in.Source, in.Peers = true, ipv6Of(self), []netip.Addr{ipv6Of(peer)}
+			return in
 		}},
 	}
 	for _, f := range flavours {
@@ -110,4 +118,10 @@ func TestKeepalivedInterop(t *testing.T) {
 			})
 		}
 	}
+}
+
+// ipv6Of maps a node's IPv4 address in the bed to its IPv6 one
+// (198.18.0.11 -> 2001:db8:18::11).
+func ipv6Of(a netip.Addr) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("2001:db8:18::%d", a.As4()[3]))
 }
