@@ -161,8 +161,8 @@ const commitScript = `set -eu
 st=$1 tok=$2 root=$3 arm=$4; shift 4
 umask 077
 mkdir -p -- "$st/prev"
-for f in "$st"/restore-*.sh "$st"/restored-* "$st"/fired-*; do
-  case $f in "$st/restore-$tok.sh") ;; *) rm -f -- "$f" ;; esac
+for f in "$st"/restore-*.sh "$st"/restored-* "$st"/fired-* "$st"/.restore-*.sh.hac-tmp-*; do
+  case $f in "$st/restore-$tok.sh" | "$st/.restore-$tok.sh.hac-tmp-$tok") ;; *) rm -f -- "$f" ;; esac
 done
 fsync() { sync -- "$@" 2>/dev/null || sync; }
 n=$#
