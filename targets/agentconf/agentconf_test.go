@@ -16,11 +16,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestGolden(t *testing.T) {
-	for _, fx := range fixture.All() {
-		t.Run(fx.Name, func(t *testing.T) {
-			fixture.Golden(t, "testdata/"+fx.Name+".txtar", fixture.Render(t, agentconf.AgentConf{}, fx.Cluster), *update)
-		})
-	}
+	fixture.GoldenTarget(t, agentconf.AgentConf{}, nil, *update)
 }
 
 // TestParses checks that the agent reads back exactly what was rendered.

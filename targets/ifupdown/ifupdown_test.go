@@ -15,11 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestGolden(t *testing.T) {
-	for _, fx := range fixture.All() {
-		t.Run(fx.Name, func(t *testing.T) {
-			fixture.Golden(t, "testdata/"+fx.Name+".txtar", fixture.Render(t, ifupdown.Ifupdown{}, fx.Cluster), *update)
-		})
-	}
+	fixture.GoldenTarget(t, ifupdown.Ifupdown{}, nil, *update)
 }
 
 // TestIfup feeds every interfaces file to the real ifquery and ifup

@@ -15,12 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestGolden(t *testing.T) {
-	for _, fx := range fixture.All() {
-		t.Run(fx.Name, func(t *testing.T) {
-			c := fixture.WithKeepalived(fx.Cluster)
-			fixture.Golden(t, "testdata/"+fx.Name+".txtar", fixture.Render(t, keepalived.Keepalived{}, c), *update)
-		})
-	}
+	fixture.GoldenTarget(t, keepalived.Keepalived{}, fixture.WithKeepalived, *update)
 }
 
 func TestNotForAgent(t *testing.T) {

@@ -12,11 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestGolden(t *testing.T) {
-	for _, fx := range fixture.All() {
-		t.Run(fx.Name, func(t *testing.T) {
-			fixture.Golden(t, "testdata/"+fx.Name+".txtar", fixture.Render(t, systemd.Systemd{}, fx.Cluster), *update)
-		})
-	}
+	fixture.GoldenTarget(t, systemd.Systemd{}, nil, *update)
 }
 
 func TestNotForKeepalived(t *testing.T) {
