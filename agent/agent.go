@@ -76,7 +76,9 @@ type env struct {
 	events   func(ctx context.Context, fn func([]vip.Event)) error // blocks until ctx ends
 	listen   func(ctx context.Context, cfg netio.Config) (netio.Conn, error)
 	announce func(ifi *net.Interface, v4, v6 bool) (Announcer, error)
-	closers  []func() error
+	// run runs a check or notify command: see [runCommand].
+	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
+	closers []func() error
 }
 
 // Agent runs the VRRP instances of one node.
@@ -93,6 +95,8 @@ type Agent struct {
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
+
+	notifying sync.WaitGroup // notify commands running
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -132,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			}
 			return a, nil
 		},
+		run:     runCommand,
 		closers: []func() error{m.Close},
 	}
 	return newAgent(cfg, opts, e), nil
@@ -310,6 +315,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		in.post(in.shutdown)
 	}
 	running.Wait()
+	a.notifying.Wait()
 	a.log.Info("agent stopped")
 	cancelBG()
 	for _, c := range a.conns {

@@ -166,8 +166,9 @@ type rig struct {
 }
 
 // start runs an agent for one VRRPv3 instance at 100 ms with priority prio
-// on fakes, inside a synctest bubble.
-func start(t *testing.T, prio uint8, stale bool) *rig {
+// on fakes, inside a synctest bubble; mods change the instance and the
+// environment before it starts. Interface eth1 has index 2, any other 3.
+func start(t *testing.T, prio uint8, stale bool, mods ...func(*config.Instance, *env)) *rig {
 	t.Helper()
 	r := &rig{
 		conn:   newFakeConn(),
@@ -191,7 +192,11 @@ func start(t *testing.T, prio uint8, stale bool) *rig {
 	}
 	e := &env{
 		iface: func(name string) (*net.Interface, error) {
-			return &net.Interface{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, nil
+			idx := 2
+			if name != "eth1" {
+				idx = 3
+			}
+			return &net.Interface{Index: idx, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, nil
 		},
 		addrs: r.addrs,
 		events: func(ctx context.Context, fn func([]vip.Event)) error {
@@ -206,6 +211,9 @@ func start(t *testing.T, prio uint8, stale bool) *rig {
 		},
 		listen:   func(context.Context, netio.Config) (netio.Conn, error) { return r.conn, nil },
 		announce: func(*net.Interface, bool, bool) (Announcer, error) { return r.ann, nil },
+	}
+	for _, mod := range mods {
+		mod(&cfg.Instances[0], e)
 	}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.a = newAgent(cfg, Options{Logger: log, StatusSocket: "-"}, e)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,9 +51,13 @@ type instance struct {
 	anns   map[string]Announcer
 	lease  time.Duration
 
-	msgs chan netio.Message
-	ctl  chan func()
-	done chan struct{}
+	msgs    chan netio.Message
+	ctl     chan func()
+	checked chan checkResult
+	done    chan struct{}
+
+	items  []item  // tracked interfaces (first, as tracks), then checks
+	tracks []track // the tracked interfaces, as items[:len(tracks)]
 
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
@@ -86,14 +91,15 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 	}
 	in := &instance{
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
-		log:   a.log.With("instance", c.Name),
-		six:   c.VIPs[0].Prefix.Addr().Is6(),
-		byDev: map[string][]netip.Addr{},
-		anns:  anns,
-		msgs:  make(chan netio.Message, 64),
-		ctl:   make(chan func(), 64),
-		done:  make(chan struct{}),
-		timer: a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
+		log:     a.log.With("instance", c.Name),
+		six:     c.VIPs[0].Prefix.Addr().Is6(),
+		byDev:   map[string][]netip.Addr{},
+		anns:    anns,
+		msgs:    make(chan netio.Message, 64),
+		ctl:     make(chan func(), 64),
+		checked: make(chan checkResult),
+		done:    make(chan struct{}),
+		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		warned:   map[string]bool{},
 		counters: status.Counters{Drops: map[string]uint64{}},
 	}
@@ -201,6 +207,14 @@ func (in *instance) run() {
 	if !up {
 		in.do(in.m.Step(now, fsm.LinkDown{}))
 	}
+	in.setupTracks()
+	ctx, cancel := context.WithCancel(context.Background())
+	var checks sync.WaitGroup
+	defer checks.Wait()
+	defer cancel()
+	in.startChecks(ctx, &checks)
+	now = in.clock.Now()
+	in.applyPriority(now)
 	in.do(in.m.Step(now, fsm.Start{}))
 	for {
 		in.arm()
@@ -213,6 +227,8 @@ func (in *instance) run() {
 			in.receive(m)
 		case f := <-in.ctl:
 			f()
+		case r := <-in.checked:
+			in.setItem(in.clock.Now(), r.item, r.up)
 		case <-in.timer.C():
 			in.do(in.m.Step(in.clock.Now(), fsm.Timeout{}))
 		case <-in.garpTimer.C():
@@ -291,12 +307,13 @@ func (in *instance) transition(t fsm.Transition) {
 	in.counters.Transitions++
 	in.since, in.reason = now, t.Reason
 	in.log.Info("transition", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "peer", addrAttr(t.Peer), "priority", in.m.Priority())
+	in.notify(t.To)
 	if t.To == fsm.Stopped && in.handingOff && !in.stopping {
 		// Handoff without stopping: rejoin as a backup that does not
 		// preempt back.
 		in.handingOff = false
 		in.handoffPrio = true
-		in.do(in.m.Step(now, fsm.PriorityChange{Priority: 1}))
+		in.applyPriority(now)
 		in.do(in.m.Step(now, fsm.Start{}))
 	}
 }
@@ -461,6 +478,7 @@ func (in *instance) warnOnce(key, msg string, args ...any) {
 func (in *instance) onEvents(evs []vip.Event) {
 	now := in.clock.Now()
 	for _, e := range evs {
+		in.trackEvent(now, e)
 		switch e.Kind {
 		case vip.Link:
 			if e.Index == in.ifi.Index {
@@ -530,7 +548,7 @@ func (in *instance) handoff(release bool) bool {
 			return false
 		}
 		in.handoffPrio = false
-		in.do(in.m.Step(now, fsm.PriorityChange{Priority: in.cfg.Priority}))
+		in.applyPriority(now)
 		return true
 	}
 	if in.m.State() != fsm.Master || in.stopping {
@@ -559,6 +577,7 @@ func (in *instance) publish() {
 	if s.VIPs == nil {
 		s.VIPs = []netip.Prefix{}
 	}
+	s.Tracks, s.Checks = in.itemStates()
 	s.Counters.Drops = make(map[string]uint64, len(in.counters.Drops))
 	for k, v := range in.counters.Drops {
 		s.Counters.Drops[k] = v

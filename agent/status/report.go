@@ -44,6 +44,17 @@ type Instance struct {
 	Since    time.Time      `json:"since"` // when the current state was entered
 	Reason   string         `json:"reason,omitempty"`
 	Counters Counters       `json:"counters"`
+	// Tracks are the tracked interfaces (Up: link up) and Checks the
+	// health checks, each with its weight: see docs/agent.md.
+	Tracks []Item `json:"tracks,omitempty"`
+	Checks []Item `json:"checks,omitempty"`
+}
+
+// Item is a tracked interface or a health check and its current state.
+type Item struct {
+	Name   string `json:"name"`
+	Up     bool   `json:"up"`
+	Weight int    `json:"weight"`
 }
 
 // Counters count what an instance did and what it dropped.

@@ -34,6 +34,8 @@ func sample() status.Report {
 				Name: "VI_2", VRID: 52, Interface: "eth1", State: "BACKUP", Priority: 1, BasePriority: 100,
 				Master: netip.MustParseAddr("198.18.0.12"), LastAdvertMillis: 350, VIPs: []netip.Prefix{},
 				Counters: status.Counters{AdvertsReceived: 99, Transitions: 1, VIPRestored: 1, Drops: map[string]uint64{"ttl": 2, "auth": 1}},
+				Tracks:   []status.Item{{Name: "eth2", Up: false, Weight: -50}},
+				Checks:   []status.Item{{Name: "web", Up: true, Weight: 20}, {Name: "db", Up: true, Weight: 0}},
 			},
 		},
 	}

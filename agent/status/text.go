@@ -42,6 +42,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			in.Counters.Transitions, in.Counters.VIPRestored)
 	}
 	tw.Flush()
+	for _, in := range r.Instances {
+		if len(in.Tracks)+len(in.Checks) > 0 {
+			fmt.Fprintf(&b, "%s tracking: %s\n", in.Name, items(in.Tracks, in.Checks))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -69,4 +74,26 @@ func drops(m map[string]uint64) string {
 		return "0"
 	}
 	return strings.Join(s, ",")
+}
+
+// items formats tracked interfaces and checks as
+// "track eth2 down (weight -50), check web up (weight +20)".
+func items(tracks, checks []Item) string {
+	var s []string
+	add := func(kind string, its []Item) {
+		for _, it := range its {
+			st := "down"
+			if it.Up {
+				st = "up"
+			}
+			w := fmt.Sprintf("weight %+d", it.Weight)
+			if it.Weight == 0 {
+				w = "weight 0: fault while down"
+			}
+			s = append(s, fmt.Sprintf("%s %s %s (%s)", kind, it.Name, st, w))
+		}
+	}
+	add("track", tracks)
+	add("check", checks)
+	return strings.Join(s, ", ")
 }

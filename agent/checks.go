@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hac-project/hac/agent/config"
+)
+
+// checkState counts a health check's results like keepalived's
+// vrrp_script: up after rise successes in a row, down after fall failures
+// in a row. A check starts in an init state that counts as down (weight-0
+// checks fault, positive weights are not added) until its first result,
+// which decides at once; rise and fall apply from then on. That is more
+// conservative than keepalived, which assumes a new script is up unless
+// init_fail is set: a node never claims a priority it has not verified.
+type checkState struct {
+	rise, fall int
+	up, known  bool
+	n          int // results in a row that disagree with up
+}
+
+// observe records one result and reports whether the check changed state.
+func (s *checkState) observe(ok bool) bool {
+	if !s.known {
+		s.known, s.up, s.n = true, ok, 0
+		return ok
+	}
+	if ok == s.up {
+		s.n = 0
+		return false
+	}
+	s.n++
+	need := s.fall
+	if ok {
+		need = s.rise
+	}
+	if s.n < max(need, 1) {
+		return false
+	}
+	s.up, s.n = ok, 0
+	return true
+}
+
+// checkResult is a check's state change for the instance goroutine.
+type checkResult struct {
+	item int // index in instance.items
+	up   bool
+}
+
+// startChecks runs every check once, in parallel, and waits for the
+// results (each bounded by its timeout), then keeps running them every
+// interval until ctx ends. State changes arrive on in.checked.
+func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
+	base := len(in.items)
+	states := make([]checkState, len(in.cfg.Checks))
+	var first sync.WaitGroup
+	for i := range in.cfg.Checks {
+		c := &in.cfg.Checks[i]
+		in.items = append(in.items, item{name: c.Name, weight: c.Weight})
+		states[i] = checkState{rise: c.Rise, fall: c.Fall}
+		first.Add(1)
+		go func() {
+			defer first.Done()
+			states[i].observe(in.probe(ctx, c))
+		}()
+	}
+	first.Wait()
+	for i := range in.cfg.Checks {
+		in.items[base+i].up = states[i].up
+		in.log.Info("check initial state", "check", in.cfg.Checks[i].Name, "up", states[i].up, "weight", in.cfg.Checks[i].Weight)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.loopCheck(ctx, &in.cfg.Checks[i], &states[i], base+i)
+		}()
+	}
+}
+
+// loopCheck runs check c every interval (measured from the end of the
+// previous run) and reports state changes.
+func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkState, idx int) {
+	t := in.clock.NewTimer()
+	defer t.Stop()
+	for {
+		t.Reset(time.Duration(c.Interval))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if !s.observe(in.probe(ctx, c)) {
+			continue
+		}
+		select {
+		case in.checked <- checkResult{item: idx, up: s.up}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// probe runs the check once and reports success; failures are logged at
+// debug level (the state changes are logged by the instance).
+func (in *instance) probe(ctx context.Context, c *config.Check) bool {
+	err := in.a.env.run(ctx, c.Command, c.User, time.Duration(c.Timeout))
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		in.log.Debug("check failed", "check", c.Name, "err", err)
+		return false
+	}
+	return true
+}
+
+// errTimeout says a command ran out of time and was killed.
+var errTimeout = errors.New("timed out: killed with its process group")
+
+// runCommand runs argv (no shell) as user (empty: the agent's own) with
+// its output discarded, in its own process group, killing the whole group
+// when timeout passes or ctx ends. It returns nil when the command exits 0.
+func runCommand(ctx context.Context, argv []string, username string, timeout time.Duration) error {
+	if len(argv) == 0 {
+		return errors.New("empty command")
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if username != "" {
+		cred, err := credential(username)
+		if err != nil {
+			return err
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
+	cmd.Cancel = func() error {
+		// The group's id is the child's pid (Setpgid): kill it all.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errTimeout
+	}
+	return err
+}
+
+// credential looks up a user for running a command as that user, with
+// its primary group and no supplementary groups.
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("run as %q: %w (create the user or fix the check's user)", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("run as %q: uid %q: %w", name, u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("run as %q: gid %q: %w", name, u.Gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
