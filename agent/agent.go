@@ -228,6 +228,9 @@ func Validate(cfg *config.Config) error {
 		if in.Interface == "" {
 			bad("no interface")
 		}
+		for _, p := range trackingProblems(&in) {
+			bad("%s", p)
+		}
 		k := key{in.Interface, six, in.VRID}
 		if other, ok := seen[k]; ok {
 			bad("VRID %d on %s is also used by instance %s: VRIDs must be unique per interface and family", in.VRID, in.Interface, other)

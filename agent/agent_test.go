@@ -412,6 +412,21 @@ func TestValidate(t *testing.T) {
 		}, "one family"},
 		{"unicast without peers", func(c *config.Config) { c.Instances[0].Unicast = true }, "unicast without peers"},
 		{"auth on v3", func(c *config.Config) { c.Instances[0].Auth = &config.Auth{Type: "PASS", Pass: "x"} }, "only PASS"},
+		{"check without interval", func(c *config.Config) {
+			c.Instances[0].Checks = []config.Check{{Name: "web", Command: []string{"true"}, Timeout: config.Duration(time.Second), Rise: 1, Fall: 1}}
+		}, "check web: interval and timeout must be positive"},
+		{"check without command", func(c *config.Config) {
+			c.Instances[0].Checks = []config.Check{{Name: "web", Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Rise: 1, Fall: 1}}
+		}, "check web: no command"},
+		{"check rise 0", func(c *config.Config) {
+			c.Instances[0].Checks = []config.Check{{Name: "web", Command: []string{"true"}, Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Fall: 1}}
+		}, "rise and fall must be at least 1"},
+		{"track weight", func(c *config.Config) {
+			c.Instances[0].Track = []config.Track{{Interface: "eth2", Weight: 300}}
+		}, "tracked interface eth2: weight 300"},
+		{"empty notify program", func(c *config.Config) {
+			c.Instances[0].Notify = &config.Notify{Master: []string{""}}
+		}, "empty program name"},
 		{"duplicate vrid", func(c *config.Config) {
 			in := base()
 			in.Name = "VI_2"
