@@ -13,7 +13,7 @@ import (
 )
 
 // TestKeepalivedInterop runs hac agent against keepalived 2.2.7 in both
-// roles, for VRRPv2 PASS, VRRPv3 multicast, VRRPv3 unicast and VRRPv3 over
+// roles, for VRRPv2 PASS (multicast and unicast), VRRPv3 multicast, VRRPv3 unicast and VRRPv3 over
 // IPv6. Each side must obey the other's adverts (hac: no drops; keepalived:
 // no complaint in its log), and mastership must move both ways: the
 // master's link goes down and the backup takes over, the link comes back
@@ -29,6 +29,12 @@ func TestKeepalivedInterop(t *testing.T) {
 		{"v2-pass", netns.Spec{}, vip1, func(prio uint8, _, _ netip.Addr) config.Instance {
 			in := agenttest.Instance("VI_1", 51, 2, time.Second, prio, vip1)
 			in.Auth = &config.Auth{Type: "PASS", Pass: "pass1234"}
+			return in
+		}},
+		{"v2-pass-unicast", netns.Spec{}, vip1, func(prio uint8, self, peer netip.Addr) config.Instance {
+			in := agenttest.Instance("VI_1", 51, 2, time.Second, prio, vip1)
+			in.Auth = &config.Auth{Type: "PASS", Pass: "pass1234"}
+			in.Unicast, in.Source, in.Peers = true, self, []netip.Addr{peer}
 			return in
 		}},
 		{"v3", netns.Spec{}, vip1, func(prio uint8, _, _ netip.Addr) config.Instance {
