@@ -55,7 +55,6 @@ func Compile(paths []string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer relaxGC()()
 	srcs, err := readAll(names)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,21 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/hac-project/hac/cmd/hac/cli"
 )
 
-func main() { os.Exit(cli.Main()) }
+// gcPercent is hac's garbage-collector target unless GOGC is set. CUE
+// evaluation allocates much short-lived memory on a small live heap, so at
+// the default of 100 the collector took about a quarter of hac vet's CPU on
+// 1,000 clusters; at 200 it takes half as much for a few MB more. The
+// agent's heap is tiny either way.
+const gcPercent = 200
+
+func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	os.Exit(cli.Main())
+}
