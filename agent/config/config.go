@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -168,4 +169,12 @@ func Load(path string) (*Config, []byte, error) {
 func Digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// String masks the pass, so that printing an Auth (%v, %+v) never shows it.
+func (a Auth) String() string { return a.Type + " ******" }
+
+// GoString masks the pass for %#v too.
+func (a Auth) GoString() string {
+	return "config.Auth{Type: " + strconv.Quote(a.Type) + ", Pass: \"******\"}"
 }
