@@ -19,6 +19,8 @@ demo: build
 	$(BIN) build -o $(OUT) $(EXAMPLE)
 	@echo
 	@find $(OUT) -type f -printf '%m  %p\n' | sort -k2
+	@echo; echo '== $(OUT)/ncp-lb/lb1/etc/network/interfaces.d/hac-eth1'; cat $(OUT)/ncp-lb/lb1/etc/network/interfaces.d/hac-eth1
+	@echo; $(BIN) explain $(EXAMPLE)
 
 # test: everything CI runs: vet, the race-enabled test suite (network
 # namespace and real-tool tests included: run as root with the tools
