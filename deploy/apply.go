@@ -222,12 +222,12 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 		inline := "I" + string(c.data)
 		if c.file.Secret || c.file.Mode&0o004 == 0 || isBinary(c.data) || len(q(inline)) > budget {
 			inline = ""
-			if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, mode, tok), bytes.NewReader(c.data)); err != nil {
+			if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, mode, ownerSpec(c.file), tok), bytes.NewReader(c.data)); err != nil {
 				return Failed, "nothing changed: " + err.Error()
 			}
 		}
 		budget -= len(q(inline))
-		args = append(args, c.remote, mode, digest(c.data), bak, inline)
+		args = append(args, c.remote, mode, ownerSpec(c.file), digest(c.data), bak, inline)
 	}
 	d.progress(np, "replacing files")
 	deadline := time.Now().Add(timeout)

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,11 +89,12 @@ func (r *rig) deployer(mod func(*deploy.Options)) *deploy.Deployer {
 
 // file is one file of a hand-written node tree.
 type file struct {
-	path, data string
-	mode       uint32
-	activate   string
-	network    bool
-	secret     bool
+	path, data   string
+	mode         uint32
+	owner, group string
+	activate     string
+	network      bool
+	secret       bool
 }
 
 // node builds a one-node tree reaching the rig's sshd.
@@ -105,7 +109,7 @@ func (r *rig) treeOf(cluster, node string, order int, expect []manifest.Expect, 
 	n := &deploy.Node{Manifest: m, Files: map[string][]byte{}}
 	for _, f := range files {
 		sum := sha256.Sum256([]byte(f.data))
-		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), SHA256: hex.EncodeToString(sum[:]),
+		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), Owner: f.owner, Group: f.group, SHA256: hex.EncodeToString(sum[:]),
 			Activate: f.activate, Network: f.network, Secret: f.secret})
 		n.Files[f.path] = []byte(f.data)
 	}
@@ -143,6 +147,43 @@ func (r *rig) read(path string) (string, os.FileMode) {
 		r.t.Fatal(err)
 	}
 	return string(b), fi.Mode().Perm()
+}
+
+// chown gives a file under the rig's root to a user and group, by name.
+func (r *rig) chown(path, owner, group string) {
+	r.t.Helper()
+	u, err := user.Lookup(owner)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	if err := os.Chown(r.root+path, uid, gid); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// owner returns "owner:group" of a file under the rig's root, by name.
+func (r *rig) owner(path string) string {
+	r.t.Helper()
+	fi, err := os.Stat(r.root + path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(strconv.Itoa(int(st.Gid)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return u.Username + ":" + g.Name
 }
 
 func plan(t *testing.T, d *deploy.Deployer, tree *deploy.Tree) *deploy.Plan {
@@ -529,4 +570,72 @@ func TestV2IntervalChangeRefused(t *testing.T) {
 		t.Errorf("plan error %v: %s", p.Err(), p.Nodes[0].Error)
 	}
 	plan(t, r.deployer(func(o *deploy.Options) { o.AllowV2IntervalChange = true }), tree)
+}
+
+// TestOwnerChangeAndRollback: files owned by another user are planned as
+// changes, end up root:root with the manifest's mode, a second apply is a
+// no-op, and a rollback gives the files back their previous owner.
+func TestOwnerChangeAndRollback(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	const modeOnly, ownerOnly, created = "/etc/app/mode.conf", "/etc/app/owner.conf", "/etc/app/new.conf"
+	act := `echo run >> "$HAC_ROOT/activations"`
+	r.put(modeOnly, appNew, 0o600)
+	r.put(ownerOnly, appNew, 0o644)
+	for _, p := range []string{modeOnly, ownerOnly} {
+		r.chown(p, "nobody", "nogroup")
+	}
+	sys := func(path, data string, mode uint32, activate string) file {
+		return file{path: path, data: data, mode: mode, owner: "root", group: "root", activate: activate}
+	}
+	tree := r.tree(sys(created, "x\n", 0o640, ""), sys(modeOnly, appNew, 0o644, ""), sys(ownerOnly, appNew, 0o644, act))
+	d := r.deployer(nil)
+	p := plan(t, d, tree)
+	var text bytes.Buffer
+	p.WriteText(&text, false)
+	for _, want := range []string{
+		"  create /etc/app/new.conf (0640)\n",
+		"  mode /etc/app/mode.conf (0600 -> 0644, nobody:nogroup -> root:root)\n",
+		"  owner /etc/app/owner.conf (0644, nobody:nogroup -> root:root)\n",
+		"  will run: " + act + "\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("plan does not contain %q:\n%s", want, text.String())
+		}
+	}
+	if res := d.Apply(context.Background(), p); !res.OK() {
+		t.Fatalf("%v\n%s", outcomes(res), r.log)
+	}
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{created, 0o640}, {modeOnly, 0o644}, {ownerOnly, 0o644}} {
+		if _, mode := r.read(f.path); mode != f.mode || r.owner(f.path) != "root:root" {
+			t.Errorf("%s: %04o %s, want %04o root:root", f.path, mode, r.owner(f.path), f.mode)
+		}
+	}
+	// An owner-only change re-runs the file's activation, like a mode change.
+	if got, _ := r.read("/activations"); got != "run\n" {
+		t.Errorf("activations = %q, want one run", got)
+	}
+	if p2 := plan(t, d, tree); p2.Changed() {
+		t.Errorf("second plan has changes: %+v", p2.Nodes[0].Files)
+	}
+
+	// A failing activation puts back the previous files with their owner
+	// and mode.
+	for _, p := range []string{modeOnly, ownerOnly} {
+		r.put(p, appOld, 0o600)
+		r.chown(p, "nobody", "nogroup")
+	}
+	check := `grep -q "workers 2" "$HAC_ROOT` + ownerOnly + `"` // only the old file passes
+	bad := r.tree(sys(modeOnly, appNew, 0o644, ""), sys(ownerOnly, appNew, 0o644, check))
+	res := d.Apply(context.Background(), plan(t, d, bad))
+	if res.Nodes[0].Outcome != deploy.RolledBack {
+		t.Fatalf("outcome %v, want rolled back\n%s", outcomes(res), r.log)
+	}
+	for _, p := range []string{modeOnly, ownerOnly} {
+		if data, mode := r.read(p); data != appOld || mode != 0o600 || r.owner(p) != "nobody:nogroup" {
+			t.Errorf("after rollback %s = %q %04o %s, want the old bytes, 0600 nobody:nogroup", p, data, mode, r.owner(p))
+		}
+	}
 }

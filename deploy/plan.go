@@ -17,6 +17,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/deploy/udiff"
 	"github.com/hac-project/hac/targets"
+	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -60,10 +61,17 @@ func (np *NodePlan) Err() error { return np.err }
 // FileChange is one file that changes. It never holds a secret: Diff is
 // empty for secret files and masks passwords in the others.
 type FileChange struct {
-	Path     string `json:"path"`
-	Action   string `json:"action"` // "create", "update" or "mode"
-	OldMode  string `json:"old_mode,omitempty"`
-	Mode     string `json:"mode"`
+	Path string `json:"path"`
+	// Action is "create", "update", "mode" (same bytes, the mode
+	// changes, maybe the owner too) or "owner" (only the owner or group
+	// changes).
+	Action  string `json:"action"`
+	OldMode string `json:"old_mode,omitempty"`
+	Mode    string `json:"mode"`
+	// OldOwner and Owner are "owner:group" names; OldOwner is set when
+	// the node's file has another owner or group than the manifest's.
+	OldOwner string `json:"old_owner,omitempty"`
+	Owner    string `json:"owner,omitempty"`
 	Secret   bool   `json:"secret,omitempty"`
 	Diff     string `json:"diff,omitempty"`
 	Activate string `json:"activate,omitempty"`
@@ -189,12 +197,27 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	return nil
 }
 
-// compare returns the change that turns cur into f, or nil.
+// compare returns the change that turns cur into f, or nil. An owner or
+// group the manifest leaves empty is not compared.
 func (d *Deployer) compare(f manifest.File, remote string, data []byte, cur remoteFile) *change {
-	if cur.exists && cur.mode == uint32(f.Mode) && bytes.Equal(cur.content, data) {
+	if cur.exists && cur.mode == uint32(f.Mode) && !ownerDiffers(f, cur) && bytes.Equal(cur.content, data) {
 		return nil
 	}
 	return &change{file: f, remote: remote, data: data, old: cur}
+}
+
+// ownerDiffers reports whether cur's owner or group is not the one f asks for.
+func ownerDiffers(f manifest.File, cur remoteFile) bool {
+	return (f.Owner != "" && f.Owner != cur.owner) || (f.Group != "" && f.Group != cur.group)
+}
+
+// ownerSpec is f's owner as chown takes it: "owner:group", "owner",
+// ":group", or "" to leave the owner alone.
+func ownerSpec(f manifest.File) string {
+	if f.Group == "" {
+		return f.Owner
+	}
+	return f.Owner + ":" + f.Group
 }
 
 // checkV2Interval refuses a change of a VRRPv2 instance's advert_int in
@@ -252,26 +275,32 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) (*cha
 	if f[1] == hex.EncodeToString(sum[:]) {
 		return nil, nil
 	}
-	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, SHA256: hex.EncodeToString(sum[:]), Activate: targets.ActivateAgent}
+	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: hex.EncodeToString(sum[:]), Activate: targets.ActivateAgent}
 	// The old binary is not read back: it is only shown as "update".
-	return &change{file: file, remote: remote, data: d.Agent.Binary, old: remoteFile{exists: f[1] != "none", mode: 0o755, content: []byte{0}}}, nil
+	old := remoteFile{exists: f[1] != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
+	return &change{file: file, remote: remote, data: d.Agent.Binary, old: old}, nil
 }
 
 // describe turns a change into what plan shows, masking secrets.
 func describe(c *change) FileChange {
-	fc := FileChange{Path: c.file.Path, Mode: fmt.Sprintf("%04o", uint32(c.file.Mode)), Secret: c.file.Secret, Activate: c.file.Activate}
+	fc := FileChange{Path: c.file.Path, Mode: fmt.Sprintf("%04o", uint32(c.file.Mode)), Owner: ownerSpec(c.file), Secret: c.file.Secret, Activate: c.file.Activate}
 	switch {
 	case !c.old.exists:
 		fc.Action = "create"
-	case bytes.Equal(c.old.content, c.data):
+	case !bytes.Equal(c.old.content, c.data):
+		fc.Action = "update"
+	case c.old.mode != uint32(c.file.Mode):
 		fc.Action = "mode"
 	default:
-		fc.Action = "update"
+		fc.Action = "owner"
 	}
 	if c.old.exists && c.old.mode != uint32(c.file.Mode) {
 		fc.OldMode = fmt.Sprintf("%04o", c.old.mode)
 	}
-	if fc.Action == "mode" || c.file.Secret || isBinary(c.old.content) || isBinary(c.data) {
+	if c.old.exists && ownerDiffers(c.file, c.old) {
+		fc.OldOwner = c.old.owner + ":" + c.old.group
+	}
+	if fc.Action == "mode" || fc.Action == "owner" || c.file.Secret || isBinary(c.old.content) || isBinary(c.data) {
 		return fc
 	}
 	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data), 3))
@@ -315,10 +344,14 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			if f.OldMode != "" {
 				mode = f.OldMode + " -> " + f.Mode
 			}
+			if f.OldOwner != "" {
+				mode += ", " + f.OldOwner + " -> " + f.Owner
+			}
+			meta := f.Action == "mode" || f.Action == "owner"
 			note := ""
-			if f.Secret && f.Action != "mode" {
+			if f.Secret && !meta {
 				note = ", secret changed (content not shown)"
-			} else if f.Diff == "" && f.Action != "mode" {
+			} else if f.Diff == "" && !meta {
 				note = ", binary"
 			}
 			fmt.Fprintf(&b, "  %s %s (%s%s)\n", f.Action, f.Path, mode, note)

@@ -40,7 +40,8 @@ func shell(script string, args ...string) string {
 
 // readScript prints one line per argument file: "F" for a regular file,
 // "N" when missing, "X" for anything else (a directory, a symlink); then,
-// when there are F files, one "<octal mode> <size>" line for each, "--"
+// when there are F files, one "<octal mode> <owner> <group> <size>" line
+// for each (owner and group by name, UNKNOWN without one), "--"
 // and their bytes, concatenated. It forks two processes however many
 // files there are (one stat, one cat): that matters when hac plans many
 // nodes.
@@ -55,18 +56,19 @@ for p; do
 done
 shift "$n"
 [ $# -gt 0 ] || exit 0
-stat -c '%a %s' -- "$@" || exit 1
+stat -c '%a %U %G %s' -- "$@" || exit 1
 echo --
 exec cat -- "$@"`
 
 // remoteFile is a file's current state on a node.
 type remoteFile struct {
-	exists  bool
-	mode    uint32
-	content []byte
+	exists       bool
+	mode         uint32
+	owner, group string // names
+	content      []byte
 }
 
-// readFiles reads the current content and mode of paths on the node.
+// readFiles reads the current content, mode and owner of paths on the node.
 func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error) {
 	out, err := c.Run(ctx, "read current files", shell(readScript, paths...), nil)
 	if err != nil {
@@ -114,12 +116,13 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 		return nil, bad("missing separator")
 	}
 	for j, i := range regular {
-		var mode uint32
+		f := remoteFile{exists: true}
 		var size int
-		if _, err := fmt.Sscanf(stats[j], "%o %d", &mode, &size); err != nil || size < 0 || size > len(out) {
+		if _, err := fmt.Sscanf(stats[j], "%o %s %s %d", &f.mode, &f.owner, &f.group, &size); err != nil || size < 0 || size > len(out) {
 			return nil, bad(fmt.Sprintf("bad stat line %q", stats[j]))
 		}
-		files[i] = remoteFile{exists: true, mode: mode, content: out[:size]}
+		f.content = out[:size]
+		files[i] = f
 		out = out[size:]
 	}
 	if len(out) != 0 {
@@ -128,38 +131,57 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 	return files, nil
 }
 
+// chownFunc is the shell function both staging scripts use: "chownf
+// OWNER[:GROUP] TEMP PATH" gives the staged file TEMP its owner (nothing
+// when OWNER is empty) or exits 3, saying why: nothing has changed yet.
+// hac logs in as root to do it; it does not use sudo.
+const chownFunc = `chownf() {
+  [ -z "$1" ] || chown -- "$1" "$2" && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "hac: cannot chown $3 to $1: hac is logged in as $(id -un), not root: log in as root (ssh user root; hac apply does not use sudo, that is not implemented)" >&2
+  else
+    echo "hac: cannot chown $3 to $1: does that user and group exist on the node?" >&2
+  fi
+  exit 3
+}
+`
+
 // stageScript writes stdin to a temporary file next to $1 (hidden, so no
-// tool reading *.yaml or interfaces.d/* picks it up), then sets its mode
-// and flushes it to disk. It removes temporary files an interrupted apply
+// tool reading *.yaml or interfaces.d/* picks it up), then sets its owner
+// ($3, "owner:group" or empty) and mode (after chown, which may clear
+// set-id bits) and flushes it to disk. It removes temporary files an interrupted apply
 // left. The target file itself is never touched. Large or binary files
 // go this way; small text files travel inline in commitScript.
 const stageScript = `set -eu
-p=$1 mode=$2 tok=$3
-d=${p%/*}/ b=${p##*/}
+p=$1 mode=$2 own=$3 tok=$4
+` + chownFunc + `d=${p%/*}/ b=${p##*/}
 mkdir -p -- "$d"
 rm -f -- "$d.$b.hac-tmp-"*
 t="$d.$b.hac-tmp-$tok"
 umask 077
 cat > "$t"
+chownf "$own" "$t" "$p"
 chmod "$mode" "$t"
 sync -- "$t" 2>/dev/null || sync`
 
 // commitScript takes the state directory, the token, the remote root and
-// the dead-man delay in seconds (0: none), then one "path mode sha256
-// backup inline" group per file. inline is "I" and the file's bytes for
+// the dead-man delay in seconds (0: none), then one "path mode owner
+// sha256 backup inline" group per file (owner: "owner:group" or empty). inline is "I" and the file's bytes for
 // small text files sent in the command line itself (written here like
 // stageScript does); empty for files staged before over stdin. It checks
 // every staged file against its digest (an interrupted transfer fails
-// here, before anything changes), copies the current files to be replaced
-// into $state/prev/<path without the root> (backup=1), renames each staged
-// file over its target (each replacement is atomic), then arms the
+// here, before anything changes; so does a chown that fails: exit
+// status 3 means nothing changed), copies the current files to be replaced
+// into $state/prev/<path without the root> (backup=1, cp -p: with
+// their mode and owner), renames each staged file, with its final owner
+// and mode, over its target (each replacement is atomic), then arms the
 // dead-man timer: $state/armed-$tok exists until hac confirms, and
 // restore-$tok.sh deadman fires after the delay unless it is gone (a
 // transient systemd timer when systemd runs, else a detached sleeping
 // shell).
 const commitScript = `set -eu
 st=$1 tok=$2 root=$3 arm=$4; shift 4
-umask 077
+` + chownFunc + `umask 077
 mkdir -p -- "$st/prev"
 for f in "$st"/restore-*.sh "$st"/restored-* "$st"/fired-* "$st"/.restore-*.sh.hac-tmp-*; do
   case $f in "$st/restore-$tok.sh" | "$st/.restore-$tok.sh.hac-tmp-$tok") ;; *) rm -f -- "$f" ;; esac
@@ -168,13 +190,14 @@ fsync() { sync -- "$@" 2>/dev/null || sync; }
 n=$#
 i=0
 while [ $i -lt $n ]; do
-  p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
+  p=$1 mode=$2 own=$3 sum=$4 bak=$5 data=$6; shift 6; set -- "$@" "$p" "$mode" "$own" "$sum" "$bak" "$data"; i=$((i+6))
   d=${p%/*}/ b=${p##*/}
   t="$d.$b.hac-tmp-$tok"
   case $data in I*)
     [ -d "$d" ] || mkdir -p -- "$d"
     rm -f -- "$d.$b.hac-tmp-"*
     printf '%s' "${data#I}" > "$t"
+    chownf "$own" "$t" "$p"
     chmod "$mode" "$t"
     fsync "$t" ;;
   esac
@@ -183,7 +206,7 @@ while [ $i -lt $n ]; do
 done
 i=0
 while [ $i -lt $n ]; do
-  p=$1 mode=$2 sum=$3 bak=$4 data=$5; shift 5; set -- "$@" "$p" "$mode" "$sum" "$bak" "$data"; i=$((i+5))
+  p=$1 mode=$2 own=$3 sum=$4 bak=$5 data=$6; shift 6; set -- "$@" "$p" "$mode" "$own" "$sum" "$bak" "$data"; i=$((i+6))
   if [ "$bak" = 1 ]; then
     l=${p#"$root"}
     [ -d "$st/prev${l%/*}/" ] || mkdir -p -- "$st/prev${l%/*}/"
@@ -193,7 +216,7 @@ while [ $i -lt $n ]; do
   fi
 done
 while [ $# -gt 0 ]; do
-  p=$1; shift 5
+  p=$1; shift 6
   d=${p%/*}/ b=${p##*/}
   mv -f -- "$d.$b.hac-tmp-$tok" "$p"
   fsync "$d"
@@ -231,7 +254,8 @@ systemctl stop "hac-deadman-$tok.timer" >/dev/null 2>&1 || true
 exit 0`
 
 // restoreScript renders the node-side rollback for one apply: put back the
-// previous files (atomically, from $state/prev), remove the files that did
+// previous files (atomically, from $state/prev, with their mode and owner:
+// cp -p as root keeps both), remove the files that did
 // not exist, and re-run their activation commands. "restore.sh deadman N"
 // sleeps N seconds and only runs when the timer is still armed;
 // "restore.sh now" runs at once and disarms it.

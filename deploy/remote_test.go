@@ -2,12 +2,18 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hac-project/hac/internal/testenv"
 )
 
 // answer is a Conn whose commands all print the same bytes.
@@ -39,7 +45,14 @@ func TestReadScript(t *testing.T) {
 	paths := []string{dir + "/f1", dir + "/missing", dir + "/empty", dir + "/f2"}
 	got, err := readFiles(context.Background(), localShell{}, paths)
 	must(err)
-	want := []remoteFile{{true, 0o640, []byte("a\nb")}, {}, {true, 0o644, []byte{}}, {true, 0o4755, []byte("it's\n")}}
+	u, err := user.Current()
+	must(err)
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getegid()))
+	must(err)
+	file := func(mode uint32, content string) remoteFile {
+		return remoteFile{exists: true, mode: mode, owner: u.Username, group: g.Name, content: []byte(content)}
+	}
+	want := []remoteFile{file(0o640, "a\nb"), {}, file(0o644, ""), file(0o4755, "it's\n")}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(remoteFile{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -49,10 +62,11 @@ func TestReadScript(t *testing.T) {
 }
 
 func FuzzReadFiles(f *testing.F) {
-	f.Add(2, []byte("F\nN\n644 3\n--\nabc"))
+	f.Add(2, []byte("F\nN\n644 root root 3\n--\nabc"))
 	f.Add(1, []byte("N\n"))
-	f.Add(1, []byte("F\n600 10\n--\nabc"))
-	f.Add(1, []byte("F\n600 -1\n--\n"))
+	f.Add(1, []byte("F\n600 root root 10\n--\nabc"))
+	f.Add(1, []byte("F\n600 UNKNOWN UNKNOWN -1\n--\n"))
+	f.Add(1, []byte("F\n600 root 3\n--\nabc"))
 	f.Fuzz(func(t *testing.T, n int, out []byte) {
 		if n < 0 || n > 8 {
 			return
@@ -70,4 +84,57 @@ func FuzzReadFiles(f *testing.F) {
 			t.Fatalf("contents (%d bytes) longer than the answer (%d)", total, len(out))
 		}
 	})
+}
+
+// asNobody runs commands with the local sh as user nobody.
+type asNobody struct{ setpriv string }
+
+func (a asNobody) Run(ctx context.Context, _, cmd string, stdin io.Reader) ([]byte, error) {
+	c := exec.CommandContext(ctx, a.setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", cmd)
+	c.Stdin = stdin
+	return c.Output()
+}
+func (asNobody) Close() error { return nil }
+
+// TestChownFailureSaysWhy: a staged file that cannot get its owner stops
+// the apply before anything changes, saying what to do.
+func TestChownFailureSaysWhy(t *testing.T) {
+	testenv.NeedRoot(t)
+	nobody := asNobody{testenv.NeedTool(t, "setpriv")}
+	dir := t.TempDir()
+	// nobody must reach dir (t.TempDir's parent is private) and write in it.
+	for d, mode := range map[string]os.FileMode{filepath.Dir(dir): 0o755, dir: 0o777} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		conn  Conn
+		owner string
+		want  string
+	}{
+		{"not root", nobody, "root:root", "hac is logged in as nobody, not root: log in as root (ssh user root; hac apply does not use sudo, that is not implemented)"},
+		{"no such user", localShell{}, "hac-no-such-user:root", "does that user and group exist on the node?"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".conf"
+			_, err := tt.conn.Run(context.Background(), "upload", shell(stageScript, p, "0644", tt.owner, "tok"), strings.NewReader("x\n"))
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(ee.Stderr), "cannot chown "+p+" to "+tt.owner+": "+tt.want) {
+				t.Fatalf("err = %v, stderr %q; want exit status 3 and %q", err, stderrOf(err), tt.want)
+			}
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("target written despite the failure: %v", err)
+			}
+		})
+	}
+}
+
+func stderrOf(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
 }

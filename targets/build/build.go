@@ -35,6 +35,14 @@ func Targets() []targets.Target {
 	}
 }
 
+// FileOwner and FileGroup own every file hac writes on a node: all of
+// them are system files (network configuration, the agent's
+// configuration and unit, keepalived.conf).
+const (
+	FileOwner = "root"
+	FileGroup = "root"
+)
+
 // Tree is one node's output.
 type Tree struct {
 	Cluster string
@@ -128,6 +136,8 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		m.Files = append(m.Files, manifest.File{
 			Path:     f.Path,
 			Mode:     manifest.Mode(f.Mode),
+			Owner:    FileOwner,
+			Group:    FileGroup,
 			SHA256:   hex.EncodeToString(sum[:]),
 			Activate: f.Activate,
 			Network:  f.Network,

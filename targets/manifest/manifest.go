@@ -42,8 +42,16 @@ type SSH struct {
 
 // File is one file for the node.
 type File struct {
-	Path   string `json:"path"`
-	Mode   Mode   `json:"mode"`
+	Path string `json:"path"`
+	Mode Mode   `json:"mode"`
+	// Owner and Group are the user and group names (not numeric IDs:
+	// they are resolved on the node) that own the file on the node, e.g.
+	// "root". hac apply chowns the staged file to them before the rename
+	// that publishes it. Empty leaves the file owned by the SSH user
+	// (manifests written before these fields existed). An older hac
+	// refuses a manifest that has them (unknown fields): rebuild with it.
+	Owner  string `json:"owner,omitempty"`
+	Group  string `json:"group,omitempty"`
 	SHA256 string `json:"sha256"`
 	// Activate is the shell command that makes a change of this file take
 	// effect, e.g. "netplan apply"; empty when none is needed. Files that

@@ -16,8 +16,8 @@ func sample() *manifest.Manifest {
 		SSH:   manifest.SSH{Host: "lb1.example.net", User: "ops", Port: 2222, Jump: "bastion"},
 		Order: 1,
 		Files: []manifest.File{
-			{Path: "/etc/hac/agent.json", Mode: 0o600, SHA256: strings.Repeat("ab", 32), Activate: "systemctl daemon-reload && systemctl restart hac-agent", Secret: true},
-			{Path: "/etc/network/interfaces.d/hac-eth1", Mode: 0o644, SHA256: strings.Repeat("cd", 32), Activate: "ifdown --force eth1; ifup eth1", Network: true},
+			{Path: "/etc/hac/agent.json", Mode: 0o600, Owner: "root", Group: "root", SHA256: strings.Repeat("ab", 32), Activate: "systemctl daemon-reload && systemctl restart hac-agent", Secret: true},
+			{Path: "/etc/network/interfaces.d/hac-eth1", Mode: 0o644, Owner: "root", Group: "netdev", SHA256: strings.Repeat("cd", 32), Activate: "ifdown --force eth1; ifup eth1", Network: true},
 		},
 		Expect: []manifest.Expect{{Instance: "VI_1", State: "MASTER", Priority: 200}},
 	}
@@ -28,7 +28,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"mode": "0600"`) || !strings.Contains(string(b), "&&") {
+	if !strings.Contains(string(b), "\"mode\": \"0600\",\n      \"owner\": \"root\",\n      \"group\": \"root\"") || !strings.Contains(string(b), "&&") {
 		t.Errorf("Marshal wrote modes or commands in another form:\n%s", b)
 	}
 	got, err := manifest.Parse(b)
