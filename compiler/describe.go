@@ -57,12 +57,18 @@ func describeValue(v cue.Value) string {
 	case cue.OrOp:
 		var alts []string
 		for _, a := range args {
-			if d := describeValue(a); d != "" && !slices.Contains(alts, d) {
-				alts = append(alts, d)
+			// A nested disjunction (a default next to a reference
+			// such as *"netplan" | #NetworkRenderer) lists each
+			// alternative once.
+			d := describeValue(a)
+			if d == durationWords {
+				return durationWords // a duration with a default
 			}
-		}
-		if slices.Contains(alts, durationWords) {
-			return durationWords // a duration with a default
+			for _, d := range strings.Split(d, " or ") {
+				if d != "" && !slices.Contains(alts, d) {
+					alts = append(alts, d)
+				}
+			}
 		}
 		return strings.Join(alts, " or ")
 	case cue.AndOp:
@@ -104,6 +110,12 @@ func describeValue(v cue.Value) string {
 		return durationWords
 	case v.IsConcrete() && v.Kind() != cue.StructKind && v.Kind() != cue.ListKind:
 		return s
+	}
+	// A reference such as #NetworkRenderer: describe what it stands for.
+	if e := v.Eval(); e.IncompleteKind() == v.IncompleteKind() {
+		if eop, _ := e.Expr(); eop == cue.OrOp {
+			return describeValue(e)
+		}
 	}
 	if w, ok := kindWords[v.IncompleteKind()]; ok {
 		return w
