@@ -46,16 +46,13 @@ node: unless hac reconnects over a new SSH connection and confirms within
 A second apply finds nothing to do and says so. Exit codes: 0 applied (or
 nothing to do), 1 a node failed or could not be planned, 2 usage.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := f.tree(c.ErrOrStderr(), args)
-			if err != nil {
-				return err
-			}
 			if installAgent {
+				var err error
 				if o.Agent, err = runningAgent(); err != nil {
 					return err
 				}
 			}
-			d, err := f.deployer(c.ErrOrStderr(), o, true)
+			t, d, err := f.prepare(c.ErrOrStderr(), args, o, true)
 			if err != nil {
 				return err
 			}

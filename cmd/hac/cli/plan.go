@@ -169,6 +169,20 @@ func useColor(w io.Writer) bool {
 	return isTerminal(w) && os.Getenv("NO_COLOR") == ""
 }
 
+// prepare reads the tree the arguments name and builds the deployer with
+// options o (plain as in deployer).
+func (f *deployFlags) prepare(stderr io.Writer, args []string, o deploy.Options, plain bool) (*deploy.Tree, *deploy.Deployer, error) {
+	t, err := f.tree(stderr, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := f.deployer(stderr, o, plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, d, nil
+}
+
 // interruptible returns a context cancelled by Ctrl-C.
 func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
@@ -193,11 +207,7 @@ changed key is always refused.
 
 Exit codes: 0 no changes, 2 changes pending, 1 error.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := f.tree(c.ErrOrStderr(), args)
-			if err != nil {
-				return err
-			}
-			d, err := f.deployer(c.ErrOrStderr(), deploy.Options{}, false)
+			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
 			if err != nil {
 				return err
 			}

@@ -20,11 +20,7 @@ backup hears its master's adverts.
 Exit codes: 0 the live state matches the intent, 1 drift or a node could
 not be asked, 2 usage.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := f.tree(c.ErrOrStderr(), args)
-			if err != nil {
-				return err
-			}
-			d, err := f.deployer(c.ErrOrStderr(), deploy.Options{}, false)
+			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
 			if err != nil {
 				return err
 			}
