@@ -306,8 +306,9 @@ func (p *Packet) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary implements [encoding.BinaryUnmarshaler]: it is [Parse]
 // without IP addresses, so it verifies VRRPv2 checksums and VRRPv3
-// message-only ones, but accepts any other VRRPv3 checksum unverified and
-// reports it as [ChecksumPseudoHeader]. Receivers use Parse.
+// message-only ones, but accepts any other VRRPv3 checksum (and a zero one,
+// which is what MarshalBinary writes in place of a pseudo-header checksum)
+// unverified and reports it as [ChecksumPseudoHeader]. Receivers use Parse.
 func (p *Packet) UnmarshalBinary(b []byte) error {
 	q, err := parse(b, netip.Addr{}, netip.Addr{}, false)
 	if err != nil {
@@ -397,6 +398,10 @@ func (p *Packet) verify(b []byte, src, dst netip.Addr, haveIP bool) error {
 	switch {
 	case p.Version == 2 || p.IPv6():
 		forms = []ChecksumForm{ChecksumPseudoHeader}
+	case !haveIP && got == 0:
+		// MarshalBinary's placeholder for a pseudo-header checksum; a
+		// message-only sum that happens to be 0 reads the same way.
+		forms = nil
 	case !haveIP:
 		forms = []ChecksumForm{ChecksumMessage}
 	case dst.IsMulticast():
