@@ -110,14 +110,18 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	return a.Run(ctx)
 }
 
-// New checks cfg and returns an agent that uses the system's network
-// stack in the calling thread's network namespace (Run opens the sockets).
+// New checks cfg, the node and the status socket's directory, takes the
+// node lock (package rundir) and returns an agent that uses the system's
+// network stack in the calling thread's network namespace (Run opens the
+// sockets). It changes nothing on the node when it fails.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
-	if err := Validate(cfg); err != nil {
+	lock, err := preflight(cfg, opts)
+	if err != nil {
 		return nil, err
 	}
 	m, err := vip.Dial()
 	if err != nil {
+		lock.Release()
 		return nil, err
 	}
 	e := &env{
@@ -137,7 +141,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			return a, nil
 		},
 		run:     runCommand,
-		closers: []func() error{m.Close},
+		closers: []func() error{m.Close, lock.Release},
 	}
 	return newAgent(cfg, opts, e), nil
 }
@@ -174,70 +178,6 @@ func watch(ctx context.Context, fn func([]vip.Event)) error {
 		}
 		fn(evs)
 	}
-}
-
-// Validate checks what the agent needs of a configuration beyond its
-// format, and says how to fix what is wrong.
-func Validate(cfg *config.Config) error {
-	if len(cfg.Instances) == 0 {
-		return errors.New("agent config: no instances: nothing to run")
-	}
-	type key struct {
-		iface string
-		six   bool
-		vrid  uint8
-	}
-	seen := map[key]string{}
-	names := map[string]bool{}
-	var errs []error
-	for _, in := range cfg.Instances {
-		bad := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("agent config: instance %s: %s", in.Name, fmt.Sprintf(format, args...)))
-		}
-		if names[in.Name] {
-			bad("the name is used twice: give every instance its own name")
-		}
-		names[in.Name] = true
-		if len(in.VIPs) == 0 {
-			bad("no VIPs: add at least one virtual address")
-			continue
-		}
-		six := in.VIPs[0].Prefix.Addr().Is6()
-		for _, v := range in.VIPs {
-			if !v.Prefix.IsValid() || v.Prefix.Addr().Is6() != six || v.Prefix.Addr().Is4In6() {
-				bad("VIP %v: all VIPs of an instance must be valid addresses of one family", v.Prefix)
-			}
-		}
-		switch {
-		case in.Version != 2 && in.Version != 3:
-			bad("VRRP version %d: use 2 or 3", in.Version)
-		case in.Version == 2 && six:
-			bad("VRRPv2 carries only IPv4: use version 3 for IPv6 VIPs")
-		}
-		if in.Auth != nil && (in.Version != 2 || in.Auth.Type != "PASS") {
-			bad("auth %q: only PASS authentication with VRRPv2 is supported", in.Auth.Type)
-		}
-		if in.Unicast && len(in.Peers) == 0 {
-			bad("unicast without peers: list the other nodes' addresses")
-		}
-		for _, p := range in.Peers {
-			if p.Is6() != six {
-				bad("peer %v: peers must be of the VIPs' address family", p)
-			}
-		}
-		if in.Interface == "" {
-			bad("no interface")
-		}
-		for _, p := range trackingProblems(&in) {
-			bad("%s", p)
-		}
-		k := key{in.Interface, six, in.VRID}
-		if other, ok := seen[k]; ok {
-			bad("VRID %d on %s is also used by instance %s: VRIDs must be unique per interface and family", in.VRID, in.Interface, other)
-		}
-		seen[k] = in.Name
-	}
-	return errors.Join(errs...)
 }
 
 // sharedConn is one VRRP socket (interface, family, source) and the

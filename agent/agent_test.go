@@ -187,7 +187,7 @@ func start(t *testing.T, prio uint8, stale bool, mods ...func(*config.Instance, 
 		VIPs: []config.VIP{{Prefix: vip1}},
 		GARP: config.GARP{Repeat: 5, Delay: config.Duration(5 * time.Second)},
 	}}}
-	if err := Validate(cfg); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{
@@ -389,63 +389,4 @@ func TestDrops(t *testing.T) {
 		}
 		r.stop(t)
 	})
-}
-
-func TestValidate(t *testing.T) {
-	base := func() config.Instance {
-		return config.Instance{Name: "VI_1", VRID: 51, Version: 3, Interface: "eth1", Priority: 100,
-			AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: vip1}}}
-	}
-	for _, tc := range []struct {
-		name string
-		mod  func(*config.Config)
-		want string
-	}{
-		{"ok", func(*config.Config) {}, ""},
-		{"no instances", func(c *config.Config) { c.Instances = nil }, "no instances"},
-		{"v2 ipv6", func(c *config.Config) {
-			c.Instances[0].Version = 2
-			c.Instances[0].VIPs = []config.VIP{{Prefix: netip.MustParsePrefix("2001:db8::1/128")}}
-		}, "VRRPv2 carries only IPv4"},
-		{"mixed families", func(c *config.Config) {
-			c.Instances[0].VIPs = append(c.Instances[0].VIPs, config.VIP{Prefix: netip.MustParsePrefix("2001:db8::1/128")})
-		}, "one family"},
-		{"unicast without peers", func(c *config.Config) { c.Instances[0].Unicast = true }, "unicast without peers"},
-		{"auth on v3", func(c *config.Config) { c.Instances[0].Auth = &config.Auth{Type: "PASS", Pass: "x"} }, "only PASS"},
-		{"check without interval", func(c *config.Config) {
-			c.Instances[0].Checks = []config.Check{{Name: "web", Command: []string{"true"}, Timeout: config.Duration(time.Second), Rise: 1, Fall: 1}}
-		}, "check web: interval and timeout must be positive"},
-		{"check without command", func(c *config.Config) {
-			c.Instances[0].Checks = []config.Check{{Name: "web", Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Rise: 1, Fall: 1}}
-		}, "check web: no command"},
-		{"check rise 0", func(c *config.Config) {
-			c.Instances[0].Checks = []config.Check{{Name: "web", Command: []string{"true"}, Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Fall: 1}}
-		}, "rise and fall must be at least 1"},
-		{"track weight", func(c *config.Config) {
-			c.Instances[0].Track = []config.Track{{Interface: "eth2", Weight: 300}}
-		}, "tracked interface eth2: weight 300"},
-		{"empty notify program", func(c *config.Config) {
-			c.Instances[0].Notify = &config.Notify{Master: []string{""}}
-		}, "empty program name"},
-		{"duplicate vrid", func(c *config.Config) {
-			in := base()
-			in.Name = "VI_2"
-			c.Instances = append(c.Instances, in)
-		}, "also used by instance VI_1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := &config.Config{Format: 1, Instances: []config.Instance{base()}}
-			tc.mod(c)
-			err := Validate(c)
-			if tc.want == "" {
-				if err != nil {
-					t.Errorf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Validate = %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
 }

@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"fmt"
 	"time"
-
-	"github.com/hac-project/hac/agent/config"
 
 	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/status"
@@ -134,42 +131,4 @@ func (in *instance) itemStates() (tracks, checks []status.Item) {
 		}
 	}
 	return tracks, checks
-}
-
-// trackingProblems says what is wrong with an instance's tracked
-// interfaces, checks and notify commands, each with how to fix it.
-func trackingProblems(c *config.Instance) []string {
-	var p []string
-	weight := func(what string, w int) {
-		if w < -253 || w > 253 {
-			p = append(p, fmt.Sprintf("%s: weight %d: use -253 to 253 (keepalived's range)", what, w))
-		}
-	}
-	for _, t := range c.Track {
-		if t.Interface == "" {
-			p = append(p, "tracked interface without a name")
-		}
-		weight("tracked interface "+t.Interface, t.Weight)
-	}
-	for _, k := range c.Checks {
-		what := "check " + k.Name
-		if len(k.Command) == 0 || k.Command[0] == "" {
-			p = append(p, what+": no command")
-		}
-		if k.Interval <= 0 || k.Timeout <= 0 {
-			p = append(p, what+": interval and timeout must be positive durations")
-		}
-		if k.Rise < 1 || k.Fall < 1 {
-			p = append(p, what+": rise and fall must be at least 1")
-		}
-		weight(what, k.Weight)
-	}
-	if n := c.Notify; n != nil {
-		for _, argv := range [][]string{n.Master, n.Backup, n.Fault, n.Stop} {
-			if len(argv) > 0 && argv[0] == "" {
-				p = append(p, "notify command with an empty program name")
-			}
-		}
-	}
-	return p
 }

@@ -2,10 +2,12 @@ package status
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hac-project/hac/agent/rundir"
 )
 
 // Handler is what the status socket serves: a running agent.
@@ -42,10 +46,12 @@ type Response struct {
 
 // Listen creates the unix socket at path, readable and writable by root
 // only (mode 0600, in a directory it creates with mode 0755), replacing a
-// stale socket a killed agent left.
+// stale socket a killed agent left. It refuses a directory that users
+// other than root may write (see [rundir.Check]): any of them could
+// otherwise block the agent's start or answer in its place.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
+	if err := CheckPath(path); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
@@ -70,15 +76,48 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// CheckPath checks, before the agent touches anything, that a status
+// socket can be created at path: an absolute path in a directory only root
+// may write (created if missing).
+func CheckPath(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("status socket %q: use an absolute path", path)
+	}
+	if err := rundir.Ensure(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("status socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// Bounds on what one client may cost the agent: a request is one line of
+// at most MaxRequest bytes that must arrive within RequestTimeout; at most
+// maxClients are served at once (others wait in the listen queue).
+const (
+	MaxRequest     = 4096
+	RequestTimeout = 5 * time.Second
+	answerTimeout  = 30 * time.Second // a handoff waits for the instance goroutines
+	maxClients     = 8
+)
+
 // Serve answers requests on l until ctx ends; then it closes l (which
 // removes the socket file). Only root peers (SO_PEERCRED uid 0) are
 // answered.
 func Serve(ctx context.Context, l net.Listener, h Handler) error {
+	return serve(ctx, l, h, RequestTimeout)
+}
+
+func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Duration) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	slots := make(chan struct{}, maxClients)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -89,23 +128,49 @@ func Serve(ctx context.Context, l net.Listener, h Handler) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveConn(c, h)
+			defer func() { <-slots }()
+			serveConn(c, h, reqTimeout)
 		}()
 	}
 }
 
-func serveConn(c net.Conn, h Handler) {
+// ReadRequest reads one request: a JSON object on one line of at most
+// [MaxRequest] bytes, without unknown fields. It never reads past the
+// limit, so an endless line costs the agent MaxRequest bytes at most.
+func ReadRequest(r io.Reader) (Request, error) {
+	line, err := bufio.NewReaderSize(io.LimitReader(r, MaxRequest), MaxRequest).ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull), errors.Is(err, io.EOF) && len(line) >= MaxRequest:
+		return Request{}, fmt.Errorf("request longer than %d bytes", MaxRequest)
+	case errors.Is(err, io.EOF):
+		return Request{}, errors.New("request not terminated by a newline")
+	case err != nil:
+		return Request{}, err
+	}
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Request{}, err
+	}
+	if dec.More() {
+		return Request{}, errors.New("more than one JSON value on the request line")
+	}
+	return req, nil
+}
+
+func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(reqTimeout))
 	enc := json.NewEncoder(c)
 	if uid, err := peerUID(c); err != nil || uid != 0 {
 		_ = enc.Encode(Response{Error: "permission denied: the status socket answers root only"})
 		return
 	}
-	var req Request
-	line, err := bufio.NewReader(c).ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &req)
+	req, err := ReadRequest(c)
+	_ = c.SetDeadline(time.Now().Add(answerTimeout))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("the request line did not arrive within %v", reqTimeout)
 	}
 	if err != nil {
 		_ = enc.Encode(Response{Error: fmt.Sprintf("bad request: %v", err)})

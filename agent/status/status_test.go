@@ -3,10 +3,13 @@ package status_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +110,18 @@ func TestSocket(t *testing.T) {
 	if err != nil || len(done) != 1 || done[0] != "VI_1" || len(f.handoffs) != 1 {
 		t.Errorf("Handoff = %v, %v (calls %v), want [VI_1]", done, err, f.handoffs)
 	}
+	// An endless unterminated line costs MaxRequest bytes, then an answer.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = c.Write(bytes.Repeat([]byte("x"), 1<<20)) }()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var resp status.Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil || resp.Error != "bad request: request longer than 4096 bytes" {
+		t.Errorf("answer to an endless line: %+v, %v; want a bad request error", resp, err)
+	}
+	c.Close()
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
@@ -117,4 +132,29 @@ func TestSocket(t *testing.T) {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
 	l2.Close()
+}
+
+// TestListenRefusesOpenDirectory: a status socket in a directory other
+// users may write is refused (any user could block the agent's start with
+// a file there), before anything is created.
+func TestListenRefusesOpenDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.sock")
+	l, err := status.Listen(path)
+	if err == nil {
+		l.Close()
+		t.Fatalf("Listen in a world-writable directory succeeded")
+	}
+	if want := dir + " is writable by other users (mode 1777)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Listen error %q does not say %q", err, want)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("the refused socket was created: %v", err)
+	}
 }

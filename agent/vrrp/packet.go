@@ -144,11 +144,14 @@ func (p *Packet) IPv6() bool { return addrLen(p.Addrs) == 16 }
 // validate checks that p can be encoded; it returns a plain error, since
 // an invalid Packet is a programming or configuration error, not a drop.
 func (p *Packet) validate() error {
+	if p.Version != 2 && p.Version != 3 {
+		return fmt.Errorf("vrrp: version %d: want 2 or 3", p.Version)
+	}
+	if err := CheckAdvertInt(p.Version, p.AdvertInt); err != nil {
+		return fmt.Errorf("vrrp: advert interval %w", err)
+	}
 	switch p.Version {
 	case 2:
-		if p.AdvertInt < time.Second || p.AdvertInt > maxV2Int || p.AdvertInt%time.Second != 0 {
-			return fmt.Errorf("vrrp: VRRPv2 advert interval %v: want whole seconds from 1s to 255s", p.AdvertInt)
-		}
 		if p.AuthType != AuthNone && p.AuthType != AuthPass {
 			return fmt.Errorf("vrrp: VRRPv2 auth type %v is not supported: use NONE or PASS", p.AuthType)
 		}
@@ -156,9 +159,6 @@ func (p *Packet) validate() error {
 			return fmt.Errorf("vrrp: checksum form %v is VRRPv3 only", p.Checksum)
 		}
 	case 3:
-		if p.AdvertInt < centi || p.AdvertInt > maxCentis*centi || p.AdvertInt%centi != 0 {
-			return fmt.Errorf("vrrp: VRRPv3 advert interval %v: want a multiple of 10ms from 10ms to 40.95s", p.AdvertInt)
-		}
 		if p.AuthType != AuthNone || p.Auth != [8]byte{} {
 			return fmt.Errorf("vrrp: VRRPv3 has no authentication: clear AuthType and Auth")
 		}
@@ -168,13 +168,11 @@ func (p *Packet) validate() error {
 		if p.Checksum > ChecksumMulticastDst || (p.IPv6() && p.Checksum != ChecksumPseudoHeader) {
 			return fmt.Errorf("vrrp: checksum form %v is not valid for this packet", p.Checksum)
 		}
-	default:
-		return fmt.Errorf("vrrp: version %d: want 2 or 3", p.Version)
 	}
 	if p.VRID == 0 {
 		return fmt.Errorf("vrrp: VRID 0: want 1-255")
 	}
-	if len(p.Addrs) > 255 {
+	if len(p.Addrs) > MaxAddrs {
 		return fmt.Errorf("vrrp: %d addresses: at most 255 fit in one advert", len(p.Addrs))
 	}
 	six := p.IPv6()
