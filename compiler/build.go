@@ -27,7 +27,6 @@ type (
 		} `json:"render"`
 		Agent struct {
 			StatusSocket string `json:"status_socket"`
-			Metrics      string `json:"metrics"`
 		} `json:"agent"`
 	}
 	rawNetwork struct {
@@ -221,7 +220,7 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 		Name:       b.name,
 		Pos:        toPos(b.user.Pos()),
 		Keepalived: raw.Render.Keepalived,
-		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket, MetricsListen: raw.Agent.Metrics},
+		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket},
 	}
 	b.checkName(nil, "cluster", b.name)
 	b.network(c, &raw.Network)

@@ -227,8 +227,7 @@ type Notify struct {
 
 // AgentOptions configures the hac agent on every node of a cluster.
 type AgentOptions struct {
-	StatusSocket  string // unix socket for hac agent status
-	MetricsListen string // host:port for Prometheus metrics; empty: off
+	StatusSocket string // unix socket for hac agent status
 }
 
 // Secret is a value that must never be printed: its String and GoString

@@ -172,6 +172,14 @@ func (d *daemon) Stop() {
 	}
 }
 
+// PID returns the daemon's process id (0 before Start).
+func (d *daemon) PID() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // Log returns what the daemon logged so far.
 func (d *daemon) Log() string {
 	b, _ := os.ReadFile(d.log)

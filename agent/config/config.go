@@ -31,7 +31,6 @@ type Config struct {
 	Cluster      string     `json:"cluster"`
 	Node         string     `json:"node"`
 	StatusSocket string     `json:"status_socket"`
-	Metrics      string     `json:"metrics,omitempty"` // host:port, empty: off
 	Instances    []Instance `json:"instances"`
 }
 

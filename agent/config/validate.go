@@ -58,9 +58,6 @@ func (c *Config) Validate() error {
 			v.bad("status_socket", "%d bytes long: a unix socket path has at most %d: use a shorter one", len(s), maxSocketPath)
 		}
 	}
-	if c.Metrics != "" {
-		v.bad("metrics", "%q: the agent serves no metrics (yet): remove it, it would be ignored", c.Metrics)
-	}
 	if len(c.Instances) == 0 {
 		v.bad("instances", "none: nothing to run; add at least one instance")
 	}

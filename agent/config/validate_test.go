@@ -75,8 +75,6 @@ func TestValidate(t *testing.T) {
 			`status_socket: "run/agent.sock" is not an absolute, clean file path: use e.g. "/run/hac/agent.sock"`}},
 		{"status socket too long", func(c *Config) { c.StatusSocket = "/run/" + strings.Repeat("x", 110) }, []string{
 			"status_socket: 115 bytes long: a unix socket path has at most 107: use a shorter one"}},
-		{"metrics", func(c *Config) { c.Metrics = "127.0.0.1:9650" }, []string{
-			`metrics: "127.0.0.1:9650": the agent serves no metrics (yet): remove it, it would be ignored`}},
 		{"no instances", func(c *Config) { c.Instances = nil }, []string{
 			"instances: none: nothing to run; add at least one instance"}},
 		{"vrid 0", func(c *Config) { c.Instances[0].VRID = 0 }, []string{

@@ -21,12 +21,17 @@ var _ targets.Target = AgentConf{}
 func (AgentConf) Name() string { return "agent" }
 
 // Render returns agent.json for n, or nothing when the cluster runs
-// keepalived. The file holds the auth pass: mode 0600, marked Secret.
+// keepalived. The file holds the auth pass: mode 0600, marked Secret. It
+// refuses to write a file the agent would refuse (config.Validate).
 func (AgentConf) Render(c *model.Cluster, n *model.Node) ([]targets.File, error) {
 	if c.Keepalived {
 		return nil, nil
 	}
-	b, err := config.Marshal(Config(c, n))
+	cfg := Config(c, n)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent: node %s: the agent would refuse this agent.json:\n%w", n.Name, err)
+	}
+	b, err := config.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: node %s: %w", n.Name, err)
 	}
@@ -47,7 +52,6 @@ func Config(c *model.Cluster, n *model.Node) *config.Config {
 		Cluster:      c.Name,
 		Node:         n.Name,
 		StatusSocket: c.Agent.StatusSocket,
-		Metrics:      c.Agent.MetricsListen,
 		Instances:    []config.Instance{},
 	}
 	if cfg.StatusSocket == "" {

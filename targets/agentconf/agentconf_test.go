@@ -3,12 +3,14 @@ package agentconf_test
 import (
 	"flag"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets/agentconf"
 	"github.com/hac-project/hac/targets/internal/fixture"
 )
@@ -46,5 +48,34 @@ func TestNotForKeepalived(t *testing.T) {
 	c := fixture.WithKeepalived(fixture.Seed())
 	if files, err := (agentconf.AgentConf{}).Render(c, c.Nodes[0]); err != nil || files != nil {
 		t.Errorf("Render = %v, %v; want nothing when the cluster runs keepalived", files, err)
+	}
+}
+
+// TestRenderedPassValidate: every agent.json rendered from the fixtures
+// passes the agent's own validation, the one it runs before it touches
+// anything.
+func TestRenderedPassValidate(t *testing.T) {
+	for _, fx := range fixture.All() {
+		for _, n := range fx.Cluster.Nodes {
+			if err := agentconf.Config(fx.Cluster, n).Validate(); err != nil {
+				t.Errorf("%s/%s: the agent would refuse the rendered agent.json:\n%v", fx.Name, n.Name, err)
+			}
+		}
+	}
+}
+
+// TestRenderRefusesInvalid: hac build never writes an agent.json the agent
+// would refuse; the error names the field and never shows the pass.
+func TestRenderRefusesInvalid(t *testing.T) {
+	c := fixture.Seed()
+	const pass = "a-pass-of-twenty-four-b"
+	c.Instances[0].Auth.Pass = model.NewSecret(pass, "")
+	files, err := agentconf.AgentConf{}.Render(c, c.Nodes[0])
+	if err == nil || files != nil {
+		t.Fatalf("Render = %d files, %v; want an error", len(files), err)
+	}
+	want := "instances[0].auth.pass: 23 bytes long: PASS needs 1..8"
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), pass) {
+		t.Errorf("Render error %q: want it to say %q without the pass", err, want)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets"
+	"github.com/hac-project/hac/targets/agentconf"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/internal/fixture"
 	"github.com/hac-project/hac/targets/keepalived"
@@ -66,6 +68,32 @@ func TestExamples(t *testing.T) {
 			}
 			fixture.Golden(t, "testdata/examples/"+name+".txtar", fixture.Dir(t, out), *update)
 		})
+	}
+}
+
+// TestExamplesAgentValidate: every node's agent.json of every example
+// passes the agent's own validation (config.Validate), so an example that
+// vets is one the agent runs.
+func TestExamplesAgentValidate(t *testing.T) {
+	for _, name := range examples(t) {
+		for _, c := range compile(t, name) {
+			for _, n := range c.Nodes {
+				files, err := agentconf.AgentConf{}.Render(c, n)
+				if err != nil {
+					t.Errorf("%s/%s: %v", name, n.Name, err)
+					continue
+				}
+				for _, f := range files {
+					cfg, err := config.Parse(f.Data)
+					if err == nil {
+						err = cfg.Validate()
+					}
+					if err != nil {
+						t.Errorf("%s/%s: the agent would refuse %s:\n%v", name, n.Name, f.Path, err)
+					}
+				}
+			}
+		}
 	}
 }
 
