@@ -3,8 +3,6 @@ package deploy_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -108,8 +106,7 @@ func (r *rig) treeOf(cluster, node string, order int, expect []manifest.Expect, 
 		SSH: manifest.SSH{Host: r.srv.Host, Port: r.srv.Port, User: "root"}}
 	n := &deploy.Node{Manifest: m, Files: map[string][]byte{}}
 	for _, f := range files {
-		sum := sha256.Sum256([]byte(f.data))
-		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), Owner: f.owner, Group: f.group, SHA256: hex.EncodeToString(sum[:]),
+		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), Owner: f.owner, Group: f.group, SHA256: manifest.Digest([]byte(f.data), f.secret),
 			Activate: f.activate, Network: f.network, Secret: f.secret})
 		n.Files[f.path] = []byte(f.data)
 	}

@@ -104,8 +104,8 @@ func (n *Node) check() error {
 		if !ok {
 			return fmt.Errorf("%s: %s is in the manifest but missing from the tree: rebuild with hac build", n.Name(), f.Path)
 		}
-		if got := digest(b); got != f.SHA256 {
-			return fmt.Errorf("%s: %s has sha256 %s, the manifest says %s: the tree was edited after hac build; rebuild it", n.Name(), f.Path, got, f.SHA256)
+		if err := f.Verify(b); err != nil {
+			return fmt.Errorf("%s: %w: the tree was edited after hac build; rebuild it", n.Name(), err)
 		}
 	}
 	return nil

@@ -6,8 +6,6 @@ package build
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path"
 	"slices"
@@ -132,13 +130,12 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		Files:   make([]manifest.File, 0, len(files)),
 	}
 	for _, f := range files {
-		sum := sha256.Sum256(f.Data)
 		m.Files = append(m.Files, manifest.File{
 			Path:     f.Path,
 			Mode:     manifest.Mode(f.Mode),
 			Owner:    FileOwner,
 			Group:    FileGroup,
-			SHA256:   hex.EncodeToString(sum[:]),
+			SHA256:   manifest.Digest(f.Data, f.Secret),
 			Activate: f.Activate,
 			Network:  f.Network,
 			Secret:   f.Secret,

@@ -1,6 +1,8 @@
 package build_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"io/fs"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/internal/fixture"
+	"github.com/hac-project/hac/targets/manifest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -231,5 +234,31 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("Build error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestNoSecretDigest: the world-readable manifest carries no digest of a
+// file that holds a secret (the SHA-256 of agent.json is an offline
+// oracle for its 8-character pass), and the tree still checks out.
+func TestNoSecretDigest(t *testing.T) {
+	for _, tr := range mustBuild(t, clusters()) {
+		secrets := 0
+		for i, f := range tr.Manifest.Files {
+			if !f.Secret {
+				continue
+			}
+			secrets++
+			sum := sha256.Sum256(tr.Files[i].Data)
+			b, err := manifest.Marshal(tr.Manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.SHA256 != "" || strings.Contains(string(b), hex.EncodeToString(sum[:])) {
+				t.Errorf("%s/%s: the manifest holds the digest of secret file %s", tr.Cluster, tr.Node, f.Path)
+			}
+		}
+		if secrets == 0 {
+			t.Errorf("%s/%s: no secret file: the test proves nothing", tr.Cluster, tr.Node)
+		}
 	}
 }

@@ -1,10 +1,18 @@
 // Package manifest is the index hac build writes next to each node's files
 // (out/<cluster>/<node>/manifest.json) and hac apply reads: which files go
 // where with which mode, their digests, and the commands that activate them.
+//
+// The manifest is world-readable, so it carries no digest of a file that
+// holds a secret: the SHA-256 of agent.json is an offline oracle for its
+// 8-character pass (hash the file with each guess). Deploy and status
+// compare such files with the node by their content and by the agent's
+// reported config digest, which never leave root-only places.
 package manifest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -50,9 +58,11 @@ type File struct {
 	// that publishes it. Empty leaves the file owned by the SSH user
 	// (manifests written before these fields existed). An older hac
 	// refuses a manifest that has them (unknown fields): rebuild with it.
-	Owner  string `json:"owner,omitempty"`
-	Group  string `json:"group,omitempty"`
-	SHA256 string `json:"sha256"`
+	Owner string `json:"owner,omitempty"`
+	Group string `json:"group,omitempty"`
+	// SHA256 is the hex SHA-256 of the content ([Digest]); empty for a
+	// Secret file, whose digest must not be in a world-readable file.
+	SHA256 string `json:"sha256,omitempty"`
 	// Activate is the shell command that makes a change of this file take
 	// effect, e.g. "netplan apply"; empty when none is needed. Files that
 	// share a command run it once.
@@ -69,6 +79,25 @@ type Expect struct {
 	Instance string `json:"instance"`
 	State    string `json:"state"` // "MASTER" or "BACKUP"
 	Priority int    `json:"priority"`
+}
+
+// Digest returns the SHA256 field of a file with content data: its hex
+// SHA-256, or "" when the file holds a secret.
+func Digest(data []byte, secret bool) string {
+	if secret {
+		return ""
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// Verify checks that data is the content f describes: the same digest, or
+// any content for a secret file (which has none).
+func (f *File) Verify(data []byte) error {
+	if got := Digest(data, f.Secret); got != f.SHA256 {
+		return fmt.Errorf("%s has sha256 %s, the manifest says %s", f.Path, got, f.SHA256)
+	}
+	return nil
 }
 
 // Mode is a file mode written as an octal string ("0600").
@@ -110,6 +139,11 @@ func Parse(b []byte) (*Manifest, error) {
 	}
 	if m.Format != FormatVersion {
 		return nil, fmt.Errorf("manifest: format %d, this hac reads format %d: rebuild with hac build", m.Format, FormatVersion)
+	}
+	for _, f := range m.Files {
+		if f.Secret && f.SHA256 != "" {
+			return nil, fmt.Errorf("manifest: %s holds a secret but the manifest carries its sha256 (an older hac wrote it; the digest lets anyone who can read the manifest test guesses of the pass): rebuild with hac build and delete the old tree", f.Path)
+		}
 	}
 	return &m, nil
 }

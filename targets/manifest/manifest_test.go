@@ -16,7 +16,7 @@ func sample() *manifest.Manifest {
 		SSH:   manifest.SSH{Host: "lb1.example.net", User: "ops", Port: 2222, Jump: "bastion"},
 		Order: 1,
 		Files: []manifest.File{
-			{Path: "/etc/hac/agent.json", Mode: 0o600, Owner: "root", Group: "root", SHA256: strings.Repeat("ab", 32), Activate: "systemctl daemon-reload && systemctl restart hac-agent", Secret: true},
+			{Path: "/etc/hac/agent.json", Mode: 0o600, Owner: "root", Group: "root", Activate: "systemctl daemon-reload && systemctl restart hac-agent", Secret: true},
 			{Path: "/etc/network/interfaces.d/hac-eth1", Mode: 0o644, Owner: "root", Group: "netdev", SHA256: strings.Repeat("cd", 32), Activate: "ifdown --force eth1; ifup eth1", Network: true},
 		},
 		Expect: []manifest.Expect{{Instance: "VI_1", State: "MASTER", Priority: 200}},
@@ -46,6 +46,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field", `{"format": 1, "extra": true}`, `unknown field "extra"`},
 		{"bad mode", `{"format": 1, "files": [{"path": "/x", "mode": "rw"}]}`, `invalid file mode "rw"`},
 		{"mode too large", `{"format": 1, "files": [{"path": "/x", "mode": "17777"}]}`, "invalid file mode"},
+		{"digest of a secret", `{"format": 1, "files": [{"path": "/etc/hac/agent.json", "mode": "0600", "secret": true, "sha256": "` + strings.Repeat("ab", 32) + `"}]}`,
+			"/etc/hac/agent.json holds a secret but the manifest carries its sha256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,4 +87,35 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("re-parse (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestDigest: a secret file's digest is never written (the manifest is
+// world-readable and the SHA-256 of agent.json is an offline oracle for
+// its pass); Verify accepts any content for it and checks the others.
+func TestDigest(t *testing.T) {
+	data := []byte("{\"pass\": \"pass1234\"}\n")
+	if got := manifest.Digest(data, true); got != "" {
+		t.Errorf("Digest of a secret file = %q, want none", got)
+	}
+	plain := manifest.File{Path: "/etc/x", SHA256: manifest.Digest(data, false)}
+	if len(plain.SHA256) != 64 {
+		t.Fatalf("Digest = %q, want 64 hex digits", plain.SHA256)
+	}
+	if err := plain.Verify(data); err != nil {
+		t.Errorf("Verify of the same content: %v", err)
+	}
+	if err := plain.Verify([]byte("other")); err == nil {
+		t.Errorf("Verify of other content succeeded")
+	}
+	secret := manifest.File{Path: "/etc/hac/agent.json", Secret: true}
+	if err := secret.Verify(data); err != nil {
+		t.Errorf("Verify of a secret file: %v", err)
+	}
+	b, err := manifest.Marshal(&manifest.Manifest{Format: manifest.FormatVersion, Files: []manifest.File{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "sha256") {
+		t.Errorf("the manifest of a secret file carries a digest:\n%s", b)
+	}
 }
