@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,6 +77,10 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		StatusSocket: socket,
 	})
 	if err != nil {
+		var p *config.Problem
+		if errors.As(err, &p) {
+			return exitCode(ExitInvalid, "%s: %v", cfgPath, err)
+		}
 		return exitCode(ExitInvalid, "%v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
