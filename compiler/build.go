@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
 
 	"cuelang.org/go/cue"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/model"
 )
 
@@ -184,24 +183,9 @@ func (b *builder) checkName(loc []cue.Selector, what, name string) {
 	}
 }
 
-// ifNameErr says why name is not a valid Linux interface name, or "".
-func ifNameErr(name string) string {
-	switch {
-	case name == "":
-		return "interface name is empty"
-	case len(name) > 15:
-		return fmt.Sprintf("interface name %q is %d bytes long: Linux allows at most 15", name, len(name))
-	case name == "." || name == "..":
-		return fmt.Sprintf("interface name %q is not allowed", name)
-	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) || r == 0 }):
-		return fmt.Sprintf("interface name %q must not contain '/', ':' or whitespace", name)
-	}
-	return ""
-}
-
 func (b *builder) checkIfName(loc []cue.Selector, name string) {
-	if msg := ifNameErr(name); msg != "" {
-		b.errf(loc, "%s", msg)
+	if err := config.CheckInterfaceName(name); err != nil {
+		b.errf(loc, "%v", err)
 	}
 }
 
