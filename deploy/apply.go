@@ -208,6 +208,10 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 		arm = int((timeout + time.Second - 1) / time.Second)
 	}
 	args := []string{st, tok, np.root, strconv.Itoa(arm)}
+	// The digests of files staged over stdin go over stdin too: a digest
+	// of a secret file in a command line (readable by every user of the
+	// node in /proc) would let them test guesses of the pass.
+	var sums bytes.Buffer
 	budget := inlineBudget - len(q(commitScript))
 	for _, c := range files {
 		mode := fmt.Sprintf("%04o", uint32(c.file.Mode))
@@ -227,11 +231,16 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 			}
 		}
 		budget -= len(q(inline))
-		args = append(args, c.remote, mode, ownerSpec(c.file), digest(c.data), bak, inline)
+		sum := digest(c.data)
+		if inline == "" {
+			sums.WriteString(sum + "\n")
+			sum = "-"
+		}
+		args = append(args, c.remote, mode, ownerSpec(c.file), sum, bak, inline)
 	}
 	d.progress(np, "replacing files")
 	deadline := time.Now().Add(timeout)
-	if _, err := conn.Run(ctx, "replace files", shell(commitScript, args...), nil); err != nil {
+	if _, err := conn.Run(ctx, "replace files", shell(commitScript, args...), &sums); err != nil {
 		var re *sshconn.RunError
 		if errors.As(err, &re) && re.Status == 3 {
 			return Failed, "nothing changed: " + err.Error()

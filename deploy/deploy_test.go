@@ -3,8 +3,11 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -633,6 +636,59 @@ func TestOwnerChangeAndRollback(t *testing.T) {
 	for _, p := range []string{modeOnly, ownerOnly} {
 		if data, mode := r.read(p); data != appOld || mode != 0o600 || r.owner(p) != "nobody:nogroup" {
 			t.Errorf("after rollback %s = %q %04o %s, want the old bytes, 0600 nobody:nogroup", p, data, mode, r.owner(p))
+		}
+	}
+}
+
+// recorder is a Conn that records every command line it runs.
+type recorder struct {
+	deploy.Conn
+	mu   *sync.Mutex
+	cmds *[]string
+}
+
+func (r recorder) Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error) {
+	r.mu.Lock()
+	*r.cmds = append(*r.cmds, cmd)
+	r.mu.Unlock()
+	return r.Conn.Run(ctx, what, cmd, stdin)
+}
+
+// TestNoSecretDigestInCommandLines: apply never puts the digest of a
+// secret file in a command line (every user of the node can read command
+// lines in /proc, and the SHA-256 of agent.json is an offline oracle for
+// its pass); the staged copy is still checked against it.
+func TestNoSecretDigestInCommandLines(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	secret := agentJSON(password)
+	tree := r.tree(
+		file{path: "/etc/hac/agent.json", data: secret, mode: 0o600, secret: true, activate: "true"},
+		file{path: "/etc/app/app.conf", data: appNew, mode: 0o644},
+	)
+	d := r.deployer(nil)
+	var mu sync.Mutex
+	var cmds []string
+	dial := d.Dial
+	d.Dial = func(ctx context.Context, n *deploy.Node) (deploy.Conn, error) {
+		c, err := dial(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		return recorder{Conn: c, mu: &mu, cmds: &cmds}, nil
+	}
+	res := d.Apply(context.Background(), plan(t, d, tree))
+	if !res.OK() {
+		t.Fatalf("apply: %v", outcomes(res))
+	}
+	if data, _ := r.read("/etc/hac/agent.json"); data != secret {
+		t.Errorf("agent.json on the node: %q, want the built one", data)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range cmds {
+		if strings.Contains(c, hex.EncodeToString(sum[:])) || strings.Contains(c, password) {
+			t.Errorf("a command line holds the secret file's digest or its pass:\n%s", c)
 		}
 	}
 }

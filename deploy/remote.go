@@ -168,7 +168,9 @@ sync -- "$t" 2>/dev/null || sync`
 // the dead-man delay in seconds (0: none), then one "path mode owner
 // sha256 backup inline" group per file (owner: "owner:group" or empty). inline is "I" and the file's bytes for
 // small text files sent in the command line itself (written here like
-// stageScript does); empty for files staged before over stdin. It checks
+// stageScript does); empty for files staged before over stdin. A sha256 of
+// "-" is read from stdin instead, one line per such file in order (so no
+// digest of a private file is in a command line). It checks
 // every staged file against its digest (an interrupted transfer fails
 // here, before anything changes; so does a chown that fails: exit
 // status 3 means nothing changed), copies the current files to be replaced
@@ -201,6 +203,7 @@ while [ $i -lt $n ]; do
     chmod "$mode" "$t"
     fsync "$t" ;;
   esac
+  if [ "$sum" = - ]; then IFS= read -r sum || sum=none; fi
   got=$(sha256sum < "$t")
   if [ "${got%% *}" != "$sum" ]; then echo "hac: staged copy of $p is incomplete (interrupted transfer?): nothing was changed" >&2; exit 3; fi
 done
