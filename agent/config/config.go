@@ -1,7 +1,9 @@
 // Package config is the format of /etc/hac/agent.json, the file hac build
 // writes for each node and hac agent reads: everything the agent needs and
 // nothing more. The format is versioned; a file of another version is
-// refused with a message saying which hac wrote it.
+// refused with a message saying which hac wrote it. [Config.Validate] is
+// the one check of every field: the agent runs it before it touches
+// anything, and hac build on every file it writes.
 package config
 
 import (
