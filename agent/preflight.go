@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os/user"
-	"time"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/rundir"
@@ -64,13 +63,11 @@ func checkHost(cfg *config.Config) error {
 
 // hostProblems says what in cfg does not fit a node with interfaces ifis
 // and addresses addrs, as [config.Problem]s: an interface or VIP device
-// that does not exist, a VIP that is already an address of the node the
-// agent did not add (permanent: a node address, a static alias, a VIP a
-// killed keepalived left; or with a lifetime longer than any lease the
-// agent gives, such as a DHCP address): the agent would remove it whenever
-// it is not master. VIPs the agent adds carry a lease of at most
-// vip.LeaseFor(Master_Down_Interval), and Master_Down_Interval is less
-// than 4 advert intervals. Also a check user that does not exist.
+// that does not exist, a VIP that is already a permanent address of the
+// node (a node address, a static alias, or a VIP a killed keepalived left:
+// the agent would remove it whenever it is not master; VIPs the agent adds
+// always carry a lease, so a leased one is the agent's own), a check user
+// that does not exist.
 func hostProblems(cfg *config.Config, ifis []net.Interface, addrs []vip.Address, lookupUser func(string) error) error {
 	names := map[int]string{}
 	exists := map[string]bool{}
@@ -88,25 +85,20 @@ func hostProblems(cfg *config.Config, ifis []net.Interface, addrs []vip.Address,
 		if !exists[in.Interface] {
 			bad(at+".interface", "%s does not exist on this node: create it, or fix the interface name (nodes.<n>.interface)", in.Interface)
 		}
-		maxLease := vip.LeaseFor(4 * time.Duration(in.AdvertInt))
 		for j, v := range in.VIPs {
 			vat := fmt.Sprintf("%s.vips[%d]", at, j)
 			if v.Device != "" && !exists[v.Device] {
 				bad(vat+".device", "%s does not exist on this node: create it, or fix the VIP's device", v.Device)
 			}
 			for _, a := range addrs {
-				if a.Prefix.Addr() != v.Prefix.Addr() || a.Valid <= maxLease {
+				if a.Prefix.Addr() != v.Prefix.Addr() || a.Valid != vip.Forever {
 					continue
 				}
 				dev := names[a.Index]
-				kind := "a permanent address"
-				if a.Valid != vip.Forever {
-					kind = fmt.Sprintf("an address with a lifetime of %v, longer than any lease the agent gives (DHCP?),", a.Valid)
-				}
-				bad(vat+".prefix", "%v is already %s of %s on this node: a VIP must be an address no node has, "+
+				bad(vat+".prefix", "%v is already an address of %s on this node (permanent), not one the agent added: a VIP must be an address no node has, "+
 					"and the agent would remove it whenever it is not master. If it is a static VIP (an %s:0 alias, a netplan address) or one a killed keepalived left, "+
 					"remove it from the network configuration and from the interface (ip addr del %v dev %s); if it is the node's address, choose another VIP",
-					v.Prefix.Addr(), kind, dev, dev, a.Prefix, dev)
+					v.Prefix.Addr(), dev, dev, a.Prefix, dev)
 			}
 		}
 		for j, c := range in.Checks {

@@ -15,8 +15,8 @@ import (
 )
 
 // TestHostProblems: what the node must offer before the agent touches
-// it. A VIP the agent leased (a killed agent's) is its own; a permanent
-// address, or one whose lifetime is longer than any lease, is not.
+// it. A VIP under a lease (a killed agent's) is the agent's own; a
+// permanent address is not.
 func TestHostProblems(t *testing.T) {
 	p := netip.MustParsePrefix
 	cfg := &config.Config{Instances: []config.Instance{{
@@ -32,7 +32,7 @@ func TestHostProblems(t *testing.T) {
 		{Index: 2, Prefix: p("198.18.0.11/24"), Valid: vip.Forever},
 		{Index: 2, Prefix: p("198.18.0.200/32"), Valid: 3 * time.Second},    // leased by a killed agent
 		{Index: 2, Prefix: p("198.18.0.201/32"), Valid: vip.Forever},        // static, or keepalived's
-		{Index: 1, Prefix: p("198.18.0.202/24"), Valid: 3600 * time.Second}, // DHCP
+		{Index: 1, Prefix: p("198.18.0.202/24"), Valid: 3600 * time.Second}, // leased: the agent's own
 	}
 	lookup := func(name string) error {
 		if name == "nobody" {
@@ -41,8 +41,7 @@ func TestHostProblems(t *testing.T) {
 		return errors.New("user: unknown user " + name)
 	}
 	want := []string{
-		"instances[0].vips[1].prefix: 198.18.0.201 is already a permanent address of eth1 on this node",
-		"instances[0].vips[2].prefix: 198.18.0.202 is already an address with a lifetime of 1h0m0s",
+		"instances[0].vips[1].prefix: 198.18.0.201 is already an address of eth1 on this node (permanent), not one the agent added",
 		"instances[0].vips[3].device: eth9 does not exist on this node",
 		`instances[0].checks[1].user: "ghost": user: unknown user ghost`,
 		"instances[1].interface: ens4 does not exist on this node",

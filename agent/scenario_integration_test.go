@@ -183,7 +183,7 @@ func TestCrash(t *testing.T) {
 	// Restart at once after another crash: the stale VIP is removed at
 	// start, before the agent can even be backup.
 	a2.Kill()
-	bed.Exec(a1.Node().NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface, "valid_lft", "5", "preferred_lft", "5") // a leased VIP, as a killed agent leaves it (a permanent one is refused: TestRefusedBeforeTouching)
+	bed.Exec(a1.Node().NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface, "valid_lft", "1", "preferred_lft", "1") // a leased VIP, as a killed agent leaves it (a permanent one is refused: TestRefusedBeforeTouching)
 	a1.Start()
 	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
 	a2.Start()
