@@ -40,7 +40,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Declare a high-availability IP cluster once, and trust it",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
