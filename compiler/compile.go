@@ -9,7 +9,10 @@ package compiler
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -182,12 +185,15 @@ func evalAll(groups []*group, opt Options) []groupOut {
 // out, its errors reported.
 func (out *groupOut) parseGroup(g *group) []*ast.File {
 	var files []*ast.File
+	var se *syntaxError
 	for _, s := range g.srcs {
 		f, err := s.parse()
 		s.src = nil // the syntax holds what is needed now
 		switch {
 		case err == nil:
 			files = append(files, f)
+		case errors.As(err, &se):
+			out.diags = append(out.diags, se.Diagnostic)
 		case isCUEError(err):
 			out.diags = append(out.diags, cueDiags(err, nil)...)
 		case out.err == nil:
@@ -234,7 +240,7 @@ func (e *evaluator) evalGroup(g *group) groupOut {
 		if it.Selector().String() != "clusters" {
 			out.diags = append(out.diags, Diagnostic{
 				Path: it.Selector().String(),
-				Msg:  "unknown top-level field: a hac file declares clusters: {name: {...}} (hide helper values as _name or #Name)",
+				Msg:  unknownTopLevel(g.srcs[0].name, it.Selector().String()),
 				Pos:  toPos(it.Value().Pos()),
 			})
 			continue
@@ -256,6 +262,19 @@ func (e *evaluator) evalGroup(g *group) groupOut {
 		}
 	}
 	return out
+}
+
+// unknownTopLevel is the advice for a top-level key other than clusters,
+// in the words of the file's language: CUE can hide helper values, YAML
+// and JSON cannot.
+func unknownTopLevel(file, key string) string {
+	switch filepath.Ext(file) {
+	case ".yaml", ".yml":
+		return fmt.Sprintf("unknown top-level key %s: a hac YAML file has the one top-level key clusters: (each cluster's settings indented below its name); move %s under a cluster, or delete it (to share values between clusters, mark them with an &anchor in the first cluster and write *anchor in the others)", key, key)
+	case ".json":
+		return fmt.Sprintf(`unknown top-level key %s: a hac JSON file is {"clusters": {"name": {...}}}; move %s into a cluster, or delete it`, key, key)
+	}
+	return "unknown top-level field: a hac file declares clusters: {name: {...}} (hide helper values as _name or #Name)"
 }
 
 // evalCluster unifies one cluster with the schema and, when that succeeds,

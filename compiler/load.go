@@ -11,7 +11,6 @@ import (
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/encoding/json"
-	"cuelang.org/go/encoding/yaml"
 )
 
 // extensions are the file kinds Compile reads from a directory.
@@ -103,7 +102,7 @@ func readAll(names []string) ([]source, error) {
 func (s *source) parse() (*ast.File, error) {
 	switch filepath.Ext(s.name) {
 	case ".yaml", ".yml":
-		return yaml.Extract(s.name, s.src)
+		return parseYAML(s.name, s.src)
 	case ".json":
 		expr, err := json.Extract(s.name, s.src)
 		if err != nil {

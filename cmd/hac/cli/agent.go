@@ -76,7 +76,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		StatusSocket: socket,
 	})
 	if err != nil {
-		return exitCode(ExitInvalid, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -97,7 +97,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return exitCode(ExitInvalid, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func newAgentStatusCmd() *cobra.Command {
 		Long: `status asks the running agent for each instance's state, priority,
 current master, last advert age, VIPs held and counters, and the digest of
 the configuration it runs. --format json prints the report for scripts.
-Exit status: 0 ok, 1 the agent did not answer, 2 usage.`,
+Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
@@ -132,7 +132,7 @@ Exit status: 0 ok, 1 the agent did not answer, 2 usage.`,
 			defer cancel()
 			r, err := status.Query(ctx, agentSocket(socket, cfgPath))
 			if err != nil {
-				return exitCode(ExitInvalid, "%v", err)
+				return exitCode(ExitFailed, "%v", err)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(c.OutOrStdout())
@@ -166,7 +166,7 @@ restores it too.`,
 			defer cancel()
 			done, err := status.Handoff(ctx, agentSocket(socket, cfgPath), instance, release)
 			if err != nil {
-				return exitCode(ExitInvalid, "%v", err)
+				return exitCode(ExitFailed, "%v", err)
 			}
 			what := "handing off"
 			if release {

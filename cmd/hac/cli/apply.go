@@ -44,7 +44,8 @@ node: unless hac reconnects over a new SSH connection and confirms within
 --confirm-timeout, the node restores its previous files by itself.
 
 A second apply finds nothing to do and says so. Exit codes: 0 applied (or
-nothing to do), 1 a node failed or could not be planned, 2 usage.`,
+nothing to do), 1 invalid configuration, 3 usage, 4 a node failed or could
+not be planned.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if installAgent {
 				var err error
@@ -85,7 +86,7 @@ nothing to do), 1 a node failed or could not be planned, 2 usage.`,
 				return err
 			}
 			if !res.OK() {
-				return exitCode(ExitInvalid, "apply failed: see the table above; failed nodes were rolled back")
+				return exitCode(ExitFailed, "apply failed: see the table above; failed nodes were rolled back")
 			}
 			return nil
 		},

@@ -17,13 +17,6 @@ import (
 	"github.com/hac-project/hac/targets/build"
 )
 
-// Exit codes of hac plan (like terraform plan -detailed-exitcode).
-const (
-	exitPlanNoChanges = 0
-	exitPlanError     = 1
-	exitPlanChanges   = 2
-)
-
 // deployFlags are the flags plan, apply and status share: where the
 // files come from and how to reach the nodes.
 type deployFlags struct {
@@ -133,7 +126,7 @@ func (f *deployFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
 	}
 	d, err := sshconn.NewDialer(o)
 	if err != nil {
-		return nil, exitCode(ExitInvalid, "%v", err)
+		return nil, exitCode(ExitFailed, "%v", err)
 	}
 	return d, nil
 }
@@ -205,7 +198,8 @@ Host keys are always checked against known_hosts: an unknown host is
 refused with its fingerprint and the line to add (or --accept-new), a
 changed key is always refused.
 
-Exit codes: 0 no changes, 2 changes pending, 1 error.`,
+Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
+3 usage, 4 a node could not be reached or planned (see hac --help).`,
 		RunE: func(c *cobra.Command, args []string) error {
 			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
 			if err != nil {
@@ -226,11 +220,11 @@ Exit codes: 0 no changes, 2 changes pending, 1 error.`,
 			}
 			switch {
 			case p.Err() != nil:
-				return exitCode(exitPlanError, "%v", p.Err())
+				return exitCode(ExitFailed, "%v", p.Err())
 			case p.Changed():
-				return exitCode(exitPlanChanges, "")
+				return exitCode(ExitChanges, "")
 			}
-			return exitCode(exitPlanNoChanges, "")
+			return exitCode(ExitOK, "")
 		},
 	}
 	f.register(c)

@@ -24,8 +24,8 @@ them; dir/... or ./... finds every cluster definition in a repository, see
 below), checks each cluster against the schema and hac's rules, and reports
 every problem at once.
 
-Exit status: 0 valid (warnings are printed on stderr), 1 invalid, 2 usage or
-I/O error. --format json prints the diagnostics as a JSON array on stdout;
+Exit status: 0 valid (warnings are printed on stderr), 1 invalid, 3 usage
+(or a path that does not exist), 4 output could not be written. --format json prints the diagnostics as a JSON array on stdout;
 --format github prints on stdout a GitHub Actions annotation before each
 diagnostic's text. -v prints, for every VRRP instance, who is master when each tracked
 interface or check fails on each node. --format sarif prints a SARIF 2.1.0
@@ -70,7 +70,7 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose boo
 	}
 	if len(res.Diags) > 0 || format == "json" || format == "sarif" {
 		if err := write(res.Diags); err != nil {
-			return exitCode(ExitUsage, "%v", err)
+			return exitCode(ExitFailed, "%v", err)
 		}
 	}
 	if verbose {
