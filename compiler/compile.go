@@ -31,6 +31,12 @@ import (
 type Options struct {
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
+	// Secrets makes a secret reference that does not resolve (an unset or
+	// empty variable, an unreadable file) an error: hac build, plan and
+	// apply need every secret, and hac vet --secrets checks that they
+	// would have it. Without it, such a reference is a warning, so that a
+	// CI job that holds no secret can vet.
+	Secrets bool
 }
 
 // Result is what Compile found.

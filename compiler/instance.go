@@ -114,7 +114,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 			ref = "env " + env
 			v, found := b.opt.LookupEnv(env)
 			if !found || v == "" {
-				b.warnf(ploc, "environment variable %s is not set: hac build needs it for the password", env)
+				b.unresolved(ploc, "environment variable %s is not set: hac build needs it for the password", env)
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
 			}
@@ -123,7 +123,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 			ref = "file " + file
 			data, err := b.opt.ReadFile(file)
 			if err != nil {
-				b.warnf(ploc, "password file %s cannot be read (%v): hac build needs it", file, pathErr(err))
+				b.unresolved(ploc, "password file %s cannot be read (%v): hac build needs it", file, pathErr(err))
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
 			}
@@ -137,6 +137,16 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 		b.errf(ploc, "%s is %d bytes long: PASS allows at most 8 (keepalived would silently cut it)", src, len(value))
 	}
 	in.Auth.Pass = model.NewSecret(value, ref)
+}
+
+// unresolved reports a secret reference that does not resolve: an error
+// when the secrets are needed (Options.Secrets), a warning otherwise.
+func (b *builder) unresolved(loc []cue.Selector, format string, args ...any) {
+	if b.opt.Secrets {
+		b.errf(loc, format+" (set it and run again)", args...)
+		return
+	}
+	b.warnf(loc, format+" (hac vet --secrets makes this an error)", args...)
 }
 
 // pathErr keeps only the cause of a file error (the path is already said).

@@ -29,7 +29,7 @@ leaves it untouched. Exit codes: 0 built, 1 invalid configuration, 3 usage,
 			if out == "" {
 				return exitCode(ExitUsage, "build needs an output folder: hac build -o OUT PATH...")
 			}
-			res, err := compiler.Compile(args, compiler.Options{})
+			res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 			if err != nil {
 				return exitCode(ExitUsage, "%v", err)
 			}

@@ -74,7 +74,7 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 		if len(args) == 0 {
 			return nil, exitCode(ExitUsage, "give the cluster descriptions (PATH...) or a built tree (--from out)")
 		}
-		res, err := compiler.Compile(args, compiler.Options{})
+		res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 		if err != nil {
 			return nil, exitCode(ExitUsage, "%v", err)
 		}

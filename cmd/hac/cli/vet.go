@@ -14,7 +14,7 @@ import (
 )
 
 func newVetCmd() *cobra.Command {
-	var verbose bool
+	var verbose, secrets bool
 	var format string
 	c := &cobra.Command{
 		Use:   "vet [-v] [--format text|json|github|sarif] PATH...",
@@ -35,18 +35,24 @@ A dir/... pattern walks dir and takes every .cue file and every YAML or
 JSON file with a top-level clusters key (other YAML, such as CI workflows,
 is not hac's), skipping hidden directories (.git), cue.mod, vendor,
 node_modules, out and testdata; the cross-cluster rules (VRID clashes on
-a segment, duplicate VIPs, nodes in two clusters) span everything found.`,
+a segment, duplicate VIPs, nodes in two clusters) span everything found.
+
+A secret reference (pass: {env: "NAME"} or {file: "/path"}) that does not
+resolve is a warning, so that a CI job holding no secret can vet; hac
+build, plan and apply refuse it. --secrets checks buildability: the
+reference is then an error, as in build.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runVet(c.OutOrStdout(), c.ErrOrStderr(), args, format, verbose)
+			return runVet(c.OutOrStdout(), c.ErrOrStderr(), args, format, verbose, secrets)
 		},
 	}
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the failover table of every instance")
 	c.Flags().StringVar(&format, "format", "text", "diagnostics format: text, json, github or sarif")
+	c.Flags().BoolVar(&secrets, "secrets", false, "check buildability: a secret reference that does not resolve is an error, as in hac build")
 	return c
 }
 
-func runVet(stdout, stderr io.Writer, paths []string, format string, verbose bool) error {
+func runVet(stdout, stderr io.Writer, paths []string, format string, verbose, secrets bool) error {
 	var write func(compiler.Diagnostics) error
 	switch format {
 	case "text":
@@ -64,7 +70,7 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose boo
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}
-	res, err := compiler.Compile(paths, compiler.Options{})
+	res, err := compiler.Compile(paths, compiler.Options{Secrets: secrets})
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}
