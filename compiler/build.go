@@ -12,6 +12,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/hac-project/hac/model"
+	"github.com/hac-project/hac/targets/keepalived"
 )
 
 // The raw types mirror the schema; the unified, validated CUE value of a
@@ -236,6 +237,15 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	b.vridsUnique(c)
 	for _, in := range c.Instances {
 		b.failover(c, in)
+	}
+	// What keepalived.conf cannot carry is a rule of the configuration,
+	// reported here with its position, never first by the renderer.
+	for _, p := range keepalived.Check(c) {
+		var related []model.Pos
+		if p.Related != nil {
+			related = []model.Pos{b.pos(at(p.Related...))}
+		}
+		b.report(Error, at(p.Path...), related, "%s", p.Msg)
 	}
 	return c
 }
