@@ -236,7 +236,7 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	b.vipsUnique(c)
 	b.vridsUnique(c)
 	for _, in := range c.Instances {
-		b.failover(c, in)
+		b.failover(in)
 	}
 	// What keepalived.conf cannot carry is a rule of the configuration,
 	// reported here with its position, never first by the renderer.

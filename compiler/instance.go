@@ -9,6 +9,7 @@ import (
 
 	"cuelang.org/go/cue"
 
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -19,7 +20,6 @@ const (
 	maxAdvertV3  = 4095 * stepAdvertV3
 	maxPreempt   = 1000 * time.Second // keepalived's preempt_delay limit
 	maxPassLen   = 8                  // RFC 2338 section 5.3.10: the password field is 8 bytes
-	ownerPrio    = 255
 )
 
 func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *model.Instance {
@@ -224,8 +224,8 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 			b.errf(ploc, "node %s is not in this cluster: nodes are %s", name, nodeList(c))
 			continue
 		}
-		if prio == ownerPrio && !ownsVIP(n, in) {
-			b.errf(ploc, "priority 255 is only for the node owning the VIP address: use 1..254")
+		if err := election.CheckPriority(prio); err != nil {
+			b.errf(ploc, "%v", err)
 		}
 		m := model.Member{Node: name, Priority: uint8(prio), Interface: n.Interface}
 		src, ok := n.Address(in.Family)
@@ -268,16 +268,6 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 			}
 		}
 	}
-}
-
-// ownsVIP reports whether a node has one of the instance's VIP addresses.
-func ownsVIP(n *model.Node, in *model.Instance) bool {
-	for _, v := range in.VIPs {
-		if slices.Contains(n.Addresses, v.Prefix.Addr()) {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeList lists a cluster's node names.

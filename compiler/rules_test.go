@@ -72,10 +72,14 @@ func TestRules(t *testing.T) {
 			[]string{`clusters."ncp-lb".nodes.lb2.render: "nm" is not allowed: must be "netplan" or "ifupdown" or "none"`}},
 		{"priority range", []string{"lb2: 100}", "lb2: 0}"},
 			[]string{vi + "priority.lb2: 0 is out of range: must be 1..255"}},
-		{"priority 255 needs ownership", []string{"lb1: 200,", "lb1: 255,"},
-			[]string{vi + "priority.lb1: priority 255 is only for the node owning the VIP address: use 1..254"}},
-		{"priority 255 for the owner", []string{"lb1: 200,", "lb1: 255,", `vips: ["192.168.200.102"]`, `vips: [{address: "192.168.200.11/24", device: "lo"}]`},
-			[]string{vi + `vips[0].address: VIP 192.168.200.11 is the address of node lb1: a VIP must be an address no node has`}},
+		// The owner rule (package election): no hac node owns a VIP, so
+		// 255 is refused with the reason, also where a VIP is a node's
+		// address (two errors, one rule each).
+		{"priority 255 is the owner's", []string{"lb1: 200,", "lb1: 255,"},
+			[]string{vi + "priority.lb1: priority 255 is the address owner's (RFC 5798 section 6.1: the router whose own interface address is the VIP); in hac a VIP is never a node's address, so no node owns it: use 1..254"}},
+		{"priority 255 with the VIP on the node", []string{"lb1: 200,", "lb1: 255,", `vips: ["192.168.200.102"]`, `vips: [{address: "192.168.200.11/24", device: "lo"}]`},
+			[]string{vi + "priority.lb1: priority 255 is the address owner's (RFC 5798 section 6.1: the router whose own interface address is the VIP); in hac a VIP is never a node's address, so no node owns it: use 1..254",
+				vi + `vips[0].address: VIP 192.168.200.11 is the address of node lb1: a VIP must be an address no node has`}},
 		{"equal priorities", []string{"lb2: 100}", "lb2: 200}"},
 			[]string{vi + "priority.lb2: nodes lb1 and lb2 have the same priority 200: give each node its own priority"}},
 		{"declared master not highest", []string{"advert_int:", `master: "lb2", advert_int:`},

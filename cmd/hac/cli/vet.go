@@ -10,6 +10,7 @@ import (
 
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/compiler/discover"
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -96,7 +97,7 @@ func writeFailover(w io.Writer, c *model.Cluster) {
 		fmt.Fprintf(w, "%s/%s: vrid %d, VRRPv%d, master %s\n", c.Name, in.Name, in.VRID, in.Version, in.Master().Node)
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "  EVENT\tON\tPRIORITIES\tMASTER")
-		for _, fc := range compiler.Failover(c, in) {
+		for _, fc := range election.Table(in) {
 			master := fc.Master
 			if fc.Tie {
 				master = "tie!"
