@@ -22,6 +22,7 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 
+	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/schema"
 )
@@ -48,8 +49,8 @@ type Result struct {
 	Diags Diagnostics
 }
 
-// Compile loads every path (a file or a directory of *.cue, *.yaml, *.yml
-// and *.json files), validates everything and returns the typed clusters
+// Compile loads every path (a file, a directory or a dir/... pattern, as
+// [discover.Files] reads them), validates everything and returns the typed clusters
 // with all diagnostics. It returns an error only for usage and I/O
 // problems (a missing path, an unreadable file); invalid configurations
 // are reported in Result.Diags.
@@ -60,7 +61,7 @@ func Compile(paths []string, opt Options) (*Result, error) {
 	if opt.ReadFile == nil {
 		opt.ReadFile = os.ReadFile
 	}
-	names, err := expand(paths)
+	names, err := discover.Files(paths, discover.ClusterExtensions)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -49,7 +48,7 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	}
 	var paths, names []string
 	for _, a := range args {
-		if _, err := os.Stat(a); err == nil || discover.IsPattern(a) {
+		if discover.IsPath(a) {
 			paths = append(paths, a)
 		} else {
 			names = append(names, a)
@@ -58,11 +57,7 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	if len(paths) == 0 {
 		paths = []string{"./..."}
 	}
-	files, err := discover.Expand(paths)
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
-	}
-	res, err := compiler.Compile(files, compiler.Options{})
+	res, err := compiler.Compile(paths, compiler.Options{})
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}

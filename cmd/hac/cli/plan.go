@@ -6,12 +6,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/targets/build"
@@ -58,7 +60,7 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 	}
 	var t *deploy.Tree
 	var err error
-	if f.from == "" && len(args) > 0 && !anyExists(args) {
+	if f.from == "" && len(args) > 0 && !anyPath(args) {
 		// hac status ncp-lb: cluster names, from hac build's default folder.
 		if _, err := os.Stat(defaultOut); err != nil {
 			return nil, exitCode(ExitUsage, "%s: no such file or folder, and no %s/ to find a cluster of that name in: give the cluster descriptions, or --from OUT", args[0], defaultOut)
@@ -102,13 +104,10 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 // when their arguments are cluster names rather than paths.
 const defaultOut = "out"
 
-func anyExists(paths []string) bool {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
+// anyPath reports whether an argument names files (discover.IsPath):
+// then the arguments are cluster descriptions, else cluster names.
+func anyPath(args []string) bool {
+	return slices.ContainsFunc(args, discover.IsPath)
 }
 
 // dialer opens SSH connections as the flags say; notices go to stderr.

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hac-project/hac/compiler"
-	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
@@ -32,11 +31,13 @@ diagnostic's text. -v prints, for every VRRP instance, who is master when each t
 interface or check fails on each node. --format sarif prints a SARIF 2.1.0
 log on stdout (GitHub code scanning).
 
-A dir/... pattern walks dir and takes every .cue file and every YAML or
-JSON file with a top-level clusters key (other YAML, such as CI workflows,
-is not hac's), skipping hidden directories (.git), cue.mod, vendor,
-node_modules, out and testdata; the cross-cluster rules (VRID clashes on
-a segment, duplicate VIPs, nodes in two clusters) span everything found.
+A directory, or a dir/... pattern (the same), is walked: every .cue file
+and every YAML or JSON file with a top-level clusters key (other YAML, such
+as CI workflows or docker-compose.yml, is not hac's), skipping hidden
+directories (.git), cue.mod, vendor, node_modules, testdata and the trees
+hac build writes; every command reads paths this way. The cross-cluster
+rules (VRID clashes on a segment, duplicate VIPs, nodes in two clusters)
+span everything found.
 
 A secret reference (pass: {env: "NAME"} or {file: "/path"}) that does not
 resolve is a warning, so that a CI job holding no secret can vet; hac
@@ -66,10 +67,6 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose, se
 		write = func(ds compiler.Diagnostics) error { return ds.WriteSARIF(stdout, version()) }
 	default:
 		return exitCode(ExitUsage, "unknown --format %q: use text, json, github or sarif", format)
-	}
-	paths, err := discover.Expand(paths)
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
 	}
 	res, err := compiler.Compile(paths, compiler.Options{Secrets: secrets})
 	if err != nil {
