@@ -32,6 +32,7 @@ const (
 	RolledBack Outcome = "rolled back" // failed, previous files restored
 	Failed     Outcome = "failed"      // failed, and the rollback did not finish (see Error)
 	Skipped    Outcome = "skipped"     // an earlier node of the cluster failed
+	NotPlanned Outcome = "not planned" // could not be planned (unreachable…): nothing was done on it
 )
 
 // NodeResult is one node's outcome.
@@ -46,18 +47,53 @@ type NodeResult struct {
 
 // Result is the outcome of an apply, nodes in plan order.
 type Result struct {
-	Nodes []NodeResult `json:"nodes"`
+	Nodes  []NodeResult `json:"nodes"`
+	DryRun bool         `json:"dry_run"`
 }
 
-// OK reports whether no node failed, rolled back or was skipped.
+// OK reports whether no node failed, rolled back, was skipped or could
+// not be planned.
 func (r *Result) OK() bool {
 	for _, n := range r.Nodes {
 		switch n.Outcome {
-		case RolledBack, Failed, Skipped:
+		case RolledBack, Failed, Skipped, NotPlanned:
 			return false
 		}
 	}
 	return true
+}
+
+// Summary says in one sentence what happened to the nodes, by outcome in
+// a fixed order, e.g. "Of 2 node(s): 1 applied, 1 rolled back (its
+// previous files restored)." A dry run says that nothing was changed.
+func (r *Result) Summary() string {
+	count := map[Outcome]int{}
+	for _, n := range r.Nodes {
+		count[n.Outcome]++
+	}
+	words := []struct {
+		o    Outcome
+		text string
+	}{
+		{Applied, "applied"},
+		{WouldApply, "would change"},
+		{Unchanged, "already up to date"},
+		{RolledBack, "rolled back (previous files restored)"},
+		{Failed, "failed (see ERROR)"},
+		{Skipped, "skipped (an earlier node of the cluster failed)"},
+		{NotPlanned, "could not be planned (nothing was done on them)"},
+	}
+	var parts []string
+	for _, w := range words {
+		if n := count[w.o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, w.text))
+		}
+	}
+	s := fmt.Sprintf("Of %d node(s): %s.", len(r.Nodes), strings.Join(parts, ", "))
+	if r.DryRun {
+		s = "Dry run, nothing was changed. " + s
+	}
+	return s
 }
 
 // Changed reports whether any node was (or, in a dry run, would be) changed.
@@ -84,7 +120,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "No changes: %d node(s) already up to date.\n", len(r.Nodes))
 		return err
 	}
-	return nil
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
 }
 
 // WriteJSON prints the result as JSON.
@@ -92,9 +129,10 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e.Encode(struct {
-		OK bool `json:"ok"`
+		OK      bool   `json:"ok"`
+		Summary string `json:"summary"`
 		*Result
-	}{r.OK(), r})
+	}{r.OK(), r.Summary(), r})
 }
 
 // Apply carries out a plan: clusters in parallel (Options.Parallel), the
@@ -102,7 +140,7 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // rolled back and the rest of its cluster is skipped. Nodes whose plan
 // failed count as failed and stop their cluster too.
 func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
-	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
+	res := &Result{Nodes: make([]NodeResult, len(p.Nodes)), DryRun: d.DryRun}
 	byCluster := map[string][]int{}
 	var order []string
 	for i, np := range p.Nodes {
@@ -128,7 +166,7 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 				case stopped:
 					r.Outcome = Skipped
 				case np.err != nil:
-					r.Outcome, r.Error = Failed, np.Error
+					r.Outcome, r.Error = NotPlanned, np.Error
 				case !np.Changed():
 					r.Outcome = Unchanged
 				case d.DryRun:
@@ -139,7 +177,7 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					r.Duration = time.Since(start)
 				}
 				d.progress(np, string(r.Outcome)+errSuffix(r.Error))
-				if r.Outcome == Failed || r.Outcome == RolledBack {
+				if r.Outcome == Failed || r.Outcome == RolledBack || r.Outcome == NotPlanned {
 					stopped = true
 				}
 			}

@@ -326,7 +326,6 @@ func Mask(s string) string {
 // their diffs (coloured when color is set) and the commands apply runs.
 func (p *Plan) WriteText(w io.Writer, color bool) error {
 	var b strings.Builder
-	changed := 0
 	for _, np := range p.Nodes {
 		head := fmt.Sprintf("%s/%s (%s)", np.Cluster, np.Node, np.Target)
 		switch {
@@ -337,7 +336,6 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			fmt.Fprintf(&b, "%s: up to date\n", head)
 			continue
 		}
-		changed++
 		fmt.Fprintf(&b, "%s: %d file(s) change\n", head, len(np.Files))
 		for _, f := range np.Files {
 			mode := f.Mode
@@ -373,21 +371,62 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			b.WriteString("  network change: a dead-man timer restores the previous files unless hac reconnects and confirms\n")
 		}
 	}
-	if changed == 0 && p.Err() == nil {
-		fmt.Fprintf(&b, "No changes: %d node(s) up to date.\n", len(p.Nodes))
-	} else {
-		fmt.Fprintf(&b, "%d of %d node(s) to change.\n", changed, len(p.Nodes))
-	}
+	b.WriteString(p.Summary() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// Summary says in one sentence what the plan found: how many nodes change,
+// are up to date and could not be planned (what those need is unknown).
+func (p *Plan) Summary() string {
+	changed, failed := 0, 0
+	for _, np := range p.Nodes {
+		switch {
+		case np.err != nil:
+			failed++
+		case np.Changed():
+			changed++
+		}
+	}
+	upToDate := len(p.Nodes) - changed - failed
+	switch {
+	case failed == 0 && changed == 0:
+		return fmt.Sprintf("No changes: %d node(s) up to date.", len(p.Nodes))
+	case failed == 0:
+		return fmt.Sprintf("%d of %d node(s) to change.", changed, len(p.Nodes))
+	}
+	var parts []string
+	if changed > 0 {
+		parts = append(parts, fmt.Sprintf("%d to change", changed))
+	}
+	if upToDate > 0 {
+		parts = append(parts, fmt.Sprintf("%d up to date", upToDate))
+	}
+	parts = append(parts, fmt.Sprintf("%d could not be planned (see the errors above): what they need is unknown", failed))
+	return fmt.Sprintf("Of %d node(s): %s.", len(p.Nodes), strings.Join(parts, ", "))
+}
+
 // WriteJSON prints the plan as JSON, with the same masking as WriteText.
+// "changed" is true when a planned node changes, false when every node
+// was planned and none changes, and null when no planned node changes but
+// some could not be planned (unknown); "complete" says whether every node
+// was planned, "error" names the others.
 func (p *Plan) WriteJSON(w io.Writer) error {
+	var changed *bool
+	if c := p.Changed(); c || p.Err() == nil {
+		changed = &c
+	}
+	errText := ""
+	if err := p.Err(); err != nil {
+		errText = err.Error()
+	}
 	out := struct {
-		Changed bool `json:"changed"`
+		Changed  *bool  `json:"changed"`
+		Complete bool   `json:"complete"`
+		Error    string `json:"error,omitempty"`
+		Summary  string `json:"summary"`
 		*Plan
-	}{p.Changed(), p}
+	}{changed, p.Err() == nil, errText, p.Summary(), p}
 	for _, np := range p.Nodes {
 		if np.Files == nil {
 			np.Files = []FileChange{}

@@ -76,9 +76,11 @@ not be planned.`,
 			res := d.Apply(ctx, p)
 			if f.format == "json" {
 				err = json.NewEncoder(out).Encode(struct {
-					Plan   *deploy.Plan   `json:"plan"`
-					Result *deploy.Result `json:"result"`
-				}{p, res})
+					Plan    *deploy.Plan   `json:"plan"`
+					Result  *deploy.Result `json:"result"`
+					OK      bool           `json:"ok"`
+					Summary string         `json:"summary"`
+				}{p, res, res.OK(), res.Summary()})
 			} else {
 				err = res.WriteTable(out)
 			}
@@ -86,7 +88,7 @@ not be planned.`,
 				return err
 			}
 			if !res.OK() {
-				return exitCode(ExitFailed, "apply failed: see the table above; failed nodes were rolled back")
+				return exitCode(ExitFailed, "apply did not complete: %s", res.Summary())
 			}
 			return nil
 		},
