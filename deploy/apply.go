@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -149,14 +149,11 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 		}
 		byCluster[np.Cluster] = append(byCluster[np.Cluster], i)
 	}
-	sem := make(chan struct{}, positive(d.Parallel, 4))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(positive(d.Parallel, 4))
 	for _, name := range order {
-		wg.Add(1)
-		go func(idx []int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		idx := byCluster[name]
+		g.Go(func() error {
 			stopped := false
 			for _, i := range idx {
 				np := p.Nodes[i]
@@ -182,9 +179,10 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 				}
 			}
 			d.finishCluster(ctx, p, res, idx, stopped)
-		}(byCluster[name])
+			return nil // outcomes are per node, in res
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return res
 }
 
@@ -219,11 +217,9 @@ func errSuffix(s string) string {
 	return ": " + s
 }
 
-func newToken() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// newToken names one apply's files on a node (base32: safe in file
+// names and shell words).
+func newToken() string { return rand.Text() }
 
 // applyNode writes, activates, verifies and, on failure, rolls back one node.
 func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string) {

@@ -11,8 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/deploy/udiff"
@@ -122,15 +123,12 @@ func (p *Plan) Close() {
 func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 	nodes := t.Nodes()
 	p := &Plan{Nodes: make([]*NodePlan, len(nodes))}
-	sem := make(chan struct{}, d.connections())
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(d.connections())
 	for i, n := range nodes {
-		p.Nodes[i] = &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n, root: d.rootFor(n)}
-		wg.Add(1)
-		go func(np *NodePlan) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		np := &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n, root: d.rootFor(n)}
+		p.Nodes[i] = np
+		g.Go(func() error {
 			d.progress(np, "connecting")
 			np.err = d.planNode(ctx, np)
 			if np.err != nil {
@@ -141,9 +139,10 @@ func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 			} else {
 				d.progress(np, "up to date")
 			}
-		}(p.Nodes[i])
+			return nil // the error is the node's, in np.err
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return p
 }
 
@@ -303,7 +302,7 @@ func describe(c *change) FileChange {
 	if fc.Action == "mode" || fc.Action == "owner" || c.file.Secret || isBinary(c.old.content) || isBinary(c.data) {
 		return fc
 	}
-	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data), 3))
+	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data)))
 	return fc
 }
 

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -42,16 +43,12 @@ func (s *StatusResult) OK() bool { return len(s.Drift) == 0 }
 func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 	nodes := t.Nodes()
 	res := &StatusResult{Nodes: make([]NodeStatus, len(nodes)), Drift: []string{}}
-	sem := make(chan struct{}, d.connections())
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(d.connections())
 	for i, n := range nodes {
 		ns := &res.Nodes[i]
 		*ns = NodeStatus{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, node: n}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			conn, err := d.Dial(ctx, n)
 			if err == nil {
 				ns.Report, err = agentStatus(ctx, conn, d.statusCommand(n))
@@ -60,9 +57,10 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 			if err != nil {
 				ns.Error = err.Error()
 			}
-		}()
+			return nil // the error is the node's, in ns.Error
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	for _, c := range t.Clusters {
 		var members []*NodeStatus
 		for i := range res.Nodes {

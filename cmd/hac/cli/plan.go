@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/compiler/discover"
@@ -149,11 +149,7 @@ func (f *deployFlags) deployer(stderr io.Writer, o deploy.Options, plain bool) (
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // useColor says whether to colour output to w: a terminal, and NO_COLOR unset.
