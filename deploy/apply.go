@@ -383,23 +383,22 @@ func (d *Deployer) verify(ctx context.Context, np *NodePlan, conn Conn) error {
 	if len(np.node.Manifest.Expect) == 0 {
 		return nil
 	}
-	return d.poll(ctx, func() []string { return d.nodeProblems(ctx, np, conn, false) })
+	return d.poll(ctx, func() []string { return drift([]view{d.view(ctx, np, conn)}, false) })
 }
 
-// verifyCluster waits until every node of a cluster is in exactly its
-// expected state.
+// verifyCluster waits until the cluster is as intended: every node as
+// verify checks it, and per instance exactly one master, the expected one
+// ([drift] with the whole cluster).
 func (d *Deployer) verifyCluster(ctx context.Context, nodes []*NodePlan) error {
 	return d.poll(ctx, func() []string {
-		var problems []string
+		var views []view
 		for _, np := range nodes {
 			if len(np.node.Manifest.Expect) == 0 || np.conn == nil {
 				continue
 			}
-			for _, p := range d.nodeProblems(ctx, np, np.conn, true) {
-				problems = append(problems, np.Node+": "+p)
-			}
+			views = append(views, d.view(ctx, np, np.conn))
 		}
-		return problems
+		return drift(views, true)
 	})
 }
 
@@ -423,13 +422,16 @@ func (d *Deployer) poll(ctx context.Context, check func() []string) error {
 	}
 }
 
-// nodeProblems asks the node's agent and compares.
-func (d *Deployer) nodeProblems(ctx context.Context, np *NodePlan, conn Conn, strict bool) []string {
+// view asks the node's agent for its report.
+func (d *Deployer) view(ctx context.Context, np *NodePlan, conn Conn) view {
+	v := view{name: np.Node, node: np.node}
 	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
 	if err != nil {
-		return []string{err.Error()}
+		v.err = err.Error()
+	} else {
+		v.report = rep
 	}
-	return checkNode(rep, np.node.Manifest.Expect, wantDigest(np.node), strict)
+	return v
 }
 
 // wantDigest is the config digest the node's agent must report, or ""
@@ -454,32 +456,8 @@ func agentStatus(ctx context.Context, conn Conn, cmd string) (*status.Report, er
 	return &rep, nil
 }
 
-// checkNode compares one agent's report with the node's expectations.
-// Unless strict, MASTER and BACKUP both satisfy either expectation. A
-// BACKUP must hear adverts.
-func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string, strict bool) []string {
-	var problems []string
-	if wantDigest != "" && rep.ConfigDigest != wantDigest {
-		problems = append(problems, fmt.Sprintf("agent runs config %s, built %s", short(rep.ConfigDigest), short(wantDigest)))
-	}
-	for _, e := range expect {
-		in := findInstance(rep, e.Instance)
-		switch {
-		case in == nil:
-			problems = append(problems, fmt.Sprintf("instance %s: not running", e.Instance))
-		case in.State != e.State && (strict || (in.State != "MASTER" && in.State != "BACKUP")):
-			problems = append(problems, fmt.Sprintf("instance %s: %s, want %s", e.Instance, in.State, e.State))
-		case basePriority(in) != e.Priority:
-			problems = append(problems, fmt.Sprintf("instance %s: priority %d, want %d", e.Instance, basePriority(in), e.Priority))
-		case in.State == "BACKUP" && in.LastAdvertMillis < 0:
-			// A backup must hear its master before hac touches the
-			// master: it is the one that takes over.
-			problems = append(problems, fmt.Sprintf("instance %s: BACKUP but hears no master yet", e.Instance))
-		}
-	}
-	return problems
-}
-
+// basePriority is the configured priority an agent reports (its
+// effective one from agents that report no base).
 func basePriority(in *status.Instance) int {
 	if in.BasePriority != 0 {
 		return in.BasePriority
