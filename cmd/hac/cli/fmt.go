@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"cuelang.org/go/cue/errors"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/parser"
 	"github.com/spf13/cobra"
@@ -50,9 +51,16 @@ func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
 			return exitCode(ExitUsage, "%s: hac fmt formats CUE files only; YAML and JSON are left as you write them (hac vet checks their syntax)", arg)
 		}
 	}
-	files, err := discover.Files(args, []string{".cue"})
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+	var files []string
+	for _, arg := range args {
+		found, err := discover.Files([]string{arg}, []string{".cue"})
+		switch {
+		case errors.Is(err, discover.ErrNoClusters):
+			// A folder of YAML only: nothing to format.
+		case err != nil:
+			return exitCode(ExitUsage, "%v", err)
+		}
+		files = append(files, found...)
 	}
 	unformatted, failed := 0, false
 	for _, name := range files {
@@ -86,7 +94,7 @@ func fmtFile(name string, check bool) (bool, error) {
 	}
 	f, err := parser.ParseFile(name, src, parser.ParseComments)
 	if err != nil {
-		return false, errors.New(strings.TrimSpace(errors.Details(err, nil))) // with file:line:col
+		return false, errors.New(strings.TrimSpace(cueerrors.Details(err, nil))) // with file:line:col
 	}
 	out, err := format.Node(f)
 	if err != nil {
