@@ -25,8 +25,9 @@ type view struct {
 // is settled (MASTER or BACKUP) with its configured priority, holds no VIP
 // unless master, and as a backup has heard its master within its
 // Master_Down_Interval (from the manifest's facts). With whole set, the
-// views are a whole cluster and, per instance, there is exactly one master
-// and it is the expected node. Node problems start with "node: ".
+// views are a whole cluster (as the tree has it) and, per instance, there
+// is at most one master, and it is the expected node when one of the views
+// expects to be master. Node problems start with "node: ".
 func drift(views []view, whole bool) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
@@ -87,7 +88,7 @@ func drift(views []view, whole bool) []string {
 	}
 	for _, name := range instances {
 		switch m := masters[name]; {
-		case len(m) == 0:
+		case len(m) == 0 && expectMaster[name] != "":
 			add("instance %s has no master", name)
 		case len(m) > 1:
 			add("instance %s has %d masters (split brain): %s", name, len(m), strings.Join(m, ", "))

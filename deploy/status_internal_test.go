@@ -48,6 +48,7 @@ func TestClusterDrift(t *testing.T) {
 			}},
 		{"no master, deaf backup, unreachable", []*NodeStatus{node("a", "MASTER", nil, ""), node("b", "BACKUP", &status.Instance{Name: "VI_1", State: "BACKUP", BasePriority: 100, LastAdvertMillis: -1}, digest)},
 			[]string{"c/a: agent status unavailable: connection refused", "c/b: instance VI_1 hears no adverts from its peers", "c/instance VI_1 has no master"}},
+		{"only backups in the tree (the master is elsewhere)", []*NodeStatus{node("b", "BACKUP", backup, digest)}, nil},
 		{"fault, wrong priority, not running", []*NodeStatus{
 			node("a", "MASTER", &status.Instance{Name: "VI_1", State: "FAULT", BasePriority: 90, LastAdvertMillis: -1}, digest),
 			node("b", "BACKUP", &status.Instance{Name: "VI_9", State: "BACKUP", BasePriority: 100}, digest)},
