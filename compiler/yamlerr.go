@@ -64,9 +64,7 @@ func extractYAML(name string, src []byte) (f *ast.File, err error) {
 
 // yamlSyntaxError turns the decoder's message for src into a diagnostic.
 // A tab in the indentation of the reported line or a neighbour is named
-// as the cause (the decoder reports it in several ways); a message
-// without a line is placed on the first line whose prefix of the file
-// fails the same way.
+// as the cause (the decoder reports it in several ways).
 func yamlSyntaxError(name string, src []byte, msg string) *syntaxError {
 	line, text := 0, msg
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
@@ -74,8 +72,12 @@ func yamlSyntaxError(name string, src []byte, msg string) *syntaxError {
 		line, _ = strconv.Atoi(m[1])
 	}
 	lines := strings.Split(string(src), "\n")
-	if line == 0 {
-		line = firstFailingLine(name, lines)
+	// The decoder reports some errors at the line where the enclosing
+	// block starts ("did not find expected key" for a misindented line
+	// below it) and some without a line: the first line at which the
+	// file stops decoding is the better place when it comes later.
+	if len(lines) <= maxBisectLines {
+		line = max(line, firstFailingLine(name, lines))
 	}
 	line = min(max(line, 1), len(lines))
 	if l, col := tabIndent(lines, line); l > 0 {
@@ -104,6 +106,10 @@ func tabIndent(lines []string, line int) (int, int) {
 	}
 	return 0, 0
 }
+
+// maxBisectLines bounds the files firstFailingLine searches (it decodes
+// the file once per line).
+const maxBisectLines = 2000
 
 // firstFailingLine returns the number of the first line such that the
 // file up to it does not decode, or 1.

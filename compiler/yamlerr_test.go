@@ -21,6 +21,10 @@ func TestYAMLSyntax(t *testing.T) {
 			Diagnostic{Msg: tabAdvice, Pos: model.Pos{File: "f.yaml", Line: 3, Col: 2}}},
 		{"two colons", "clusters:\n  a: b: c\n",
 			Diagnostic{Msg: "YAML syntax: a second ':' on this line: quote a value that holds ': ', or put the nested key on its own line, indented", Pos: model.Pos{File: "f.yaml", Line: 2, Col: 3}}},
+		{"misindented key", "clusters:\n  a: 1\n b: 2\n",
+			Diagnostic{Msg: "YAML syntax: this line's indentation does not match the keys above it: indent keys of one level by the same number of spaces", Pos: model.Pos{File: "f.yaml", Line: 3, Col: 2}}},
+		{"multi-line flow list", "clusters: [1,\n  2,\n  3\nx: 1\n",
+			Diagnostic{Msg: "YAML syntax: a [list] is not closed, or two of its items lack a ',' between them", Pos: model.Pos{File: "f.yaml", Line: 3, Col: 3}}},
 		{"unclosed list", "vips: [1, 2\n",
 			Diagnostic{Msg: "YAML syntax: a [list] is not closed, or two of its items lack a ',' between them", Pos: model.Pos{File: "f.yaml", Line: 1, Col: 1}}},
 	} {
