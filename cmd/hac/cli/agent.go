@@ -83,10 +83,16 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done) // ends the signal goroutine when the agent returns
 	go func() {
-		n := 0
-		for s := range sigs {
-			n++
+		for n := 1; ; n++ {
+			var s os.Signal
+			select {
+			case s = <-sigs:
+			case <-done:
+				return
+			}
 			if n == 1 {
 				log.Info("signal: graceful stop", "signal", s.String())
 				cancel()
