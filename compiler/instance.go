@@ -72,6 +72,14 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 		}
 		in.Checks = append(in.Checks, chk)
 	}
+	for _, nt := range []struct {
+		key  string
+		argv []string
+	}{{"master", ri.Notify.Master}, {"backup", ri.Notify.Backup}, {"fault", ri.Notify.Fault}, {"stop", ri.Notify.Stop}} {
+		if len(nt.argv) > 0 && nt.argv[0] == "" {
+			b.errf(at(loc, "notify", nt.key, 0), "the command's program is empty")
+		}
+	}
 	return in
 }
 

@@ -140,6 +140,9 @@ func TestRules(t *testing.T) {
 			[]string{vi + "advert_interval: unknown field advert_interval: allowed fields are virtual_router_id, version, advert_int, priority, master, preempt, preempt_delay, auth, vips, transport, garp, track_interfaces, checks, notify"}},
 		{"missing field", []string{`virtual_router_id: 51`, ``},
 			[]string{vi + "virtual_router_id: required field is missing: 1..255"}},
+		// The agent refuses an empty program at start: vet says it first.
+		{"notify with an empty program", []string{`vips: [`, `notify: master: ["", "x"], vips: [`},
+			[]string{vi + `notify.master[0]: the command's program is empty`}},
 		{"pass from unset env is only a warning", []string{`"pass1234"`, `{env: "NOPE"}`}, nil},
 		// What keepalived.conf cannot carry is refused by vet, with a
 		// position (it used to pass vet and fail inside the renderer).
