@@ -14,6 +14,7 @@ import (
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/literal"
 
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -488,6 +489,11 @@ func (im *importer) agree(name string, mbs []member) bool {
 }
 
 func (im *importer) checkPriorities(name string, mbs []member) {
+	for _, mb := range mbs {
+		if err := election.CheckPriority(mb.m.Priority); err != nil {
+			im.errf(mb.pos("priority", "state"), nil, "instance %s: node %s: %v (keepalived gives 255 to state MASTER without a priority): write a priority in the file", name, mb.node, err)
+		}
+	}
 	for i, a := range mbs {
 		for _, b := range mbs[i+1:] {
 			if a.m.Priority == b.m.Priority {
