@@ -95,7 +95,7 @@ func writeFailover(w io.Writer, c *model.Cluster) {
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "  EVENT\tON\tPRIORITIES\tMASTER")
 		for _, fc := range election.Table(in) {
-			master := fc.Master
+			master := cmp.Or(fc.Master, "none")
 			if fc.Tie {
 				master = "tie!"
 			}
