@@ -20,32 +20,6 @@ import (
 	"github.com/hac-project/hac/internal/testenv"
 )
 
-func TestEffective(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		base  uint8
-		items []item
-		want  uint8
-	}{
-		{"none", 100, nil, 100},
-		{"positive up", 100, []item{{weight: 20, up: true}}, 120},
-		{"positive down", 100, []item{{weight: 20}}, 100},
-		{"negative up", 100, []item{{weight: -50, up: true}}, 100},
-		{"negative down", 100, []item{{weight: -50}}, 50},
-		{"mixed", 100, []item{{weight: 20, up: true}, {weight: -30}, {weight: 10}}, 90},
-		{"weight 0 up", 100, []item{{weight: 0, up: true}, {weight: 20, up: true}}, 120},
-		{"weight 0 down faults", 100, []item{{weight: 20, up: true}, {weight: 0}}, 0},
-		{"clamped low", 100, []item{{weight: -200}}, 1},
-		{"clamped high", 250, []item{{weight: 50, up: true}}, 254},
-		{"owner ignores weights", 255, []item{{weight: -50}, {weight: 20}}, 0},
-		{"owner all up", 255, []item{{weight: -50, up: true}}, 255},
-	} {
-		if got := effective(tc.base, tc.items); got != tc.want {
-			t.Errorf("%s: effective(%d, %v) = %d, want %d", tc.name, tc.base, tc.items, got, tc.want)
-		}
-	}
-}
-
 func TestCheckState(t *testing.T) {
 	for _, tc := range []struct {
 		name       string

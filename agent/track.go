@@ -3,6 +3,8 @@ package agent
 import (
 	"time"
 
+	"github.com/hac-project/hac/election"
+
 	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
@@ -14,30 +16,6 @@ type item struct {
 	name   string
 	weight int
 	up     bool
-}
-
-// effective is the priority of an instance with base priority base and
-// tracked items items, as keepalived computes it: a positive weight is
-// added while its item is up, a negative one while it is down, and the sum
-// is clamped to 1..254. A weight-0 item that is down gives 0 (FAULT).
-// An address owner (255) keeps 255: its weights are ignored and every item
-// counts as weight 0, since any other priority would make it a non-owner.
-func effective(base uint8, items []item) uint8 {
-	sum := 0
-	for _, it := range items {
-		switch {
-		case it.weight == 0 || base == 255:
-			if !it.up {
-				return 0
-			}
-		case it.weight > 0 && it.up, it.weight < 0 && !it.up:
-			sum += it.weight
-		}
-	}
-	if base == 255 {
-		return 255
-	}
-	return uint8(min(max(int(base)+sum, 1), 254))
 }
 
 // track is a tracked interface: its item is tracks[i] in the instance.
@@ -105,7 +83,11 @@ func (in *instance) setItem(now time.Time, i int, up bool) {
 // wantPriority is the priority the machine should run with: the effective
 // one, or 1 after a handoff (until released) unless the tracking faults.
 func (in *instance) wantPriority() uint8 {
-	p := effective(in.cfg.Priority, in.items)
+	items := make([]election.Item, len(in.items))
+	for i, it := range in.items {
+		items[i] = election.Item{Weight: it.weight, Up: it.up}
+	}
+	p := election.Effective(in.cfg.Priority, items)
 	if in.handoffPrio && p != 0 {
 		return 1
 	}

@@ -10,6 +10,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 
 	"github.com/hac-project/hac/bench/synth"
+	"github.com/hac-project/hac/compiler/discover"
 )
 
 // benchSizes are the repository sizes of the benchmarks (clusters).
@@ -38,7 +39,7 @@ func BenchmarkCompile(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		})
 		b.Run(fmt.Sprintf("bare-cue/%d", n), func(b *testing.B) {
-			names, err := expand([]string{dir})
+			names, err := discover.Files([]string{dir}, discover.ClusterExtensions)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/model"
+	"github.com/hac-project/hac/targets/keepalived"
 )
 
 // The raw types mirror the schema; the unified, validated CUE value of a
@@ -218,7 +219,16 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	b.vipsUnique(c)
 	b.vridsUnique(c)
 	for _, in := range c.Instances {
-		b.failover(c, in)
+		b.failover(in)
+	}
+	// What keepalived.conf cannot carry is a rule of the configuration,
+	// reported here with its position, never first by the renderer.
+	for _, p := range keepalived.Check(c) {
+		var related []model.Pos
+		if p.Related != nil {
+			related = []model.Pos{b.pos(at(p.Related...))}
+		}
+		b.report(Error, at(p.Path...), related, "%s", p.Msg)
 	}
 	return c
 }

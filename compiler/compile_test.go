@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +134,44 @@ func TestCheckAcross(t *testing.T) {
 
 func replaceOnce(s, old, new string) string {
 	return strings.Replace(s, old, new, 1)
+}
+
+// TestUnresolvedSecret: a secret reference that does not resolve is an
+// error naming the variable or file when the secrets are needed (build,
+// plan, apply, vet --secrets) and a warning otherwise; no cluster with an
+// empty password comes out of an error.
+func TestUnresolvedSecret(t *testing.T) {
+	opt := func(secrets bool) Options {
+		return Options{
+			Secrets:   secrets,
+			LookupEnv: func(k string) (string, bool) { return "", k == "EMPTY" },
+			ReadFile:  func(name string) ([]byte, error) { return nil, os.ErrNotExist },
+		}
+	}
+	for _, tt := range []struct {
+		ref     string
+		secrets bool
+		want    Severity
+		msg     string
+	}{
+		{`{env: "NCP_LB_PASS"}`, true, Error, "environment variable NCP_LB_PASS is not set: hac build needs it for the password (set it and run again)"},
+		{`{env: "EMPTY"}`, true, Error, "environment variable EMPTY is not set: hac build needs it for the password (set it and run again)"},
+		{`{file: "/run/secrets/ncp"}`, true, Error, "password file /run/secrets/ncp cannot be read (file does not exist): hac build needs it (set it and run again)"},
+		{`{env: "NCP_LB_PASS"}`, false, Warning, "environment variable NCP_LB_PASS is not set: hac build needs it for the password (hac vet --secrets makes this an error)"},
+		{`{file: "/run/secrets/ncp"}`, false, Warning, "password file /run/secrets/ncp cannot be read (file does not exist): hac build needs it (hac vet --secrets makes this an error)"},
+	} {
+		res := compileSrc(t, map[string]string{"c.cue": replaceOnce(seed, `"pass1234"`, tt.ref)}, opt(tt.secrets))
+		var got []Diagnostic
+		for _, d := range res.Diags {
+			if strings.HasSuffix(d.Path, ".auth.pass") {
+				got = append(got, d)
+			}
+		}
+		if len(got) != 1 || got[0].Severity != tt.want || got[0].Msg != tt.msg {
+			t.Errorf("%s (secrets %v): pass diagnostics %+v, want one %v %q", tt.ref, tt.secrets, got, tt.want, tt.msg)
+		}
+		if tt.want == Error && len(res.Clusters) != 0 {
+			t.Errorf("%s: a cluster came out of an unresolved secret", tt.ref)
+		}
+	}
 }

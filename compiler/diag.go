@@ -68,9 +68,10 @@ func (ds *Diagnostics) Sort() {
 }
 
 // displayFile returns a file name as cue prints it: "./x.cue" for a
-// relative path inside the working directory.
+// relative path inside the working directory; a name such as <stdout>
+// (a source that is no file) as it is.
 func displayFile(name string) string {
-	if name == "" || filepath.IsAbs(name) || strings.HasPrefix(name, "..") {
+	if name == "" || filepath.IsAbs(name) || strings.HasPrefix(name, "..") || strings.HasPrefix(name, "<") {
 		return name
 	}
 	return "./" + filepath.ToSlash(name)

@@ -9,6 +9,7 @@ import (
 
 	"cuelang.org/go/cue"
 
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -19,7 +20,6 @@ const (
 	maxAdvertV3  = 4095 * stepAdvertV3
 	maxPreempt   = 1000 * time.Second // keepalived's preempt_delay limit
 	maxPassLen   = 8                  // RFC 2338 section 5.3.10: the password field is 8 bytes
-	ownerPrio    = 255
 )
 
 func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *model.Instance {
@@ -72,6 +72,14 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 		}
 		in.Checks = append(in.Checks, chk)
 	}
+	for _, nt := range []struct {
+		key  string
+		argv []string
+	}{{"master", ri.Notify.Master}, {"backup", ri.Notify.Backup}, {"fault", ri.Notify.Fault}, {"stop", ri.Notify.Stop}} {
+		if len(nt.argv) > 0 && nt.argv[0] == "" {
+			b.errf(at(loc, "notify", nt.key, 0), "the command's program is empty")
+		}
+	}
 	return in
 }
 
@@ -114,7 +122,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 			ref = "env " + env
 			v, found := b.opt.LookupEnv(env)
 			if !found || v == "" {
-				b.warnf(ploc, "environment variable %s is not set: hac build needs it for the password", env)
+				b.unresolved(ploc, "environment variable %s is not set: hac build needs it for the password", env)
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
 			}
@@ -123,7 +131,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 			ref = "file " + file
 			data, err := b.opt.ReadFile(file)
 			if err != nil {
-				b.warnf(ploc, "password file %s cannot be read (%v): hac build needs it", file, pathErr(err))
+				b.unresolved(ploc, "password file %s cannot be read (%v): hac build needs it", file, pathErr(err))
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
 			}
@@ -137,6 +145,16 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 		b.errf(ploc, "%s is %d bytes long: PASS allows at most 8 (keepalived would silently cut it)", src, len(value))
 	}
 	in.Auth.Pass = model.NewSecret(value, ref)
+}
+
+// unresolved reports a secret reference that does not resolve: an error
+// when the secrets are needed (Options.Secrets), a warning otherwise.
+func (b *builder) unresolved(loc []cue.Selector, format string, args ...any) {
+	if b.opt.Secrets {
+		b.errf(loc, format+" (set it and run again)", args...)
+		return
+	}
+	b.warnf(loc, format+" (hac vet --secrets makes this an error)", args...)
 }
 
 // pathErr keeps only the cause of a file error (the path is already said).
@@ -214,8 +232,8 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 			b.errf(ploc, "node %s is not in this cluster: nodes are %s", name, nodeList(c))
 			continue
 		}
-		if prio == ownerPrio && !ownsVIP(n, in) {
-			b.errf(ploc, "priority 255 is only for the node owning the VIP address: use 1..254")
+		if err := election.CheckPriority(prio); err != nil {
+			b.errf(ploc, "%v", err)
 		}
 		m := model.Member{Node: name, Priority: uint8(prio), Interface: n.Interface}
 		src, ok := n.Address(in.Family)
@@ -258,16 +276,6 @@ func (b *builder) members(c *model.Cluster, loc []cue.Selector, ri *rawInstance,
 			}
 		}
 	}
-}
-
-// ownsVIP reports whether a node has one of the instance's VIP addresses.
-func ownsVIP(n *model.Node, in *model.Instance) bool {
-	for _, v := range in.VIPs {
-		if slices.Contains(n.Addresses, v.Prefix.Addr()) {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeList lists a cluster's node names.

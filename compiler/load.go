@@ -1,66 +1,13 @@
 package compiler
 
 import (
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/encoding/json"
-	"cuelang.org/go/encoding/yaml"
 )
-
-// extensions are the file kinds Compile reads from a directory.
-var extensions = []string{".cue", ".yaml", ".yml", ".json"}
-
-// expand turns the command-line paths into the list of files to read: a
-// file as given, a directory's *.cue, *.yaml, *.yml and *.json files
-// (recursively, skipping hidden directories, cue.mod and testdata).
-func expand(paths []string) ([]string, error) {
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no path given: name a file or a directory of .cue, .yaml or .json files")
-	}
-	var files []string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !fi.IsDir() {
-			files = append(files, filepath.Clean(p))
-			continue
-		}
-		n := len(files)
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			name := d.Name()
-			if d.IsDir() {
-				if path != p && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "cue.mod" || name == "testdata") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if slices.Contains(extensions, filepath.Ext(name)) && !strings.HasPrefix(name, ".") {
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(files) == n {
-			return nil, fmt.Errorf("%s: no .cue, .yaml, .yml or .json file in this directory", p)
-		}
-	}
-	slices.Sort(files)
-	return slices.Compact(files), nil
-}
 
 // source is one file as read, with the package name of a CUE file.
 type source struct {
@@ -103,7 +50,7 @@ func readAll(names []string) ([]source, error) {
 func (s *source) parse() (*ast.File, error) {
 	switch filepath.Ext(s.name) {
 	case ".yaml", ".yml":
-		return yaml.Extract(s.name, s.src)
+		return parseYAML(s.name, s.src)
 	case ".json":
 		expr, err := json.Extract(s.name, s.src)
 		if err != nil {

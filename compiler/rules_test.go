@@ -72,10 +72,14 @@ func TestRules(t *testing.T) {
 			[]string{`clusters."ncp-lb".nodes.lb2.render: "nm" is not allowed: must be "netplan" or "ifupdown" or "none"`}},
 		{"priority range", []string{"lb2: 100}", "lb2: 0}"},
 			[]string{vi + "priority.lb2: 0 is out of range: must be 1..255"}},
-		{"priority 255 needs ownership", []string{"lb1: 200,", "lb1: 255,"},
-			[]string{vi + "priority.lb1: priority 255 is only for the node owning the VIP address: use 1..254"}},
-		{"priority 255 for the owner", []string{"lb1: 200,", "lb1: 255,", `vips: ["192.168.200.102"]`, `vips: [{address: "192.168.200.11/24", device: "lo"}]`},
-			[]string{vi + `vips[0].address: VIP 192.168.200.11 is the address of node lb1: a VIP must be an address no node has`}},
+		// The owner rule (package election): no hac node owns a VIP, so
+		// 255 is refused with the reason, also where a VIP is a node's
+		// address (two errors, one rule each).
+		{"priority 255 is the owner's", []string{"lb1: 200,", "lb1: 255,"},
+			[]string{vi + "priority.lb1: priority 255 is the address owner's (RFC 5798 section 6.1: the router whose own interface address is the VIP); in hac a VIP is never a node's address, so no node owns it: use 1..254"}},
+		{"priority 255 with the VIP on the node", []string{"lb1: 200,", "lb1: 255,", `vips: ["192.168.200.102"]`, `vips: [{address: "192.168.200.11/24", device: "lo"}]`},
+			[]string{vi + "priority.lb1: priority 255 is the address owner's (RFC 5798 section 6.1: the router whose own interface address is the VIP); in hac a VIP is never a node's address, so no node owns it: use 1..254",
+				vi + `vips[0].address: VIP 192.168.200.11 is the address of node lb1: a VIP must be an address no node has`}},
 		{"equal priorities", []string{"lb2: 100}", "lb2: 200}"},
 			[]string{vi + "priority.lb2: nodes lb1 and lb2 have the same priority 200: give each node its own priority"}},
 		{"declared master not highest", []string{"advert_int:", `master: "lb2", advert_int:`},
@@ -136,7 +140,33 @@ func TestRules(t *testing.T) {
 			[]string{vi + "advert_interval: unknown field advert_interval: allowed fields are virtual_router_id, version, advert_int, priority, master, preempt, preempt_delay, auth, vips, transport, garp, track_interfaces, checks, notify"}},
 		{"missing field", []string{`virtual_router_id: 51`, ``},
 			[]string{vi + "virtual_router_id: required field is missing: 1..255"}},
+		// The agent refuses an empty program at start: vet says it first.
+		{"notify with an empty program", []string{`vips: [`, `notify: master: ["", "x"], vips: [`},
+			[]string{vi + `notify.master[0]: the command's program is empty`}},
 		{"pass from unset env is only a warning", []string{`"pass1234"`, `{env: "NOPE"}`}, nil},
+		// What keepalived.conf cannot carry is refused by vet, with a
+		// position (it used to pass vet and fail inside the renderer).
+		{"keepalived: one check name, two definitions", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}
+	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"], checks: web: {command: ["/bin/true"], weight: -150}}`,
+			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1s"}, vips: [`},
+			[]string{`clusters."ncp-lb".vrrp.VI_2.checks.web: check web differs from the check of that name in instance VI_1, and keepalived.conf has one vrrp_script per name on a node: rename one of them, or make them the same`}},
+		{"keepalived: one check name, one definition", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}
+	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"], checks: web: {command: ["/bin/true"], weight: -150}}`,
+			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150}, vips: [`}, nil},
+		{"agent: one check name, two definitions", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"], checks: web: {command: ["/bin/true"], weight: -150}}`,
+			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1s"}, vips: [`}, nil},
+		{"keepalived: fractional check interval", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}`,
+			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1500ms"}, vips: [`},
+			[]string{vi + `checks.web.interval: interval 1.5s: keepalived takes whole seconds here`}},
+		{"keepalived: check argument with a quote", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}`,
+			`vips: [`, `checks: web: {command: ["/bin/echo", "it's"], weight: -150}, vips: [`},
+			[]string{vi + `checks.web.command: argument "it's": keepalived cannot carry empty arguments, quotes, backslashes, '#', '!', braces or control characters: move the command into a script`}},
+		{"keepalived: tracks its own interface", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}`,
+			`vips: [`, `track_interfaces: [{interface: "eth1"}], vips: [`},
+			[]string{vi + `track_interfaces[0].interface: keepalived always tracks the instance's own interface eth1 (fault while down, on node lb1) and refuses it in track_interface: remove it`}},
+		{"keepalived: pass with a space", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}`, `"pass1234"`, `"pass 123"`},
+			[]string{vi + `auth.pass: the auth pass holds a space, quote, backslash, '#', '!', brace or control character, which keepalived.conf cannot carry: choose another pass`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +185,9 @@ func TestRules(t *testing.T) {
 				t.Errorf("got %d valid clusters with %d errors", len(res.Clusters), len(tt.want))
 			}
 			for _, d := range res.Diags {
+				if d.Pos.File == "" || d.Pos.Line == 0 {
+					t.Errorf("no position: %s: %s", d.Path, d.Msg)
+				}
 				if strings.Contains(d.Msg, "pass1234") {
 					t.Errorf("a message holds the password: %s", d.Msg)
 				}

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -32,6 +32,7 @@ const (
 	RolledBack Outcome = "rolled back" // failed, previous files restored
 	Failed     Outcome = "failed"      // failed, and the rollback did not finish (see Error)
 	Skipped    Outcome = "skipped"     // an earlier node of the cluster failed
+	NotPlanned Outcome = "not planned" // could not be planned (unreachable…): nothing was done on it
 )
 
 // NodeResult is one node's outcome.
@@ -46,18 +47,53 @@ type NodeResult struct {
 
 // Result is the outcome of an apply, nodes in plan order.
 type Result struct {
-	Nodes []NodeResult `json:"nodes"`
+	Nodes  []NodeResult `json:"nodes"`
+	DryRun bool         `json:"dry_run"`
 }
 
-// OK reports whether no node failed, rolled back or was skipped.
+// OK reports whether no node failed, rolled back, was skipped or could
+// not be planned.
 func (r *Result) OK() bool {
 	for _, n := range r.Nodes {
 		switch n.Outcome {
-		case RolledBack, Failed, Skipped:
+		case RolledBack, Failed, Skipped, NotPlanned:
 			return false
 		}
 	}
 	return true
+}
+
+// Summary says in one sentence what happened to the nodes, by outcome in
+// a fixed order, e.g. "Of 2 node(s): 1 applied, 1 rolled back (its
+// previous files restored)." A dry run says that nothing was changed.
+func (r *Result) Summary() string {
+	count := map[Outcome]int{}
+	for _, n := range r.Nodes {
+		count[n.Outcome]++
+	}
+	words := []struct {
+		o    Outcome
+		text string
+	}{
+		{Applied, "applied"},
+		{WouldApply, "would change"},
+		{Unchanged, "already up to date"},
+		{RolledBack, "rolled back (previous files restored)"},
+		{Failed, "failed (see ERROR)"},
+		{Skipped, "skipped (an earlier node of the cluster failed)"},
+		{NotPlanned, "could not be planned (nothing was done on them)"},
+	}
+	var parts []string
+	for _, w := range words {
+		if n := count[w.o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, w.text))
+		}
+	}
+	s := fmt.Sprintf("Of %d node(s): %s.", len(r.Nodes), strings.Join(parts, ", "))
+	if r.DryRun {
+		s = "Dry run, nothing was changed. " + s
+	}
+	return s
 }
 
 // Changed reports whether any node was (or, in a dry run, would be) changed.
@@ -84,7 +120,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "No changes: %d node(s) already up to date.\n", len(r.Nodes))
 		return err
 	}
-	return nil
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
 }
 
 // WriteJSON prints the result as JSON.
@@ -92,9 +129,10 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e.Encode(struct {
-		OK bool `json:"ok"`
+		OK      bool   `json:"ok"`
+		Summary string `json:"summary"`
 		*Result
-	}{r.OK(), r})
+	}{r.OK(), r.Summary(), r})
 }
 
 // Apply carries out a plan: clusters in parallel (Options.Parallel), the
@@ -102,7 +140,7 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // rolled back and the rest of its cluster is skipped. Nodes whose plan
 // failed count as failed and stop their cluster too.
 func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
-	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
+	res := &Result{Nodes: make([]NodeResult, len(p.Nodes)), DryRun: d.DryRun}
 	byCluster := map[string][]int{}
 	var order []string
 	for i, np := range p.Nodes {
@@ -111,14 +149,11 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 		}
 		byCluster[np.Cluster] = append(byCluster[np.Cluster], i)
 	}
-	sem := make(chan struct{}, positive(d.Parallel, 4))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(positive(d.Parallel, 4))
 	for _, name := range order {
-		wg.Add(1)
-		go func(idx []int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		idx := byCluster[name]
+		g.Go(func() error {
 			stopped := false
 			for _, i := range idx {
 				np := p.Nodes[i]
@@ -128,7 +163,7 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 				case stopped:
 					r.Outcome = Skipped
 				case np.err != nil:
-					r.Outcome, r.Error = Failed, np.Error
+					r.Outcome, r.Error = NotPlanned, np.Error
 				case !np.Changed():
 					r.Outcome = Unchanged
 				case d.DryRun:
@@ -139,14 +174,15 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					r.Duration = time.Since(start)
 				}
 				d.progress(np, string(r.Outcome)+errSuffix(r.Error))
-				if r.Outcome == Failed || r.Outcome == RolledBack {
+				if r.Outcome == Failed || r.Outcome == RolledBack || r.Outcome == NotPlanned {
 					stopped = true
 				}
 			}
 			d.finishCluster(ctx, p, res, idx, stopped)
-		}(byCluster[name])
+			return nil // outcomes are per node, in res
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return res
 }
 
@@ -181,11 +217,9 @@ func errSuffix(s string) string {
 	return ": " + s
 }
 
-func newToken() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// newToken names one apply's files on a node (base32: safe in file
+// names and shell words).
+func newToken() string { return rand.Text() }
 
 // applyNode writes, activates, verifies and, on failure, rolls back one node.
 func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string) {
@@ -358,23 +392,22 @@ func (d *Deployer) verify(ctx context.Context, np *NodePlan, conn Conn) error {
 	if len(np.node.Manifest.Expect) == 0 {
 		return nil
 	}
-	return d.poll(ctx, func() []string { return d.nodeProblems(ctx, np, conn, false) })
+	return d.poll(ctx, func() []string { return drift([]view{d.view(ctx, np, conn)}, false) })
 }
 
-// verifyCluster waits until every node of a cluster is in exactly its
-// expected state.
+// verifyCluster waits until the cluster is as intended: every node as
+// verify checks it, and per instance exactly one master, the expected one
+// ([drift] with the whole cluster).
 func (d *Deployer) verifyCluster(ctx context.Context, nodes []*NodePlan) error {
 	return d.poll(ctx, func() []string {
-		var problems []string
+		var views []view
 		for _, np := range nodes {
 			if len(np.node.Manifest.Expect) == 0 || np.conn == nil {
 				continue
 			}
-			for _, p := range d.nodeProblems(ctx, np, np.conn, true) {
-				problems = append(problems, np.Node+": "+p)
-			}
+			views = append(views, d.view(ctx, np, np.conn))
 		}
-		return problems
+		return drift(views, true)
 	})
 }
 
@@ -398,13 +431,16 @@ func (d *Deployer) poll(ctx context.Context, check func() []string) error {
 	}
 }
 
-// nodeProblems asks the node's agent and compares.
-func (d *Deployer) nodeProblems(ctx context.Context, np *NodePlan, conn Conn, strict bool) []string {
+// view asks the node's agent for its report.
+func (d *Deployer) view(ctx context.Context, np *NodePlan, conn Conn) view {
+	v := view{name: np.Node, node: np.node}
 	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
 	if err != nil {
-		return []string{err.Error()}
+		v.err = err.Error()
+	} else {
+		v.report = rep
 	}
-	return checkNode(rep, np.node.Manifest.Expect, wantDigest(np.node), strict)
+	return v
 }
 
 // wantDigest is the config digest the node's agent must report, or ""
@@ -429,32 +465,8 @@ func agentStatus(ctx context.Context, conn Conn, cmd string) (*status.Report, er
 	return &rep, nil
 }
 
-// checkNode compares one agent's report with the node's expectations.
-// Unless strict, MASTER and BACKUP both satisfy either expectation. A
-// BACKUP must hear adverts.
-func checkNode(rep *status.Report, expect []manifest.Expect, wantDigest string, strict bool) []string {
-	var problems []string
-	if wantDigest != "" && rep.ConfigDigest != wantDigest {
-		problems = append(problems, fmt.Sprintf("agent runs config %s, built %s", short(rep.ConfigDigest), short(wantDigest)))
-	}
-	for _, e := range expect {
-		in := findInstance(rep, e.Instance)
-		switch {
-		case in == nil:
-			problems = append(problems, fmt.Sprintf("instance %s: not running", e.Instance))
-		case in.State != e.State && (strict || (in.State != "MASTER" && in.State != "BACKUP")):
-			problems = append(problems, fmt.Sprintf("instance %s: %s, want %s", e.Instance, in.State, e.State))
-		case basePriority(in) != e.Priority:
-			problems = append(problems, fmt.Sprintf("instance %s: priority %d, want %d", e.Instance, basePriority(in), e.Priority))
-		case in.State == "BACKUP" && in.LastAdvertMillis < 0:
-			// A backup must hear its master before hac touches the
-			// master: it is the one that takes over.
-			problems = append(problems, fmt.Sprintf("instance %s: BACKUP but hears no master yet", e.Instance))
-		}
-	}
-	return problems
-}
-
+// basePriority is the configured priority an agent reports (its
+// effective one from agents that report no base).
 func basePriority(in *status.Instance) int {
 	if in.BasePriority != 0 {
 		return in.BasePriority

@@ -11,8 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/deploy/udiff"
@@ -122,15 +123,12 @@ func (p *Plan) Close() {
 func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 	nodes := t.Nodes()
 	p := &Plan{Nodes: make([]*NodePlan, len(nodes))}
-	sem := make(chan struct{}, d.connections())
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(d.connections())
 	for i, n := range nodes {
-		p.Nodes[i] = &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n, root: d.rootFor(n)}
-		wg.Add(1)
-		go func(np *NodePlan) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		np := &NodePlan{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, Target: targetOf(n).String(), Order: n.Manifest.Order, node: n, root: d.rootFor(n)}
+		p.Nodes[i] = np
+		g.Go(func() error {
 			d.progress(np, "connecting")
 			np.err = d.planNode(ctx, np)
 			if np.err != nil {
@@ -141,9 +139,10 @@ func (d *Deployer) Plan(ctx context.Context, t *Tree) *Plan {
 			} else {
 				d.progress(np, "up to date")
 			}
-		}(p.Nodes[i])
+			return nil // the error is the node's, in np.err
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return p
 }
 
@@ -303,7 +302,7 @@ func describe(c *change) FileChange {
 	if fc.Action == "mode" || fc.Action == "owner" || c.file.Secret || isBinary(c.old.content) || isBinary(c.data) {
 		return fc
 	}
-	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data), 3))
+	fc.Diff = Mask(udiff.Unified("node:"+c.file.Path, "build:"+c.file.Path, string(c.old.content), string(c.data)))
 	return fc
 }
 
@@ -326,7 +325,6 @@ func Mask(s string) string {
 // their diffs (coloured when color is set) and the commands apply runs.
 func (p *Plan) WriteText(w io.Writer, color bool) error {
 	var b strings.Builder
-	changed := 0
 	for _, np := range p.Nodes {
 		head := fmt.Sprintf("%s/%s (%s)", np.Cluster, np.Node, np.Target)
 		switch {
@@ -337,7 +335,6 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			fmt.Fprintf(&b, "%s: up to date\n", head)
 			continue
 		}
-		changed++
 		fmt.Fprintf(&b, "%s: %d file(s) change\n", head, len(np.Files))
 		for _, f := range np.Files {
 			mode := f.Mode
@@ -373,21 +370,62 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			b.WriteString("  network change: a dead-man timer restores the previous files unless hac reconnects and confirms\n")
 		}
 	}
-	if changed == 0 && p.Err() == nil {
-		fmt.Fprintf(&b, "No changes: %d node(s) up to date.\n", len(p.Nodes))
-	} else {
-		fmt.Fprintf(&b, "%d of %d node(s) to change.\n", changed, len(p.Nodes))
-	}
+	b.WriteString(p.Summary() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// Summary says in one sentence what the plan found: how many nodes change,
+// are up to date and could not be planned (what those need is unknown).
+func (p *Plan) Summary() string {
+	changed, failed := 0, 0
+	for _, np := range p.Nodes {
+		switch {
+		case np.err != nil:
+			failed++
+		case np.Changed():
+			changed++
+		}
+	}
+	upToDate := len(p.Nodes) - changed - failed
+	switch {
+	case failed == 0 && changed == 0:
+		return fmt.Sprintf("No changes: %d node(s) up to date.", len(p.Nodes))
+	case failed == 0:
+		return fmt.Sprintf("%d of %d node(s) to change.", changed, len(p.Nodes))
+	}
+	var parts []string
+	if changed > 0 {
+		parts = append(parts, fmt.Sprintf("%d to change", changed))
+	}
+	if upToDate > 0 {
+		parts = append(parts, fmt.Sprintf("%d up to date", upToDate))
+	}
+	parts = append(parts, fmt.Sprintf("%d could not be planned (see the errors above): what they need is unknown", failed))
+	return fmt.Sprintf("Of %d node(s): %s.", len(p.Nodes), strings.Join(parts, ", "))
+}
+
 // WriteJSON prints the plan as JSON, with the same masking as WriteText.
+// "changed" is true when a planned node changes, false when every node
+// was planned and none changes, and null when no planned node changes but
+// some could not be planned (unknown); "complete" says whether every node
+// was planned, "error" names the others.
 func (p *Plan) WriteJSON(w io.Writer) error {
+	var changed *bool
+	if c := p.Changed(); c || p.Err() == nil {
+		changed = &c
+	}
+	errText := ""
+	if err := p.Err(); err != nil {
+		errText = err.Error()
+	}
 	out := struct {
-		Changed bool `json:"changed"`
+		Changed  *bool  `json:"changed"`
+		Complete bool   `json:"complete"`
+		Error    string `json:"error,omitempty"`
+		Summary  string `json:"summary"`
 		*Plan
-	}{p.Changed(), p}
+	}{changed, p.Err() == nil, errText, p.Summary(), p}
 	for _, np := range p.Nodes {
 		if np.Files == nil {
 			np.Files = []FileChange{}

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hac-project/hac/agent/config"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hac-project/hac/agent/status"
 )
 
@@ -42,16 +41,12 @@ func (s *StatusResult) OK() bool { return len(s.Drift) == 0 }
 func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 	nodes := t.Nodes()
 	res := &StatusResult{Nodes: make([]NodeStatus, len(nodes)), Drift: []string{}}
-	sem := make(chan struct{}, d.connections())
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(d.connections())
 	for i, n := range nodes {
 		ns := &res.Nodes[i]
 		*ns = NodeStatus{Cluster: n.Manifest.Cluster, Node: n.Manifest.Node, node: n}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			conn, err := d.Dial(ctx, n)
 			if err == nil {
 				ns.Report, err = agentStatus(ctx, conn, d.statusCommand(n))
@@ -60,9 +55,10 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 			if err != nil {
 				ns.Error = err.Error()
 			}
-		}()
+			return nil // the error is the node's, in ns.Error
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	for _, c := range t.Clusters {
 		var members []*NodeStatus
 		for i := range res.Nodes {
@@ -75,88 +71,18 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 	return res
 }
 
-// clusterDrift checks one cluster's reports against its manifests.
+// clusterDrift checks one cluster's reports against its manifests
+// ([drift] with the whole cluster), each line prefixed with the cluster.
 func clusterDrift(cluster string, nodes []*NodeStatus) []string {
-	var drift []string
-	add := func(format string, args ...any) { drift = append(drift, cluster+"/"+fmt.Sprintf(format, args...)) }
-	var instances []string
-	expectMaster := map[string]string{}
-	for _, ns := range nodes {
-		for _, e := range ns.node.Manifest.Expect {
-			if _, ok := expectMaster[e.Instance]; !ok {
-				instances = append(instances, e.Instance)
-				expectMaster[e.Instance] = ""
-			}
-			if e.State == "MASTER" {
-				expectMaster[e.Instance] = ns.Node
-			}
-		}
-		if ns.Report == nil {
-			add("%s: agent status unavailable: %s", ns.Node, ns.Error)
-			continue
-		}
-		if want := wantDigest(ns.node); want != "" && ns.Report.ConfigDigest != want {
-			add("%s: agent runs config %s, the build has %s: run hac apply", ns.Node, short(ns.Report.ConfigDigest), short(want))
-		}
+	views := make([]view, len(nodes))
+	for i, ns := range nodes {
+		views[i] = view{name: ns.Node, node: ns.node, report: ns.Report, err: ns.Error}
 	}
-	for _, name := range instances {
-		var masters []string
-		for _, ns := range nodes {
-			if ns.Report == nil {
-				continue
-			}
-			in := findInstance(ns.Report, name)
-			if in == nil {
-				add("%s: instance %s is not running", ns.Node, name)
-				continue
-			}
-			if in.State == "MASTER" {
-				masters = append(masters, ns.Node)
-				continue
-			}
-			if len(in.VIPs) > 0 {
-				add("%s: instance %s is %s but holds VIPs %v", ns.Node, name, in.State, in.VIPs)
-			}
-			limit := advertLimit(ns.node, name)
-			switch {
-			case in.State != "BACKUP":
-			case in.LastAdvertMillis < 0:
-				add("%s: instance %s hears no adverts from its peers", ns.Node, name)
-			case time.Duration(in.LastAdvertMillis)*time.Millisecond > limit:
-				add("%s: instance %s heard its master %s ago (more than %s)", ns.Node, name, time.Duration(in.LastAdvertMillis)*time.Millisecond, limit)
-			}
-		}
-		switch {
-		case len(masters) == 0:
-			add("instance %s has no master", name)
-		case len(masters) > 1:
-			add("instance %s has %d masters (split brain): %s", name, len(masters), strings.Join(masters, ", "))
-		case expectMaster[name] != "" && masters[0] != expectMaster[name]:
-			add("instance %s: master is %s, expected %s", name, masters[0], expectMaster[name])
-		}
+	out := drift(views, true)
+	for i := range out {
+		out[i] = cluster + "/" + out[i]
 	}
-	return drift
-}
-
-// advertLimit is how old the last advert may be: three advert intervals
-// (the master down interval, roughly) plus some slack; 3.5 s when the
-// tree has no agent.json.
-func advertLimit(n *Node, instance string) time.Duration {
-	limit := 3*time.Second + 500*time.Millisecond
-	b, ok := n.Files[config.DefaultPath]
-	if !ok {
-		return limit
-	}
-	c, err := config.Parse(b)
-	if err != nil {
-		return limit
-	}
-	for _, in := range c.Instances {
-		if in.Name == instance {
-			return 3*time.Duration(in.AdvertInt) + 500*time.Millisecond
-		}
-	}
-	return limit
+	return out
 }
 
 // WriteText prints a table of every node's instances and the drift.

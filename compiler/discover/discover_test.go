@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,7 @@ func tree(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func TestExpand(t *testing.T) {
+func TestFiles(t *testing.T) {
 	dir := tree(t, map[string]string{
 		"a.cue":                        "clusters: {}",
 		"lb/b.yaml":                    "# comment\nclusters:\n  x: {}\n",
@@ -37,60 +38,86 @@ func TestExpand(t *testing.T) {
 		".hidden.cue":                  "",
 		".git/x.cue":                   "",
 		".github/workflows/ci.yaml":    "clusters: {}\n",
-		"out/ncp/lb1/x.cue":            "",
-		"vendor/y.cue":                 "",
-		"node_modules/z.json":          `{"clusters": {}}`,
-		"cue.mod/module.cue":           "",
-		"testdata/bad.cue":             "",
-		"_scratch/bad.cue":             "",
-		"deep/er/d.cue":                "",
-		"notes.txt":                    "clusters:",
+		"built/.hac-build":             "",
+		"built/ncp/lb1/x.cue":          "",
+		"built/ncp/lb1/etc/netplan/60-hac-eth1.yaml": "network: {}\n",
+		"out/y.cue":           "",
+		"vendor/y.cue":        "",
+		"node_modules/z.json": `{"clusters": {}}`,
+		"cue.mod/module.cue":  "",
+		"testdata/bad.cue":    "",
+		"_scratch/bad.cue":    "",
+		"deep/er/d.cue":       "",
+		"notes.txt":           "clusters:",
+		"extra.yaml":          "not: hac\n",
 	})
 	t.Chdir(dir)
-	got, err := Expand([]string{"./...", "extra.cue"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"a.cue", "deep/er/d.cue", "lb/b.yaml", "lb/c.json", "lb/quoted.yml", "extra.cue"}
+	want := []string{"a.cue", "deep/er/d.cue", "lb/b.yaml", "lb/c.json", "lb/quoted.yml", "out/y.cue"}
 	for i := range want {
 		want[i] = filepath.FromSlash(want[i])
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Expand (-want +got):\n%s", diff)
+	// ".", "./..." and "..." mean the same files: the build tree (by its
+	// marker), vendored and hidden folders and YAML without clusters are
+	// skipped; a file named explicitly is always read.
+	for _, arg := range []string{".", "./...", "...", "./"} {
+		got, err := Files([]string{arg, "extra.yaml"}, ClusterExtensions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(append(slices.Clone(want), "extra.yaml"), got); diff != "" {
+			t.Errorf("Files(%s extra.yaml) (-want +got):\n%s", arg, diff)
+		}
 	}
 
 	// A skipped directory named explicitly is searched.
-	got, err = Expand([]string{"testdata/..."})
+	got, err := Files([]string{"testdata/..."}, ClusterExtensions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{filepath.Join("testdata", "bad.cue")}, got); diff != "" {
-		t.Errorf("Expand(testdata/...) (-want +got):\n%s", diff)
+		t.Errorf("Files(testdata/...) (-want +got):\n%s", diff)
 	}
-}
-
-func TestExpandErrors(t *testing.T) {
-	dir := tree(t, map[string]string{"empty/x.yaml": "a: 1\n", "f.cue": ""})
-	t.Chdir(dir)
-	if _, err := Expand([]string{"empty/..."}); !errors.Is(err, ErrNoClusters) {
-		t.Errorf("Expand(empty/...) = %v, want ErrNoClusters", err)
+	// Only the extensions asked for (hac fmt: CUE).
+	got, err = Files([]string{"lb", "a.cue", "./a.cue"}, []string{".cue"})
+	if err == nil {
+		t.Errorf("Files(lb, .cue only) = %v, want ErrNoClusters", got)
 	}
-	if _, err := Expand([]string{"missing/..."}); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Expand(missing/...) = %v, want not exist", err)
-	}
-	if _, err := Expand([]string{"f.cue/..."}); err == nil {
-		t.Errorf("Expand(f.cue/...) succeeded, want an error")
-	}
-}
-
-func TestWalk(t *testing.T) {
-	dir := tree(t, map[string]string{"a.cue": "", "b/c.cue": "", "b/d.yaml": "", "vendor/e.cue": ""})
-	got, err := Walk(dir, []string{".cue"})
+	got, err = Files([]string{"deep", "a.cue", "./a.cue"}, []string{".cue"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{filepath.Join(dir, "a.cue"), filepath.Join(dir, "b", "c.cue")}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Walk (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{filepath.FromSlash("deep/er/d.cue"), "a.cue"}, got); diff != "" {
+		t.Errorf("Files(deep a.cue ./a.cue) (-want +got):\n%s", diff)
+	}
+}
+
+func TestFilesErrors(t *testing.T) {
+	dir := tree(t, map[string]string{"empty/x.yaml": "a: 1\n", "f.cue": "", "built/.hac-build": "", "built/x.cue": ""})
+	t.Chdir(dir)
+	for _, arg := range []string{"empty/...", "empty", "built", "built/..."} {
+		if _, err := Files([]string{arg}, ClusterExtensions); !errors.Is(err, ErrNoClusters) {
+			t.Errorf("Files(%s) = %v, want ErrNoClusters", arg, err)
+		}
+	}
+	for _, arg := range []string{"missing/...", "missing.cue", "missing"} {
+		if _, err := Files([]string{arg}, ClusterExtensions); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Files(%s) = %v, want not exist", arg, err)
+		}
+	}
+	if _, err := Files([]string{"f.cue/..."}, ClusterExtensions); err == nil {
+		t.Errorf("Files(f.cue/...) succeeded, want an error")
+	}
+	if _, err := Files(nil, ClusterExtensions); err == nil {
+		t.Errorf("Files() succeeded, want an error")
+	}
+}
+
+func TestIsPath(t *testing.T) {
+	dir := tree(t, map[string]string{"f.cue": ""})
+	t.Chdir(dir)
+	for arg, want := range map[string]bool{"./...": true, "...": true, "x/...": true, "f.cue": true, ".": true, "ncp-lb": false} {
+		if got := IsPath(arg); got != want {
+			t.Errorf("IsPath(%q) = %v, want %v", arg, got, want)
+		}
 	}
 }

@@ -22,6 +22,10 @@ type Problem struct {
 	// Unsupported marks a directive hac import does not support (it is
 	// left out of the import when the problem is downgraded to a warning).
 	Unsupported bool
+	// Flag is the command-line flag that gives what the files do not say
+	// (--address, --subnet), for a problem that flag fixes; empty when the
+	// fix is in the files.
+	Flag string
 }
 
 func (p Problem) String() string {

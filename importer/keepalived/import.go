@@ -14,6 +14,7 @@ import (
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/literal"
 
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -77,6 +78,11 @@ type importer struct {
 
 func (im *importer) errf(pos model.Pos, also []model.Pos, format string, args ...any) {
 	im.problems = append(im.problems, Problem{Pos: pos, Also: also, Msg: fmt.Sprintf(format, args...)})
+}
+
+// missing reports an input the files do not hold, given by flag.
+func (im *importer) missing(flag string, pos model.Pos, format string, args ...any) {
+	im.problems = append(im.problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...), Flag: flag})
 }
 
 func (im *importer) warnf(pos model.Pos, format string, args ...any) {
@@ -177,7 +183,7 @@ func (im *importer) nodeAddresses() {
 			}
 		}
 		if len(im.addrs[n.Node]) == 0 {
-			im.errf(fileStart(n.Config.File), nil,
+			im.missing("--address", fileStart(n.Config.File),
 				"node %s has no address on the shared segment (its file has no unicast_src_ip): give --address %s=IP", n.Node, n.Node)
 		}
 	}
@@ -216,14 +222,26 @@ func (im *importer) interfaces() {
 	}
 }
 
-// subnetsFor picks the subnet of each family the node addresses use: from
-// Options.Subnets, or from a VIP written with its prefix length.
+// subnetsFor picks the subnet of each family the node addresses and the
+// VIPs on the shared interface use: from Options.Subnets, or from a VIP
+// written with its prefix length. The VIPs count even when addresses are
+// missing, so that every missing flag is reported in one run.
 func (im *importer) subnetsFor() {
 	families := []bool{}
+	add := func(is4 bool) {
+		if !slices.Contains(families, is4) {
+			families = append(families, is4)
+		}
+	}
 	for _, n := range im.nodes {
 		for _, a := range im.addrs[n.Node] {
-			if !slices.Contains(families, a.Is4()) {
-				families = append(families, a.Is4())
+			add(a.Is4())
+		}
+		for _, in := range n.Config.Instances {
+			for _, v := range in.VIPs {
+				if v.Dev == "" || v.Dev == in.Interface {
+					add(v.Prefix.Addr().Is4())
+				}
 			}
 		}
 	}
@@ -261,7 +279,7 @@ func (im *importer) subnetsFor() {
 			if !is4 {
 				fam = "IPv6"
 			}
-			im.errf(model.Pos{}, nil, "keepalived.conf does not say the %s subnet of the shared segment: give it with --subnet, e.g. --subnet 192.168.200.0/24", fam)
+			im.missing("--subnet", model.Pos{}, "keepalived.conf does not say the %s subnet of the shared segment: give it with --subnet, e.g. --subnet %s", fam, map[string]string{"IPv4": "192.168.200.0/24", "IPv6": "2001:db8::/64"}[fam])
 			continue
 		}
 		im.subnets = append(im.subnets, found)
@@ -471,6 +489,11 @@ func (im *importer) agree(name string, mbs []member) bool {
 }
 
 func (im *importer) checkPriorities(name string, mbs []member) {
+	for _, mb := range mbs {
+		if err := election.CheckPriority(mb.m.Priority); err != nil {
+			im.errf(mb.pos("priority", "state"), nil, "instance %s: node %s: %v (keepalived gives 255 to state MASTER without a priority): write a priority in the file", name, mb.node, err)
+		}
+	}
 	for i, a := range mbs {
 		for _, b := range mbs[i+1:] {
 			if a.m.Priority == b.m.Priority {

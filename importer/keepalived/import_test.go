@@ -133,6 +133,12 @@ func TestImportInconsistencies(t *testing.T) {
 			want: []string{"does not say the IPv4 subnet of the shared segment: give it with --subnet"}},
 		{name: "unknown --address node", opt: func(o *Options) { o.Addresses = map[string]netip.Addr{"lb1": {}, "lb2": {}, "lb9": {}} },
 			want: []string{"--address names node lb9"}},
+		{name: "priority 255", replace: [2]string{"priority 100", "priority 255"},
+			want: []string{"b.conf:7:5: instance VI_1: node lb2: priority 255 is the address owner's (RFC 5798 section 6.1"}},
+		{name: "state MASTER without priority", replace: [2]string{"state BACKUP\n    interface eth1\n    virtual_router_id 51\n    priority 100", "state MASTER\n    interface eth1\n    virtual_router_id 51"},
+			want: []string{"b.conf:4:5: instance VI_1: node lb2: priority 255 is the address owner's"}},
+		{name: "no address and no subnet: every flag at once", opt: func(o *Options) { o.Addresses, o.Subnets = nil, nil },
+			want: []string{"give --address lb1=IP", "give --address lb2=IP", "give it with --subnet"}},
 		{name: "instance on one node", replace: [2]string{"VI_1", "VI_2"},
 			want: []string{"instance VI_1 is only in node lb1's file", "instance VI_2 is only in node lb2's file"}},
 	}

@@ -1,25 +1,40 @@
 // Package testenv lets tests that need root or a real tool (keepalived,
 // netplan, sshd, tshark…) say so. Outside CI a missing requirement skips
-// the test; in CI (CI=true) it fails the test loudly, so a green CI always
-// means the real tools ran.
+// the test; in CI (the CI variable set to a true value) it fails the test
+// loudly, so a green CI always means the real tools ran.
 package testenv
 
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
-// InCI reports whether the tests run in CI (the CI variable is "true").
-func InCI() bool { return os.Getenv("CI") == "true" }
+// InCI reports whether the tests run in CI, from the CI variable as
+// [ParseCI] reads it.
+func InCI() bool { return ParseCI(os.Getenv("CI")) }
+
+// ParseCI reads the CI variable as a boolean. CI services set it to
+// "true" (GitHub, GitLab) or "1" (some others): unset, empty, "0",
+// "false", "no" and "off" (any case) are false, and any other value is
+// true, so that an unusual spelling fails a test with a missing tool
+// instead of silently skipping it.
+func ParseCI(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "f", "no", "n", "off":
+		return false
+	}
+	return true
+}
 
 // missing fails the test in CI and skips it elsewhere.
 func missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if InCI() {
-		t.Fatalf("CI=true but "+format+": .ci/run must provide it", args...)
+		t.Fatalf("CI="+os.Getenv("CI")+" but "+format+": .ci/run must provide it", args...)
 	}
-	t.Skipf(format+" (this test fails instead of skipping when CI=true)", args...)
+	t.Skipf(format+" (this test fails instead of skipping when CI is set, e.g. CI=true)", args...)
 }
 
 // NeedRoot requires the test to run as root (network namespaces, raw sockets).

@@ -146,7 +146,8 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		if in.Master().Node == n.Name {
 			state = "MASTER"
 		}
-		m.Expect = append(m.Expect, manifest.Expect{Instance: in.Name, State: state, Priority: int(in.Member(n.Name).Priority)})
+		m.Expect = append(m.Expect, manifest.Expect{Instance: in.Name, State: state, Priority: int(in.Member(n.Name).Priority),
+			Version: in.Version, AdvertIntMillis: in.AdvertInt.Milliseconds()})
 	}
 	return Tree{Cluster: c.Name, Node: n.Name, Files: files, Manifest: m}, nil
 }

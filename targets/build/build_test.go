@@ -225,7 +225,7 @@ func TestBuildErrors(t *testing.T) {
 			cs[0].Keepalived = true
 			cs[0].Instances[0].Track = []model.TrackInterface{{Interface: "eth1"}}
 			return cs
-		}, "build ncp-lb/lb1: keepalived: node lb1: instance VI_1: tracks its own interface eth1"},
+		}, "build ncp-lb/lb1: keepalived: vrrp.VI_1.track_interfaces[0].interface: keepalived always tracks the instance's own interface eth1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,13 +10,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
 // Marker is the file at the top of every output directory. Write only
 // replaces a directory that holds it (or an empty one), so a mistyped -o
 // never wipes an unrelated folder.
-const Marker = ".hac-build"
+const Marker = discover.BuildMarker
 
 const markerText = "This folder is written by hac build and replaced whole by the next build.\n"
 

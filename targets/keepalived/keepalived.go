@@ -79,12 +79,13 @@ func (w *writer) p(format string, args ...any) {
 }
 
 // Config returns keepalived.conf for node n of cluster c.
+// A cluster with a [Problem] is refused (the compiler reports them first).
 func Config(c *model.Cluster, n *model.Node) ([]byte, error) {
-	ins := targets.Instances(c, n)
-	scripts, err := collectScripts(ins)
-	if err != nil {
-		return nil, err
+	if ps := Check(c); len(ps) > 0 {
+		return nil, problemError(ps)
 	}
+	ins := targets.Instances(c, n)
+	scripts := collectScripts(ins)
 	w := &writer{}
 	w.b.WriteString(targets.Header("#", c, n))
 	w.p("")
@@ -109,24 +110,18 @@ func Config(c *model.Cluster, n *model.Node) ([]byte, error) {
 }
 
 // collectScripts returns the node's checks in order of first use; checks
-// of the same name must be identical, as they become one vrrp_script.
-func collectScripts(ins []*model.Instance) ([]model.Check, error) {
+// of the same name are identical ([Check] refuses others), as they become
+// one vrrp_script.
+func collectScripts(ins []*model.Instance) []model.Check {
 	var out []model.Check
-	where := map[string]string{}
 	for _, in := range ins {
 		for _, ch := range in.Checks {
-			i := slices.IndexFunc(out, func(o model.Check) bool { return o.Name == ch.Name })
-			if i < 0 {
+			if !slices.ContainsFunc(out, func(o model.Check) bool { return o.Name == ch.Name }) {
 				out = append(out, ch)
-				where[ch.Name] = in.Name
-				continue
-			}
-			if !equalCheck(out[i], ch) {
-				return nil, fmt.Errorf("keepalived: check %q differs between instances %s and %s: keepalived has one vrrp_script per name, rename one of them", ch.Name, where[ch.Name], in.Name)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func equalCheck(a, b model.Check) bool {

@@ -36,13 +36,13 @@ func TestErrors(t *testing.T) {
 		{"fractional v2 advert", func(c *model.Cluster) { c.Instances[0].AdvertInt = 1500 * time.Millisecond }, "VRRPv2 adverts are whole seconds"},
 		{"tracks own interface", func(c *model.Cluster) {
 			c.Instances[0].Track = []model.TrackInterface{{Interface: "eth1", Weight: 10}}
-		}, "tracks its own interface eth1"},
+		}, "track_interfaces[0].interface: keepalived always tracks the instance's own interface eth1"},
 		{"fractional check interval", func(c *model.Cluster) {
 			c.Instances[0].Checks = []model.Check{{Name: "chk", Command: []string{"/bin/true"}, Interval: 500 * time.Millisecond, Timeout: time.Second}}
-		}, "check chk: interval 500ms: keepalived takes whole seconds here"},
+		}, "checks.chk.interval: interval 500ms: keepalived takes whole seconds here"},
 		{"quote in argument", func(c *model.Cluster) {
 			c.Instances[0].Notify.Master = []string{"/usr/bin/logger", `say "hi"`}
-		}, "notify_master: argument"},
+		}, "vrrp.VI_1.notify.master: argument"},
 		{"empty argument", func(c *model.Cluster) {
 			c.Instances[0].Notify.Stop = []string{"/usr/bin/logger", ""}
 		}, "cannot carry empty arguments"},
@@ -58,7 +58,7 @@ func TestErrors(t *testing.T) {
 			c.Instances[0].Checks = []model.Check{chk}
 			chk.Weight = -10
 			in2.Checks = []model.Check{chk}
-		}, `check "chk" differs between instances VI_1 and VI_2`},
+		}, "vrrp.VI_2.checks.chk: check chk differs from the check of that name in instance VI_1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,11 +74,18 @@ type File struct {
 	Secret bool `json:"secret,omitempty"`
 }
 
-// Expect is one VRRP instance's expected state on this node.
+// Expect is one VRRP instance's expected state on this node, with the
+// facts hac apply and hac status judge it by (they never parse agent.json).
 type Expect struct {
 	Instance string `json:"instance"`
 	State    string `json:"state"` // "MASTER" or "BACKUP"
 	Priority int    `json:"priority"`
+	// Version (2 or 3) and AdvertIntMillis are the instance's VRRP
+	// version and advert interval: a backup must have heard its master
+	// within its Master_Down_Interval. Zero in a manifest from an older
+	// hac.
+	Version         int   `json:"version,omitempty"`
+	AdvertIntMillis int64 `json:"advert_int_ms,omitempty"`
 }
 
 // Digest returns the SHA256 field of a file with content data: its hex

@@ -81,17 +81,23 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		if errors.As(err, &p) {
 			return exitCode(ExitInvalid, "%s: %v", cfgPath, err)
 		}
-		return exitCode(ExitInvalid, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done) // ends the signal goroutine when the agent returns
 	go func() {
-		n := 0
-		for s := range sigs {
-			n++
+		for n := 1; ; n++ {
+			var s os.Signal
+			select {
+			case s = <-sigs:
+			case <-done:
+				return
+			}
 			if n == 1 {
 				log.Info("signal: graceful stop", "signal", s.String())
 				cancel()
@@ -102,7 +108,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return exitCode(ExitInvalid, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	return nil
 }
@@ -127,7 +133,7 @@ func newAgentStatusCmd() *cobra.Command {
 		Long: `status asks the running agent for each instance's state, priority,
 current master, last advert age, VIPs held and counters, and the digest of
 the configuration it runs. --format json prints the report for scripts.
-Exit status: 0 ok, 1 the agent did not answer, 2 usage.`,
+Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
@@ -137,7 +143,7 @@ Exit status: 0 ok, 1 the agent did not answer, 2 usage.`,
 			defer cancel()
 			r, err := status.Query(ctx, agentSocket(socket, cfgPath))
 			if err != nil {
-				return exitCode(ExitInvalid, "%v", err)
+				return exitCode(ExitFailed, "%v", err)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(c.OutOrStdout())
@@ -171,7 +177,7 @@ restores it too.`,
 			defer cancel()
 			done, err := status.Handoff(ctx, agentSocket(socket, cfgPath), instance, release)
 			if err != nil {
-				return exitCode(ExitInvalid, "%v", err)
+				return exitCode(ExitFailed, "%v", err)
 			}
 			what := "handing off"
 			if release {

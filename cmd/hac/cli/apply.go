@@ -44,7 +44,8 @@ node: unless hac reconnects over a new SSH connection and confirms within
 --confirm-timeout, the node restores its previous files by itself.
 
 A second apply finds nothing to do and says so. Exit codes: 0 applied (or
-nothing to do), 1 a node failed or could not be planned, 2 usage.`,
+nothing to do), 1 invalid configuration, 3 usage, 4 a node failed or could
+not be planned.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if installAgent {
 				var err error
@@ -75,9 +76,11 @@ nothing to do), 1 a node failed or could not be planned, 2 usage.`,
 			res := d.Apply(ctx, p)
 			if f.format == "json" {
 				err = json.NewEncoder(out).Encode(struct {
-					Plan   *deploy.Plan   `json:"plan"`
-					Result *deploy.Result `json:"result"`
-				}{p, res})
+					Plan    *deploy.Plan   `json:"plan"`
+					Result  *deploy.Result `json:"result"`
+					OK      bool           `json:"ok"`
+					Summary string         `json:"summary"`
+				}{p, res, res.OK(), res.Summary()})
 			} else {
 				err = res.WriteTable(out)
 			}
@@ -85,7 +88,7 @@ nothing to do), 1 a node failed or could not be planned, 2 usage.`,
 				return err
 			}
 			if !res.OK() {
-				return exitCode(ExitInvalid, "apply failed: see the table above; failed nodes were rolled back")
+				return exitCode(ExitFailed, "apply did not complete: %s", res.Summary())
 			}
 			return nil
 		},

@@ -22,14 +22,14 @@ files for that node, and OUT/<cluster>/<node>/manifest.json for hac apply.
 
 The VIPs are never written as static addresses: the hac agent (or keepalived)
 owns them. OUT is replaced whole and atomically; an invalid configuration
-leaves it untouched. Exit codes: 0 built, 1 invalid configuration, 2 usage or
-I/O error.`,
+leaves it untouched. Exit codes: 0 built, 1 invalid configuration, 3 usage,
+4 OUT could not be written.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if out == "" {
 				return exitCode(ExitUsage, "build needs an output folder: hac build -o OUT PATH...")
 			}
-			res, err := compiler.Compile(args, compiler.Options{})
+			res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 			if err != nil {
 				return exitCode(ExitUsage, "%v", err)
 			}
@@ -44,7 +44,7 @@ I/O error.`,
 				return exitCode(ExitInvalid, "%v", err)
 			}
 			if err := build.Write(out, trees); err != nil {
-				return exitCode(ExitUsage, "%v", err)
+				return exitCode(ExitFailed, "%v", err)
 			}
 			keys := make([]string, 0, len(trees))
 			for k := range trees {

@@ -90,7 +90,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	r := newDeployRig(t)
 
 	// Unknown hosts: refused, with the fingerprint and how to trust them.
-	out, errOut := r.hac(t, exitPlanError, "plan", "ncp")
+	out, errOut := r.hac(t, ExitFailed, "plan", "ncp")
 	for _, s := range r.servers {
 		if fp := ssh.FingerprintSHA256(s.HostKey); !strings.Contains(out, fp) {
 			t.Errorf("plan output does not show fingerprint %s:\n%s", fp, out)
@@ -101,7 +101,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// --accept-new records them; the plan shows the files to create.
-	out, _ = r.hac(t, exitPlanChanges, "plan", "--accept-new", "ncp")
+	out, _ = r.hac(t, ExitChanges, "plan", "--accept-new", "ncp")
 	t.Logf("hac plan:\n%s", out)
 	for _, want := range []string{
 		"ncp-lb/lb1 (lb1.example.net): 3 file(s) change",
@@ -134,7 +134,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// Idempotent: nothing to do, and it says so.
-	r.hac(t, exitPlanNoChanges, "plan", "ncp")
+	r.hac(t, ExitOK, "plan", "ncp")
 	out, _ = r.hac(t, ExitOK, "apply", "--no-activate", "ncp")
 	if !strings.Contains(out, "No changes: 2 node(s) already up to date.") {
 		t.Errorf("second apply:\n%s", out)
@@ -142,7 +142,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 
 	// The same from a built tree, as JSON.
 	run([]string{"build", "-o", "out", "ncp"}, &bytes.Buffer{}, &bytes.Buffer{})
-	out, _ = r.hac(t, exitPlanNoChanges, "plan", "--from", "out", "--format", "json", "ncp-lb")
+	out, _ = r.hac(t, ExitOK, "plan", "--from", "out", "--format", "json", "ncp-lb")
 	var plan struct {
 		Changed bool
 		Nodes   []struct{ Node string }
@@ -152,13 +152,13 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// Cluster names instead of paths: the tree in ./out.
-	r.hac(t, exitPlanNoChanges, "plan", "ncp-lb")
+	r.hac(t, ExitOK, "plan", "ncp-lb")
 	if _, errOut := r.hac(t, ExitUsage, "plan", "no-such-cluster"); !strings.Contains(errOut, `no cluster "no-such-cluster" (clusters: [ncp-lb])`) {
 		t.Errorf("unknown cluster: %s", errOut)
 	}
 
 	// hac status: no agent answers here, which is drift.
-	out, _ = r.hac(t, ExitInvalid, "status", "--agent-status-command", "false", "ncp")
+	out, _ = r.hac(t, ExitFailed, "status", "--agent-status-command", "false", "ncp")
 	if !strings.Contains(out, "DRIFT") || !strings.Contains(out, "instance VI_1 has no master") {
 		t.Errorf("status:\n%s", out)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/compiler/discover"
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
 
@@ -48,7 +48,7 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	}
 	var paths, names []string
 	for _, a := range args {
-		if _, err := os.Stat(a); err == nil || discover.IsPattern(a) {
+		if discover.IsPath(a) {
 			paths = append(paths, a)
 		} else {
 			names = append(names, a)
@@ -57,11 +57,7 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	if len(paths) == 0 {
 		paths = []string{"./..."}
 	}
-	files, err := discover.Expand(paths)
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
-	}
-	res, err := compiler.Compile(files, compiler.Options{})
+	res, err := compiler.Compile(paths, compiler.Options{})
 	if err != nil {
 		return exitCode(ExitUsage, "%v", err)
 	}
@@ -118,19 +114,15 @@ func clusterDiags(ds compiler.Diagnostics, name string) compiler.Diagnostics {
 	return out
 }
 
-// skew returns the VRRP Skew_Time of a backup with the given priority
-// (RFC 3768 / RFC 5798 section 6.1, as keepalived computes it).
+// skew returns the VRRP Skew_Time of a backup with the given priority.
 func skew(in *model.Instance, prio uint8) time.Duration {
-	if in.Version == 3 {
-		return in.AdvertInt * time.Duration(256-int(prio)) / 256
-	}
-	return time.Second * time.Duration(256-int(prio)) / 256
+	return election.SkewTime(in.Version, prio, in.AdvertInt)
 }
 
 // masterDown returns a backup's Master_Down_Interval: the time between
 // the master's last advert and the backup taking over.
 func masterDown(in *model.Instance, prio uint8) time.Duration {
-	return 3*in.AdvertInt + skew(in, prio)
+	return election.MasterDownInterval(in.Version, prio, in.AdvertInt, election.DefaultDownAdverts)
 }
 
 // explain writes the text summary of one cluster.
@@ -217,7 +209,7 @@ func explainInstance(b *strings.Builder, c *model.Cluster, in *model.Instance) {
 	default:
 		b.WriteString("  preempt: on (a returning higher-priority node takes over at once)\n")
 	}
-	fmt.Fprintf(b, "  timers: advert every %v; a backup takes over 3 x %v + skew after the master's last advert\n", in.AdvertInt, in.AdvertInt)
+	fmt.Fprintf(b, "  timers: advert every %v; a backup takes over %d x %v + skew after the master's last advert\n", in.AdvertInt, election.DefaultDownAdverts, in.AdvertInt)
 	tw := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
 	for _, bk := range in.Members[1:] {
 		fmt.Fprintf(tw, "    %s\tskew %v\tmaster-down interval %v\t(expected failover time if the master dies)\n",
@@ -228,7 +220,7 @@ func explainInstance(b *strings.Builder, c *model.Cluster, in *model.Instance) {
 		next := in.Members[1]
 		fmt.Fprintf(b, "  graceful stop: the master sends priority 0; %s takes over after its skew (%v)\n", next.Node, skew(in, next.Priority))
 	}
-	cases := compiler.Failover(c, in)
+	cases := election.Table(in)
 	if len(cases) > 1 {
 		b.WriteString("  failover:\n")
 		tw = tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)

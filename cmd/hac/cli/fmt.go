@@ -2,13 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
-	"cuelang.org/go/cue/errors"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/parser"
 	"github.com/spf13/cobra"
@@ -22,9 +24,11 @@ func newFmtCmd() *cobra.Command {
 		Use:   "fmt [--check] [PATH...]",
 		Short: "Format CUE files the canonical way (cue fmt)",
 		Long: `fmt rewrites CUE files in the canonical format of cuelang.org/go/cue/format.
-A directory (or a dir/... pattern) is searched recursively for *.cue files,
-skipping hidden directories, cue.mod, vendor, node_modules, out and testdata.
-Without a path, fmt formats the current directory.
+A directory (or a dir/... pattern, the same) is searched recursively for
+*.cue files as every command reads paths (skipping hidden directories,
+cue.mod, vendor, node_modules, testdata and hac build's trees). Without a
+path, fmt formats the current directory. fmt formats CUE only: a YAML or
+JSON file named on the command line is refused (hac vet checks its syntax).
 
 With --check, fmt writes nothing: it lists the files that are not formatted
 and exits 1 when there is any (for CI and pre-commit).
@@ -42,22 +46,18 @@ Files are replaced atomically and keep their mode.`,
 }
 
 func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
+	for _, arg := range args {
+		if ext := filepath.Ext(arg); !discover.IsPattern(arg) && ext != ".cue" && slices.Contains(discover.ClusterExtensions, ext) {
+			return exitCode(ExitUsage, "%s: hac fmt formats CUE files only; YAML and JSON are left as you write them (hac vet checks their syntax)", arg)
+		}
+	}
 	var files []string
 	for _, arg := range args {
-		root := arg
-		if discover.IsPattern(arg) {
-			root = discover.Root(arg)
-		}
-		fi, err := os.Stat(root)
-		if err != nil {
-			return exitCode(ExitUsage, "%v", err)
-		}
-		if !fi.IsDir() {
-			files = append(files, root)
-			continue
-		}
-		found, err := discover.Walk(root, []string{".cue"})
-		if err != nil {
+		found, err := discover.Files([]string{arg}, []string{".cue"})
+		switch {
+		case errors.Is(err, discover.ErrNoClusters):
+			// A folder of YAML only: nothing to format.
+		case err != nil:
 			return exitCode(ExitUsage, "%v", err)
 		}
 		files = append(files, found...)
@@ -94,7 +94,7 @@ func fmtFile(name string, check bool) (bool, error) {
 	}
 	f, err := parser.ParseFile(name, src, parser.ParseComments)
 	if err != nil {
-		return false, errors.New(strings.TrimSpace(errors.Details(err, nil))) // with file:line:col
+		return false, errors.New(strings.TrimSpace(cueerrors.Details(err, nil))) // with file:line:col
 	}
 	out, err := format.Node(f)
 	if err != nil {

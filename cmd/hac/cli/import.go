@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/importer/keepalived"
-	"github.com/hac-project/hac/model"
 )
 
 func newImportCmd() *cobra.Command {
@@ -34,6 +32,7 @@ type importFlags struct {
 	passEnv, passFile string
 	output            string
 	ignoreUnsupported bool
+	replaceKeepalived bool
 }
 
 func newImportKeepalivedCmd() *cobra.Command {
@@ -52,7 +51,14 @@ nodes; an auth_pass longer than 8 characters (keepalived truncates it).
 Fix the files (or copies of them) and run it again: hac never guesses.
 
 A directive hac does not support is an error too; --ignore-unsupported
-reports it as a warning and imports the rest.
+reports it as a warning, imports the rest and lists what was left out in a
+comment at the top. As the imported cluster keeps keepalived (render:
+keepalived: true), hac apply would then replace keepalived.conf on every
+node without those directives: the import also needs
+--replace-keepalived-conf to confirm that.
+
+Missing inputs (node addresses, the subnet) are reported all at once, each
+with the flag that gives it.
 
 keepalived.conf does not hold everything hac needs: node addresses come
 from unicast_src_ip, or from --address NODE=IP; the shared subnet from a VIP
@@ -75,7 +81,8 @@ before it is written, so an imported description always passes hac vet.`,
 	fl.StringVar(&f.passEnv, "pass-env", "", "write the auth pass as {env: NAME} instead of in cleartext")
 	fl.StringVar(&f.passFile, "pass-file", "", "write the auth pass as {file: PATH} instead of in cleartext")
 	fl.StringVarP(&f.output, "output", "o", "-", "file to write the CUE description to (- for stdout)")
-	fl.BoolVar(&f.ignoreUnsupported, "ignore-unsupported", false, "report unsupported directives as warnings and import without them")
+	fl.BoolVar(&f.ignoreUnsupported, "ignore-unsupported", false, "report unsupported directives as warnings and import without them (listed in a comment at the top)")
+	fl.BoolVar(&f.replaceKeepalived, "replace-keepalived-conf", false, "with --ignore-unsupported: confirm that hac apply may replace keepalived.conf without the directives left out")
 	return c
 }
 
@@ -130,11 +137,22 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		probs = append(probs, ps...)
 		nodes = append(nodes, keepalived.NodeConfig{Node: node, Config: cfg})
 	}
+	var leftOut []string
 	if f.ignoreUnsupported {
 		for i := range probs {
 			if probs[i].Unsupported {
 				probs[i].Warning = true
+				what, _, _ := strings.Cut(probs[i].Msg, " is not supported")
+				probs[i].Msg = what + " is not supported by hac import: left out (--ignore-unsupported)"
+				leftOut = append(leftOut, fmt.Sprintf("%s (%s)", what, probs[i].Pos))
 			}
+		}
+	}
+	if len(leftOut) > 0 {
+		opt.Header += "\nLeft out by --ignore-unsupported (hac cannot carry them; hac apply writes keepalived.conf without them):\n- " + strings.Join(leftOut, "\n- ")
+		if !f.replaceKeepalived {
+			probs = append(probs, keepalived.Problem{Flag: "--replace-keepalived-conf",
+				Msg: fmt.Sprintf("%d directive(s) would be left out (%s), and the imported cluster renders keepalived.conf, so hac apply would replace every node's keepalived.conf without them: pass --replace-keepalived-conf to confirm, or move them out of keepalived first", len(leftOut), strings.Join(leftOut, "; "))})
 		}
 	}
 	// Merge even after decode errors, so that every problem is reported.
@@ -148,9 +166,36 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		return writeImported(stdout, stderr, src, f.output, mode, probs)
 	}
 	if err := problemDiags(probs).WriteText(stderr); err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
-	return exitCode(ExitInvalid, "nothing written: fix the keepalived files (or copies of them) and import again")
+	return exitCode(ExitInvalid, "nothing written: %s", importFix(probs))
+}
+
+// importFix says what to do about the errors: the flags that give what
+// the files do not say, and whether the files need fixing.
+func importFix(probs keepalived.Problems) string {
+	var flags []string
+	fixFiles := false
+	for _, p := range probs {
+		switch {
+		case p.Warning:
+		case p.Flag != "":
+			if !slices.Contains(flags, p.Flag) {
+				flags = append(flags, p.Flag)
+			}
+		default:
+			fixFiles = true
+		}
+	}
+	files := "fix the keepalived files (or copies of them) and import again"
+	if len(flags) == 0 {
+		return files
+	}
+	give := "give " + strings.Join(flags, " and ")
+	if fixFiles {
+		return give + ", " + files
+	}
+	return give + " and import again"
 }
 
 // problemDiags turns importer problems into diagnostics, so they print
@@ -167,39 +212,21 @@ func problemDiags(ps keepalived.Problems) compiler.Diagnostics {
 	return ds
 }
 
-// writeImported compiles the generated description and writes it only
-// when it is valid, atomically.
+// writeImported compiles the generated description in memory, under the
+// name it is written to (positions in warnings point at that file), and
+// writes it only when it is valid, atomically.
 func writeImported(stdout, stderr io.Writer, src []byte, output string, mode os.FileMode, probs keepalived.Problems) error {
-	dir, name := os.TempDir(), "imported.cue"
-	if output != "-" {
-		dir, name = filepath.Dir(output), output
+	name := output
+	if output == "-" {
+		name = "<stdout>"
 	}
-	tmp, err := os.CreateTemp(dir, ".hac-import-*.cue")
+	res, err := compiler.CompileSources([]compiler.Source{{Name: name, Data: src}}, compiler.Options{})
 	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(src)
-	if err == nil {
-		err = tmp.Close()
-	}
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
-	}
-	res, err := compiler.Compile([]string{tmp.Name()}, compiler.Options{})
-	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
-	}
-	diags := problemDiags(probs)
-	for _, d := range res.Diags {
-		d.Pos = renamed(d.Pos, tmp.Name(), name)
-		for i := range d.Related {
-			d.Related[i] = renamed(d.Related[i], tmp.Name(), name)
-		}
-		diags = append(diags, d)
-	}
+	diags := append(problemDiags(probs), res.Diags...)
 	if err := diags.WriteText(stderr); err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	if res.Diags.HasErrors() {
 		return exitCode(ExitInvalid, "the imported description does not compile: nothing written")
@@ -210,14 +237,7 @@ func writeImported(stdout, stderr io.Writer, src []byte, output string, mode os.
 		err = writeFileAtomic(output, src, mode)
 	}
 	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitCode(ExitFailed, "%v", err)
 	}
 	return nil
-}
-
-func renamed(p model.Pos, from, to string) model.Pos {
-	if p.File == from {
-		p.File = to
-	}
-	return p
 }

@@ -6,22 +6,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/hac-project/hac/compiler"
+	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/targets/build"
-)
-
-// Exit codes of hac plan (like terraform plan -detailed-exitcode).
-const (
-	exitPlanNoChanges = 0
-	exitPlanError     = 1
-	exitPlanChanges   = 2
 )
 
 // deployFlags are the flags plan, apply and status share: where the
@@ -65,7 +60,7 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 	}
 	var t *deploy.Tree
 	var err error
-	if f.from == "" && len(args) > 0 && !anyExists(args) {
+	if f.from == "" && len(args) > 0 && !anyPath(args) {
 		// hac status ncp-lb: cluster names, from hac build's default folder.
 		if _, err := os.Stat(defaultOut); err != nil {
 			return nil, exitCode(ExitUsage, "%s: no such file or folder, and no %s/ to find a cluster of that name in: give the cluster descriptions, or --from OUT", args[0], defaultOut)
@@ -81,7 +76,7 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 		if len(args) == 0 {
 			return nil, exitCode(ExitUsage, "give the cluster descriptions (PATH...) or a built tree (--from out)")
 		}
-		res, err := compiler.Compile(args, compiler.Options{})
+		res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 		if err != nil {
 			return nil, exitCode(ExitUsage, "%v", err)
 		}
@@ -109,13 +104,10 @@ func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error
 // when their arguments are cluster names rather than paths.
 const defaultOut = "out"
 
-func anyExists(paths []string) bool {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
+// anyPath reports whether an argument names files (discover.IsPath):
+// then the arguments are cluster descriptions, else cluster names.
+func anyPath(args []string) bool {
+	return slices.ContainsFunc(args, discover.IsPath)
 }
 
 // dialer opens SSH connections as the flags say; notices go to stderr.
@@ -133,7 +125,7 @@ func (f *deployFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
 	}
 	d, err := sshconn.NewDialer(o)
 	if err != nil {
-		return nil, exitCode(ExitInvalid, "%v", err)
+		return nil, exitCode(ExitFailed, "%v", err)
 	}
 	return d, nil
 }
@@ -157,11 +149,7 @@ func (f *deployFlags) deployer(stderr io.Writer, o deploy.Options, plain bool) (
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // useColor says whether to colour output to w: a terminal, and NO_COLOR unset.
@@ -205,7 +193,8 @@ Host keys are always checked against known_hosts: an unknown host is
 refused with its fingerprint and the line to add (or --accept-new), a
 changed key is always refused.
 
-Exit codes: 0 no changes, 2 changes pending, 1 error.`,
+Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
+3 usage, 4 a node could not be reached or planned (see hac --help).`,
 		RunE: func(c *cobra.Command, args []string) error {
 			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
 			if err != nil {
@@ -226,11 +215,11 @@ Exit codes: 0 no changes, 2 changes pending, 1 error.`,
 			}
 			switch {
 			case p.Err() != nil:
-				return exitCode(exitPlanError, "%v", p.Err())
+				return exitCode(ExitFailed, "%v", p.Err())
 			case p.Changed():
-				return exitCode(exitPlanChanges, "")
+				return exitCode(ExitChanges, "")
 			}
-			return exitCode(exitPlanNoChanges, "")
+			return exitCode(ExitOK, "")
 		},
 	}
 	f.register(c)

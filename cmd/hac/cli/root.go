@@ -11,11 +11,26 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by every subcommand.
+// Exit codes: one table for every subcommand (the README's "Exit codes"
+// lists it). 2 means only "changes pending" (hac plan, like terraform plan
+// -detailed-exitcode), so that a CI gate can tell a diff from a failure.
 const (
-	ExitOK      = 0 // success: valid, built, applied
-	ExitInvalid = 1 // the configuration is invalid (or, for plan/status, something failed)
-	ExitUsage   = 2 // bad usage or an I/O error
+	// ExitOK: success: valid, built, formatted, applied; hac plan: no
+	// changes; hac status: the live state matches the intent.
+	ExitOK = 0
+	// ExitInvalid: what was checked is wrong: an invalid configuration
+	// (YAML and CUE syntax errors included), an unformatted file (fmt
+	// --check), drift from the intent (status), an invalid agent.json.
+	ExitInvalid = 1
+	// ExitChanges: hac plan only: changes are pending.
+	ExitChanges = 2
+	// ExitUsage: bad usage: an unknown command or flag, a bad argument or
+	// flag value, a path that does not exist.
+	ExitUsage = 3
+	// ExitFailed: the work failed: a file could not be read or written, a
+	// node could not be reached or planned, apply failed (the node was
+	// rolled back), the agent failed or did not answer.
+	ExitFailed = 4
 )
 
 // exitError carries an exit code out of a subcommand. Its message, when not
@@ -36,11 +51,25 @@ func exitCode(code int, format string, args ...any) error {
 // newRoot builds the command tree; the list of subcommands is explicit.
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "hac",
-		Short:         "Declare a high-availability IP cluster once, and trust it",
+		Use:   "hac",
+		Short: "Declare a high-availability IP cluster once, and trust it",
+		Long: `hac declares a high-availability IP cluster once (CUE, YAML or JSON),
+checks it, renders every node's files, ships them over SSH and runs the
+VRRP agent on the nodes.
+
+Exit codes, the same for every command:
+  0  success (hac plan: no changes; hac status: the live state matches)
+  1  invalid: configuration errors (syntax included), unformatted files
+     (fmt --check), drift from the intent (status)
+  2  hac plan only: changes pending
+  3  usage: unknown command or flag, bad argument, no such path
+  4  failed: a file could not be written, a node could not be reached or
+     planned, apply failed and rolled back, the agent did not answer`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -17,8 +17,8 @@ hac build produced (digest of agent.json), every instance has exactly one
 master and it is the expected node, no other node holds a VIP, and every
 backup hears its master's adverts.
 
-Exit codes: 0 the live state matches the intent, 1 drift or a node could
-not be asked, 2 usage.`,
+Exit codes: 0 the live state matches the intent, 1 drift, 3 usage, 4 a
+node could not be asked.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
 			if err != nil {
@@ -35,7 +35,16 @@ not be asked, 2 usage.`,
 			if err != nil {
 				return err
 			}
-			if !res.OK() {
+			unreached := 0
+			for _, n := range res.Nodes {
+				if n.Error != "" {
+					unreached++
+				}
+			}
+			switch {
+			case unreached > 0:
+				return exitCode(ExitFailed, "%d node(s) could not be asked, %d difference(s) from the intent", unreached, len(res.Drift))
+			case !res.OK():
 				return exitCode(ExitInvalid, "%d difference(s) from the intent", len(res.Drift))
 			}
 			return nil

@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestVersionLine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"no build info", nil, "hac devel"},
+		{"work tree", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "fbee56b0"}, {Key: "vcs.time", Value: "2026-11-28T05:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+		}}, "hac devel (revision fbee56b0+dirty, 2026-11-28T05:00:00Z, go1.26.8)"},
+		{"go install", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.1.0"}}, "hac v0.1.0 (go1.26.8)"},
+		{"clean tree", &debug.BuildInfo{Main: debug.Module{Version: "v0.2.0-0.20261128050000-fbee56b0aaaa"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "fbee56b0aaaa"}, {Key: "vcs.modified", Value: "false"},
+		}}, "hac v0.2.0-0.20261128050000-fbee56b0aaaa (revision fbee56b0aaaa)"},
+	} {
+		if got := versionLine(tc.bi); got != tc.want {
+			t.Errorf("%s: versionLine = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package election
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hac-project/hac/model"
+)
+
+// Case is the outcome of one event in an instance: every member's
+// effective priority and who becomes master.
+type Case struct {
+	// Event is "healthy", "track_interface eth2 down" or "check nginx down".
+	Event string
+	// Node is where the event happens; empty for the healthy case.
+	Node string
+	// Priorities are the members' effective priorities, in member order.
+	Priorities []NodePriority
+	// Master is the node that becomes master; empty when two nodes tie
+	// for the highest priority or every node is in fault.
+	Master string
+	// Tie reports two or more nodes with the highest priority.
+	Tie bool
+}
+
+// NodePriority is one member's effective priority in a [Case].
+type NodePriority struct {
+	Node     string
+	Priority int
+	Fault    bool // the instance is in FAULT on this node (an event with weight 0)
+}
+
+// Event is a tracked interface or a check of an instance that can fail.
+type Event struct {
+	Kind   string // "track_interface" or "check"
+	Name   string // the interface or the check
+	Weight int
+	Index  int // position in the instance's Track or Checks
+}
+
+// String names the event, e.g. "check nginx".
+func (e Event) String() string { return e.Kind + " " + e.Name }
+
+// Events returns the instance's tracked interfaces, then its checks.
+func Events(in *model.Instance) []Event {
+	var evs []Event
+	for i, t := range in.Track {
+		evs = append(evs, Event{Kind: "track_interface", Name: t.Interface, Weight: t.Weight, Index: i})
+	}
+	for i, c := range in.Checks {
+		evs = append(evs, Event{Kind: "check", Name: c.Name, Weight: c.Weight, Index: i})
+	}
+	return evs
+}
+
+// Outcome computes the case where event failed fails on node (nil for the
+// healthy case): each member's [Effective] priority with every item up
+// but that one, and who becomes master.
+func Outcome(in *model.Instance, failed *Event, node string) Case {
+	c := Case{Event: "healthy", Node: node}
+	if failed != nil {
+		c.Event = failed.String() + " down"
+	}
+	evs := Events(in)
+	items := make([]Item, len(evs))
+	best := -1
+	for _, m := range in.Members {
+		for i, ev := range evs {
+			down := failed != nil && node == m.Node && ev.Kind == failed.Kind && ev.Index == failed.Index
+			items[i] = Item{Weight: ev.Weight, Up: !down}
+		}
+		p := Effective(m.Priority, items)
+		np := NodePriority{Node: m.Node, Priority: int(p), Fault: p == 0}
+		if np.Fault {
+			// Show the priority the node would have without the fault.
+			for i := range items {
+				items[i].Up = items[i].Up || items[i].Weight == 0
+			}
+			np.Priority = int(Effective(m.Priority, items))
+		}
+		c.Priorities = append(c.Priorities, np)
+		switch {
+		case np.Fault:
+		case np.Priority > best:
+			best, c.Master, c.Tie = np.Priority, m.Node, false
+		case np.Priority == best:
+			c.Tie = true
+		}
+	}
+	if c.Tie {
+		c.Master = ""
+	}
+	return c
+}
+
+// Table returns, for an instance, the healthy case and then, for every
+// tracked interface and check failing on each member in turn, the
+// effective priorities and who becomes master.
+func Table(in *model.Instance) []Case {
+	cases := []Case{Outcome(in, nil, "")}
+	for _, ev := range Events(in) {
+		for _, m := range in.Members {
+			cases = append(cases, Outcome(in, &ev, m.Node))
+		}
+	}
+	return cases
+}
+
+// String formats the priorities as "lb1 200, lb2 100 (fault)".
+func (c Case) String() string {
+	parts := make([]string, 0, len(c.Priorities))
+	for _, p := range c.Priorities {
+		s := fmt.Sprintf("%s %d", p.Node, p.Priority)
+		if p.Fault {
+			s += " (fault)"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
