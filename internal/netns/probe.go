@@ -92,18 +92,6 @@ func StartProber(ns string, target netip.Addr, every time.Duration) (*Prober, er
 	return p, nil
 }
 
-// Probe starts a prober in the client namespace; the bed stops it at
-// cleanup if the test does not.
-func (b *Bed) Probe(target netip.Addr, every time.Duration) *Prober {
-	b.t.Helper()
-	p, err := StartProber(b.Client, target, every)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { p.Stop() })
-	return p
-}
-
 func (p *Prober) echo(seq int) ([]byte, net.Addr) {
 	var typ icmp.Type = ipv4.ICMPTypeEcho
 	if p.target.Is6() {
@@ -177,6 +165,16 @@ func (p *Prober) Replies() int {
 	return len(p.seen)
 }
 
+// Result returns the figures so far without stopping; Lost does not
+// count the last probe sent (its reply may be in flight), MaxGap includes
+// the current gap.
+func (p *Prober) Result() ProbeResult {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProbeResult{Sent: p.sent, Received: len(p.seen), Lost: max(p.sent-len(p.seen)-1, 0), MaxGap: max(p.maxGap, now.Sub(p.last))}
+}
+
 // Stop stops sending, waits a short grace period for replies in flight and
 // returns the result. Stopping again returns the same result.
 func (p *Prober) Stop() ProbeResult {
@@ -212,15 +210,4 @@ func Ping(ns string, target netip.Addr, timeout time.Duration) (bool, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return p.Replies() > 0, nil
-}
-
-// Answers reports whether target answers a ping from the client within
-// timeout.
-func (b *Bed) Answers(target netip.Addr, timeout time.Duration) bool {
-	b.t.Helper()
-	ok, err := Ping(b.Client, target, timeout)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return ok
 }
