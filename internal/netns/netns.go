@@ -153,15 +153,7 @@ func Create(l Layout) (_ *Net, err error) {
 		return nil, err
 	}
 	for i, h := range l.Nodes {
-		node := &Node{Name: h.Name, NS: names[1+i], Iface: h.Iface, port: fmt.Sprintf("p%d", i)}
-		for _, p := range h.Addrs {
-			if p.Addr().Is4() && !node.Addr.IsValid() {
-				node.Addr = p.Addr()
-			}
-			if p.Addr().Is6() && !node.Addr6.IsValid() {
-				node.Addr6 = p.Addr()
-			}
-		}
+		node := newNode(h, names[1+i], i)
 		n.Nodes = append(n.Nodes, node)
 		if err := n.plug(node.NS, node.port, h, l.NoDAD); err != nil {
 			return nil, err
@@ -171,6 +163,31 @@ func Create(l Layout) (_ *Net, err error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// Attach returns the view of a net Create made for l earlier (perhaps in
+// another process), without looking at the system.
+func Attach(l Layout) *Net {
+	names := l.Namespaces()
+	n := &Net{ID: l.ID, Client: names[0], Bridge: names[len(names)-1]}
+	for i, h := range l.Nodes {
+		n.Nodes = append(n.Nodes, newNode(h, names[1+i], i))
+	}
+	return n
+}
+
+// newNode is the i-th node of a layout, in namespace ns.
+func newNode(h Host, ns string, i int) *Node {
+	node := &Node{Name: h.Name, NS: ns, Iface: h.Iface, port: fmt.Sprintf("p%d", i)}
+	for _, p := range h.Addrs {
+		if p.Addr().Is4() && !node.Addr.IsValid() {
+			node.Addr = p.Addr()
+		}
+		if p.Addr().Is6() && !node.Addr6.IsValid() {
+			node.Addr6 = p.Addr()
+		}
+	}
+	return node
 }
 
 // addNS creates a namespace with lo up.

@@ -56,6 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newBuildCmd(),
 		newAgentCmd(),
 		newPlanCmd(), newApplyCmd(), newStatusCmd(),
+		newLabCmd(),
 	)
 	return root
 }

@@ -1,0 +1,122 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// procStat returns a process's state letter and start time from
+// /proc/PID/stat.
+func procStat(pid int) (state byte, start uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// pid (comm) state ppid …: comm may hold spaces, so cut at the last ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64) // field 22 of stat(5)
+	return f[0][0], start, err
+}
+
+// procStart returns the start time of a running process.
+func procStart(pid int) (uint64, error) {
+	st, start, err := procStat(pid)
+	if err == nil && st == 'Z' {
+		err = errors.New("exited")
+	}
+	return start, err
+}
+
+// alive reports whether p is still the process that was recorded, and has
+// not exited.
+func alive(p Proc) bool {
+	if p.PID <= 0 {
+		return false
+	}
+	start, err := procStart(p.PID)
+	return err == nil && start == p.Start
+}
+
+// signal sends sig to p if it is still the recorded process.
+func signal(p Proc, sig syscall.Signal) error {
+	if !alive(p) {
+		return fmt.Errorf("process %d is gone", p.PID)
+	}
+	return syscall.Kill(p.PID, sig)
+}
+
+// waitGone waits at most timeout for p to exit.
+func waitGone(p Proc, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for alive(p) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// inNamespaces returns the processes whose network namespace is one of
+// the named ones (/run/netns/NAME): the lab's, by construction, since
+// only the lab enters them.
+func inNamespaces(names []string) []Proc {
+	type key struct{ dev, ino uint64 }
+	want := map[key]bool{}
+	for _, ns := range names {
+		var st syscall.Stat_t
+		if syscall.Stat("/run/netns/"+ns, &st) == nil {
+			want[key{st.Dev, st.Ino}] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	ents, _ := os.ReadDir("/proc")
+	var ps []Proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st) != nil || !want[key{st.Dev, st.Ino}] {
+			continue
+		}
+		if start, err := procStart(pid); err == nil {
+			ps = append(ps, Proc{PID: pid, Start: start})
+		}
+	}
+	return ps
+}
+
+// killIn kills (SIGKILL) every process in the named network namespaces
+// and waits for them to exit.
+func killIn(names []string) error {
+	for range 3 {
+		ps := inNamespaces(names)
+		if len(ps) == 0 {
+			return nil
+		}
+		for _, p := range ps {
+			_ = signal(p, syscall.SIGKILL)
+		}
+		for _, p := range ps {
+			waitGone(p, 5*time.Second)
+		}
+	}
+	if ps := inNamespaces(names); len(ps) > 0 {
+		return fmt.Errorf("processes %v in the lab's namespaces survive SIGKILL", ps)
+	}
+	return nil
+}
