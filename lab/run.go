@@ -12,14 +12,14 @@ import (
 )
 
 // Step is one step of the failover script and what the probe of the VIP
-// saw while it ran.
+// saw while it ran (from the step's start until a settle time after its
+// outcome was seen).
 type Step struct {
 	Instance string
 	What     string // what was done and what is expected
 	OK       bool
 	Got      string // what was seen, when not OK
 	Probe    netns.ProbeResult
-	Took     time.Duration
 }
 
 // String formats the step as the script prints it.
@@ -28,8 +28,8 @@ func (st Step) String() string {
 	if !st.OK {
 		verdict = "FAILED: " + st.Got
 	}
-	return fmt.Sprintf("%-48s %s\n      probes every %v: %d sent, %d lost, longest gap %v (step took %v)",
-		st.What, verdict, ProbeEvery, st.Probe.Sent, st.Probe.Lost, st.Probe.MaxGap.Round(time.Millisecond), st.Took.Round(100*time.Millisecond))
+	return fmt.Sprintf("%-44s lost %4d of %4d probes, longest gap %7v  %s",
+		st.What, st.Probe.Lost, st.Probe.Sent, st.Probe.MaxGap.Round(time.Millisecond), verdict)
 }
 
 // settle is how long a step goes on probing once its outcome is seen,
@@ -68,7 +68,7 @@ func Script(root, how string, w io.Writer) ([]Step, error) {
 		if len(order) < 2 || len(in.VIPs) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s: VIP %s, nodes by priority %s, fault: %s\n", in.Name, in.VIPs[0], strings.Join(order, " > "), how)
+		fmt.Fprintf(w, "%s: VIP %s, nodes by priority %s; --how %s: %s; a probe every %v\n", in.Name, in.VIPs[0], strings.Join(order, " > "), how, describe(how), ProbeEvery)
 		master, backup, rest := order[0], order[1], order[1:]
 		plan := []struct {
 			what   string
@@ -76,7 +76,7 @@ func Script(root, how string, w io.Writer) ([]Step, error) {
 			want   func(Instance) bool
 			silent bool // nothing must answer
 		}{
-			{what: fmt.Sprintf("%s answers, master %s", in.VIPs[0], master), want: masterIs(master)},
+			{what: fmt.Sprintf("agents start: %s answers", master), want: masterIs(master)},
 			{what: fmt.Sprintf("fail %s (%s): %s answers", master, how, backup),
 				do: func() error { _, err := Fail(root, master, how, ""); return err }, want: masterIs(backup)},
 			{what: fmt.Sprintf("fail %s too: nothing answers", strings.Join(rest, ", ")),
@@ -133,14 +133,13 @@ func masterIs(node string) func(Instance) bool {
 // step probes the instance's first VIP, does what the step does and waits
 // (at most stepTimeout) until want holds and the VIP answers (or, when
 // silent, stays silent for a whole settle window), probing on for settle.
-func (s *State) step(in Instance, do func() error, want func(Instance) bool, silent bool) (Step, error) {
-	var st Step
+func (s *State) step(in Instance, do func() error, want func(Instance) bool, silent bool) (st Step, err error) {
 	p, err := netns.StartProber(s.Layout.Namespaces()[0], in.VIPs[0], ProbeEvery)
 	if err != nil {
 		return st, err
 	}
 	start := time.Now()
-	defer func() { st.Probe, st.Took = p.Stop(), time.Since(start) }()
+	defer func() { st.Probe = p.Stop() }()
 	if do != nil {
 		if err := do(); err != nil {
 			return st, err
