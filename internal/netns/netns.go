@@ -38,7 +38,7 @@ const (
 
 // Host describes one namespace plugged into the bridge.
 type Host struct {
-	// Name is the host's short name; the namespace is "<ID>-<Name>".
+	// Name is the host's short name; a node's namespace is "<ID>-<Name>".
 	Name string
 	// Iface is the interface name inside the namespace (1..15 bytes).
 	Iface string
@@ -86,15 +86,16 @@ func NewID() string {
 }
 
 // Namespaces returns the names of the namespaces Create makes for l,
-// client first and bridge last (the order Remove deletes them in). It
+// client first ("<ID>@c"), then the nodes ("<ID>-<name>"), bridge last
+// ("<ID>@br"), the order Remove deletes them in. It
 // does not look at the system, so the names can be recorded before Create
 // runs.
 func (l Layout) Namespaces() []string {
-	ns := []string{l.ID + "-c"}
+	ns := []string{l.ID + "@c"}
 	for _, n := range l.Nodes {
 		ns = append(ns, l.ID+"-"+n.Name)
 	}
-	return append(ns, l.ID+"-br")
+	return append(ns, l.ID+"@br")
 }
 
 // Check reports the first problem with l: names that cannot be namespace
@@ -103,15 +104,17 @@ func (l Layout) Check() error {
 	if l.ID == "" || strings.ContainsAny(l.ID, " /") {
 		return fmt.Errorf("netns: ID %q: use a name without spaces or slashes", l.ID)
 	}
-	seen := map[string]bool{"c": true, "br": true}
-	for _, h := range append([]Host{{Name: "c", Iface: l.Client.Iface, Addrs: l.Client.Addrs}}, l.Nodes...) {
+	seen := map[string]bool{}
+	for i, h := range append([]Host{{Name: "c", Iface: l.Client.Iface, Addrs: l.Client.Addrs}}, l.Nodes...) {
 		if h.Name == "" || len(h.Name) > 63 || strings.ContainsAny(h.Name, " /") || h.Name == "." || h.Name == ".." {
 			return fmt.Errorf("netns: host name %q: use 1 to 63 characters without spaces or slashes", h.Name)
 		}
-		if h.Name != "c" && seen[h.Name] {
-			return fmt.Errorf("netns: host name %q used twice (c and br are reserved)", h.Name)
+		if i > 0 && seen[h.Name] {
+			return fmt.Errorf("netns: node name %q used twice", h.Name)
 		}
-		seen[h.Name] = true
+		if i > 0 {
+			seen[h.Name] = true
+		}
 		if len(h.Iface) == 0 || len(h.Iface) > 15 || strings.ContainsAny(h.Iface, " /:") {
 			return fmt.Errorf("netns: host %s: interface name %q: use 1 to 15 characters without spaces, slashes or colons", h.Name, h.Iface)
 		}
