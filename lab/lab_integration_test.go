@@ -274,10 +274,15 @@ func TestFailHeal(t *testing.T) {
 	// The failover table: nginx failing on lb1 (weight -50) makes lb2
 	// master of web; api does not move.
 	watch := exec.Command(agenttest.HacBinary(t), "lab", "watch", "--root", root, "--for", "60s")
-	var wout bytes.Buffer
+	var wout syncBuffer
 	watch.Stdout, watch.Stderr = &wout, &wout
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(wout.String(), "web "); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hac lab watch showed nothing in 10s: %s", wout.String())
+		}
 	}
 	must(t, root, "fail", "lb1", "--check", "nginx")
 	waitMaster(t, root, "web", "lb2")

@@ -79,7 +79,7 @@ func TestPlanRefuses(t *testing.T) {
 	a := netip.MustParseAddr
 	cluster := func(edit func(*model.Cluster)) *model.Cluster {
 		c := &model.Cluster{Name: "c", Network: model.Network{Interface: "eth1", Subnets: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}},
-			Nodes: []*model.Node{{Name: "lb1", Interface: "eth1", Addresses: []netip.Addr{a("198.18.0.11")}}},
+			Nodes:     []*model.Node{{Name: "lb1", Interface: "eth1", Addresses: []netip.Addr{a("198.18.0.11")}}},
 			Instances: []*model.Instance{{Name: "VI_1", VIPs: []model.VIP{{Prefix: netip.MustParsePrefix("198.18.0.200/32")}}}}}
 		edit(c)
 		return c
