@@ -52,7 +52,9 @@ made; its base name starts every namespace name. One lab per root.`,
 }
 
 // labSpec compiles paths like hac build and returns what lab.Up needs for
-// the chosen cluster. Problems are printed like hac vet prints them.
+// the chosen cluster. An invalid configuration is refused with every
+// problem printed as hac vet prints them (warnings alone are vet's
+// business, and not repeated here).
 func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, error) {
 	files, err := discover.Expand(paths)
 	if err != nil {
@@ -62,10 +64,10 @@ func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, 
 	if err != nil {
 		return lab.Spec{}, exitCode(ExitUsage, "%v", err)
 	}
-	if err := res.Diags.WriteText(c.ErrOrStderr()); err != nil {
-		return lab.Spec{}, exitCode(ExitUsage, "%v", err)
-	}
 	if res.Diags.HasErrors() {
+		if err := res.Diags.WriteText(c.ErrOrStderr()); err != nil {
+			return lab.Spec{}, exitCode(ExitUsage, "%v", err)
+		}
 		return lab.Spec{}, exitCode(ExitInvalid, "invalid configuration: no lab made")
 	}
 	var names []string
