@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,7 +133,7 @@ func ExecNode(root, node string) error {
 		return errors.New("lab: exec-node runs only inside a lab node, started by hac lab (ip netns exec), never in the mount namespace of the program that starts it")
 	}
 	fails := failing(progs, failedChecks(n))
-	for _, p := range sortedKeys(progs) {
+	for _, p := range slices.Sorted(maps.Keys(progs)) {
 		src := s.Pass
 		if fails[p] {
 			src = s.Fail
@@ -143,15 +144,6 @@ func ExecNode(root, node string) error {
 	}
 	argv := []string{s.Hac, "agent", "--config", s.Config(n), "--status-socket", s.Socket(n)}
 	return syscall.Exec(s.Hac, argv, os.Environ())
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // lock takes the lab's lock for a change of state, and returns its
@@ -172,6 +164,12 @@ func lock(root string) (func(), error) {
 // check naming a health check of the node to make fail. It returns a line
 // saying what it did.
 func Fail(root, node, how, check string) (string, error) {
+	return change(root, node, func(s *State, n *NodeState) (string, error) { return s.fail(n, how, check) })
+}
+
+// change runs fn on the named node of the lab at root under the lab's
+// lock, and records the state fn leaves, also when it fails half way.
+func change(root, node string, fn func(*State, *NodeState) (string, error)) (string, error) {
 	unlock, err := lock(root)
 	if err != nil {
 		return "", err
@@ -185,11 +183,8 @@ func Fail(root, node, how, check string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg, err := s.fail(n, how, check)
-	if err != nil {
-		return "", err
-	}
-	return msg, s.save()
+	msg, err := fn(s, n)
+	return msg, errors.Join(err, s.save())
 }
 
 func (s *State) fail(n *NodeState, how, check string) (string, error) {
@@ -334,27 +329,13 @@ func (s *State) applyChecks(n *NodeState, before, after map[string]bool) error {
 // again, the link comes back, a frozen agent runs on, a stopped or killed
 // agent starts again. It returns a line saying what it did.
 func Heal(root, node string) (string, error) {
-	unlock, err := lock(root)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	s, err := Load(root)
-	if err != nil {
-		return "", err
-	}
-	n, err := s.Node(node)
-	if err != nil {
-		return "", err
-	}
-	if len(n.Faults) == 0 {
-		return fmt.Sprintf("%s: nothing to heal", n.Name), nil
-	}
-	done, err := s.heal(n)
-	if serr := s.save(); err == nil {
-		err = serr
-	}
-	return fmt.Sprintf("%s: healed %s", n.Name, strings.Join(done, ", ")), err
+	return change(root, node, func(s *State, n *NodeState) (string, error) {
+		if len(n.Faults) == 0 {
+			return fmt.Sprintf("%s: nothing to heal", n.Name), nil
+		}
+		done, err := s.heal(n)
+		return fmt.Sprintf("%s: healed %s", n.Name, strings.Join(done, ", ")), err
+	})
 }
 
 func (s *State) heal(n *NodeState) ([]string, error) {

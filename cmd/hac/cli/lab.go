@@ -45,6 +45,8 @@ hac lab fail --check), so the cluster's commands never run on this machine.
 The lab's state is recorded in --root (` + lab.DefaultRoot + `) before anything is
 made; its base name starts every namespace name. One lab per root.`,
 	}
+	// Every subcommand needs root and the kernel's namespaces.
+	c.PersistentPreRunE = func(*cobra.Command, []string) error { return labErr(lab.CheckHost()) }
 	c.PersistentFlags().StringVar(&root, "root", lab.DefaultRoot, "folder holding the lab's state; its name prefixes the namespaces")
 	c.AddCommand(newLabUpCmd(&root), newLabRunCmd(&root), newLabDownCmd(&root), newLabStatusCmd(&root),
 		newLabFailCmd(&root), newLabHealCmd(&root), newLabWatchCmd(&root), newLabExecNodeCmd(&root))
@@ -120,9 +122,6 @@ func newLabUpCmd(root *string) *cobra.Command {
 		Short: "Make the lab for a cluster and start its agents",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			sp, err := labSpec(c, *root, cluster, args)
 			if err != nil {
 				return err
@@ -152,9 +151,6 @@ its lost probes and longest gap between replies. Exit 1 when a step did not
 go as expected.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			sp, err := labSpec(c, *root, cluster, args)
 			if err != nil {
 				return err
@@ -175,9 +171,6 @@ func newLabDownCmd(root *string) *cobra.Command {
 		Short: "Remove the lab: its processes, namespaces and state (also after a crash)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			if err := lab.Down(*root); err != nil {
 				return labErr(err)
 			}
@@ -194,9 +187,6 @@ func newLabStatusCmd(root *string) *cobra.Command {
 		Short: "Per instance: master, each node's state and faults, a probe of each VIP",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			s, err := lab.Load(*root)
 			if err != nil {
 				return labErr(err)
@@ -222,9 +212,6 @@ func newLabFailCmd(root *string) *cobra.Command {
                 its program inside the node): hac explain's failover table, live`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			if check != "" && c.Flags().Changed("how") {
 				return exitCode(ExitUsage, "fail takes --how or --check, not both")
 			}
@@ -250,9 +237,6 @@ func newLabHealCmd(root *string) *cobra.Command {
 		Short: "Undo every fault on a node",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			msg, err := lab.Heal(*root, args[0])
 			if err != nil {
 				return labErr(err)
@@ -275,9 +259,6 @@ began. On a terminal the view is redrawn; otherwise a view is printed each
 time a state changes. It runs until Ctrl-C, or for --for.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := lab.CheckHost(); err != nil {
-				return labErr(err)
-			}
 			s, err := lab.Load(*root)
 			if err != nil {
 				return labErr(err)
