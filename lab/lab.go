@@ -60,6 +60,9 @@ type State struct {
 	Fail string `json:"fail"`
 	// Nodes are the cluster's nodes, in Layout order.
 	Nodes []*NodeState `json:"nodes"`
+	// Probe is the running probe of the VIPs (hac lab probe, in the
+	// client namespace; see [RunProbe]).
+	Probe Proc `json:"probe"`
 }
 
 // NodeState is one node of a lab.

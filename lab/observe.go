@@ -113,8 +113,8 @@ func members(in Instance) string {
 }
 
 // Status writes the lab's state: per instance its master, its VIPs and
-// each node's state, priority and faults, then a probe of each VIP for
-// the given time (none when 0).
+// each node's state, priority and faults; for each VIP a probe of the
+// given time (none when 0) and the running probe's loss so far.
 func (s *State) Status(w io.Writer, probe time.Duration) error {
 	ins, err := s.Snapshot()
 	if err != nil {
@@ -148,11 +148,24 @@ func (s *State) Status(w io.Writer, probe time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	sofar := s.readProbe()
 	for _, in := range ins {
 		fmt.Fprintf(w, "%s: master %s; %s\n", in.Name, in.Master(), members(in))
 		for _, v := range in.VIPs {
+			var says []string
 			if r, ok := results[v]; ok {
-				fmt.Fprintf(w, "  %s: %s\n", v, verdict(r, probe))
+				says = append(says, verdict(r, probe))
+			}
+			if p, ok := sofar[v]; ok {
+				if p.Since.IsZero() {
+					says = append(says, "has not answered since the lab came up")
+				} else {
+					says = append(says, fmt.Sprintf("since it first answered at %s: %d of %d probes lost, longest gap %v",
+						p.Since.Format("15:04:05"), p.Result.Lost, p.Result.Sent, p.Result.MaxGap.Round(time.Millisecond)))
+				}
+			}
+			if len(says) > 0 {
+				fmt.Fprintf(w, "  %s: %s\n", v, strings.Join(says, "; "))
 			}
 		}
 	}

@@ -112,8 +112,9 @@ func Plan(sp Spec) (*State, error) {
 }
 
 // Up plans the lab (see [Plan]), records it under sp.Root, makes the
-// namespaces and starts every node's agent, and waits until each answers
-// on its status socket. It refuses when a lab is already up at the root.
+// namespaces and starts every node's agent, waits until each answers on
+// its status socket, and starts the lab's probe of the VIPs (see
+// [RunProbe]). It refuses when a lab is already up at the root.
 // Whatever fails, what it made is removed.
 func Up(sp Spec) (_ *State, err error) {
 	if err := CheckHost(); err != nil {
@@ -166,7 +167,10 @@ func Up(sp Spec) (_ *State, err error) {
 			return nil, err
 		}
 	}
-	return s, nil
+	if err := s.startProbe(); err != nil {
+		return nil, err
+	}
+	return s, s.save()
 }
 
 // startAgent starts hac agent in the node's namespace, through hac lab's

@@ -43,7 +43,8 @@ type Prober struct {
 	mu      sync.Mutex
 	start   time.Time
 	sent    int
-	seen    map[int]bool
+	seen    map[int]bool // ICMP sequence numbers (16 bits) answered, forgotten when reused
+	recv    int          // distinct replies
 	last    time.Time
 	maxGap  time.Duration
 	stopped bool
@@ -110,6 +111,7 @@ func (p *Prober) send() {
 		b, dst := p.echo(seq)
 		p.mu.Lock()
 		p.sent++
+		delete(p.seen, seq&0xffff) // a probe that runs long reuses sequence numbers
 		p.mu.Unlock()
 		_, _ = p.conn.WriteTo(b, dst) // a failed send is a lost probe
 		select {
@@ -151,6 +153,7 @@ func (p *Prober) receive() {
 		p.mu.Lock()
 		if !p.stopped && !p.seen[e.Seq] {
 			p.seen[e.Seq] = true
+			p.recv++
 			p.maxGap = max(p.maxGap, now.Sub(p.last))
 			p.last = now
 		}
@@ -162,7 +165,7 @@ func (p *Prober) receive() {
 func (p *Prober) Replies() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.seen)
+	return p.recv
 }
 
 // Result returns the figures so far without stopping; Lost does not
@@ -172,7 +175,7 @@ func (p *Prober) Result() ProbeResult {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProbeResult{Sent: p.sent, Received: len(p.seen), Lost: max(p.sent-len(p.seen)-1, 0), MaxGap: max(p.maxGap, now.Sub(p.last))}
+	return ProbeResult{Sent: p.sent, Received: p.recv, Lost: max(p.sent-p.recv-1, 0), MaxGap: max(p.maxGap, now.Sub(p.last))}
 }
 
 // Stop stops sending, waits a short grace period for replies in flight and
@@ -189,7 +192,7 @@ func (p *Prober) Stop() ProbeResult {
 		p.wg.Wait()
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.res = ProbeResult{Sent: p.sent, Received: len(p.seen), Lost: p.sent - len(p.seen), MaxGap: max(p.maxGap, end.Sub(p.last))}
+		p.res = ProbeResult{Sent: p.sent, Received: p.recv, Lost: p.sent - p.recv, MaxGap: max(p.maxGap, end.Sub(p.last))}
 	})
 	return p.res
 }

@@ -49,7 +49,7 @@ made; its base name starts every namespace name. One lab per root.`,
 	c.PersistentPreRunE = func(*cobra.Command, []string) error { return labErr(lab.CheckHost()) }
 	c.PersistentFlags().StringVar(&root, "root", lab.DefaultRoot, "folder holding the lab's state; its name prefixes the namespaces")
 	c.AddCommand(newLabUpCmd(&root), newLabRunCmd(&root), newLabDownCmd(&root), newLabStatusCmd(&root),
-		newLabFailCmd(&root), newLabHealCmd(&root), newLabWatchCmd(&root), newLabExecNodeCmd(&root))
+		newLabFailCmd(&root), newLabHealCmd(&root), newLabWatchCmd(&root), newLabExecNodeCmd(&root), newLabProbeCmd(&root))
 	return c
 }
 
@@ -301,6 +301,24 @@ func newLabExecNodeCmd(root *string) *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return labErr(lab.ExecNode(*root, args[0]))
+		},
+	}
+}
+
+// newLabProbeCmd is the lab's running probe of the VIPs, in the client
+// namespace (hac lab up starts it; see lab.RunProbe).
+func newLabProbeCmd(root *string) *cobra.Command {
+	return &cobra.Command{
+		Use:    "probe",
+		Short:  "Probe the lab's VIPs until killed (run by hac lab up in the client namespace)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			stop := make(chan struct{})
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			go func() { <-sig; close(stop) }()
+			return labErr(lab.RunProbe(*root, stop))
 		},
 	}
 }
