@@ -156,6 +156,19 @@ go as expected.`,
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "hac lab run: cluster %s, %d nodes in network namespaces\n", sp.Cluster.Name, len(sp.Cluster.Nodes))
+			// Ctrl-C ends the script, and the lab with it.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			go func() {
+				if _, ok := <-sig; ok {
+					fmt.Fprintln(c.ErrOrStderr(), "hac: lab run interrupted: removing the lab")
+					if err := lab.Down(*root); err != nil {
+						fmt.Fprintln(c.ErrOrStderr(), "hac:", err)
+					}
+					os.Exit(ExitInvalid)
+				}
+			}()
 			_, err = lab.Run(sp, how, c.OutOrStdout())
 			return labErr(err)
 		},
