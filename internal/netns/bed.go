@@ -86,13 +86,12 @@ func New(t testing.TB, spec Spec) *Bed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Bed{t: t, Net: &Net{ID: l.ID}}
-	t.Cleanup(b.close)
-	n, err := Create(l)
+	n, err := Create(l) // removes what it made when it fails
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Net = n
+	b := &Bed{t: t, Net: n}
+	t.Cleanup(b.close)
 	return b
 }
 

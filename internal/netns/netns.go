@@ -264,6 +264,9 @@ func Remove(namespaces []string) error {
 
 // Exists reports whether a namespace named ns is mounted under /run/netns.
 func Exists(ns string) bool {
+	if ns == "" || strings.Contains(ns, "/") || ns == "." || ns == ".." {
+		return false
+	}
 	_, err := os.Lstat("/run/netns/" + ns)
 	return err == nil
 }
