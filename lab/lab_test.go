@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/model"
 )
 
@@ -105,9 +106,16 @@ func TestPlanRefuses(t *testing.T) {
 			}
 		})
 	}
-	s, err := Plan(Spec{Root: "/run/hac-lab", Cluster: cluster(func(*model.Cluster) {}), Agents: map[string][]byte{"lb1": agent}})
+	s, err := Plan(Spec{Root: "/run/hac-lab", Cluster: cluster(func(c *model.Cluster) { c.Network.MTU = 1400 }), Agents: map[string][]byte{"lb1": agent}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	wantNodes := []netns.Host{{Name: "lb1", Iface: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.11/24")}, MTU: 1400}}
+	if diff := cmp.Diff(wantNodes, s.Layout.Nodes, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("layout nodes (-want +got):\n%s", diff)
+	}
+	if got, want := s.Layout.Client.Addrs, []netip.Prefix{netip.MustParsePrefix("198.18.0.254/24")}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("client addresses = %v, want %v", got, want)
 	}
 	if diff := cmp.Diff([]string{"hac-lab@c", "hac-lab-lb1", "hac-lab@br"}, s.Layout.Namespaces()); diff != "" {
 		t.Errorf("namespaces (-want +got):\n%s", diff)

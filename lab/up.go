@@ -85,7 +85,7 @@ func Plan(sp Spec) (*State, error) {
 		if _, err := standIns(cfg); err != nil {
 			return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
 		}
-		h := netns.Host{Name: n.Name, Iface: n.Interface}
+		h := netns.Host{Name: n.Name, Iface: n.Interface, MTU: c.Network.MTU}
 		for _, a := range n.Addresses {
 			sub, ok := c.Network.SubnetFor(a)
 			if !ok {
@@ -100,7 +100,7 @@ func Plan(sp Spec) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Layout.Client = netns.Host{Name: "c", Iface: ClientIface, Addrs: caddrs}
+	s.Layout.Client = netns.Host{Name: "c", Iface: ClientIface, Addrs: caddrs, MTU: c.Network.MTU}
 	if err := s.Layout.Check(); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}

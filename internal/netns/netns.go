@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +45,9 @@ type Host struct {
 	Iface string
 	// Addrs are the interface's addresses with their prefix lengths.
 	Addrs []netip.Prefix
+	// MTU is the interface's MTU (both ends of its veth); 0 leaves the
+	// kernel's default.
+	MTU int `json:",omitempty"`
 }
 
 // Layout describes a net: its nodes and its client, on one bridge.
@@ -220,6 +224,15 @@ func (n *Net) plug(ns, port string, h Host, noDAD bool) error {
 	}
 	if err := ip("-n", n.Bridge, "link", "set", port, "master", BridgeName, "up"); err != nil {
 		return err
+	}
+	if h.MTU > 0 {
+		mtu := strconv.Itoa(h.MTU)
+		if err := ip("-n", n.Bridge, "link", "set", port, "mtu", mtu); err != nil {
+			return err
+		}
+		if err := ip("-n", ns, "link", "set", h.Iface, "mtu", mtu); err != nil {
+			return err
+		}
 	}
 	if noDAD {
 		if _, err := n.Run(ns, "sysctl", "-qw", "net.ipv6.conf."+h.Iface+".accept_dad=0"); err != nil {
