@@ -211,7 +211,7 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 			if !waitGone(n.Agent, 15*time.Second) {
 				return "", fmt.Errorf("lab: the agent of %s did not stop within 15s after SIGTERM: see %s", n.Name, s.Log(n))
 			}
-		} else if err := killIn([]string{n.NS}); err != nil {
+		} else if err := kill(func() []Proc { return inNamespaces([]string{n.NS}) }); err != nil {
 			return "", fmt.Errorf("lab: kill the agent of %s: %w", n.Name, err)
 		}
 		n.Agent = Proc{}

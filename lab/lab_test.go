@@ -121,3 +121,25 @@ func TestPlanRefuses(t *testing.T) {
 		t.Errorf("namespaces (-want +got):\n%s", diff)
 	}
 }
+
+func TestOurs(t *testing.T) {
+	const root = "/run/hac-lab"
+	tests := []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{"/usr/bin/hac", "lab", "exec-node", "--root", root, "lb1"}, true},
+		{[]string{"ip", "netns", "exec", "hac-lab-lb1", "/usr/bin/hac", "lab", "exec-node", "--root", root, "lb1"}, true},
+		{[]string{"/usr/bin/hac", "lab", "probe", "--root", root}, true},
+		{[]string{"/usr/bin/hac", "agent", "--config", root + "/nodes/lb1/agent.json", "--status-socket", root + "/nodes/lb1/agent.sock"}, true},
+		{[]string{"/usr/bin/hac", "lab", "watch", "--root", root}, false},                       // the user's
+		{[]string{"/usr/bin/hac", "lab", "exec-node", "--root", root + "-other", "lb1"}, false}, // another lab
+		{[]string{"/usr/bin/hac", "agent", "--config", "/etc/hac/agent.json"}, false},           // a real agent
+		{[]string{"/usr/bin/hac", "agent", "--config", root + "-x/nodes/lb1/agent.json"}, false},
+	}
+	for _, tt := range tests {
+		if got := ours(tt.argv, root); got != tt.want {
+			t.Errorf("ours(%q) = %v, want %v", tt.argv, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,11 +101,50 @@ func inNamespaces(names []string) []Proc {
 	return ps
 }
 
-// killIn kills (SIGKILL) every process in the named network namespaces
-// and waits for them to exit.
-func killIn(names []string) error {
+// started returns the processes the lab at root starts, found by their
+// arguments: hac lab exec-node or hac lab probe with --root root (also
+// while ip netns exec still runs them), or hac agent with a --config under
+// root. They are in the lab's namespaces but for a moment at their start,
+// when a lab command killed then may leave one on its way in.
+func started(root string) []Proc {
+	ents, _ := os.ReadDir("/proc")
+	var ps []Proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !ours(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), root) {
+			continue
+		}
+		if start, err := procStart(pid); err == nil {
+			ps = append(ps, Proc{PID: pid, Start: start})
+		}
+	}
+	return ps
+}
+
+// ours reports whether argv is a process the lab at root starts.
+func ours(argv []string, root string) bool {
+	job := slices.Contains(argv, "exec-node") || slices.Contains(argv, "probe")
+	for i := 0; i+1 < len(argv); i++ {
+		switch {
+		case argv[i] == "--root" && argv[i+1] == root && job:
+			return true
+		case argv[i] == "--config" && strings.HasPrefix(argv[i+1], root+"/nodes/") && slices.Contains(argv, "agent"):
+			return true
+		}
+	}
+	return false
+}
+
+// kill kills (SIGKILL) the processes find returns, and waits for them to
+// exit, as long as find finds some (three rounds at most: a process may
+// start another as it dies).
+func kill(find func() []Proc) error {
 	for range 3 {
-		ps := inNamespaces(names)
+		ps := find()
 		if len(ps) == 0 {
 			return nil
 		}
@@ -115,8 +155,8 @@ func killIn(names []string) error {
 			waitGone(p, 5*time.Second)
 		}
 	}
-	if ps := inNamespaces(names); len(ps) > 0 {
-		return fmt.Errorf("processes %v in the lab's namespaces survive SIGKILL", ps)
+	if ps := find(); len(ps) > 0 {
+		return fmt.Errorf("processes %v survive SIGKILL", ps)
 	}
 	return nil
 }
