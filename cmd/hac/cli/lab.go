@@ -138,8 +138,23 @@ func newLabUpCmd(root *string) *cobra.Command {
 	return c
 }
 
+// howFlag is a --how flag: one of lab.Hows, checked as the flags are
+// parsed (a usage error, before anything else).
+type howFlag string
+
+func (h *howFlag) String() string { return string(*h) }
+func (h *howFlag) Type() string   { return "how" }
+func (h *howFlag) Set(v string) error {
+	if !slices.Contains(lab.Hows, v) {
+		return fmt.Errorf("use one of %s", strings.Join(lab.Hows, ", "))
+	}
+	*h = howFlag(v)
+	return nil
+}
+
 func newLabRunCmd(root *string) *cobra.Command {
-	var cluster, how string
+	var cluster string
+	how := howFlag(lab.HowLink)
 	c := &cobra.Command{
 		Use:   "run [--how stop|kill|link|freeze] [--cluster NAME] PATH...",
 		Short: "Up, the seed's failover test, down: each step's lost probes and longest gap",
@@ -169,12 +184,12 @@ go as expected.`,
 					os.Exit(ExitInvalid)
 				}
 			}()
-			_, err = lab.Run(sp, how, c.OutOrStdout())
+			_, err = lab.Run(sp, string(how), c.OutOrStdout())
 			return labErr(err)
 		},
 	}
 	c.Flags().StringVar(&cluster, "cluster", "", "the cluster to run, when PATH declares several")
-	c.Flags().StringVar(&how, "how", lab.HowLink, "how nodes fail: "+strings.Join(lab.Hows, ", "))
+	c.Flags().Var(&how, "how", "how nodes fail: "+strings.Join(lab.Hows, ", "))
 	return c
 }
 
@@ -212,7 +227,8 @@ func newLabStatusCmd(root *string) *cobra.Command {
 }
 
 func newLabFailCmd(root *string) *cobra.Command {
-	var how, check string
+	var check string
+	how := howFlag(lab.HowLink)
 	c := &cobra.Command{
 		Use:   "fail NODE [--how stop|kill|link|freeze] | --check NAME",
 		Short: "Inject a fault on a node; hac lab heal NODE undoes it",
@@ -228,10 +244,11 @@ func newLabFailCmd(root *string) *cobra.Command {
 			if check != "" && c.Flags().Changed("how") {
 				return exitCode(ExitUsage, "fail takes --how or --check, not both")
 			}
+			h := string(how)
 			if check != "" {
-				how = ""
+				h = ""
 			}
-			msg, err := lab.Fail(*root, args[0], how, check)
+			msg, err := lab.Fail(*root, args[0], h, check)
 			if err != nil {
 				return labErr(err)
 			}
@@ -239,7 +256,7 @@ func newLabFailCmd(root *string) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&how, "how", lab.HowLink, "how the node fails: "+strings.Join(lab.Hows, ", "))
+	c.Flags().Var(&how, "how", "how the node fails: "+strings.Join(lab.Hows, ", "))
 	c.Flags().StringVar(&check, "check", "", "make this health check fail on the node")
 	return c
 }
