@@ -136,9 +136,13 @@ func TestOurs(t *testing.T) {
 		{[]string{"/usr/bin/hac", "lab", "exec-node", "--root", root + "-other", "lb1"}, false}, // another lab
 		{[]string{"/usr/bin/hac", "agent", "--config", "/etc/hac/agent.json"}, false},           // a real agent
 		{[]string{"/usr/bin/hac", "agent", "--config", root + "-x/nodes/lb1/agent.json"}, false},
+		{[]string{"ip", "netns", "add", "hac-lab-lb1"}, true},
+		{[]string{"/usr/sbin/ip", "-n", "hac-lab@br", "link", "add", "p0", "type", "veth"}, true},
+		{[]string{"ip", "netns", "add", "hac-lab-lb1x"}, false},
+		{[]string{"ping", "hac-lab-lb1"}, false},
 	}
 	for _, tt := range tests {
-		if got := ours(tt.argv, root); got != tt.want {
+		if got := ours(tt.argv, root, []string{"hac-lab@c", "hac-lab-lb1", "hac-lab@br"}); got != tt.want {
 			t.Errorf("ours(%q) = %v, want %v", tt.argv, got, tt.want)
 		}
 	}

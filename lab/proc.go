@@ -103,10 +103,12 @@ func inNamespaces(names []string) []Proc {
 
 // started returns the processes the lab at root starts, found by their
 // arguments: hac lab exec-node or hac lab probe with --root root (also
-// while ip netns exec still runs them), or hac agent with a --config under
-// root. They are in the lab's namespaces but for a moment at their start,
-// when a lab command killed then may leave one on its way in.
-func started(root string) []Proc {
+// while ip netns exec still runs them), hac agent with a --config under
+// root, and ip(8) naming one of the lab's namespaces. They are in the
+// lab's namespaces but for a moment at their start, when a lab command
+// killed then may leave one on its way in (or a namespace on its way to
+// being made).
+func started(root string, names []string) []Proc {
 	ents, _ := os.ReadDir("/proc")
 	var ps []Proc
 	for _, e := range ents {
@@ -115,7 +117,7 @@ func started(root string) []Proc {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !ours(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), root) {
+		if err != nil || !ours(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), root, names) {
 			continue
 		}
 		if start, err := procStart(pid); err == nil {
@@ -125,8 +127,12 @@ func started(root string) []Proc {
 	return ps
 }
 
-// ours reports whether argv is a process the lab at root starts.
-func ours(argv []string, root string) bool {
+// ours reports whether argv is a process the lab at root, with the named
+// namespaces, starts.
+func ours(argv []string, root string, names []string) bool {
+	if len(argv) > 0 && filepath.Base(argv[0]) == "ip" && slices.ContainsFunc(argv, func(a string) bool { return slices.Contains(names, a) }) {
+		return true
+	}
 	job := slices.Contains(argv, "exec-node") || slices.Contains(argv, "probe")
 	for i := 0; i+1 < len(argv); i++ {
 		switch {

@@ -235,7 +235,7 @@ func Down(root string) error {
 	}
 	names := s.Layout.Namespaces()
 	var errs []error
-	if err := kill(func() []Proc { return append(inNamespaces(names), started(root)...) }); err != nil {
+	if err := kill(func() []Proc { return append(inNamespaces(names), started(root, names)...) }); err != nil {
 		errs = append(errs, err)
 	}
 	if err := netns.Remove(names); err != nil {
