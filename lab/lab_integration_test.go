@@ -307,7 +307,7 @@ func TestFailHeal(t *testing.T) {
 	}
 	w := wout.String()
 	t.Logf("hac lab watch:\n%s", w)
-	for _, want := range []string{"web        master lb1", "web        master lb2", "[check:nginx]", "[link]", "[freeze]", "198.18.0.100 lost "} {
+	for _, want := range []string{"web        master lb1", "web        master lb2", "[check:nginx]", "[link]", "[freeze]", "198.18.0.100 lost ", ", longest gap "} {
 		if !strings.Contains(w, want) {
 			t.Errorf("hac lab watch never showed %q", want)
 		}

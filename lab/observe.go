@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -214,8 +215,13 @@ func (s *State) Watch(w io.Writer, stop <-chan struct{}, refresh time.Duration, 
 	t := time.NewTicker(refresh)
 	defer t.Stop()
 	for {
-		if fresh, err := s.reload(); err == nil {
-			s = fresh // faults change under a watch
+		fresh, err := s.reload() // faults change under a watch
+		if errors.Is(err, ErrNotUp) {
+			fmt.Fprintf(w, "the lab at %s is down\n", s.Root)
+			return nil
+		}
+		if err == nil {
+			s = fresh
 		}
 		ins, err := s.Snapshot()
 		if err != nil {
@@ -226,7 +232,7 @@ func (s *State) Watch(w io.Writer, stop <-chan struct{}, refresh time.Duration, 
 			fmt.Fprintf(&b, "%-10s master %-8s", in.Name, in.Master())
 			for _, v := range in.VIPs {
 				r := probes[v].Result()
-				fmt.Fprintf(&b, "  %s lost %d gap %v", v, r.Lost, r.MaxGap.Round(time.Millisecond))
+				fmt.Fprintf(&b, "  %s lost %d, longest gap %v", v, r.Lost, r.MaxGap.Round(time.Millisecond))
 			}
 			fmt.Fprintf(&b, "  | %s\n", members(in))
 		}
