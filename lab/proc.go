@@ -83,15 +83,20 @@ func inNamespaces(names []string) []Proc {
 	if len(want) == 0 {
 		return nil
 	}
+	return procs(func(dir string) bool {
+		var st syscall.Stat_t
+		return syscall.Stat(filepath.Join(dir, "ns/net"), &st) == nil && want[key{st.Dev, st.Ino}]
+	})
+}
+
+// procs returns the running processes but this one whose /proc folder
+// match accepts.
+func procs(match func(dir string) bool) []Proc {
 	ents, _ := os.ReadDir("/proc")
 	var ps []Proc
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st) != nil || !want[key{st.Dev, st.Ino}] {
+		if err != nil || pid == os.Getpid() || !match(filepath.Join("/proc", e.Name())) {
 			continue
 		}
 		if start, err := procStart(pid); err == nil {
@@ -109,22 +114,10 @@ func inNamespaces(names []string) []Proc {
 // killed then may leave one on its way in (or a namespace on its way to
 // being made).
 func started(root string, names []string) []Proc {
-	ents, _ := os.ReadDir("/proc")
-	var ps []Proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !ours(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), root, names) {
-			continue
-		}
-		if start, err := procStart(pid); err == nil {
-			ps = append(ps, Proc{PID: pid, Start: start})
-		}
-	}
-	return ps
+	return procs(func(dir string) bool {
+		b, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		return err == nil && ours(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), root, names)
+	})
 }
 
 // ours reports whether argv is a process the lab at root, with the named
