@@ -13,9 +13,12 @@
 // makes it fail, and a notify command does nothing, so the lab never runs
 // the cluster's commands on the machine it runs on.
 //
-// A lab's state (its namespace names, the agents' process ids, the faults
-// in force) is recorded under its root (/run/hac-lab) before anything is
-// made, so Down removes everything also after hac itself was killed.
+// A probe in the client namespace pings every VIP from up to down ([RunProbe]);
+// Status, Watch and Script report lost probes and the longest gap between
+// replies. A lab's state (its namespace names, the agents' and the probe's
+// process ids, the faults in force) is recorded under its root
+// (/run/hac-lab) before anything is made, so Down removes everything also
+// after hac itself was killed.
 package lab
 
 import (
