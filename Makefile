@@ -1,5 +1,6 @@
 # hac — build, demo, test, bench. See README.md.
-GO      ?= go
+# go, also under sudo (whose PATH often lacks /usr/local/go/bin)
+GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN     ?= bin/hac
 EXAMPLE ?= examples/ncp-two-node
 OUT     ?= out
@@ -21,6 +22,14 @@ demo: build
 	@find $(OUT) -type f -printf '%m  %p\n' | sort -k2
 	@echo; echo '== $(OUT)/ncp-lb/lb1/etc/network/interfaces.d/hac-eth1'; cat $(OUT)/ncp-lb/lb1/etc/network/interfaces.d/hac-eth1
 	@echo; $(BIN) explain $(EXAMPLE)
+	@echo
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo '$$ sudo hac lab run $(EXAMPLE)'; $(BIN) lab run $(EXAMPLE) && \
+	  echo && echo '$$ sudo hac lab run --how stop $(EXAMPLE)' && $(BIN) lab run --how stop $(EXAMPLE); \
+	else \
+	  echo 'skipped: the failover itself (hac lab run $(EXAMPLE): the cluster in network namespaces on this'; \
+	  echo 'machine, a probe of the VIP every 10 ms while nodes fail) needs root: run sudo make demo'; \
+	fi
 
 # test: everything CI runs: vet, the race-enabled test suite (never from
 # the test cache, so the real tools always run; network

@@ -1,196 +1,316 @@
-// Package netns builds throwaway network test beds out of Linux network
-// namespaces: a bridge namespace holding br0, one namespace per node with
-// eth1 plugged into the bridge, and a client namespace with eth0. Tests and
-// benchmarks (the agent's integration tests, hac apply's end-to-end tests,
-// the failover benchmark) run real programs inside the nodes, cut and heal
-// links, and probe addresses from the client.
+// Package netns builds network beds out of Linux network namespaces: a
+// bridge namespace holding br0, one namespace per node with its interface
+// plugged into the bridge through a veth pair, and a client namespace. The
+// project's integration tests and benchmarks use it through [Bed] (the
+// testing wrapper: it fails the test on error and cleans up with it); hac
+// lab uses the same core, [Create] and [Net], whose methods return errors.
 //
-// Every name carries the process id and a random suffix, so parallel beds
-// and parallel test binaries never collide; the bed removes its namespaces
-// and kills the processes it started when the test ends. Nothing touches
-// the host's own interfaces or routes. Addresses come from 198.18.0.0/24
-// and, with Spec.IPv6, from 2001:db8:18::/64.
+// Every name starts with the net's ID (tests: "hac-<pid>-<random>", so
+// parallel beds and test binaries never collide). Nothing touches the
+// host's own interfaces or routes: every link lives inside the net's
+// namespaces, and no veth reaches the root namespace, so what the nodes
+// hold is never routed to or from the host. [Remove] deletes the
+// namespaces by name, so a net recorded before it was made can be removed
+// after a crash.
 package netns
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
-	"syscall"
-	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/hac-project/hac/internal/testenv"
 )
 
-// Interface names inside the bed.
+// Interface names inside a test bed.
 const (
 	NodeIface   = "eth1" // a node's interface on the bridge
 	ClientIface = "eth0" // the client's interface on the bridge
 	BridgeName  = "br0"  // the bridge, in the bridge namespace
 )
 
-// Spec describes a bed.
-type Spec struct {
-	// Nodes are short node names (at most 8 characters, e.g. "n1"). Empty
-	// means two nodes, n1 and n2.
-	Nodes []string
-	// IPv6 also gives every interface an address in 2001:db8:18::/64 and
-	// turns off duplicate address detection, so link-local addresses are
-	// usable at once.
-	IPv6 bool
+// Host describes one namespace plugged into the bridge.
+type Host struct {
+	// Name is the host's short name; a node's namespace is "<ID>-<Name>".
+	Name string
+	// Iface is the interface name inside the namespace (1..15 bytes).
+	Iface string
+	// Addrs are the interface's addresses with their prefix lengths.
+	Addrs []netip.Prefix
+	// MTU is the interface's MTU (both ends of its veth); 0 leaves the
+	// kernel's default.
+	MTU int `json:",omitempty"`
 }
 
-// Node is one node namespace of a bed.
+// Layout describes a net: its nodes and its client, on one bridge.
+type Layout struct {
+	// ID starts every namespace name; empty means "hac-<pid>-<random>".
+	ID string
+	// Nodes are the node namespaces, in order.
+	Nodes []Host
+	// Client is the namespace programs probe the nodes from; its Name is
+	// ignored ("c").
+	Client Host
+	// NoDAD turns off IPv6 duplicate address detection everywhere, so
+	// IPv6 and link-local addresses are usable at once.
+	NoDAD bool
+}
+
+// Node is one node namespace of a net.
 type Node struct {
-	Name  string     // the short name from the Spec ("n1")
+	Name  string     // the short name ("n1", "lb1")
 	NS    string     // the namespace name
-	Addr  netip.Addr // its IPv4 address on eth1 (198.18.0.11, .12, …)
-	Addr6 netip.Addr // its IPv6 address on eth1 when Spec.IPv6 (2001:db8:18::11, …)
+	Iface string     // its interface on the bridge
+	Addr  netip.Addr // its first IPv4 address, if any
+	Addr6 netip.Addr // its first IPv6 address, if any
 	port  string     // the bridge-side veth
 }
 
-// Prefix is the bed's IPv4 subnet; Prefix6 the IPv6 one.
-var (
-	Prefix  = netip.MustParsePrefix("198.18.0.0/24")
-	Prefix6 = netip.MustParsePrefix("2001:db8:18::/64")
-)
-
-// ClientAddr is the client's IPv4 address; ClientAddr6 its IPv6 one.
-var (
-	ClientAddr  = netip.MustParseAddr("198.18.0.100")
-	ClientAddr6 = netip.MustParseAddr("2001:db8:18::100")
-)
-
-// A Bed is a running test bed. Its methods fail the test on error, except
-// where they return one.
-type Bed struct {
-	t      testing.TB
-	id     string
+// Net is a created net. Its methods return errors and never log.
+type Net struct {
+	ID     string
 	Bridge string // the bridge namespace
 	Client string // the client namespace
 	Nodes  []*Node
-
-	mu    sync.Mutex
-	procs []*exec.Cmd
 }
 
-// New creates a bed and registers its removal with t.Cleanup. It needs
-// root (testenv.NeedRoot: skipped locally, a failure in CI) and ip(8).
-func New(t testing.TB, spec Spec) *Bed {
-	t.Helper()
-	testenv.NeedRoot(t)
-	testenv.NeedTool(t, "ip")
-	names := spec.Nodes
-	if len(names) == 0 {
-		names = []string{"n1", "n2"}
-	}
-	if len(names) > 80 {
-		t.Fatalf("netns: %d nodes: at most 80 fit the address plan", len(names))
-	}
+// NewID returns a fresh ID: "hac-<pid>-<6 hex digits>".
+func NewID() string {
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	b := &Bed{t: t, id: fmt.Sprintf("hac-%d-%s", os.Getpid(), hex.EncodeToString(rnd[:]))}
-	b.Bridge = b.id + "-br"
-	b.Client = b.id + "-c"
-	t.Cleanup(b.close)
-
-	b.addNS(b.Bridge, spec.IPv6)
-	b.ip("-n", b.Bridge, "link", "add", BridgeName, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
-	b.ip("-n", b.Bridge, "link", "set", BridgeName, "up")
-	for i, name := range names {
-		if len(name) == 0 || len(name) > 8 || strings.ContainsAny(name, " /") {
-			t.Fatalf("netns: node name %q: use 1 to 8 characters without spaces or slashes", name)
-		}
-		n := &Node{
-			Name: name,
-			NS:   b.id + "-" + name,
-			Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(11 + i)}),
-			port: "v" + name,
-		}
-		if spec.IPv6 {
-			n.Addr6 = netip.MustParseAddr(fmt.Sprintf("2001:db8:18::%d", 11+i))
-		}
-		b.Nodes = append(b.Nodes, n)
-		b.plug(n.NS, n.port, NodeIface, n.Addr, n.Addr6, spec.IPv6)
-	}
-	var c6 netip.Addr
-	if spec.IPv6 {
-		c6 = ClientAddr6
-	}
-	b.plug(b.Client, "vclient", ClientIface, ClientAddr, c6, spec.IPv6)
-	return b
+	return fmt.Sprintf("hac-%d-%s", os.Getpid(), hex.EncodeToString(rnd[:]))
 }
 
-// addNS creates a namespace with lo up.
-func (b *Bed) addNS(ns string, v6 bool) {
-	b.ip("netns", "add", ns)
-	b.ip("-n", ns, "link", "set", "lo", "up")
-	if v6 {
-		b.Exec(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+// Namespaces returns the names of the namespaces Create makes for l,
+// client first ("<ID>@c"), then the nodes ("<ID>-<name>"), bridge last
+// ("<ID>@br"), the order Remove deletes them in. It
+// does not look at the system, so the names can be recorded before Create
+// runs.
+func (l Layout) Namespaces() []string {
+	ns := []string{l.ID + "@c"}
+	for _, n := range l.Nodes {
+		ns = append(ns, l.ID+"-"+n.Name)
 	}
+	return append(ns, l.ID+"@br")
 }
 
-// plug creates namespace ns and connects its interface iface to the bridge
-// through the bridge-side veth port.
-func (b *Bed) plug(ns, port, iface string, a4, a6 netip.Addr, v6 bool) {
-	b.addNS(ns, v6)
-	b.ip("-n", b.Bridge, "link", "add", port, "type", "veth", "peer", "name", iface, "netns", ns)
-	b.ip("-n", b.Bridge, "link", "set", port, "master", BridgeName, "up")
-	if v6 {
-		b.Exec(ns, "sysctl", "-qw", "net.ipv6.conf."+iface+".accept_dad=0")
+// Check reports the first problem with l: names that cannot be namespace
+// or interface names, duplicates, hosts without addresses.
+func (l Layout) Check() error {
+	if l.ID == "" || strings.ContainsAny(l.ID, " /") {
+		return fmt.Errorf("netns: ID %q: use a name without spaces or slashes", l.ID)
 	}
-	b.ip("-n", ns, "addr", "add", netip.PrefixFrom(a4, Prefix.Bits()).String(), "dev", iface)
-	if a6.IsValid() {
-		b.ip("-n", ns, "addr", "add", netip.PrefixFrom(a6, Prefix6.Bits()).String(), "dev", iface, "nodad")
-	}
-	b.ip("-n", ns, "link", "set", iface, "up")
-}
-
-// Node returns the node with the given short name.
-func (b *Bed) Node(name string) *Node {
-	b.t.Helper()
-	for _, n := range b.Nodes {
-		if n.Name == name {
-			return n
+	seen := map[string]bool{}
+	for i, h := range append([]Host{{Name: "c", Iface: l.Client.Iface, Addrs: l.Client.Addrs}}, l.Nodes...) {
+		if h.Name == "" || len(h.Name) > 63 || strings.ContainsAny(h.Name, " /") || h.Name == "." || h.Name == ".." {
+			return fmt.Errorf("netns: host name %q: use 1 to 63 characters without spaces or slashes", h.Name)
+		}
+		if i > 0 && seen[h.Name] {
+			return fmt.Errorf("netns: node name %q used twice", h.Name)
+		}
+		if i > 0 {
+			seen[h.Name] = true
+		}
+		if len(h.Iface) == 0 || len(h.Iface) > 15 || strings.ContainsAny(h.Iface, " /:") {
+			return fmt.Errorf("netns: host %s: interface name %q: use 1 to 15 characters without spaces, slashes or colons", h.Name, h.Iface)
 		}
 	}
-	b.t.Fatalf("netns: no node %q in this bed", name)
+	if len(l.Nodes) > 250 {
+		return fmt.Errorf("netns: %d nodes: at most 250", len(l.Nodes))
+	}
 	return nil
 }
 
-func (b *Bed) ip(args ...string) {
-	b.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		b.t.Fatalf("netns: ip %s: %v\n%s", strings.Join(args, " "), err, out)
+// Create makes the net l describes: the namespaces (lo up in each), the
+// bridge, a veth pair per host with the host's end in its namespace under
+// its interface name, and the addresses. On error it removes what it made.
+// It needs root and ip(8).
+func Create(l Layout) (_ *Net, err error) {
+	if l.ID == "" {
+		l.ID = NewID()
 	}
+	if err := l.Check(); err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return nil, fmt.Errorf("netns: ip(8) is missing: install iproute2")
+	}
+	names := l.Namespaces()
+	n := &Net{ID: l.ID, Client: names[0], Bridge: names[len(names)-1]}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, Remove(names))
+		}
+	}()
+	if err := n.addNS(n.Bridge, l.NoDAD); err != nil {
+		return nil, err
+	}
+	if err := ip("-n", n.Bridge, "link", "add", BridgeName, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"); err != nil {
+		return nil, err
+	}
+	if err := ip("-n", n.Bridge, "link", "set", BridgeName, "up"); err != nil {
+		return nil, err
+	}
+	for i, h := range l.Nodes {
+		node := newNode(h, names[1+i], i)
+		n.Nodes = append(n.Nodes, node)
+		if err := n.plug(node.NS, node.port, h, l.NoDAD); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.plug(n.Client, "pc", l.Client, l.NoDAD); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
-// Exec runs a command in namespace ns and returns its standard output; it
-// fails the test when the command fails.
-func (b *Bed) Exec(ns string, name string, args ...string) string {
-	b.t.Helper()
-	out, err := b.Run(ns, name, args...)
-	if err != nil {
-		b.t.Fatalf("netns: %s %s in %s: %v", name, strings.Join(args, " "), ns, err)
+// Attach returns the view of a net Create made for l earlier (perhaps in
+// another process), without looking at the system.
+func Attach(l Layout) *Net {
+	names := l.Namespaces()
+	n := &Net{ID: l.ID, Client: names[0], Bridge: names[len(names)-1]}
+	for i, h := range l.Nodes {
+		n.Nodes = append(n.Nodes, newNode(h, names[1+i], i))
 	}
-	return out
+	return n
+}
+
+// newNode is the i-th node of a layout, in namespace ns.
+func newNode(h Host, ns string, i int) *Node {
+	node := &Node{Name: h.Name, NS: ns, Iface: h.Iface, port: fmt.Sprintf("p%d", i)}
+	for _, p := range h.Addrs {
+		if p.Addr().Is4() && !node.Addr.IsValid() {
+			node.Addr = p.Addr()
+		}
+		if p.Addr().Is6() && !node.Addr6.IsValid() {
+			node.Addr6 = p.Addr()
+		}
+	}
+	return node
+}
+
+// addNS creates a namespace with lo up.
+func (n *Net) addNS(ns string, noDAD bool) error {
+	if err := ip("netns", "add", ns); err != nil {
+		return err
+	}
+	if err := ip("-n", ns, "link", "set", "lo", "up"); err != nil {
+		return err
+	}
+	if noDAD {
+		if _, err := n.Run(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"); err != nil {
+			return fmt.Errorf("netns: sysctl in %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// plug creates namespace ns and connects h's interface to the bridge
+// through the bridge-side veth port.
+func (n *Net) plug(ns, port string, h Host, noDAD bool) error {
+	if err := n.addNS(ns, noDAD); err != nil {
+		return err
+	}
+	if err := ip("-n", n.Bridge, "link", "add", port, "type", "veth", "peer", "name", h.Iface, "netns", ns); err != nil {
+		return err
+	}
+	if err := ip("-n", n.Bridge, "link", "set", port, "master", BridgeName, "up"); err != nil {
+		return err
+	}
+	if h.MTU > 0 {
+		mtu := strconv.Itoa(h.MTU)
+		if err := ip("-n", n.Bridge, "link", "set", port, "mtu", mtu); err != nil {
+			return err
+		}
+		if err := ip("-n", ns, "link", "set", h.Iface, "mtu", mtu); err != nil {
+			return err
+		}
+	}
+	if noDAD {
+		if _, err := n.Run(ns, "sysctl", "-qw", "net.ipv6.conf."+h.Iface+".accept_dad=0"); err != nil {
+			return fmt.Errorf("netns: sysctl in %s: %w", ns, err)
+		}
+	}
+	for _, p := range h.Addrs {
+		args := []string{"-n", ns, "addr", "add", p.String(), "dev", h.Iface}
+		if p.Addr().Is6() {
+			args = append(args, "nodad")
+		}
+		if err := ip(args...); err != nil {
+			return err
+		}
+	}
+	return ip("-n", ns, "link", "set", h.Iface, "up")
+}
+
+// ip runs ip(8) with args.
+func ip(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("netns: ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Remove deletes the named namespaces that exist (with every link inside
+// them) and reports the ones it could not delete. Processes still running
+// in a namespace keep it alive until they exit: kill them first.
+func Remove(namespaces []string) error {
+	var errs []error
+	for _, ns := range namespaces {
+		if !Exists(ns) {
+			continue
+		}
+		if err := ip("netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Exists reports whether a namespace named ns is mounted under /run/netns.
+func Exists(ns string) bool {
+	if ns == "" || strings.Contains(ns, "/") || ns == "." || ns == ".." {
+		return false
+	}
+	_, err := os.Lstat("/run/netns/" + ns)
+	return err == nil
+}
+
+// Remove deletes the net's namespaces.
+func (n *Net) Remove() error { return Remove(n.Namespaces()) }
+
+// Namespaces returns the net's namespace names, client first, bridge last.
+func (n *Net) Namespaces() []string {
+	ns := []string{n.Client}
+	for _, nd := range n.Nodes {
+		ns = append(ns, nd.NS)
+	}
+	return append(ns, n.Bridge)
+}
+
+// Node returns the node with the given short name, or nil.
+func (n *Net) Node(name string) *Node {
+	for _, nd := range n.Nodes {
+		if nd.Name == name {
+			return nd
+		}
+	}
+	return nil
 }
 
 // Run runs a command in namespace ns and returns its standard output and an
 // error carrying its standard error when it fails.
-func (b *Bed) Run(ns string, name string, args ...string) (string, error) {
+func (n *Net) Run(ns string, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd := Command(ns, name, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
@@ -198,113 +318,36 @@ func (b *Bed) Run(ns string, name string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Command returns an unstarted command that runs in namespace ns. Start it
-// with [Bed.Start] so the bed kills it at cleanup.
-func (b *Bed) Command(ns string, name string, args ...string) *exec.Cmd {
+// Command returns an unstarted command that runs in namespace ns, through
+// ip netns exec (which replaces itself with the program, in a mount
+// namespace of its own whose mounts never reach the host).
+func Command(ns string, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
-}
-
-// Start starts cmd (usually from [Bed.Command]) and remembers it: the bed
-// kills it (SIGKILL) at cleanup if it still runs, and reaps it. ip netns
-// exec replaces itself with the program, so cmd.Process is the program.
-func (b *Bed) Start(cmd *exec.Cmd) {
-	b.t.Helper()
-	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("netns: start %s: %v", strings.Join(cmd.Args, " "), err)
-	}
-	b.mu.Lock()
-	b.procs = append(b.procs, cmd)
-	b.mu.Unlock()
-}
-
-// Signal sends sig to a process started with [Bed.Start].
-func (b *Bed) Signal(cmd *exec.Cmd, sig syscall.Signal) {
-	b.t.Helper()
-	if err := cmd.Process.Signal(sig); err != nil {
-		b.t.Fatalf("netns: signal %v to %s: %v", sig, cmd.Path, err)
-	}
-}
-
-// Wait waits at most timeout for a process started with [Bed.Start] to
-// exit and returns its exit error; it kills the process and fails the test
-// when the time runs out.
-func (b *Bed) Wait(cmd *exec.Cmd, timeout time.Duration) error {
-	b.t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		b.forget(cmd)
-		return err
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-		b.forget(cmd)
-		b.t.Fatalf("netns: %s did not exit within %v", strings.Join(cmd.Args, " "), timeout)
-		return nil
-	}
-}
-
-func (b *Bed) forget(cmd *exec.Cmd) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, c := range b.procs {
-		if c == cmd {
-			b.procs = append(b.procs[:i], b.procs[i+1:]...)
-			return
-		}
-	}
-}
-
-// close kills the bed's processes and deletes its namespaces.
-func (b *Bed) close() {
-	b.mu.Lock()
-	procs := b.procs
-	b.procs = nil
-	b.mu.Unlock()
-	for _, c := range procs {
-		_ = c.Process.Kill()
-		_ = c.Wait()
-	}
-	for _, ns := range b.namespaces() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil && !strings.Contains(string(out), "No such file") {
-			b.t.Errorf("netns: ip netns del %s: %v\n%s", ns, err, out)
-		}
-	}
-}
-
-func (b *Bed) namespaces() []string {
-	ns := []string{b.Client}
-	for _, n := range b.Nodes {
-		ns = append(ns, n.NS)
-	}
-	return append(ns, b.Bridge)
 }
 
 // CutLink takes the node's bridge port down: the node sees carrier loss,
 // as when its cable is pulled.
-func (b *Bed) CutLink(n *Node) {
-	b.t.Helper()
-	b.ip("-n", b.Bridge, "link", "set", n.port, "down")
+func (n *Net) CutLink(nd *Node) error {
+	return ip("-n", n.Bridge, "link", "set", nd.port, "down")
 }
 
 // Isolate detaches the node's port from the bridge while the link stays
 // up: the node keeps carrier but hears no one (split brain).
-func (b *Bed) Isolate(n *Node) {
-	b.t.Helper()
-	b.ip("-n", b.Bridge, "link", "set", n.port, "nomaster")
+func (n *Net) Isolate(nd *Node) error {
+	return ip("-n", n.Bridge, "link", "set", nd.port, "nomaster")
 }
 
 // Heal undoes CutLink and Isolate.
-func (b *Bed) Heal(n *Node) {
-	b.t.Helper()
-	b.ip("-n", b.Bridge, "link", "set", n.port, "master", BridgeName, "up")
+func (n *Net) Heal(nd *Node) error {
+	return ip("-n", n.Bridge, "link", "set", nd.port, "master", BridgeName, "up")
 }
 
 // Addrs lists the addresses on iface in namespace ns, as prefixes.
-func (b *Bed) Addrs(ns, iface string) []netip.Prefix {
-	b.t.Helper()
-	out := b.Exec(ns, "ip", "-o", "addr", "show", "dev", iface)
+func (n *Net) Addrs(ns, iface string) ([]netip.Prefix, error) {
+	out, err := n.Run(ns, "ip", "-o", "addr", "show", "dev", iface)
+	if err != nil {
+		return nil, fmt.Errorf("netns: addresses of %s in %s: %w", iface, ns, err)
+	}
 	var ps []netip.Prefix
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -316,43 +359,25 @@ func (b *Bed) Addrs(ns, iface string) []netip.Prefix {
 			}
 		}
 	}
-	return ps
+	return ps, nil
 }
 
-// HasAddr reports whether iface in namespace ns carries address a.
-func (b *Bed) HasAddr(ns, iface string, a netip.Addr) bool {
-	b.t.Helper()
-	for _, p := range b.Addrs(ns, iface) {
-		if p.Addr() == a {
-			return true
-		}
-	}
-	return false
-}
-
-// Holders returns the nodes whose eth1 carries address a.
-func (b *Bed) Holders(a netip.Addr) []string {
-	b.t.Helper()
+// Holders returns the nodes whose interface carries address a.
+func (n *Net) Holders(a netip.Addr) ([]string, error) {
 	var hs []string
-	for _, n := range b.Nodes {
-		if b.HasAddr(n.NS, NodeIface, a) {
-			hs = append(hs, n.Name)
+	for _, nd := range n.Nodes {
+		ps, err := n.Addrs(nd.NS, nd.Iface)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if p.Addr() == a {
+				hs = append(hs, nd.Name)
+				break
+			}
 		}
 	}
-	return hs
-}
-
-// Eventually polls cond every 20 ms until it holds or timeout passes, and
-// fails the test with msg in the second case.
-func (b *Bed) Eventually(timeout time.Duration, msg string, cond func() bool) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("netns: after %v: %s", timeout, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return hs, nil
 }
 
 // Do runs fn on an OS thread that has entered namespace ns. Sockets fn
@@ -387,50 +412,4 @@ func Do(ns string, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
-}
-
-// A Capture is a running tcpdump.
-type Capture struct {
-	b    *Bed
-	cmd  *exec.Cmd
-	File string // the pcap file
-}
-
-// Capture starts tcpdump on iface in namespace ns with a filter expression
-// (empty: everything), writing to a file in a temporary directory, and
-// waits until it listens. It needs tcpdump (testenv.NeedTool).
-func (b *Bed) Capture(ns, iface, filter string) *Capture {
-	b.t.Helper()
-	testenv.NeedTool(b.t, "tcpdump")
-	dir := b.t.TempDir()
-	c := &Capture{b: b, File: dir + "/capture.pcap"}
-	errf, err := os.Create(dir + "/tcpdump.err")
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer errf.Close()
-	// --immediate-mode: without it frames wait in the capture ring and a
-	// stop loses them; -Z root: the file is in a root-only directory.
-	args := []string{"--immediate-mode", "-Z", "root", "-U", "-n", "-i", iface, "-w", c.File}
-	if filter != "" {
-		args = append(args, filter)
-	}
-	c.cmd = b.Command(ns, "tcpdump", args...)
-	c.cmd.Stderr = errf
-	b.Start(c.cmd)
-	b.Eventually(5*time.Second, "tcpdump did not start listening", func() bool {
-		out, _ := os.ReadFile(errf.Name())
-		return bytes.Contains(out, []byte("listening on"))
-	})
-	return c
-}
-
-// Stop stops tcpdump after a short grace period for frames in flight and
-// returns the pcap file name.
-func (c *Capture) Stop() string {
-	c.b.t.Helper()
-	time.Sleep(200 * time.Millisecond)
-	c.b.Signal(c.cmd, syscall.SIGTERM)
-	_ = c.b.Wait(c.cmd, 5*time.Second)
-	return c.File
 }

@@ -76,3 +76,23 @@ func TestDo(t *testing.T) {
 		t.Errorf("/proc/thread-self/net/dev inside the node namespace lacks %s:\n%s", netns.NodeIface, name)
 	}
 }
+
+// TestProberLongRun: a probe that outlives the 16-bit ICMP sequence
+// numbers keeps counting replies (it used to stop at 65,536).
+func TestProberLongRun(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	p := bed.Probe(bed.Node("a").Addr, 20*time.Microsecond)
+	deadline := time.Now().Add(60 * time.Second)
+	for p.Result().Sent < 70000 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := p.Stop()
+	t.Logf("probe: %v", r)
+	if r.Sent < 70000 {
+		t.Fatalf("only %d probes sent in 60s (about 2s on this project's machine)", r.Sent)
+	}
+	if r.Received <= 1<<16 {
+		t.Errorf("received %d of %d probes: replies stop being counted after 65,536", r.Received, r.Sent)
+	}
+}

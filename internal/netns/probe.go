@@ -43,7 +43,8 @@ type Prober struct {
 	mu      sync.Mutex
 	start   time.Time
 	sent    int
-	seen    map[int]bool
+	seen    map[int]bool // ICMP sequence numbers (16 bits) answered, forgotten when reused
+	recv    int          // distinct replies
 	last    time.Time
 	maxGap  time.Duration
 	stopped bool
@@ -92,18 +93,6 @@ func StartProber(ns string, target netip.Addr, every time.Duration) (*Prober, er
 	return p, nil
 }
 
-// Probe starts a prober in the client namespace; the bed stops it at
-// cleanup if the test does not.
-func (b *Bed) Probe(target netip.Addr, every time.Duration) *Prober {
-	b.t.Helper()
-	p, err := StartProber(b.Client, target, every)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { p.Stop() })
-	return p
-}
-
 func (p *Prober) echo(seq int) ([]byte, net.Addr) {
 	var typ icmp.Type = ipv4.ICMPTypeEcho
 	if p.target.Is6() {
@@ -122,6 +111,7 @@ func (p *Prober) send() {
 		b, dst := p.echo(seq)
 		p.mu.Lock()
 		p.sent++
+		delete(p.seen, seq&0xffff) // a probe that runs long reuses sequence numbers
 		p.mu.Unlock()
 		_, _ = p.conn.WriteTo(b, dst) // a failed send is a lost probe
 		select {
@@ -163,6 +153,7 @@ func (p *Prober) receive() {
 		p.mu.Lock()
 		if !p.stopped && !p.seen[e.Seq] {
 			p.seen[e.Seq] = true
+			p.recv++
 			p.maxGap = max(p.maxGap, now.Sub(p.last))
 			p.last = now
 		}
@@ -174,7 +165,17 @@ func (p *Prober) receive() {
 func (p *Prober) Replies() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.seen)
+	return p.recv
+}
+
+// Result returns the figures so far without stopping; Lost does not
+// count the last probe sent (its reply may be in flight), MaxGap includes
+// the current gap.
+func (p *Prober) Result() ProbeResult {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProbeResult{Sent: p.sent, Received: p.recv, Lost: max(p.sent-p.recv-1, 0), MaxGap: max(p.maxGap, now.Sub(p.last))}
 }
 
 // Stop stops sending, waits a short grace period for replies in flight and
@@ -191,7 +192,7 @@ func (p *Prober) Stop() ProbeResult {
 		p.wg.Wait()
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.res = ProbeResult{Sent: p.sent, Received: len(p.seen), Lost: p.sent - len(p.seen), MaxGap: max(p.maxGap, end.Sub(p.last))}
+		p.res = ProbeResult{Sent: p.sent, Received: p.recv, Lost: p.sent - p.recv, MaxGap: max(p.maxGap, end.Sub(p.last))}
 	})
 	return p.res
 }
@@ -212,15 +213,4 @@ func Ping(ns string, target netip.Addr, timeout time.Duration) (bool, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return p.Replies() > 0, nil
-}
-
-// Answers reports whether target answers a ping from the client within
-// timeout.
-func (b *Bed) Answers(target netip.Addr, timeout time.Duration) bool {
-	b.t.Helper()
-	ok, err := Ping(b.Client, target, timeout)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return ok
 }

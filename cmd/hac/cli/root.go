@@ -85,6 +85,7 @@ Exit codes, the same for every command:
 		newBuildCmd(),
 		newAgentCmd(),
 		newPlanCmd(), newApplyCmd(), newStatusCmd(),
+		newLabCmd(),
 	)
 	return root
 }
