@@ -257,3 +257,116 @@ func TestSeedOnRealNodes(t *testing.T) {
 		r1.Lost, r2.Lost, back.Round(time.Millisecond), r4.Lost, r5.Lost, r5.MaxGap.Round(time.Millisecond), r6.Lost,
 		r6.MaxGap.Round(time.Millisecond), r7.Lost, r7.MaxGap.Round(time.Millisecond), r8.Lost, r9.Lost, r9.MaxGap.Round(time.Millisecond))
 }
+
+// probeScript is installed on the nodes of TestAgentUnitOnRealNodes as a
+// health check and a notify command: it records what a command run by
+// the agent may do inside the unit's sandbox.
+const probeScript = `cat > /usr/local/lib/hac-probe <<'EOF'
+#!/bin/sh
+f=/run/hac/probe-$1
+{
+  echo "uid $(id -u)"
+  if echo x 2>/dev/null > /etc/hac-probe; then echo "etc writable"; else echo "etc read-only"; fi
+  if echo x 2>/dev/null > /var/lib/hac-probe; then echo "var writable"; else echo "var read-only"; fi
+  if echo x 2>/dev/null > /tmp/hac-probe; then echo "tmp writable"; else echo "tmp read-only"; fi
+  if sudo -n true 2>/dev/null; then echo "sudo works"; else echo "sudo refused"; fi
+  if ping -c1 -W1 198.18.0.100 >/dev/null 2>&1; then echo "ping works"; else echo "ping fails"; fi
+  grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
+} > "$f.tmp" && mv "$f.tmp" "$f"
+EOF
+chmod 755 /usr/local/lib/hac-probe`
+
+// TestAgentUnitOnRealNodes runs the agent under the exact unit hac
+// renders, with a health check and a notify command configured: the
+// unit on the node is byte for byte the built one, the agent runs
+// sandboxed with its two capabilities, the nodes reach MASTER/BACKUP,
+// systemctl restart of the master hands over inside the unit's stop
+// timeout without a lost probe, and systemd restarts an agent killed
+// with SIGKILL. What the check and notify commands may do in the sandbox
+// is recorded by the commands themselves.
+func TestAgentUnitOnRealNodes(t *testing.T) {
+	t.Parallel()
+	cue := seedCluster(t,
+		[2]string{`render: network: "ifupdown"`, `render: network: "none"`},
+		[2]string{`vips: [`, `checks: probe: {command: ["/usr/local/lib/hac-probe", "check"], interval: "1s"}
+		notify: master: ["/usr/local/lib/hac-probe", "notify-master"]
+		vips: [`})
+	bed := nodes.New(t, nodes.Spec{Nodes: []string{"lb1", "lb2"}, Setup: []string{probeScript}})
+	r := &realPair{t: t, bed: bed, hac: nodes.HacBinary(t), dir: t.TempDir(), lb1: bed.Node("lb1"), lb2: bed.Node("lb2")}
+	r.write(cue)
+	r.apply("first apply")
+	r.holders("after the first apply", "lb1")
+	if s := agentState(r.lb2); s != "BACKUP" {
+		t.Errorf("lb2 is %q, want BACKUP", s)
+	}
+
+	// The unit on the node is the one hac builds.
+	out := t.TempDir()
+	if o, err := r.bed.Command(r.bed.Client, r.hac, "build", "-o", out, r.dir).CombinedOutput(); err != nil {
+		t.Fatalf("hac build: %v\n%s", err, o)
+	}
+	built, err := os.ReadFile(filepath.Join(out, "ncp-lb/lb1/etc/systemd/system/hac-agent.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.lb1.Exec("cat /etc/systemd/system/hac-agent.service"); got != string(built) {
+		t.Errorf("the unit on lb1 is not the built one:\n%s", got)
+	}
+	// Sandboxed: CAP_NET_ADMIN (12) and CAP_NET_RAW (13) only, no new
+	// privileges, a read-only system.
+	pid := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
+	st := r.lb1.Exec("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/" + pid + "/status")
+	for _, want := range []string{"CapEff:\t0000000000003000", "CapBnd:\t0000000000003000", "NoNewPrivs:\t1"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("the agent (pid %s) runs with\n%s\nwant %q", pid, st, want)
+		}
+	}
+	// What the check and the notify command could do.
+	r.bed.Eventually(10*time.Second, "the check and notify commands did not report", func() bool {
+		_, err1 := r.lb1.Run("test -f /run/hac/probe-check")
+		_, err2 := r.lb1.Run("test -f /run/hac/probe-notify-master")
+		return err1 == nil && err2 == nil
+	})
+	for _, f := range []string{"/run/hac/probe-check", "/run/hac/probe-notify-master"} {
+		got := r.lb1.Exec("cat " + f)
+		t.Logf("%s:\n%s", f, got)
+		for _, want := range []string{"uid 0\n", "etc read-only\n", "var read-only\n", "tmp writable\n", "sudo refused\n", "ping works\n", "CapEff:\t0000000000003000\n", "NoNewPrivs:\t1\n"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s lacks %q", f, want)
+			}
+		}
+	}
+
+	// systemctl restart of the master: the handoff fits in the stop
+	// timeout and loses nothing.
+	var took time.Duration
+	res := r.probe("systemctl restart hac-agent on the master", func(*netns.Prober) {
+		start := time.Now()
+		r.lb1.Exec("systemctl restart hac-agent")
+		took = time.Since(start)
+		r.holders("after the restart", "lb1")
+	}, 500*time.Millisecond)
+	stop := strings.TrimSpace(r.lb1.Exec("systemctl show -P TimeoutStopUSec hac-agent"))
+	t.Logf("systemctl restart took %v (TimeoutStopSec %s)", took.Round(time.Millisecond), stop)
+	if res.Lost != 0 {
+		t.Errorf("systemctl restart of the master lost %d probes (longest gap %v), want 0", res.Lost, res.MaxGap)
+	}
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); strings.Contains(j, "timed out") || strings.Contains(j, "SIGKILL") {
+		t.Errorf("the stop ran into the stop timeout:\n%s", j)
+	}
+	// SIGKILL: systemd restarts the agent (Restart=on-failure).
+	old := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
+	kill := r.probe("SIGKILL of the master's agent", func(*netns.Prober) {
+		r.lb1.Exec("systemctl kill -s KILL hac-agent")
+		r.bed.Eventually(30*time.Second, "systemd did not restart the killed agent", func() bool {
+			pid, err := r.lb1.Run("systemctl show -P MainPID hac-agent")
+			pid = strings.TrimSpace(pid)
+			return err == nil && pid != "0" && pid != old && agentState(r.lb1) == "MASTER"
+		})
+	}, 300*time.Millisecond)
+	if n := strings.TrimSpace(r.lb1.Exec("systemctl show -P NRestarts hac-agent")); n != "1" {
+		t.Errorf("NRestarts = %s after one SIGKILL, want 1", n)
+	}
+	t.Logf("figures: restart %d lost (gap %v, took %v); SIGKILL %d lost (gap %v)",
+		res.Lost, res.MaxGap.Round(time.Millisecond), took.Round(time.Millisecond), kill.Lost, kill.MaxGap.Round(time.Millisecond))
+}
