@@ -18,6 +18,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -389,13 +390,29 @@ func (d *Deployer) poll(ctx context.Context, check func() []string) error {
 	}
 }
 
-// nodeProblems asks the node's agent and compares.
+// nodeProblems asks the node's agent and compares. A node that runs
+// keepalived (render.keepalived: no agent.json, a keepalived.conf) has no
+// agent to ask: its keepalived service must be active.
 func (d *Deployer) nodeProblems(ctx context.Context, np *NodePlan, conn Conn, strict bool) []string {
+	if runsKeepalived(np.node) {
+		out, err := conn.Run(ctx, "keepalived status", "systemctl is-active keepalived", nil)
+		if st := strings.TrimSpace(string(out)); err != nil || st != "active" {
+			return []string{fmt.Sprintf("keepalived is %q, want active (journalctl -u keepalived on the node says why)", st)}
+		}
+		return nil
+	}
 	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
 	if err != nil {
 		return []string{err.Error()}
 	}
 	return checkNode(rep, np.node.Manifest.Expect, wantDigest(np.node), strict)
+}
+
+// runsKeepalived reports whether node n runs keepalived rather than the
+// hac agent: its tree has a keepalived.conf and no agent.json.
+func runsKeepalived(n *Node) bool {
+	_, conf := n.Files[keepalived.Path]
+	return conf && wantDigest(n) == ""
 }
 
 // wantDigest is the config digest the node's agent must report, or ""

@@ -258,6 +258,27 @@ func (n *Node) provision(clientKey string) ssh.PublicKey {
 	} {
 		n.writeFile(f.path, f.mode, f.data)
 	}
+	// /sys is writable in the container: netplan apply writes uevent
+	// files (udevadm trigger) and systemd-networkd waits for udev to
+	// have seen a link, as on a server, so udev runs. Its trigger at
+	// boot is confined to network devices (the container's sysfs shows
+	// only its namespace's), so no host device is touched. eth1 keeps
+	// its MAC address like a NIC with a burnt-in one: udev's default
+	// link policy would give the veth a new one.
+	n.writeFile("/etc/systemd/system/systemd-udev-trigger.service.d/hac-testbed.conf", 0o644, []byte(`# hac test bed: only this container's network devices
+[Service]
+ExecStart=
+ExecStart=-udevadm trigger --type=subsystems --action=add --subsystem-match=net
+ExecStart=-udevadm trigger --type=devices --action=add --subsystem-match=net
+`))
+	n.writeFile("/etc/systemd/network/99-default.link", 0o644, nil)
+	p := filepath.Join(n.dir, "upper/etc/systemd/network/99-default.link")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/null", p); err != nil {
+		t.Fatal(err)
+	}
 	return hostKey
 }
 
@@ -320,13 +341,16 @@ install -d -m 700 -o "$1" -g "$(id -gn "$1")" "$h/.ssh"
 install -m 600 -o "$1" -g "$(id -gn "$1")" /root/.ssh/authorized_keys "$h/.ssh/authorized_keys"' sh "$login"
 `
 
-// bootScript boots the container. Its process id stays the one the bed
+// bootScript boots the container. --private-network with the node's
+// namespace gives it a sysfs and /proc/sys/net of that namespace and
+// keeps CAP_NET_ADMIN; SYSTEMD_NSPAWN_API_VFS_WRITABLE lets netplan apply
+// write its uevent files (udevadm trigger) as on a server. Its process id stays the one the bed
 // started (every step execs), which is the cgroup's first member.
 const bootScript = mountScript + `ns=$1 machine=$2 host=$3
 mkdir -p /run/systemd/nspawn
 mount -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn
-SYSTEMD_NSPAWN_LOCK=0 exec systemd-nspawn --quiet --boot --directory="$st/root" --register=no --keep-unit \
-  --capability=CAP_NET_ADMIN,CAP_NET_RAW \
+SYSTEMD_NSPAWN_LOCK=0 SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 exec systemd-nspawn --quiet --boot --directory="$st/root" --register=no --keep-unit \
+  --private-network --capability=CAP_NET_ADMIN,CAP_NET_RAW \
   --network-namespace-path="/run/netns/$ns" --machine="$machine" --hostname="$host"
 `
 
@@ -425,15 +449,21 @@ func (n *Node) boot() error {
 	n.mu.Lock()
 	done := n.done
 	n.mu.Unlock()
+	var lastErr error
 	for {
 		select {
 		case <-done:
 			return fmt.Errorf("nodes: %s ended while booting (exit status %d):\n%s", n.Name, n.status, n.ConsoleTail(30))
 		default:
 		}
-		if _, err := n.Run("true"); err == nil {
+		_, err := n.Run("true")
+		if err == nil {
 			break
 		}
+		if lastErr == nil || err.Error() != lastErr.Error() {
+			n.bed.t.Logf("nodes: %s: waiting for sshd: %v", n.Name, err)
+		}
+		lastErr = err
 		if time.Now().After(deadline) {
 			addrs, _ := exec.Command("ip", "-n", n.NS, "-br", "addr", "show", "dev", netns.NodeIface).CombinedOutput()
 			return fmt.Errorf("nodes: %s: sshd does not answer at %s %v after the boot started (eth1: %s; does the node's "+

@@ -20,10 +20,11 @@ const Suite = "bookworm"
 // Packages is the default package list of a node's root file system:
 // systemd as init, sshd to reach it, both VRRP daemons' surroundings
 // (keepalived, the two network renderers) and the tools the tests run
-// inside.
+// inside: what a Debian 12 server with hac's needs installed has.
 var Packages = []string{
 	"dbus", "ifupdown", "iproute2", "iputils-ping", "keepalived",
 	"netplan.io", "openssh-server", "sudo", "systemd", "systemd-sysv",
+	"udev", // netplan apply runs udevadm
 }
 
 // CacheDir is where root file systems are kept, one directory per
