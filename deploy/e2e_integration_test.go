@@ -143,6 +143,7 @@ func (r *realPair) holders(what string, want ...string) {
 // and ifdown/ifup of eth1 on the master (ifupdown's activation) takes the
 // VIP until eth1 is back, measured.
 func TestSeedOnRealNodes(t *testing.T) {
+	t.Parallel()
 	r := newRealPair(t, seedCluster(t))
 	r.apply("first apply")
 	r.holders("after the first apply", "lb1")
