@@ -150,3 +150,65 @@ func TestSweepKilledBed(t *testing.T) {
 	_ = cid
 	checkGone(t, id, dir, namespaces)
 }
+
+// TestSeedState builds the seed's servers as people run them today: a
+// user with sudo and root login off, eth1 and a static eth1:0 VIP alias in
+// /etc/network/interfaces, keepalived running from a keepalived.conf like
+// the seed's. The bed logs in as that user.
+func TestSeedState(t *testing.T) {
+	b := New(t, Spec{
+		Login:      "admin",
+		OwnNetwork: true,
+		Setup: []string{
+			"useradd -m -s /bin/bash admin",
+			"echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin",
+			"echo 'PermitRootLogin no' > /etc/ssh/sshd_config.d/no-root.conf",
+			SeedInterfaces,
+			`cat >> /etc/network/interfaces <<EOF
+
+# VIP
+auto eth1:0
+iface eth1:0 inet static
+address 198.18.0.102
+netmask 255.255.255.0
+EOF`,
+			`prio=100; state=BACKUP; [ "$NODE" = n1 ] && { prio=200; state=MASTER; }
+cat > /etc/keepalived/keepalived.conf <<EOF
+vrrp_instance VI_1 {
+	state $state
+	interface eth1
+	virtual_router_id 51
+	priority $prio
+	advert_int 1
+	authentication {
+		auth_type PASS
+		auth_pass pass1234
+	}
+	virtual_ipaddress {
+		198.18.0.102
+	}
+}
+EOF`,
+		},
+	})
+	n1 := b.Node("n1")
+	if got := strings.TrimSpace(n1.Exec("id -un; sudo -n id -un")); got != "admin\nroot" {
+		t.Errorf("login and sudo: %q, want admin then root", got)
+	}
+	if got := strings.TrimSpace(n1.Exec("systemctl is-active keepalived")); got != "active" {
+		t.Errorf("keepalived is %q, want active", got)
+	}
+	// The alias is up on both nodes, as in the seed.
+	for _, n := range b.Nodes {
+		if out := n.Exec("ip -o -4 addr show dev eth1"); !strings.Contains(out, "198.18.0.102/24") {
+			t.Errorf("%s: no eth1:0 alias: %q", n.Name, out)
+		}
+	}
+	// Root cannot log in.
+	root := *b
+	root.Login = "root"
+	probe := &Node{Node: n1.Node, bed: &root}
+	if _, err := probe.Run("true"); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Errorf("root login: %v, want refused", err)
+	}
+}
