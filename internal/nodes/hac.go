@@ -19,13 +19,12 @@ var (
 // HacBinary builds cmd/hac once per test process as a static binary
 // (CGO_ENABLED=0: it runs inside the nodes whatever their C library, as
 // hac apply --install-agent puts it there) and returns its path. The
-// binary is removed when the test binary exits only through [Main]; it
-// lives in the bed's temporary directory otherwise.
+// binary is removed when the test binary exits through [Main].
 func HacBinary(t testing.TB) string {
 	t.Helper()
 	hacOnce.Do(func() {
 		var dir string
-		dir, hacErr = os.MkdirTemp("", Prefix+"hac-")
+		dir, hacErr = os.MkdirTemp("", "hac-static-")
 		if hacErr != nil {
 			return
 		}

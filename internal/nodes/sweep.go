@@ -165,15 +165,14 @@ func sweep(cg cgroups) []string {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue // not a bed's state (claim writes the owner under the lock)
+		}
 		var pid int
 		var start uint64
-		if err == nil {
-			fmt.Sscanf(string(b), "%d %d", &pid, &start)
-		}
-		if pid > 0 {
-			if s, err := startTime(pid); err == nil && s == start {
-				continue // alive
-			}
+		fmt.Sscanf(string(b), "%d %d", &pid, &start)
+		if s, err := startTime(pid); err == nil && s == start {
+			continue // alive
 		}
 		var what []string
 		for _, r := range cg.roots() {
