@@ -213,11 +213,6 @@ func (b *Bed) Node(name string) *Node {
 	return nil
 }
 
-// Dialer returns an SSH dialer that trusts the nodes and logs in with the
-// bed's key. Dial from the client namespace (netns.Do(b.Client, ...)):
-// only it reaches the nodes.
-func (b *Bed) Dialer() *sshconn.Dialer { return b.dialer }
-
 // provision writes the node's own files into its upper layer before the
 // first boot: its host key, sshd's drop-in, root's authorized_keys and its
 // hostname. It returns the host's public key.
@@ -641,17 +636,6 @@ func (b *Bed) close() {
 			b.t.Error(err)
 		}
 	}
-}
-
-// Pid returns the process id of the node's systemd-nspawn process, or 0
-// when it is down.
-func (n *Node) Pid() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return 0
-	}
-	return n.cmd.Process.Pid
 }
 
 // String returns the node's name.
