@@ -465,4 +465,33 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	}
 	t.Logf("figures: restart %d lost (gap %v, took %v); SIGKILL %d lost (gap %v)",
 		res.Lost, res.MaxGap.Round(time.Millisecond), took.Round(time.Millisecond), kill.Lost, kill.MaxGap.Round(time.Millisecond))
+
+	// A check run as another user: the unit grants the agent setuid,
+	// setgid and kill, still sandboxed; the check passes only when it
+	// runs as nobody (a failing weight-0 check would put lb1 in FAULT).
+	r.write(seedCluster(t,
+		[2]string{`render: network: "ifupdown"`, `render: network: "none"`},
+		[2]string{`vips: [`, `checks: probe: {command: ["/usr/local/lib/hac-probe", "check"], interval: "1s"}
+		checks: nobody: {command: ["/bin/sh", "-c", "test \"$(id -u)\" = 65534"], user: "nobody", interval: "1s"}
+		notify: master: ["/usr/local/lib/hac-probe", "notify-master"]
+		vips: [`}))
+	r.apply("a check run as nobody")
+	r.holders("with the check run as nobody", "lb1")
+	js := r.lb1.Exec("hac agent status --format json")
+	var rep status.Report
+	if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Instances) != 1 {
+		t.Fatalf("agent status: %v: %s", err, js)
+	}
+	up := map[string]bool{}
+	for _, c := range rep.Instances[0].Checks {
+		up[c.Name] = c.Up
+	}
+	if !up["nobody"] || !up["probe"] || rep.Instances[0].State != "MASTER" {
+		t.Errorf("lb1 is %s with checks %v, want MASTER with both checks up", rep.Instances[0].State, up)
+	}
+	pid = strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
+	// CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_NET_ADMIN, CAP_NET_RAW.
+	if st := r.lb1.Exec("grep -E '^(CapEff|NoNewPrivs)' /proc/" + pid + "/status"); !strings.Contains(st, "CapEff:\t00000000000030e0") || !strings.Contains(st, "NoNewPrivs:\t1") {
+		t.Errorf("the agent with a check run as another user runs with\n%s\nwant CapEff 30e0 and NoNewPrivs", st)
+	}
 }
