@@ -379,7 +379,8 @@ chmod 755 /usr/local/lib/hac-probe`
 // systemctl restart of the master hands over inside the unit's stop
 // timeout without a lost probe, and systemd restarts an agent killed
 // with SIGKILL. What the check and notify commands may do in the sandbox
-// is recorded by the commands themselves.
+// is recorded by the commands themselves. Then a check run as nobody:
+// the agent gets what it needs to switch users, still sandboxed.
 func TestAgentUnitOnRealNodes(t *testing.T) {
 	t.Parallel()
 	cue := seedCluster(t,
