@@ -18,6 +18,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -431,9 +432,19 @@ func (d *Deployer) poll(ctx context.Context, check func() []string) error {
 	}
 }
 
-// view asks the node's agent for its report.
+// view asks the node's agent for its report. A node that runs keepalived
+// (render.keepalived: no agent.json, a keepalived.conf) has no agent to
+// ask: its keepalived service must be active.
 func (d *Deployer) view(ctx context.Context, np *NodePlan, conn Conn) view {
 	v := view{name: np.Node, node: np.node}
+	if runsKeepalived(np.node) {
+		v.keepalived = true
+		out, err := conn.Run(ctx, "keepalived status", "systemctl is-active keepalived", nil)
+		if st := strings.TrimSpace(string(out)); err != nil || st != "active" {
+			v.err = fmt.Sprintf("keepalived is %q, want active (journalctl -u keepalived on the node says why)", st)
+		}
+		return v
+	}
 	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
 	if err != nil {
 		v.err = err.Error()
@@ -441,6 +452,13 @@ func (d *Deployer) view(ctx context.Context, np *NodePlan, conn Conn) view {
 		v.report = rep
 	}
 	return v
+}
+
+// runsKeepalived reports whether node n runs keepalived rather than the
+// hac agent: its tree has a keepalived.conf and no agent.json.
+func runsKeepalived(n *Node) bool {
+	_, conf := n.Files[keepalived.Path]
+	return conf && wantDigest(n) == ""
 }
 
 // wantDigest is the config digest the node's agent must report, or ""

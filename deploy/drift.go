@@ -17,6 +17,10 @@ type view struct {
 	node   *Node
 	report *status.Report
 	err    string
+	// keepalived is set for a node that runs keepalived, not the agent:
+	// there is no report to compare, only whether its service is active
+	// (err says why not).
+	keepalived bool
 }
 
 // drift is the one drift checker of hac apply (its verification after each
@@ -35,6 +39,12 @@ func drift(views []view, whole bool) []string {
 	expectMaster := map[string]string{}
 	masters := map[string][]string{}
 	for _, v := range views {
+		if v.keepalived {
+			if v.err != "" {
+				add("%s: %s", v.name, v.err)
+			}
+			continue
+		}
 		for _, e := range v.node.Manifest.Expect {
 			if _, ok := expectMaster[e.Instance]; !ok {
 				instances = append(instances, e.Instance)

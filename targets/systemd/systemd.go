@@ -31,9 +31,10 @@ func (Systemd) Name() string { return "systemd" }
 // keepalived.
 //
 // The agent runs as root with only CAP_NET_RAW and CAP_NET_ADMIN and a
-// read-only system, unless the node runs health-check or notify commands:
-// those get the privileges they would have under keepalived, so the
-// sandbox is left out.
+// read-only system. Health-check and notify commands run inside the same
+// sandbox (docs/agent.md says what they may do there); a check that runs
+// as another user adds CAP_SETUID, CAP_SETGID (to switch to it) and
+// CAP_KILL (to kill it on timeout).
 func (Systemd) Render(c *model.Cluster, n *model.Node) ([]targets.File, error) {
 	if c.Keepalived {
 		return nil, nil
@@ -61,11 +62,12 @@ TimeoutStopSec=%d
 RuntimeDirectory=hac
 RuntimeDirectoryMode=0750
 `, c.Name, n.Name, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))
-	if runsCommands(ins) {
-		b.WriteString("# No sandbox: this node runs health-check or notify commands.\n")
-	} else {
-		b.WriteString(sandbox)
+	caps := "CAP_NET_RAW CAP_NET_ADMIN"
+	if checksSwitchUser(ins) {
+		b.WriteString("# Health checks run as another user: switching to it and killing it on timeout.\n")
+		caps += " CAP_SETUID CAP_SETGID CAP_KILL"
 	}
+	fmt.Fprintf(&b, "AmbientCapabilities=%s\nCapabilityBoundingSet=%s\n%s", caps, caps, sandbox)
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
 	return []targets.File{{
 		Path:     Path,
@@ -75,9 +77,8 @@ RuntimeDirectoryMode=0750
 	}}, nil
 }
 
-const sandbox = `AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN
-CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN
-NoNewPrivileges=yes
+// sandbox follows the capability lines of every unit.
+const sandbox = `NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
@@ -105,12 +106,13 @@ func stopTimeout(ins []*model.Instance) int {
 	return int((d + time.Second - 1) / time.Second)
 }
 
-// runsCommands reports whether any instance runs a check or notify command.
-func runsCommands(ins []*model.Instance) bool {
+// checksSwitchUser reports whether any health check runs as another user.
+func checksSwitchUser(ins []*model.Instance) bool {
 	for _, in := range ins {
-		nt := in.Notify
-		if len(in.Checks)+len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
-			return true
+		for _, c := range in.Checks {
+			if c.User != "" {
+				return true
+			}
 		}
 	}
 	return false

@@ -2,6 +2,7 @@ package systemd_test
 
 import (
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/hac-project/hac/internal/realtool"
@@ -34,5 +35,39 @@ func TestVerify(t *testing.T) {
 				realtool.SystemdVerify(t, files[0], systemd.Binary)
 			})
 		}
+	}
+}
+
+// TestCheckUserCapabilities: a check that runs as another user needs the
+// agent to switch to that user and to kill it on timeout, inside the
+// same sandbox; without one the agent keeps only its two capabilities.
+func TestCheckUserCapabilities(t *testing.T) {
+	for _, tc := range []struct {
+		user string
+		want string
+	}{
+		{"", "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN\n"},
+		{"nobody", "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN CAP_SETUID CAP_SETGID CAP_KILL\n"},
+	} {
+		c := fixture.ThreeNode()
+		found := false
+		for _, in := range c.Instances {
+			for i := range in.Checks {
+				in.Checks[i].User = tc.user
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("the three-node fixture has no check any more: pick another")
+		}
+		files, err := systemd.Systemd{}.Render(c, c.Nodes[0])
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Render = %d files, %v", len(files), err)
+		}
+		unit := string(files[0].Data)
+		if !strings.Contains(unit, tc.want) || !strings.Contains(unit, "\nProtectSystem=strict\n") {
+			t.Errorf("check user %q: unit lacks %q or the sandbox:\n%s", tc.user, tc.want, unit)
+		}
+		realtool.SystemdVerify(t, files[0], systemd.Binary)
 	}
 }
