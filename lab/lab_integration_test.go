@@ -386,7 +386,7 @@ func TestRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, code := hac(t, root, "up", two); code != 2 || !strings.Contains(out, "declares clusters ncp-lb, v6-lb: choose one with --cluster") {
+	if out, code := hac(t, root, "up", two); code != 3 || !strings.Contains(out, "declares clusters ncp-lb, v6-lb: choose one with --cluster") {
 		t.Errorf("hac lab up on two clusters: exit %d:\n%s", code, out)
 	}
 
