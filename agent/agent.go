@@ -60,7 +60,7 @@ type AddrManager interface {
 	Add(index int, p netip.Prefix, lease time.Duration) error
 	Remove(index int, p netip.Prefix) error
 	Has(index int, a netip.Addr) (bool, error)
-	RemoveStale(index int, vips []netip.Prefix) ([]netip.Prefix, error)
+	Find(index int, vips []netip.Prefix) ([]vip.Address, error)
 	LinkUp(index int) (bool, error)
 }
 
@@ -76,6 +76,9 @@ type env struct {
 	events   func(ctx context.Context, fn func([]vip.Event)) error // blocks until ctx ends
 	listen   func(ctx context.Context, cfg netio.Config) (netio.Conn, error)
 	announce func(ifi *net.Interface, v4, v6 bool) (Announcer, error)
+	// promote sets promote_secondaries on a device that gets IPv4 VIPs
+	// (vip.PromoteSecondaries); nil: not done.
+	promote func(dev string) error
 	// run runs a check or notify command: see [runCommand].
 	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
 	closers []func() error
@@ -136,6 +139,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			}
 			return a, nil
 		},
+		promote: vip.PromoteSecondaries,
 		run:     runCommand,
 		closers: []func() error{m.Close},
 	}
@@ -442,9 +446,6 @@ func (a *Agent) read(c *sharedConn) {
 			a.log.Warn("receive failed", "interface", c.iface, "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
-		}
-		if m.Src == c.src {
-			continue // our own advert, looped back
 		}
 		var in *instance
 		if len(m.Payload) >= 2 {

@@ -50,6 +50,9 @@ type Conn interface {
 	// VRRP group or a unicast peer. The message must already carry the
 	// checksum for exactly this src and dst (vrrp.Packet.Marshal).
 	Send(b []byte, src, dst netip.Addr) error
+	// Probe reports whether a message from src (invalid: Source()) to
+	// dst could be sent now, without sending anything.
+	Probe(src, dst netip.Addr) error
 	// Receive blocks for the next advert. After Close it returns an error
 	// satisfying errors.Is(err, net.ErrClosed).
 	Receive() (Message, error)
@@ -239,6 +242,49 @@ func (c *RawConn) Send(b []byte, src, dst netip.Addr) error {
 			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
 		}
 		return fmt.Errorf("netio: send advert %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
+	}
+	return nil
+}
+
+// Probe implements [Conn]: it connects a UDP socket, bound to the
+// interface and to src, to dst. Nothing goes on the wire, but the kernel
+// checks what makes a raw send fail when a node's address was removed:
+// that src is a usable local address (not tentative) and that dst is
+// reachable from it on this interface. Like Listen, it must run in the
+// network namespace the interface lives in.
+func (c *RawConn) Probe(src, dst netip.Addr) error {
+	if !src.IsValid() {
+		src = c.src
+	}
+	family := unix.AF_INET
+	if c.p6 != nil {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netio: probe %v -> %v: %w", src, dst, err)
+	}
+	defer unix.Close(fd)
+	sa := func(a netip.Addr, port int) unix.Sockaddr {
+		if c.p6 == nil {
+			return &unix.SockaddrInet4{Port: port, Addr: a.As4()}
+		}
+		s := &unix.SockaddrInet6{Port: port, Addr: a.As16()}
+		if zone(a, c.ifi) != "" {
+			s.ZoneId = uint32(c.ifi.Index)
+		}
+		return s
+	}
+	if err = unix.BindToDevice(fd, c.ifi.Name); err == nil {
+		if err = unix.Bind(fd, sa(src, 0)); err == nil {
+			err = unix.Connect(fd, sa(dst, 9)) // discard: nothing is sent by connect
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
+		}
+		return fmt.Errorf("netio: probe %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
 	}
 	return nil
 }

@@ -10,26 +10,27 @@ type DropReason string
 // [Expect.Check] the rest, and VRID, version, auth type and interval
 // mismatches.
 const (
-	DropLength    DropReason = "length"     // shorter than the header, or no valid layout
-	DropVersion   DropReason = "version"    // not 2 or 3, VRRPv2 over IPv6, or not the instance's version
-	DropType      DropReason = "type"       // not an ADVERTISEMENT (type 1)
-	DropAddrCount DropReason = "addr_count" // count field disagrees with the length, or 0 in VRRPv3
-	DropAuthType  DropReason = "auth_type"  // unsupported, or not the instance's auth type
-	DropInterval  DropReason = "interval"   // zero, or (VRRPv2) not the instance's advert_int
-	DropChecksum  DropReason = "checksum"   // checksum wrong in every accepted form
-	DropVRID      DropReason = "vrid"       // VRID 0, or no instance with this VRID
-	DropAuth      DropReason = "auth"       // VRRPv2 PASS data differs
-	DropTTL       DropReason = "ttl"        // multicast advert with TTL / hop limit not 255
-	DropMode      DropReason = "mode"       // multicast advert to a unicast instance or the reverse
-	DropFamily    DropReason = "family"     // IPv4 addresses in an IPv6 advert or the reverse
-	DropSource    DropReason = "source"     // unicast source is not a configured peer
+	DropLength    DropReason = "length"      // shorter than the header, or no valid layout
+	DropVersion   DropReason = "version"     // not 2 or 3, VRRPv2 over IPv6, or not the instance's version
+	DropType      DropReason = "type"        // not an ADVERTISEMENT (type 1)
+	DropAddrCount DropReason = "addr_count"  // count field disagrees with the length, or 0 in VRRPv3
+	DropAuthType  DropReason = "auth_type"   // unsupported, or not the instance's auth type
+	DropInterval  DropReason = "interval"    // zero, or (VRRPv2) not the instance's advert_int
+	DropChecksum  DropReason = "checksum"    // checksum wrong in every accepted form
+	DropVRID      DropReason = "vrid"        // VRID 0, or no instance with this VRID
+	DropAuth      DropReason = "auth"        // VRRPv2 PASS data differs
+	DropTTL       DropReason = "ttl"         // multicast advert with TTL / hop limit not 255
+	DropMode      DropReason = "mode"        // multicast advert to a unicast instance or the reverse
+	DropFamily    DropReason = "family"      // IPv4 addresses in an IPv6 advert or the reverse
+	DropSource    DropReason = "source"      // unicast source is not a configured peer
+	DropOwnAddr   DropReason = "own_address" // source is our own address: another node uses it, or spoofs it
 )
 
 // DropReasons lists every reason, in a stable order, so counters can be
 // created (and shown as zero) up front.
 var DropReasons = []DropReason{
 	DropLength, DropVersion, DropType, DropAddrCount, DropAuthType, DropInterval,
-	DropChecksum, DropVRID, DropAuth, DropTTL, DropMode, DropFamily, DropSource,
+	DropChecksum, DropVRID, DropAuth, DropTTL, DropMode, DropFamily, DropSource, DropOwnAddr,
 }
 
 // A DropError is a rejected advert: the reason and a detail for the log.
