@@ -30,9 +30,9 @@ type fakeConn struct {
 	mu      sync.Mutex
 	sent    []*vrrp.Packet
 	sendErr error // Send and Probe fail with it when set
-	in   chan netio.Message
-	once sync.Once
-	done chan struct{}
+	in      chan netio.Message
+	once    sync.Once
+	done    chan struct{}
 }
 
 func newFakeConn() *fakeConn {

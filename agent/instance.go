@@ -150,7 +150,7 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		checked: make(chan checkResult),
 		done:    make(chan struct{}),
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
-		drops:    map[string]uint64{},
+		drops: map[string]uint64{},
 	}
 	for _, v := range c.VIPs {
 		dev := v.Device
