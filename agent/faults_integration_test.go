@@ -74,34 +74,6 @@ func flood(c *netio.RawConn, b []byte, dst netip.Addr, gap, d time.Duration, max
 	return n
 }
 
-// dualHolding samples who holds the VIP every 20 ms until stop is closed
-// and returns the longest time two nodes held it together (to the
-// sampling interval).
-func dualHolding(bed *netns.Bed, vip netip.Addr, stop <-chan struct{}) <-chan time.Duration {
-	res := make(chan time.Duration, 1)
-	go func() {
-		var longest time.Duration
-		var since time.Time
-		for {
-			select {
-			case <-stop:
-				res <- longest
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if len(bed.Holders(vip)) > 1 {
-				if since.IsZero() {
-					since = time.Now()
-				}
-				longest = max(longest, time.Since(since))
-			} else {
-				since = time.Time{}
-			}
-		}
-	}()
-	return res
-}
-
 // TestSendFailure (issue 8 item 1): the master's own address is removed,
 // so none of its adverts can be sent. It must not keep the VIP while the
 // backup takes over: it goes to FAULT, the VIP goes, the failures are
@@ -164,8 +136,7 @@ func TestCrashRestart(t *testing.T) {
 			time.Sleep(2 * tc.adv)
 			before := a2.Instance("VI_1").Counters.Transitions
 			p := bed.Probe(vip, 10*time.Millisecond)
-			stop := make(chan struct{})
-			dual := dualHolding(bed, vip, stop)
+			dual := bed.WatchHolders(vip)
 			a1.Kill()
 			time.Sleep(time.Second)
 			a1.Start()
@@ -173,8 +144,7 @@ func TestCrashRestart(t *testing.T) {
 			agenttest.WaitState(t, a2, "VI_1", "BACKUP", 5*time.Second)
 			time.Sleep(4 * tc.adv)
 			r := p.Stop()
-			close(stop)
-			d := <-dual
+			d := dual()
 			in1, in2 := a1.Instance("VI_1"), a2.Instance("VI_1")
 			t.Logf("SIGKILL + restart after 1 s: %v; two holders for %v at most; n1 back by %s; n2 made %d transitions",
 				r, d, in1.Reason, in2.Counters.Transitions-before)

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -304,7 +305,11 @@ func (b *Bed) Heal(n *Node) {
 // Addrs lists the addresses on iface in namespace ns, as prefixes.
 func (b *Bed) Addrs(ns, iface string) []netip.Prefix {
 	b.t.Helper()
-	out := b.Exec(ns, "ip", "-o", "addr", "show", "dev", iface)
+	return parseAddrs(b.Exec(ns, "ip", "-o", "addr", "show", "dev", iface))
+}
+
+// parseAddrs reads the prefixes from `ip -o addr show` output.
+func parseAddrs(out string) []netip.Prefix {
 	var ps []netip.Prefix
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -340,6 +345,46 @@ func (b *Bed) Holders(a netip.Addr) []string {
 		}
 	}
 	return hs
+}
+
+// WatchHolders samples every 20 ms how many nodes carry address a on eth1
+// until the returned stop function is called; stop returns the longest
+// time two or more nodes held it together, to the sampling interval. It
+// may run in a goroutine of its own: a failing ip(8) counts as not held.
+func (b *Bed) WatchHolders(a netip.Addr) (stop func() time.Duration) {
+	done := make(chan struct{})
+	res := make(chan time.Duration, 1)
+	go func() {
+		var longest time.Duration
+		var since time.Time
+		for {
+			select {
+			case <-done:
+				res <- longest
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			n := 0
+			for _, node := range b.Nodes {
+				out, _ := b.Run(node.NS, "ip", "-o", "addr", "show", "dev", NodeIface)
+				if slices.ContainsFunc(parseAddrs(out), func(p netip.Prefix) bool { return p.Addr() == a }) {
+					n++
+				}
+			}
+			if n < 2 {
+				since = time.Time{}
+				continue
+			}
+			if since.IsZero() {
+				since = time.Now()
+			}
+			longest = max(longest, time.Since(since))
+		}
+	}()
+	return func() time.Duration {
+		close(done)
+		return <-res
+	}
 }
 
 // Eventually polls cond every 20 ms until it holds or timeout passes, and
