@@ -280,13 +280,13 @@ func (in *instance) deliver(m netio.Message) {
 		if de, ok := err.(*vrrp.DropError); ok {
 			reason = string(de.Reason)
 		}
-		in.drop(reason, err.Error())
+		in.drop(reason, err)
 		return
 	}
 	select {
 	case in.msgs <- received{p: p, src: m.Src, differ: differ}:
 	default:
-		in.drop("queue_full", fmt.Sprintf("receive queue full (%d adverts waiting): advert from %v dropped; a flood of valid adverts?", rxQueue, m.Src))
+		in.drop("queue_full", errQueueFull)
 	}
 }
 
@@ -577,14 +577,18 @@ func (in *instance) receive(r received) {
 	in.do(in.m.Step(now, adv))
 }
 
-// drop counts a discarded packet and logs it, rate-limited per reason. It
-// runs on the socket's reader goroutine.
-func (in *instance) drop(reason, detail string) {
+// errQueueFull is the detail of a queue_full drop.
+var errQueueFull = fmt.Errorf("receive queue full (%d valid adverts waiting): the newest dropped; a flood of valid adverts?", rxQueue)
+
+// drop counts a discarded packet and logs why, rate-limited per reason.
+// It runs on the socket's reader goroutine; the error is only formatted
+// when logged.
+func (in *instance) drop(reason string, why error) {
 	in.dropMu.Lock()
 	defer in.dropMu.Unlock()
 	in.drops[reason]++
 	if ok, skipped := in.dropLog.allow(reason, in.clock.Now()); ok {
-		in.log.Warn("advert dropped (counted in status; logged at most every "+warnEvery.String()+" per reason)", "reason", reason, "detail", detail, "not_logged", skipped)
+		in.log.Warn("advert dropped (counted in status; logged at most every "+warnEvery.String()+" per reason)", "reason", reason, "detail", why.Error(), "not_logged", skipped)
 	}
 }
 

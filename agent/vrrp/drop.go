@@ -33,18 +33,23 @@ var DropReasons = []DropReason{
 	DropChecksum, DropVRID, DropAuth, DropTTL, DropMode, DropFamily, DropSource, DropOwnAddr,
 }
 
-// A DropError is a rejected advert: the reason and a detail for the log.
-// The detail never contains authentication data.
+// A DropError is a rejected advert: the reason, and a detail for the log
+// that is only formatted when asked for (a flood of invalid packets costs
+// no formatting). The detail never contains authentication data.
 type DropError struct {
 	Reason DropReason
-	Detail string
+	format string
+	args   []any
 }
+
+// Detail says what was wrong with the advert, for the log.
+func (e *DropError) Detail() string { return fmt.Sprintf(e.format, e.args...) }
 
 // Error implements error.
 func (e *DropError) Error() string {
-	return fmt.Sprintf("vrrp: drop advert (%s): %s", e.Reason, e.Detail)
+	return fmt.Sprintf("vrrp: drop advert (%s): %s", e.Reason, e.Detail())
 }
 
 func drop(r DropReason, format string, args ...any) error {
-	return &DropError{Reason: r, Detail: fmt.Sprintf(format, args...)}
+	return &DropError{Reason: r, format: format, args: args}
 }
