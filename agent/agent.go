@@ -8,8 +8,11 @@
 // Beyond keepalived it does a make-before-break handoff on graceful stop
 // (the VIPs stay until the new master is heard), adds VIPs with a
 // kernel-enforced lease that it renews while master (a killed agent's VIPs
-// expire by themselves), puts back VIPs something else removed, and
-// removes stale VIPs of its instances at start.
+// expire by themselves), resumes as master when it finds its VIPs still
+// leased at start (a crash restart) and removes other stale VIPs of its
+// instances, puts back VIPs something else removed, gives the VIPs up
+// (FAULT) while its adverts cannot be sent, and rate-limits its answers
+// to lower-priority adverts.
 package agent
 
 import (
@@ -425,7 +428,13 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 			return nil
 		}
 	}
-	conn, err := a.env.listen(ctx, netio.Config{Interface: ifi, IPv6: six, Multicast: !in.cfg.Unicast, Source: in.cfg.Source})
+	var vips []netip.Addr
+	for _, c := range a.cfg.Instances {
+		for _, v := range c.VIPs {
+			vips = append(vips, v.Prefix.Addr())
+		}
+	}
+	conn, err := a.env.listen(ctx, netio.Config{Interface: ifi, IPv6: six, Multicast: !in.cfg.Unicast, Source: in.cfg.Source, NotSource: vips})
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", in.cfg.Name, err)
 	}

@@ -74,6 +74,11 @@ type Config struct {
 	// unicast_src_ip). Zero: the interface's primary IPv4 address, or its
 	// IPv6 link-local address (RFC 5798 section 5.1.2.1).
 	Source netip.Addr
+	// NotSource are addresses never picked as the default source: the
+	// VIPs. A VIP in the subnet of the node's address becomes the primary
+	// address when the node's address is removed and added back, and a
+	// restarted agent must still advertise from the node's address.
+	NotSource []netip.Addr
 }
 
 // ErrSourceNotReady is returned (wrapped) by Listen when the context ends
@@ -460,7 +465,7 @@ func pickSource(msgs []rtnetlink.AddressMessage, cfg Config) (netip.Addr, error)
 			continue
 		case !cfg.Source.IsValid() && cfg.IPv6 && !a.IsLinkLocalUnicast():
 			continue
-		case !cfg.Source.IsValid() && flags&unix.IFA_F_SECONDARY != 0:
+		case !cfg.Source.IsValid() && (flags&unix.IFA_F_SECONDARY != 0 || slices.Contains(cfg.NotSource, a)):
 			continue
 		case flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0:
 			tentative = true
