@@ -368,3 +368,47 @@ func TestPromoteSecondaries(t *testing.T) {
 		t.Errorf("removing the VIP removed the node's address %v: %v", own, bed.Addrs(n1.NS, "lan0"))
 	}
 }
+
+// TestSpoofedOwnAddress (issue 8 item 7): an attacker sends priority-255
+// adverts carrying the master's own source address (a raw IPv4 header,
+// as a node with a duplicate address would): the master drops them,
+// counts them (own_address), warns that another node uses its address,
+// and stays master. Linux drops IPv4 packets from a local source address
+// as martians unless accept_local is on (IPv6 has no such check): the
+// test turns it on so that the packets reach the agent.
+func TestSpoofedOwnAddress(t *testing.T) {
+	bed, a1, _ := pair(t, withAttacker, v3pair)
+	atk, n1 := bed.Node("atk"), a1.Node()
+	bed.Exec(n1.NS, "sysctl", "-qw", "net.ipv4.conf."+netns.NodeIface+".accept_local=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf."+netns.NodeIface+".rp_filter=0")
+	var fd int
+	err := netns.Do(atk.NS, func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
+			return err
+		}
+		return unix.BindToDevice(fd, netns.NodeIface)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	payload := advert(t, 255, n1.Addr, vrrp.GroupIPv4)
+	// IPv4 header: the kernel fills in the checksum and the ID.
+	hdr := []byte{0x45, 0xc0, 0, byte(20 + len(payload)), 0, 0, 0, 0, vrrp.TTL, vrrp.Protocol, 0, 0}
+	hdr = append(append(hdr, n1.Addr.AsSlice()...), vrrp.GroupIPv4.AsSlice()...)
+	to := &unix.SockaddrInet4{Addr: vrrp.GroupIPv4.As4()}
+	for range 5 {
+		if err := unix.Sendto(fd, append(hdr, payload...), 0, to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bed.Eventually(2*time.Second, "n1 did not count own_address drops", func() bool {
+		return a1.Instance("VI_1").Counters.Drops["own_address"] == 5
+	})
+	if got := a1.Instance("VI_1"); got.State != "MASTER" || got.Counters.Transitions != 2 {
+		t.Errorf("n1: %s after %d transitions, want MASTER (init, master)", got.State, got.Counters.Transitions)
+	}
+	if !strings.Contains(a1.Log(), "another node uses our address") {
+		t.Errorf("n1 did not warn that another node uses its address")
+	}
+}
