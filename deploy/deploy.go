@@ -71,7 +71,11 @@ type Deployer struct {
 // New returns a Deployer reaching nodes through d.
 func New(d *sshconn.Dialer, o Options) *Deployer {
 	return &Deployer{Options: o, Dial: func(ctx context.Context, n *Node) (Conn, error) {
-		return d.Dial(ctx, targetOf(n))
+		c, err := d.Dial(ctx, targetOf(n))
+		if err != nil {
+			return nil, err
+		}
+		return become(ctx, c, n)
 	}}
 }
 

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hac-project/hac/internal/testenv"
+	"github.com/hac-project/hac/targets/manifest"
 )
 
 // answer is a Conn whose commands all print the same bytes.
@@ -114,7 +116,7 @@ func TestChownFailureSaysWhy(t *testing.T) {
 		owner string
 		want  string
 	}{
-		{"not root", nobody, "root:root", "hac is logged in as nobody, not root: log in as root (ssh user root; hac apply does not use sudo, that is not implemented)"},
+		{"not root", nobody, "root:root", "hac is logged in as nobody, not root: log in as root (ssh.user: \"root\"), or set ssh.become: \"sudo\" with a NOPASSWD sudo rule"},
 		{"no such user", localShell{}, "hac-no-such-user:root", "does that user and group exist on the node?"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,4 +139,97 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// fakeSudo is a Conn running commands with the local sh and PATH starting
+// with a folder holding an "id" that says admin and a "sudo" script: one that runs its command (after
+// checking for -n and --), or one that wants a password.
+type fakeSudo struct {
+	dir  string
+	cmds *[]string
+}
+
+func newFakeSudo(t *testing.T, wantsPassword bool) fakeSudo {
+	dir := t.TempDir()
+	script := "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo: no -n' >&2; exit 9; }\nshift\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"
+	if wantsPassword {
+		script = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sudo"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The login user is admin.
+	if err := os.WriteFile(filepath.Join(dir, "id"), []byte("#!/bin/sh\necho admin\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fakeSudo{dir: dir, cmds: new([]string)}
+}
+
+func (f fakeSudo) Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error) {
+	*f.cmds = append(*f.cmds, cmd)
+	c := exec.CommandContext(ctx, "sh", "-c", cmd)
+	c.Env = append(os.Environ(), "PATH="+f.dir+":"+os.Getenv("PATH"))
+	c.Stdin = stdin
+	out, err := c.Output()
+	if err != nil {
+		return out, fmt.Errorf("lb1: %s: %w: %s", what, err, stderrOf(err))
+	}
+	return out, nil
+}
+func (fakeSudo) Close() error { return nil }
+
+func sudoNode(become string) *Node {
+	return &Node{Manifest: &manifest.Manifest{Cluster: "ncp", Node: "lb1", SSH: manifest.SSH{Host: "lb1", User: "admin", Become: become}}}
+}
+
+// TestBecomeSudo: with ssh.become "sudo" every command runs as one
+// argument of "sudo -n -- sh -c": pipes, redirections, variables, quotes
+// and stdin arrive unchanged.
+func TestBecomeSudo(t *testing.T) {
+	f := newFakeSudo(t, false)
+	c, err := become(context.Background(), f, sudoNode("sudo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := shell(`x="it's $1"; tr a-z A-Z | sed "s/^/$x: /" > "$2" && cat "$2" | wc -l`, "a 'quoted' $word", dir+"/out file")
+	out, err := c.Run(context.Background(), "test", cmd, strings.NewReader("line one\nline two\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "2" {
+		t.Errorf("output %q, want 2", got)
+	}
+	b, _ := os.ReadFile(dir + "/out file")
+	want := "it's a 'quoted' $word: LINE ONE\nit's a 'quoted' $word: LINE TWO\n"
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("written file (-want +got):\n%s", diff)
+	}
+	got := *f.cmds
+	if len(got) != 2 || got[0] != "id -un && sudo -n true" || !strings.HasPrefix(got[1], "sudo -n -- sh -c ") {
+		t.Errorf("commands: %q, want the preflight then the command through sudo -n", got)
+	}
+}
+
+// TestBecomeSudoWantsPassword: a sudo that wants a password fails the
+// connection at once, naming the fix; nothing else runs.
+func TestBecomeSudoWantsPassword(t *testing.T) {
+	f := newFakeSudo(t, true)
+	_, err := become(context.Background(), f, sudoNode("sudo"))
+	want := "give admin a NOPASSWD rule on the node (as root: echo 'admin ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "sudo: a password is required") || !strings.HasPrefix(err.Error(), "lb1: check sudo") {
+		t.Errorf("err = %v, want the node, sudo's answer and %q", err, want)
+	}
+	if len(*f.cmds) != 1 {
+		t.Errorf("commands after the failed check: %q", *f.cmds)
+	}
+}
+
+// TestBecomeRoot: without ssh.become the connection is used as it is.
+func TestBecomeRoot(t *testing.T) {
+	f := newFakeSudo(t, true)
+	c, err := become(context.Background(), f, sudoNode(""))
+	if err != nil || c != Conn(f) || len(*f.cmds) != 0 {
+		t.Errorf("become without ssh.become: %v, %v, commands %q", c, err, *f.cmds)
+	}
 }

@@ -101,3 +101,20 @@ func TestApplyUnplannedNode(t *testing.T) {
 		t.Errorf("OK %v, DryRun %v", res.OK(), res.DryRun)
 	}
 }
+
+// TestApplyUnplannedLastNode: a node that could not be planned stops its
+// cluster even when it comes last in rolling order: the backup before it
+// is not changed either (a sudo that wants a password is found before
+// anything changes on any node of the cluster).
+func TestApplyUnplannedLastNode(t *testing.T) {
+	p := &Plan{Nodes: []*NodePlan{
+		{Cluster: "ncp", Node: "lb2", changes: []*change{{}}},
+		{Cluster: "ncp", Node: "lb1", Error: "sudo: a password is required", err: errors.New("sudo: a password is required")},
+	}}
+	d := New(nil, Options{DryRun: true})
+	res := d.Apply(t.Context(), p)
+	got := []Outcome{res.Nodes[0].Outcome, res.Nodes[1].Outcome}
+	if diff := cmp.Diff([]Outcome{Skipped, NotPlanned}, got); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+}
