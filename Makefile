@@ -12,7 +12,7 @@ FUZZTIME ?= 4s
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hac
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/hac
 
 # demo: validate the seed example and build every node's files into $(OUT)/.
 demo: build

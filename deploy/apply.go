@@ -33,7 +33,7 @@ const (
 	WouldApply Outcome = "would apply" // --dry-run
 	RolledBack Outcome = "rolled back" // failed, previous files restored
 	Failed     Outcome = "failed"      // failed, and the rollback did not finish (see Error)
-	Skipped    Outcome = "skipped"     // an earlier node of the cluster failed
+	Skipped    Outcome = "skipped"     // another node of the cluster failed or could not be planned
 	NotPlanned Outcome = "not planned" // could not be planned (unreachable…): nothing was done on it
 )
 
@@ -82,7 +82,7 @@ func (r *Result) Summary() string {
 		{Unchanged, "already up to date"},
 		{RolledBack, "rolled back (previous files restored)"},
 		{Failed, "failed (see ERROR)"},
-		{Skipped, "skipped (an earlier node of the cluster failed)"},
+		{Skipped, "skipped (another node of the cluster failed or could not be planned)"},
 		{NotPlanned, "could not be planned (nothing was done on them)"},
 	}
 	var parts []string

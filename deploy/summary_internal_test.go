@@ -68,7 +68,7 @@ func TestResultSummary(t *testing.T) {
 		want string
 	}{
 		{"dry run, unreachable", Result{DryRun: true, Nodes: []NodeResult{{Outcome: NotPlanned}, {Outcome: Skipped}}},
-			"Dry run, nothing was changed. Of 2 node(s): 1 skipped (an earlier node of the cluster failed), 1 could not be planned (nothing was done on them)."},
+			"Dry run, nothing was changed. Of 2 node(s): 1 skipped (another node of the cluster failed or could not be planned), 1 could not be planned (nothing was done on them)."},
 		{"dry run", Result{DryRun: true, Nodes: []NodeResult{{Outcome: WouldApply}, {Outcome: Unchanged}}},
 			"Dry run, nothing was changed. Of 2 node(s): 1 would change, 1 already up to date."},
 		{"rollback", Result{Nodes: []NodeResult{{Outcome: Applied}, {Outcome: RolledBack}}},
