@@ -18,10 +18,12 @@ import (
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/manifest"
+	"github.com/hac-project/hac/targets/systemd"
 )
 
-// AgentBinaryPath is where hac apply installs the hac binary.
-const AgentBinaryPath = "/usr/local/bin/hac"
+// AgentBinaryPath is where hac apply installs the hac binary: where the
+// agent's unit runs it from.
+const AgentBinaryPath = systemd.Binary
 
 // Plan is what an apply would change on every node.
 type Plan struct {
@@ -171,13 +173,11 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		}
 	}
 	if d.Agent != nil && !runsKeepalived(n) {
-		c, err := d.planAgent(ctx, np, conn)
+		cs, err := d.planAgent(ctx, np, conn)
 		if err != nil {
 			return err
 		}
-		if c != nil {
-			np.changes = append(np.changes, c)
-		}
+		np.changes = append(np.changes, cs...)
 	}
 	if !d.AllowV2IntervalChange {
 		if err := checkV2Interval(np.changes); err != nil {
@@ -258,10 +258,12 @@ type Agent struct {
 	Version string
 }
 
-// agentScript prints the node's `uname -m`, then the SHA-256 of the hac
-// binary $1 and the first line of its `hac version`, or "none" when it is
-// missing.
+// agentScript prints the node's `uname -m`, "recorded" when the file $2
+// exists (hac apply installed the binary) or "unrecorded", then the
+// SHA-256 of the hac binary $1 and the first line of its `hac version`,
+// or "none" when it is missing.
 const agentScript = `uname -m
+if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
 if [ -f "$1" ]; then
   s=$(sha256sum < "$1") || exit 1
   echo "${s%% *}"
@@ -272,19 +274,21 @@ fi`
 
 // planAgent checks the node's architecture and returns the binary's
 // change when the installed one is missing or differs (np.Agent says
-// which). A node of another architecture is an error: hac never installs
-// a binary that cannot run there.
-func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) (*change, error) {
+// which), and the record that hac installed it (agentRecord, for hac
+// destroy) when that is missing. A node of another architecture is an
+// error: hac never installs a binary that cannot run there.
+func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*change, error) {
 	remote := np.root + AgentBinaryPath
-	out, err := conn.Run(ctx, "check the installed hac", shell(agentScript, remote), nil)
+	out, err := conn.Run(ctx, "check the installed hac", shell(agentScript, remote, np.root+agentRecord), nil)
 	if err != nil {
 		return nil, err
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) < 2 || lines[0] == "" || lines[1] == "" {
+	if len(lines) < 3 || lines[0] == "" || lines[2] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") {
 		return nil, fmt.Errorf("check the installed hac: unexpected answer %q", out)
 	}
-	machine, have := lines[0], lines[1]
+	machine, recorded, have := lines[0], lines[1] == "recorded", lines[2]
+	lines = lines[1:]
 	if machine != d.Agent.Machine {
 		return nil, fmt.Errorf("the node is %s (uname -m), this hac binary is built for %s: hac installs itself on the nodes and would not run there: "+
 			"run hac apply from a hac built for the node (GOARCH, CGO_ENABLED=0), or --install-agent=false and install hac on the node yourself", machine, d.Agent.Machine)
@@ -310,7 +314,13 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) (*cha
 	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: sum, Activate: targets.ActivateAgent}
 	// The old binary is not read back: it is only shown as "update".
 	old := remoteFile{exists: have != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
-	return &change{file: file, remote: remote, data: d.Agent.Binary, old: old}, nil
+	cs := []*change{{file: file, remote: remote, data: d.Agent.Binary, old: old}}
+	if !recorded {
+		data := []byte("hac apply installed " + AgentBinaryPath + ": hac destroy removes it\n")
+		rec := manifest.File{Path: agentRecord, Mode: 0o644, Owner: build.FileOwner, Group: build.FileGroup, SHA256: digest(data)}
+		cs = append(cs, &change{file: rec, remote: np.root + agentRecord, data: data})
+	}
+	return cs, nil
 }
 
 // describe turns a change into what plan shows, masking secrets.

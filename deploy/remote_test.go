@@ -243,21 +243,21 @@ func TestPlanAgent(t *testing.T) {
 	for _, tt := range []struct {
 		name, answer string
 		wantNote     string // np.Agent
-		wantChange   bool
+		wantChange   int // 1: the binary, 2: and the record that hac installed it
 		wantErr      string
 	}{
-		{"missing", "x86_64\nnone\n", "hac missing: installs hac v2", true, ""},
-		{"older version", "x86_64\n0123abcd\nhac v1 (go1.24)\n", "hac version differs: the node runs hac v1 (go1.24), installs hac v2", true, ""},
-		{"same version, other build", "x86_64\n0123abcd\nhac v2\n", "hac binary differs (same version hac v2): installs this one", true, ""},
-		{"silent binary", "x86_64\n0123abcd\n", "hac version differs: the node's /usr/local/bin/hac does not say its version; installs hac v2", true, ""},
-		{"up to date", "x86_64\n" + sum + "\nhac v2\n", "", false, ""},
-		{"other architecture", "aarch64\nnone\n", "", false, "the node is aarch64 (uname -m), this hac binary is built for x86_64: hac installs itself on the nodes and would not run there"},
-		{"garbled", "x86_64\n", "", false, "check the installed hac: unexpected answer"},
+		{"missing", "x86_64\nunrecorded\nnone\n", "hac missing: installs hac v2", 2, ""},
+		{"older version", "x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n", "hac version differs: the node runs hac v1 (go1.24), installs hac v2", 1, ""},
+		{"same version, other build", "x86_64\nrecorded\n0123abcd\nhac v2\n", "hac binary differs (same version hac v2): installs this one", 1, ""},
+		{"silent binary", "x86_64\nrecorded\n0123abcd\n", "hac version differs: the node's /usr/local/bin/hac does not say its version; installs hac v2", 1, ""},
+		{"up to date", "x86_64\nunrecorded\n" + sum + "\nhac v2\n", "", 0, ""},
+		{"other architecture", "aarch64\nunrecorded\nnone\n", "", 0, "the node is aarch64 (uname -m), this hac binary is built for x86_64: hac installs itself on the nodes and would not run there"},
+		{"garbled", "x86_64\nnone\n", "", 0, "check the installed hac: unexpected answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &Deployer{Options: Options{Agent: &Agent{Binary: bin, Machine: "x86_64", Version: "hac v2"}}}
 			np := &NodePlan{root: "/r"}
-			c, err := d.planAgent(context.Background(), np, answer(tt.answer))
+			cs, err := d.planAgent(context.Background(), np, answer(tt.answer))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -270,11 +270,14 @@ func TestPlanAgent(t *testing.T) {
 			if diff := cmp.Diff(tt.wantNote, np.Agent); diff != "" {
 				t.Errorf("note (-want +got):\n%s", diff)
 			}
-			if (c != nil) != tt.wantChange {
-				t.Fatalf("change %v, want %v", c != nil, tt.wantChange)
+			if len(cs) != tt.wantChange {
+				t.Fatalf("%d changes, want %d", len(cs), tt.wantChange)
 			}
-			if c != nil && (c.remote != "/r/usr/local/bin/hac" || c.file.SHA256 != sum || c.file.Mode != 0o755) {
-				t.Errorf("change %+v", c.file)
+			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/bin/hac" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
+				t.Errorf("change %+v", cs[0].file)
+			}
+			if len(cs) > 1 && cs[1].remote != "/r/var/lib/hac/installed-hac" {
+				t.Errorf("record %+v", cs[1].file)
 			}
 		})
 	}

@@ -84,7 +84,7 @@ Exit codes, the same for every command:
 		newExplainCmd(),
 		newBuildCmd(),
 		newAgentCmd(),
-		newPlanCmd(), newApplyCmd(), newStatusCmd(),
+		newPlanCmd(), newApplyCmd(), newStatusCmd(), newDestroyCmd(),
 		newLabCmd(),
 	)
 	return root
