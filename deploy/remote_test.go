@@ -243,7 +243,7 @@ func TestPlanAgent(t *testing.T) {
 	for _, tt := range []struct {
 		name, answer string
 		wantNote     string // np.Agent
-		wantChange   int // 1: the binary, 2: and the record that hac installed it
+		wantChange   int    // 1: the binary, 2: and the record that hac installed it
 		wantErr      string
 	}{
 		{"missing", "x86_64\nunrecorded\nnone\n", "hac missing: installs hac v2", 2, ""},
