@@ -52,7 +52,7 @@ type Options struct {
 	// VRRPv2 instance, which it otherwise refuses (see [Deployer.Plan]).
 	AllowV2IntervalChange bool
 	// StatusCommand prints the agent's status as JSON on the node
-	// ["hac agent status --format json"]; {cluster} and {node} in it are
+	// [DefaultStatusCommand]; {cluster} and {node} in it are
 	// replaced by the node's names.
 	StatusCommand string
 	// Agent, when set, is installed as /usr/local/bin/hac (--install-agent).
@@ -94,11 +94,16 @@ func positive[T int | time.Duration](v, def T) T {
 	return def
 }
 
+// DefaultStatusCommand asks the node's agent for its status, by the
+// binary's full path: sudo's secure_path lacks /usr/local/bin on some
+// distributions (RHEL), and the unit runs the agent from there anyway.
+const DefaultStatusCommand = AgentBinaryPath + " agent status --format json"
+
 // statusCommand is Options.StatusCommand for node n, with {cluster} and
 // {node} replaced.
 func (d *Deployer) statusCommand(n *Node) string {
 	if d.StatusCommand == "" {
-		return "hac agent status --format json"
+		return DefaultStatusCommand
 	}
 	return nodeReplacer(n).Replace(d.StatusCommand)
 }

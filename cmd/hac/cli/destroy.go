@@ -40,6 +40,12 @@ Nothing is removed anywhere when a node cannot be reached or inspected
 stops its cluster. Exit codes: 0 done (or dry run), 1 invalid
 configuration, 3 usage, 4 a node could not be inspected or failed.`,
 		RunE: func(c *cobra.Command, args []string) error {
+			// Shared with plan and apply, meaningless here.
+			for _, name := range []string{"allow-v2-interval-change", "agent-status-command"} {
+				if c.Flags().Changed(name) {
+					return exitCode(ExitUsage, "--%s: hac destroy neither applies a configuration nor asks the agents: remove it", name)
+				}
+			}
 			t, d, err := f.prepare(c.ErrOrStderr(), args, o, yes)
 			if err != nil {
 				return err

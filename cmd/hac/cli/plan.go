@@ -49,7 +49,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
 	fs.StringVar(&f.format, "format", "text", "output format: text or json")
 	fs.BoolVar(&f.allowV2, "allow-v2-interval-change", false, "accept a new advert_int for a VRRPv2 instance (both nodes are briefly master during the rolling apply)")
-	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
+	fs.StringVar(&f.statusCommand, "agent-status-command", deploy.DefaultStatusCommand, "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
 }
 
 // tree loads the deployment: compiled and built in memory from PATHs, or
