@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -32,17 +33,29 @@ func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
 		return c, nil
 	}
 	out, err := c.Run(ctx, "check sudo", "id -un && sudo -n true", nil)
-	if err != nil {
-		c.Close()
-		user, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		if user == "" {
-			user = cmp.Or(n.Manifest.SSH.User, "USER")
-		}
-		return nil, fmt.Errorf("%w: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\", which cannot type a password: "+
-			"give %s a NOPASSWD rule on the node (as root: echo '%s ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac; "+
-			"check it with visudo -c). Nothing was changed", err, user, user)
+	if err == nil {
+		return sudoConn{c}, nil
 	}
-	return sudoConn{c}, nil
+	c.Close()
+	var re *sshconn.RunError
+	if errors.As(err, &re) && re.ConnectionLost() {
+		return nil, err
+	}
+	user, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if user == "" {
+		user = cmp.Or(n.Manifest.SSH.User, "USER")
+	}
+	const why = "%w: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": "
+	switch {
+	case re != nil && re.Status == 127:
+		return nil, fmt.Errorf(why+"sudo is not installed on the node: install it (apt-get install sudo) and give %s a NOPASSWD rule. Nothing was changed", err, user)
+	case strings.Contains(err.Error(), "tty"):
+		return nil, fmt.Errorf(why+"sudo wants a terminal, which hac does not open: let %s use sudo without one (as root: "+
+			"echo 'Defaults:%s !requiretty' > /etc/sudoers.d/hac-tty && chmod 0440 /etc/sudoers.d/hac-tty; check it with visudo -c). Nothing was changed", err, user, user)
+	}
+	return nil, fmt.Errorf(why+"it cannot type a password: "+
+		"give %s a NOPASSWD rule on the node (as root: echo '%s ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac; "+
+		"check it with visudo -c). Nothing was changed", err, user, user)
 }
 
 // sudoConn runs every command as root through "sudo -n": the command line,

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/internal/testenv"
 	"github.com/hac-project/hac/targets/manifest"
 )
@@ -142,21 +142,26 @@ func stderrOf(err error) string {
 }
 
 // fakeSudo is a Conn running commands with the local sh and PATH starting
-// with a folder holding an "id" that says admin and a "sudo" script: one that runs its command (after
+// with a folder holding an "id" that says admin and a "sudo" script (none:
+// sudo is missing, a shell answers 127): one that runs its command (after
 // checking for -n and --), or one that wants a password.
 type fakeSudo struct {
 	dir  string
 	cmds *[]string
 }
 
-func newFakeSudo(t *testing.T, wantsPassword bool) fakeSudo {
+// The sudo scripts of fakeSudo: one that works, one that wants a password.
+const (
+	sudoWorks        = "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo: no -n' >&2; exit 9; }\nshift\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"
+	sudoWantsPasword = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+)
+
+func newFakeSudo(t *testing.T, script string) fakeSudo {
 	dir := t.TempDir()
-	script := "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo: no -n' >&2; exit 9; }\nshift\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"
-	if wantsPassword {
-		script = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
-	}
-	if err := os.WriteFile(filepath.Join(dir, "sudo"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
+	if script != "" {
+		if err := os.WriteFile(filepath.Join(dir, "sudo"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The login user is admin.
 	if err := os.WriteFile(filepath.Join(dir, "id"), []byte("#!/bin/sh\necho admin\n"), 0o755); err != nil {
@@ -168,11 +173,19 @@ func newFakeSudo(t *testing.T, wantsPassword bool) fakeSudo {
 func (f fakeSudo) Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error) {
 	*f.cmds = append(*f.cmds, cmd)
 	c := exec.CommandContext(ctx, "sh", "-c", cmd)
-	c.Env = append(os.Environ(), "PATH="+f.dir+":"+os.Getenv("PATH"))
+	c.Env = append(os.Environ(), "PATH="+f.dir+":/usr/bin:/bin")
+	if _, err := os.Stat(filepath.Join(f.dir, "sudo")); err != nil {
+		c.Env = append(os.Environ(), "PATH="+f.dir) // no sudo anywhere
+	}
 	c.Stdin = stdin
 	out, err := c.Output()
 	if err != nil {
-		return out, fmt.Errorf("lb1: %s: %w: %s", what, err, stderrOf(err))
+		status := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			status = ee.ExitCode()
+		}
+		return out, &sshconn.RunError{Host: "lb1", What: what, Status: status, Stderr: stderrOf(err), Err: err}
 	}
 	return out, nil
 }
@@ -186,7 +199,7 @@ func sudoNode(become string) *Node {
 // argument of "sudo -n -- sh -c": pipes, redirections, variables, quotes
 // and stdin arrive unchanged.
 func TestBecomeSudo(t *testing.T) {
-	f := newFakeSudo(t, false)
+	f := newFakeSudo(t, sudoWorks)
 	c, err := become(context.Background(), f, sudoNode("sudo"))
 	if err != nil {
 		t.Fatal(err)
@@ -211,23 +224,33 @@ func TestBecomeSudo(t *testing.T) {
 	}
 }
 
-// TestBecomeSudoWantsPassword: a sudo that wants a password fails the
-// connection at once, naming the fix; nothing else runs.
-func TestBecomeSudoWantsPassword(t *testing.T) {
-	f := newFakeSudo(t, true)
-	_, err := become(context.Background(), f, sudoNode("sudo"))
-	want := "give admin a NOPASSWD rule on the node (as root: echo 'admin ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac"
-	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "sudo: a password is required") || !strings.HasPrefix(err.Error(), "lb1: check sudo") {
-		t.Errorf("err = %v, want the node, sudo's answer and %q", err, want)
-	}
-	if len(*f.cmds) != 1 {
-		t.Errorf("commands after the failed check: %q", *f.cmds)
+// TestBecomeSudoRefused: a sudo that cannot run without a password, a
+// terminal or at all fails the connection at once, naming the node and
+// the fix; nothing else runs.
+func TestBecomeSudoRefused(t *testing.T) {
+	for _, tt := range []struct{ name, sudo, want string }{
+		{"wants a password", sudoWantsPasword, "lb1: check sudo: exit status 1: sudo: a password is required: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": it cannot type a password: " +
+			"give admin a NOPASSWD rule on the node (as root: echo 'admin ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac; check it with visudo -c). Nothing was changed"},
+		{"wants a terminal", "#!/bin/sh\necho 'sudo: sorry, you must have a tty to run sudo' >&2\nexit 1\n",
+			"sudo wants a terminal, which hac does not open: let admin use sudo without one (as root: echo 'Defaults:admin !requiretty' > /etc/sudoers.d/hac-tty"},
+		{"missing", "", "ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": sudo is not installed on the node: install it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeSudo(t, tt.sudo)
+			_, err := become(context.Background(), f, sudoNode("sudo"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+			if len(*f.cmds) != 1 {
+				t.Errorf("commands after the failed check: %q", *f.cmds)
+			}
+		})
 	}
 }
 
 // TestBecomeRoot: without ssh.become the connection is used as it is.
 func TestBecomeRoot(t *testing.T) {
-	f := newFakeSudo(t, true)
+	f := newFakeSudo(t, sudoWantsPasword)
 	c, err := become(context.Background(), f, sudoNode(""))
 	if err != nil || c != Conn(f) || len(*f.cmds) != 0 {
 		t.Errorf("become without ssh.become: %v, %v, commands %q", c, err, *f.cmds)
