@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hac-project/hac/targets/keepalived"
+	"github.com/hac-project/hac/targets/manifest"
 	"github.com/hac-project/hac/targets/systemd"
 )
 
@@ -128,8 +129,12 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 		return err
 	}
 	nt.conn = conn
+	files, err := installedFiles(ctx, conn, nt)
+	if err != nil {
+		return err
+	}
 	candidates := []string{nt.root + agentRecord, nt.root + AgentBinaryPath}
-	for _, f := range nt.node.Manifest.Files {
+	for _, f := range files {
 		candidates = append(candidates, nt.root+f.Path)
 	}
 	candidates = append(candidates, nt.root+"/var/lib/hac")
@@ -144,7 +149,7 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	if exists[nt.root+agentRecord] && exists[nt.root+AgentBinaryPath] {
 		nt.Remove = append(nt.Remove, nt.root+AgentBinaryPath)
 	}
-	for _, f := range nt.node.Manifest.Files {
+	for _, f := range files {
 		p := nt.root + f.Path
 		switch {
 		case !exists[p]:
@@ -156,9 +161,9 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 			case systemd.Path:
 				nt.Stop = append(nt.Stop, path.Base(systemd.Path))
 			case keepalived.Path:
-				if runsKeepalived(nt.node) {
-					nt.Stop = append(nt.Stop, "keepalived.service")
-				}
+				// keepalived runs the configuration hac wrote: it
+				// stops with it.
+				nt.Stop = append(nt.Stop, "keepalived.service")
 			}
 		}
 	}
@@ -166,6 +171,35 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 		nt.Remove = append(nt.Remove, nt.root+"/var/lib/hac")
 	}
 	return nil
+}
+
+// nodeRecord is the manifest of what hac apply last installed, which the
+// node keeps (when an apply wrote one).
+const nodeRecord = "/var/lib/hac/manifest.json"
+
+// installedFiles are the files hac installed on the node: those of the
+// node's record of the last apply (nodeRecord) and of the tree's manifest
+// (the record may predate the description, the description the record),
+// each path once, the record's first.
+func installedFiles(ctx context.Context, conn Conn, nt *NodeTeardown) ([]manifest.File, error) {
+	rec, err := readFiles(ctx, conn, []string{nt.root + nodeRecord})
+	if err != nil {
+		return nil, err
+	}
+	var files []manifest.File
+	if rec[0].exists {
+		m, err := manifest.Parse(rec[0].content)
+		if err != nil {
+			return nil, fmt.Errorf("%s on the node: %w: move it away to destroy by the cluster description alone", nodeRecord, err)
+		}
+		files = m.Files
+	}
+	for _, f := range nt.node.Manifest.Files {
+		if !slices.ContainsFunc(files, func(g manifest.File) bool { return g.Path == f.Path }) {
+			files = append(files, f)
+		}
+	}
+	return files, nil
 }
 
 // Err returns an error naming the nodes that could not be inspected.

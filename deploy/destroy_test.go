@@ -13,6 +13,7 @@ import (
 
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshtest"
+	"github.com/hac-project/hac/targets/manifest"
 )
 
 // TestDestroy: hac destroy removes the files hac installed, its state and
@@ -122,5 +123,39 @@ func TestDestroyUnreachableChangesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(r.root + "/etc/hac/agent.json"); err != nil {
 		t.Errorf("a file was removed: %v", err)
+	}
+}
+
+// TestDestroyByTheNodesRecord: a file the node's record of the last apply
+// lists, which the description no longer builds (here keepalived.conf,
+// after a switch to the agent that was never applied), goes too, and
+// keepalived, which runs it, is stopped.
+func TestDestroyByTheNodesRecord(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	tree := r.tree(file{path: "/etc/hac/agent.json", data: agentJSON(password), mode: 0o600, secret: true})
+	r.put("/etc/keepalived/keepalived.conf", "vrrp_instance VI_1 {}\n", 0o644)
+	rec := &manifest.Manifest{Format: manifest.FormatVersion, Cluster: "c1", Node: "n1",
+		Files: []manifest.File{{Path: "/etc/keepalived/keepalived.conf", Mode: 0o644, SHA256: manifest.Digest([]byte("vrrp_instance VI_1 {}\n"), false)}}}
+	b, err := manifest.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.put("/var/lib/hac/manifest.json", string(b), 0o644)
+	d := r.deployer(nil)
+	td := d.PlanDestroy(context.Background(), tree)
+	defer td.Close()
+	if err := td.Err(); err != nil {
+		t.Fatal(err)
+	}
+	nt := td.Nodes[0]
+	if diff := cmp.Diff([]string{r.root + "/etc/keepalived/keepalived.conf", r.root + "/var/lib/hac"}, nt.Remove); diff != "" {
+		t.Errorf("remove (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"keepalived.service"}, nt.Stop); diff != "" {
+		t.Errorf("stop (-want +got):\n%s", diff)
+	}
+	d.Destroy(context.Background(), td)
+	if _, err := os.Stat(r.root + "/etc/keepalived/keepalived.conf"); !td.OK() || !os.IsNotExist(err) {
+		t.Errorf("destroy: %v %s, keepalived.conf: %v", td.OK(), nt.Error, err)
 	}
 }

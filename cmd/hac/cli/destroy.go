@@ -17,15 +17,16 @@ func newDestroyCmd() *cobra.Command {
 		Short: "Remove hac from the nodes: stop the agents (backups first) and delete what hac installed",
 		Long: `Destroy reads the clusters like plan and apply (PATH, or cluster names with
 ./out or --from OUT), connects to every node and lists what hac installed
-there: the files of the node's manifest, the hac binary when hac apply
+there: the files of the node's manifest (the description's, and the one
+the last apply left in /var/lib/hac/manifest.json), the hac binary when hac apply
 installed it (/var/lib/hac/installed-hac records that), hac's state in
 /var/lib/hac, and the services to stop. Without --yes it only shows that
 list (a dry run: nothing changes).
 
 With --yes it removes it, per cluster one node at a time, backups first and
 the preferred master last: the agent is stopped and disabled (a graceful
-stop: it hands the VIP over while a peer runs), keepalived is stopped on
-nodes running hac's keepalived.conf, then the files go and systemd is
+stop: it hands the VIP over while a peer runs), keepalived is stopped
+where hac's keepalived.conf goes, then the files go and systemd is
 reloaded. THE VIPs STOP BEING SERVED: the master stops last and, with no
 peer left, releases them. To keep them up, start keepalived (or another
 VRRP daemon) with its own configuration first.
