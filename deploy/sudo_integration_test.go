@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/internal/nodes"
 )
 
@@ -120,8 +121,16 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 		strings.Count(out, "update /usr/local/bin/hac (0755, binary)") != 2 {
 		t.Errorf("hac plan: exit %d, want 2 and \"hac version differs\" for both nodes", code)
 	}
-	r.apply("upgrade")
+	// The upgrade restarts both agents, rolling: the backup first, then
+	// the master, which hands over first.
+	up := r.probe("upgrade", func(*netns.Prober) { r.apply("upgrade") }, 300*time.Millisecond)
+	if up.Lost != 0 {
+		t.Errorf("the rolling upgrade lost %d probes (longest gap %v), want 0", up.Lost, up.MaxGap)
+	}
 	r.holders("after the upgrade", "lb1")
+	if out, err := r.run("status", r.dir); err != nil {
+		t.Errorf("hac status through sudo: %v\n%s", err, out)
+	}
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
 		if got := strings.TrimSpace(n.Exec("/usr/local/bin/hac version")); got != newVersion {
 			t.Errorf("%s runs %q, want %q", n, got, newVersion)
@@ -155,6 +164,8 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	out, err = r.run("destroy", "--yes", r.dir)
 	res := p.Stop()
 	t.Logf("hac destroy --yes:\n%s\nprobes while destroying: %v", out, res)
+	t.Logf("figures: rolling upgrade through sudo %d lost (gap %v); hac destroy --yes %v (the VIP answered until the master's agent stopped, last)",
+		up.Lost, up.MaxGap.Round(time.Millisecond), res)
 	if err != nil || !strings.Contains(out, "hac removed from 2 node(s). The VIPs stop being served") {
 		t.Fatalf("hac destroy --yes: %v", err)
 	}
