@@ -305,3 +305,19 @@ func TestPlanAgent(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPlanAgent: whatever the node answers about its hac, planAgent never
+// panics, and it plans the binary only with a reason to show.
+func FuzzPlanAgent(f *testing.F) {
+	f.Add([]byte("x86_64\nunrecorded\nnone\n"))
+	f.Add([]byte("x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n"))
+	f.Add([]byte("aarch64\n\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac"), Machine: "x86_64", Version: "hac v2"}}}
+		np := &NodePlan{}
+		cs, err := d.planAgent(context.Background(), np, answer(in))
+		if err == nil && len(cs) > 0 && (np.Agent == "" || cs[0].file.Path != AgentBinaryPath) {
+			t.Errorf("planned %d changes, reason %q", len(cs), np.Agent)
+		}
+	})
+}
