@@ -143,18 +143,9 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // node whose plan failed is not touched at all.
 func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes)), DryRun: d.DryRun}
-	byCluster := map[string][]int{}
-	var order []string
-	for i, np := range p.Nodes {
-		if _, ok := byCluster[np.Cluster]; !ok {
-			order = append(order, np.Cluster)
-		}
-		byCluster[np.Cluster] = append(byCluster[np.Cluster], i)
-	}
 	var g errgroup.Group
 	g.SetLimit(positive(d.Parallel, 4))
-	for _, name := range order {
-		idx := byCluster[name]
+	for _, idx := range byCluster(len(p.Nodes), func(i int) string { return p.Nodes[i].Cluster }) {
 		g.Go(func() error {
 			// A node that could not be planned (unreachable, a sudo
 			// that wants a password) stops its whole cluster before

@@ -117,6 +117,25 @@ func (d *Deployer) rootFor(n *Node) string {
 	return nodeReplacer(n).Replace(d.Root)
 }
 
+// byCluster groups the indexes 0..n-1 of nodes in rolling order by their
+// cluster (cluster(i)), keeping that order within each group; clusters in
+// the order they first appear.
+func byCluster(n int, cluster func(i int) string) [][]int {
+	var groups [][]int
+	at := map[string]int{}
+	for i := range n {
+		c := cluster(i)
+		g, ok := at[c]
+		if !ok {
+			g = len(groups)
+			at[c] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
 // stateDir is hac's directory on the node.
 func (np *NodePlan) stateDir() string { return np.root + "/var/lib/hac" }
 

@@ -242,20 +242,13 @@ func (d *Deployer) Destroy(ctx context.Context, td *Teardown) {
 		return
 	}
 	td.Done = true
-	byCluster := map[string][]*NodeTeardown{}
-	var order []string
-	for _, nt := range td.Nodes {
-		if _, ok := byCluster[nt.Cluster]; !ok {
-			order = append(order, nt.Cluster)
-		}
-		byCluster[nt.Cluster] = append(byCluster[nt.Cluster], nt)
-	}
 	var g errgroup.Group
 	g.SetLimit(positive(d.Parallel, 4))
-	for _, name := range order {
+	for _, idx := range byCluster(len(td.Nodes), func(i int) string { return td.Nodes[i].Cluster }) {
 		g.Go(func() error {
 			failed := false
-			for _, nt := range byCluster[name] {
+			for _, i := range idx {
+				nt := td.Nodes[i]
 				if failed {
 					nt.Outcome = "skipped"
 					continue
