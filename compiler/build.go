@@ -27,6 +27,7 @@ type (
 		} `json:"render"`
 		Agent struct {
 			StatusSocket string `json:"status_socket"`
+			Metrics      string `json:"metrics"`
 		} `json:"agent"`
 	}
 	rawNetwork struct {
@@ -205,9 +206,14 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 		Name:       b.name,
 		Pos:        toPos(b.user.Pos()),
 		Keepalived: raw.Render.Keepalived,
-		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket},
+		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket, Metrics: raw.Agent.Metrics},
 	}
 	b.checkName(nil, "cluster", b.name)
+	if m := raw.Agent.Metrics; m != "" {
+		if err := config.CheckListenAddress(m); err != nil {
+			b.errf(at("agent", "metrics"), "%v", err)
+		}
+	}
 	b.network(c, &raw.Network)
 	b.nodes(c, raw)
 	for _, name := range sortedKeys(raw.VRRP) {

@@ -64,6 +64,11 @@ func TestRules(t *testing.T) {
 		want []string
 	}{
 		{"valid seed", nil, nil},
+		{"metrics address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "127.0.0.1:9650"`}, nil},
+		{"metrics host name", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "localhost:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
 		{"vrid range", []string{"virtual_router_id: 51", "virtual_router_id: 256"},
 			[]string{vi + "virtual_router_id: 256 is out of range: must be 1..255"}},
 		{"unknown renderer", []string{`render: network: "ifupdown"`, `render: network: "ifupdwn"`},
