@@ -31,6 +31,7 @@ import (
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
@@ -99,6 +100,7 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
+	metrics   net.Listener // agent.metrics, opened by New; nil: none
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
@@ -126,8 +128,20 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The metrics listener is the last check: a port in use refuses the
+	// start before anything is touched.
+	var ml net.Listener
+	if cfg.Metrics != "" {
+		if ml, err = metrics.Listen(cfg.Metrics); err != nil {
+			lock.Release()
+			return nil, fmt.Errorf("%w; nothing was changed", err)
+		}
+	}
 	m, err := vip.Dial()
 	if err != nil {
+		if ml != nil {
+			ml.Close()
+		}
 		lock.Release()
 		return nil, err
 	}
@@ -151,7 +165,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		run:     runCommand,
 		closers: []func() error{m.Close, lock.Release},
 	}
-	return newAgent(cfg, opts, e), nil
+	a := newAgent(cfg, opts, e)
+	a.metrics = ml
+	return a, nil
 }
 
 func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
@@ -208,6 +224,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		for _, c := range a.env.closers {
 			c()
 		}
+		if a.metrics != nil {
+			a.metrics.Close()
+		}
 	}()
 	if err := a.setup(ctx); err != nil {
 		return err
@@ -234,6 +253,16 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			}
 		}()
 		a.log.Info("status socket ready", "socket", path)
+	}
+	if a.metrics != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(bg, a.metrics, metrics.Handler(a.Report)); err != nil {
+				a.log.Error("metrics listener stopped", "address", a.cfg.Metrics, "err", err)
+			}
+		}()
+		a.log.Info("metrics ready", "address", a.metrics.Addr().String(), "path", metrics.Path)
 	}
 	for _, c := range a.conns {
 		wg.Add(1)

@@ -104,6 +104,9 @@ type instance struct {
 	mu   sync.Mutex
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
+
+	seenMaster netip.Addr // the last master seen, for counters.MasterChanges
+	runs       checkRuns  // health-check results, counted on the checks' goroutines
 }
 
 // received is a valid advert and where it came from.
@@ -437,6 +440,10 @@ func addrAttr(a netip.Addr) string {
 func (in *instance) transition(t fsm.Transition) {
 	now := in.clock.Now()
 	in.counters.Transitions++
+	if in.counters.TransitionReasons == nil {
+		in.counters.TransitionReasons = map[string]uint64{}
+	}
+	in.counters.TransitionReasons[t.Reason]++
 	in.since, in.reason = now, t.Reason
 	in.log.Info("transition", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "peer", addrAttr(t.Peer), "priority", in.m.Priority())
 	in.notify(t.To)
@@ -492,6 +499,7 @@ func (in *instance) renew() {
 			return
 		}
 	}
+	in.counters.LeaseRenewals++
 	in.renewed = now
 }
 
@@ -697,6 +705,10 @@ func (in *instance) handoff(release bool) bool {
 
 // publish copies the instance's state for Report.
 func (in *instance) publish() {
+	if m := in.m.Master(); m.IsValid() && m != in.seenMaster {
+		in.seenMaster = m
+		in.counters.MasterChanges++
+	}
 	s := status.Instance{
 		Name:         in.cfg.Name,
 		VRID:         in.cfg.VRID,
@@ -713,6 +725,7 @@ func (in *instance) publish() {
 	if s.VIPs == nil {
 		s.VIPs = []netip.Prefix{}
 	}
+	s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
 	s.Tracks, s.Checks = in.itemStates()
 	in.mu.Lock()
 	in.snap, in.last = s, in.lastAdvert
@@ -727,6 +740,7 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 	in.dropMu.Lock()
 	s.Counters.Drops = maps.Clone(in.drops) // counted on the reader goroutine
 	in.dropMu.Unlock()
+	s.Checks = in.runs.fill(s.Checks)
 	s.LastAdvertMillis = -1
 	if !in.last.IsZero() {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()

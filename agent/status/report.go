@@ -55,7 +55,20 @@ type Item struct {
 	Name   string `json:"name"`
 	Up     bool   `json:"up"`
 	Weight int    `json:"weight"`
+	// Results counts a health check's runs by result: "ok", "failed"
+	// (non-zero exit, or the program could not start) or "timeout"
+	// (killed after its timeout). RunSeconds is the time they took in
+	// all. Both are empty for a tracked interface.
+	Results    map[string]uint64 `json:"results,omitempty"`
+	RunSeconds float64           `json:"run_seconds,omitempty"`
 }
+
+// The results of a health-check run, as counted in [Item.Results].
+const (
+	CheckOK      = "ok"
+	CheckFailed  = "failed"
+	CheckTimeout = "timeout"
+)
 
 // Counters count what an instance did and what it dropped.
 type Counters struct {
@@ -67,6 +80,15 @@ type Counters struct {
 	// VIPMismatch counts adverts whose VIP list differs from ours (obeyed).
 	VIPMismatch uint64 `json:"vip_mismatch"`
 	Transitions uint64 `json:"transitions"`
+	// TransitionReasons counts the transitions by reason (the fsm's
+	// Reason constants: "init", "master_down_timer", "link_down", ...).
+	TransitionReasons map[string]uint64 `json:"transition_reasons,omitempty"`
+	// MasterChanges counts the times the master this node sees changed
+	// to another address (the first one seen included; itself when it
+	// becomes master).
+	MasterChanges uint64 `json:"master_changes"`
+	// LeaseRenewals counts renewals of the VIPs' lease while master.
+	LeaseRenewals uint64 `json:"lease_renewals"`
 	// VIPRestored counts VIPs put back after something else removed them.
 	VIPRestored uint64 `json:"vip_restored"`
 	// SendErrors counts adverts that could not be sent (each puts the
