@@ -33,6 +33,7 @@ import (
 	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/sdnotify"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
 )
@@ -87,6 +88,11 @@ type env struct {
 	// run runs a check or notify command: see [runCommand].
 	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
 	closers []func() error
+
+	// notify sends a notification to systemd (package sdnotify); nil:
+	// not run by systemd. watchdog is the unit's WatchdogSec; 0: none.
+	notify   func(state string) error
+	watchdog time.Duration
 }
 
 // Agent runs the VRRP instances of one node.
@@ -106,6 +112,7 @@ type Agent struct {
 	drops map[string]uint64 // packets no instance claims
 
 	notifying sync.WaitGroup // notify commands running
+	changed   chan struct{}  // an instance changed state: tell systemd
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -137,8 +144,17 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("%w; nothing was changed", err)
 		}
 	}
+	sd, wd, err := sdnotify.FromEnv()
+	if err != nil {
+		if ml != nil {
+			ml.Close()
+		}
+		lock.Release()
+		return nil, err
+	}
 	m, err := vip.Dial()
 	if err != nil {
+		sd.Close()
 		if ml != nil {
 			ml.Close()
 		}
@@ -163,7 +179,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		},
 		promote: vip.PromoteSecondaries,
 		run:     runCommand,
-		closers: []func() error{m.Close, lock.Release},
+		closers: []func() error{m.Close, lock.Release, sd.Close},
+	}
+	if sd != nil {
+		e.notify, e.watchdog = sd.Notify, wd
 	}
 	a := newAgent(cfg, opts, e)
 	a.metrics = ml
@@ -171,7 +190,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 }
 
 func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
-	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}}
+	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}, changed: make(chan struct{}, 1)}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -287,10 +306,25 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			in.run()
 		}()
 	}
+	if a.env.notify != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.notifySystemd(bg)
+		}()
+	}
+	if a.env.watchdog > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.watchdog(bg, a.env.watchdog)
+		}()
+	}
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "node", a.cfg.Node, "instances", len(a.instances), "version", a.opts.Version)
 
 	<-ctx.Done()
 	a.log.Info("stopping: masters hand off make-before-break")
+	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
 	for _, in := range a.instances {
 		in.post(in.shutdown)
 	}

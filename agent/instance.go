@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
@@ -105,8 +106,10 @@ type instance struct {
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
 
-	seenMaster netip.Addr // the last master seen, for counters.MasterChanges
-	runs       checkRuns  // health-check results, counted on the checks' goroutines
+	seenMaster netip.Addr    // the last master seen, for counters.MasterChanges
+	started    chan struct{} // closed once the instance has its initial state
+	beat       atomic.Uint64 // the last watchdog round the loop answered
+	runs       checkRuns     // health-check results, counted on the checks' goroutines
 }
 
 // received is a valid advert and where it came from.
@@ -152,6 +155,7 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		ctl:     make(chan func(), 64),
 		checked: make(chan checkResult),
 		done:    make(chan struct{}),
+		started: make(chan struct{}),
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
@@ -322,6 +326,8 @@ func (in *instance) run() {
 	} else {
 		in.do(in.m.Step(now, fsm.Start{}))
 	}
+	in.publish()
+	close(in.started)
 	for {
 		in.arm()
 		in.publish()
@@ -728,8 +734,12 @@ func (in *instance) publish() {
 	s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
 	s.Tracks, s.Checks = in.itemStates()
 	in.mu.Lock()
+	changed := in.snap.State != s.State
 	in.snap, in.last = s, in.lastAdvert
 	in.mu.Unlock()
+	if changed {
+		in.a.stateChanged()
+	}
 }
 
 // snapshot returns the last published state with the advert age at now.

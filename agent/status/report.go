@@ -4,7 +4,10 @@
 package status
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -94,4 +97,35 @@ type Counters struct {
 	// SendErrors counts adverts that could not be sent (each puts the
 	// instance in FAULT until sending works again).
 	SendErrors uint64 `json:"send_errors"`
+}
+
+// maxListed is how many instances [Report.Summary] names one by one.
+const maxListed = 4
+
+// Summary is the report in one line, for systemd's STATUS= (systemctl
+// status): each instance and its state ("VI_1 MASTER, VI_2 BACKUP"), or,
+// beyond four instances, how many are in each state ("100 instances: 50
+// MASTER, 50 BACKUP").
+func (r *Report) Summary() string {
+	if len(r.Instances) <= maxListed {
+		s := make([]string, len(r.Instances))
+		for i, in := range r.Instances {
+			s[i] = in.Name + " " + in.State
+		}
+		return strings.Join(s, ", ")
+	}
+	count := map[string]int{}
+	var order []string
+	for _, in := range r.Instances {
+		if count[in.State] == 0 {
+			order = append(order, in.State)
+		}
+		count[in.State]++
+	}
+	slices.Sort(order)
+	s := make([]string, len(order))
+	for i, st := range order {
+		s[i] = fmt.Sprintf("%d %s", count[st], st)
+	}
+	return fmt.Sprintf("%d instances: %s", len(r.Instances), strings.Join(s, ", "))
 }
