@@ -18,6 +18,7 @@ import (
 	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/journal"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -56,14 +57,20 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		return exitCode(ExitUsage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
+	var mk func(io.Writer) slog.Handler
 	switch logFormat {
 	case "text":
-		h = slog.NewTextHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, hopts) }
 	case "json":
-		h = slog.NewJSONHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
 	default:
 		return exitCode(ExitUsage, "unknown --log-format %q: use text or json", logFormat)
+	}
+	h := mk(stderr)
+	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
+		// Under systemd: journald takes each line's priority from its
+		// <N> prefix, so journalctl -p err finds the errors.
+		h = journal.NewHandler(stderr, mk)
 	}
 	log := slog.New(h)
 	cfg, raw, err := config.Load(cfgPath)
