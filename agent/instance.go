@@ -321,6 +321,7 @@ func (in *instance) run() {
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)
+	in.checkSource(now)
 	if in.resume {
 		in.do(in.m.Step(now, fsm.Resume{}))
 	} else {
@@ -629,7 +630,18 @@ func (in *instance) onEvents(evs []vip.Event) {
 			if e.Index == in.ifi.Index {
 				in.setLink(now, e.Up)
 			}
+		case vip.AddrAdded:
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Fault {
+				in.probeSend() // back at once, not at the next probe
+				in.sendResult()
+			}
 		case vip.AddrRemoved:
+			// A backup sends nothing, so no send failure would tell it;
+			// a master finds out at its next advert (send_errors).
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Backup {
+				in.warn("source", "our source address was removed from the interface: FAULT until it is back", "source", in.src.String(), "interface", in.cfg.Interface)
+				in.do(in.m.Step(now, fsm.SendFailed{}))
+			}
 			for _, v := range in.vips {
 				if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
 					in.restore(v)
@@ -756,4 +768,19 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()
 	}
 	return s
+}
+
+// checkSource checks at start, without sending, that adverts could be
+// sent (the source address is on the interface, the peers are
+// reachable); when not, the instance starts in FAULT instead of waiting
+// for the address (or becoming master without a way to advertise) and
+// the machine's send probe brings it back once they can.
+func (in *instance) checkSource(now time.Time) {
+	for _, dst := range in.dsts {
+		if err := in.conn.Probe(in.src, dst); err != nil {
+			in.warn("source", "adverts cannot be sent (is the source address on the interface?): FAULT until they can, probing every advert interval", "source", in.src.String(), "dst", dst.String(), "err", err)
+			in.do(in.m.Step(now, fsm.SendFailed{}))
+			return
+		}
+	}
 }

@@ -57,8 +57,7 @@ func TestSystemdNotify(t *testing.T) {
 		if diff := cmp.Diff([]string{"READY=1\nSTATUS=VI_1 BACKUP"}, msgs); diff != "" {
 			t.Errorf("at start (-want +got):\n%s", diff)
 		}
-		time.Sleep(5 * time.Second) // master after 361 ms; 5 rounds of 1 s
-		synctest.Wait()
+		time.Sleep(5500 * time.Millisecond) // master after 361 ms; 5 rounds of 1 s
 		msgs, pings := sd.take()
 		if diff := cmp.Diff([]string{"STATUS=VI_1 MASTER"}, msgs); diff != "" {
 			t.Errorf("after the takeover (-want +got):\n%s", diff)
@@ -85,7 +84,7 @@ func TestWatchdogStuckLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sd := &fakeSystemd{}
 		r := start(t, 200, false, withSystemd(sd, 2*time.Second))
-		time.Sleep(3 * time.Second)
+		time.Sleep(3500 * time.Millisecond)
 		if _, pings := sd.take(); pings != 3 {
 			t.Fatalf("%d pings in 3 s while healthy, want 3", pings)
 		}
