@@ -451,6 +451,31 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); strings.Contains(j, "timed out") || strings.Contains(j, "SIGKILL") {
 		t.Errorf("the stop ran into the stop timeout:\n%s", j)
 	}
+	// Type=notify: the restarted unit went active only once the agent
+	// said READY=1 (every instance had its state): systemd's "Started"
+	// line follows the agent's "ready" line. STATUS= shows each node's
+	// state, the watchdog is armed, and the logs carry journald
+	// priorities (the <N> prefix is parsed, not shown).
+	j := r.lb1.Exec("journalctl -u hac-agent -o cat --no-pager")
+	ready, started := strings.LastIndex(j, "ready: every instance has its initial state"), strings.LastIndex(j, "Started hac-agent")
+	if ready < 0 || started < ready {
+		t.Errorf("lb1's unit went active before the agent was ready (ready at %d, Started at %d):\n%s", ready, started, j)
+	}
+	for _, n := range []struct {
+		node *nodes.Node
+		want string
+	}{{r.lb1, "VI_1 MASTER"}, {r.lb2, "VI_1 BACKUP"}} {
+		show := n.node.Exec("systemctl show -p Type -p StatusText -p WatchdogUSec -p NRestarts hac-agent")
+		for _, want := range []string{"Type=notify\n", "StatusText=" + n.want + "\n", "WatchdogUSec=10s\n"} {
+			if !strings.Contains(show, want) {
+				t.Errorf("systemctl show on %s:\n%s\nlacks %q", n.node.Name, show, want)
+			}
+		}
+	}
+	info, warn := r.lb1.Exec("journalctl -u hac-agent -p info -o cat --no-pager"), r.lb1.Exec("journalctl -u hac-agent -p warning -o cat --no-pager")
+	if !strings.Contains(info, `msg="agent started"`) || strings.Contains(warn, `msg="agent started"`) || strings.Contains(info, "<6>") {
+		t.Errorf("journald priorities: the info line \"agent started\" is not (only) at priority info:\n-p info:\n%s\n-p warning:\n%s", info, warn)
+	}
 	// SIGKILL: systemd restarts the agent (Restart=on-failure).
 	old := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
 	kill := r.probe("SIGKILL of the master's agent", func(*netns.Prober) {
