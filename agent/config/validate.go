@@ -160,7 +160,7 @@ func CheckListenAddress(s string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not IP:port: write e.g. \"127.0.0.1:9650\" or \"[::1]:9650\"", s)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < 1 || strconv.FormatUint(n, 10) != port {
 		return fmt.Errorf("%q: port %q is not a number 1..65535: write e.g. \"127.0.0.1:9650\"", s, port)
 	}
 	if host == "" {

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +254,32 @@ func FuzzParseValidate(f *testing.F) {
 		}
 		if err := c2.Validate(); err != nil {
 			t.Fatalf("a valid config is invalid after a round trip: %v\n%s", err, out)
+		}
+	})
+}
+
+// FuzzCheckListenAddress: an accepted metrics address is an IP literal
+// and a port that net resolves without a resolver, and names the same
+// address back.
+func FuzzCheckListenAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9650", "[::1]:9650", "0.0.0.0:1", "[fe80::1%eth1]:9650", ":9650", "localhost:9650", "1.2.3.4:0", "[::]:65535", "1.2.3.4:+80", "1.2.3.4:0x50"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckListenAddress(s) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			t.Fatalf("accepted %q: %v", s, err)
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("accepted %q with host %q: %v", s, host, err)
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Addr() != a || strconv.Itoa(int(ap.Port())) != port || ap.Port() == 0 {
+			t.Fatalf("accepted %q: as AddrPort %v, %v", s, ap, err)
 		}
 	})
 }
