@@ -127,8 +127,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 }
 
 // New checks cfg, the node and the status socket's directory, takes the
-// node lock (package rundir) and returns an agent that uses the system's
-// network stack in the calling thread's network namespace (Run opens the
+// node lock (package rundir), opens the metrics listener (agent.metrics)
+// and reads systemd's notify socket and watchdog from the environment
+// (package sdnotify), and returns an agent that uses the system's network
+// stack in the calling thread's network namespace (Run opens the
 // sockets). It changes nothing on the node when it fails.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
 	lock, err := preflight(cfg, opts)

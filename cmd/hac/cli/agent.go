@@ -37,6 +37,10 @@ and keeps its VIPs until the new master is heard, so clients lose nothing.
 A second SIGTERM cuts the handoff short. VIPs carry a kernel-enforced lease
 renewed while master: if the agent is killed, they expire by themselves.
 
+Under systemd (the unit hac build writes) it notifies readiness, a status
+line and the watchdog, and its log lines carry journald priorities. With
+metrics in agent.json it serves Prometheus metrics at /metrics.
+
 Subcommands talk to the running agent over its status socket (root only).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
