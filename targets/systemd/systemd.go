@@ -63,6 +63,9 @@ ConditionPathExists=%s
 Type=notify
 NotifyAccess=main
 WatchdogSec=%s
+# Ready after the first run of every check (in parallel, each bounded by
+# its timeout).
+TimeoutStartSec=%d
 ExecStart=%s agent --config %s
 Restart=on-failure
 RestartSec=1s
@@ -73,7 +76,7 @@ KillMode=mixed
 TimeoutStopSec=%d
 RuntimeDirectory=hac
 RuntimeDirectoryMode=0750
-`, c.Name, n.Name, config.DefaultPath, WatchdogSec, Binary, config.DefaultPath, stopTimeout(ins))
+`, c.Name, n.Name, config.DefaultPath, WatchdogSec, startTimeout(ins), Binary, config.DefaultPath, stopTimeout(ins))
 	caps := "CAP_NET_RAW CAP_NET_ADMIN"
 	if checksSwitchUser(ins) {
 		b.WriteString("# Health checks run as another user: switching to it and killing it on timeout.\n")
@@ -115,6 +118,19 @@ func stopTimeout(ins []*model.Instance) int {
 		longest = max(longest, in.AdvertInt)
 	}
 	d := 4*longest + 10*time.Second
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// startTimeout returns TimeoutStartSec in whole seconds: systemd's
+// default of 90, or the longest check timeout and 30 seconds of margin
+// when that is longer (the agent is ready once every check ran once).
+func startTimeout(ins []*model.Instance) int {
+	d := 90 * time.Second
+	for _, in := range ins {
+		for _, c := range in.Checks {
+			d = max(d, c.Timeout+30*time.Second)
+		}
+	}
 	return int((d + time.Second - 1) / time.Second)
 }
 
