@@ -492,6 +492,36 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	t.Logf("figures: restart %d lost (gap %v, took %v); SIGKILL %d lost (gap %v)",
 		res.Lost, res.MaxGap.Round(time.Millisecond), took.Round(time.Millisecond), kill.Lost, kill.MaxGap.Round(time.Millisecond))
 
+	// The watchdog: a frozen agent (SIGSTOP: no loop runs) stops its
+	// pings; systemd aborts it after WatchdogSec and restarts it. The
+	// frozen master's lease hands the VIP to lb2 meanwhile (one holder),
+	// and the restarted agent takes it back.
+	frozen := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
+	var restartedAfter time.Duration
+	hang := r.probe("the master's agent frozen (SIGSTOP)", func(*netns.Prober) {
+		start := time.Now()
+		r.lb1.Exec("kill -STOP " + frozen)
+		r.bed.Eventually(20*time.Second, "lb2 did not take over from the frozen master", func() bool { return agentState(r.lb2) == "MASTER" })
+		r.bed.Eventually(10*time.Second, "the frozen master's VIP did not expire", func() bool {
+			return slices.Equal(r.bed.Holders(seedVIP), []string{"lb2"})
+		})
+		r.bed.Eventually(40*time.Second, "systemd did not restart the frozen agent", func() bool {
+			pid, err := r.lb1.Run("systemctl show -P MainPID hac-agent")
+			pid = strings.TrimSpace(pid)
+			return err == nil && pid != "0" && pid != frozen
+		})
+		restartedAfter = time.Since(start)
+		r.bed.Eventually(20*time.Second, "the restarted agent did not take mastership back", func() bool { return agentState(r.lb1) == "MASTER" })
+	}, 300*time.Millisecond)
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "Watchdog timeout") {
+		t.Errorf("no watchdog timeout in lb1's journal:\n%s", j)
+	}
+	if n := strings.TrimSpace(r.lb1.Exec("systemctl show -P NRestarts hac-agent")); n != "2" {
+		t.Errorf("NRestarts = %s after the SIGKILL and the watchdog, want 2", n)
+	}
+	t.Logf("figures: frozen master restarted by the watchdog after %v; %d probes lost (gap %v)",
+		restartedAfter.Round(time.Millisecond), hang.Lost, hang.MaxGap.Round(time.Millisecond))
+
 	// A check run as another user: the unit grants the agent setuid,
 	// setgid and kill, still sandboxed; the check passes only when it
 	// runs as nobody (a failing weight-0 check would put lb1 in FAULT).
