@@ -212,6 +212,10 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	if m := raw.Agent.Metrics; m != "" {
 		if err := config.CheckListenAddress(m); err != nil {
 			b.errf(at("agent", "metrics"), "%v", err)
+		} else if ap := netip.MustParseAddrPort(m); !ap.Addr().IsLoopback() && !ap.Addr().IsUnspecified() {
+			// One setting for every node: an address only one node has
+			// (its own, a VIP) would keep the others from starting.
+			b.errf(at("agent", "metrics"), "%q: every node of the cluster listens on it, and %v is not an address every node has: use \"127.0.0.1:%d\" (scraped on the node) or \"0.0.0.0:%d\" (every address)", m, ap.Addr(), ap.Port(), ap.Port())
 		}
 	}
 	b.network(c, &raw.Network)

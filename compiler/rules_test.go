@@ -66,6 +66,9 @@ func TestRules(t *testing.T) {
 		{"valid seed", nil, nil},
 		{"metrics address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
 	agent: metrics: "127.0.0.1:9650"`}, nil},
+		{"metrics on one node's address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "192.168.200.11:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "192.168.200.11:9650": every node of the cluster listens on it, and 192.168.200.11 is not an address every node has: use "127.0.0.1:9650" (scraped on the node) or "0.0.0.0:9650" (every address)`}},
 		{"metrics host name", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
 	agent: metrics: "localhost:9650"`},
 			[]string{`clusters."ncp-lb".agent.metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
