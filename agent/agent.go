@@ -31,7 +31,9 @@ import (
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/sdnotify"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
 )
@@ -86,6 +88,11 @@ type env struct {
 	// run runs a check or notify command: see [runCommand].
 	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
 	closers []func() error
+
+	// notify sends a notification to systemd (package sdnotify); nil:
+	// not run by systemd. watchdog is the unit's WatchdogSec; 0: none.
+	notify   func(state string) error
+	watchdog time.Duration
 }
 
 // Agent runs the VRRP instances of one node.
@@ -99,11 +106,13 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
+	metrics   net.Listener // agent.metrics, opened by New; nil: none
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
 
 	notifying sync.WaitGroup // notify commands running
+	changed   chan struct{}  // an instance changed state: tell systemd
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -118,16 +127,39 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 }
 
 // New checks cfg, the node and the status socket's directory, takes the
-// node lock (package rundir) and returns an agent that uses the system's
-// network stack in the calling thread's network namespace (Run opens the
+// node lock (package rundir), opens the metrics listener (agent.metrics)
+// and reads systemd's notify socket and watchdog from the environment
+// (package sdnotify), and returns an agent that uses the system's network
+// stack in the calling thread's network namespace (Run opens the
 // sockets). It changes nothing on the node when it fails.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
 	lock, err := preflight(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
+	// The metrics listener is the last check: a port in use refuses the
+	// start before anything is touched.
+	var ml net.Listener
+	if cfg.Metrics != "" {
+		if ml, err = metrics.Listen(cfg.Metrics); err != nil {
+			lock.Release()
+			return nil, fmt.Errorf("%w; nothing was changed", err)
+		}
+	}
+	sd, wd, err := sdnotify.FromEnv()
+	if err != nil {
+		if ml != nil {
+			ml.Close()
+		}
+		lock.Release()
+		return nil, err
+	}
 	m, err := vip.Dial()
 	if err != nil {
+		sd.Close()
+		if ml != nil {
+			ml.Close()
+		}
 		lock.Release()
 		return nil, err
 	}
@@ -149,13 +181,18 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		},
 		promote: vip.PromoteSecondaries,
 		run:     runCommand,
-		closers: []func() error{m.Close, lock.Release},
+		closers: []func() error{m.Close, lock.Release, sd.Close},
 	}
-	return newAgent(cfg, opts, e), nil
+	if sd != nil {
+		e.notify, e.watchdog = sd.Notify, wd
+	}
+	a := newAgent(cfg, opts, e)
+	a.metrics = ml
+	return a, nil
 }
 
 func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
-	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}}
+	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}, changed: make(chan struct{}, 1)}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -208,6 +245,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		for _, c := range a.env.closers {
 			c()
 		}
+		if a.metrics != nil {
+			a.metrics.Close()
+		}
 	}()
 	if err := a.setup(ctx); err != nil {
 		return err
@@ -235,6 +275,16 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}()
 		a.log.Info("status socket ready", "socket", path)
 	}
+	if a.metrics != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(bg, a.metrics, metrics.Handler(a.Report)); err != nil {
+				a.log.Error("metrics listener stopped", "address", a.cfg.Metrics, "err", err)
+			}
+		}()
+		a.log.Info("metrics ready", "address", a.metrics.Addr().String(), "path", metrics.Path)
+	}
 	for _, c := range a.conns {
 		wg.Add(1)
 		go func() {
@@ -258,10 +308,25 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			in.run()
 		}()
 	}
+	if a.env.notify != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.notifySystemd(bg)
+		}()
+	}
+	if a.env.watchdog > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.watchdog(bg, a.env.watchdog)
+		}()
+	}
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "node", a.cfg.Node, "instances", len(a.instances), "version", a.opts.Version)
 
 	<-ctx.Done()
 	a.log.Info("stopping: masters hand off make-before-break")
+	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
 	for _, in := range a.instances {
 		in.post(in.shutdown)
 	}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
 )
 
 // checkState counts a health check's results like keepalived's
@@ -108,17 +111,64 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 }
 
 // probe runs the check once and reports success; failures are logged at
-// debug level (the state changes are logged by the instance).
+// debug level (the state changes are logged by the instance). Every run
+// that was not cut short by the instance stopping is counted with its
+// result and duration.
 func (in *instance) probe(ctx context.Context, c *config.Check) bool {
+	start := in.clock.Now()
 	err := in.a.env.run(ctx, c.Command, c.User, time.Duration(c.Timeout))
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
 		}
+		result := status.CheckFailed
+		if errors.Is(err, errTimeout) {
+			result = status.CheckTimeout
+		}
+		in.runs.count(c.Name, result, in.clock.Now().Sub(start))
 		in.log.Debug("check failed", "check", c.Name, "err", err)
 		return false
 	}
+	in.runs.count(c.Name, status.CheckOK, in.clock.Now().Sub(start))
 	return true
+}
+
+// checkRuns counts the runs of an instance's health checks by check and
+// result, and the time they took: the one count of check results, which
+// status and metrics show. The checks' goroutines count, Report reads.
+type checkRuns struct {
+	mu      sync.Mutex
+	results map[string]map[string]uint64 // check name -> result -> runs
+	seconds map[string]float64           // check name -> seconds spent
+}
+
+func (r *checkRuns) count(check, result string, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.results == nil {
+		r.results, r.seconds = map[string]map[string]uint64{}, map[string]float64{}
+	}
+	if r.results[check] == nil {
+		r.results[check] = map[string]uint64{}
+	}
+	r.results[check][result]++
+	r.seconds[check] += took.Seconds()
+}
+
+// fill returns checks with their counts filled in (a copy: the published
+// snapshot is shared).
+func (r *checkRuns) fill(checks []status.Item) []status.Item {
+	if len(checks) == 0 {
+		return checks
+	}
+	checks = slices.Clone(checks)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range checks {
+		checks[i].Results = maps.Clone(r.results[checks[i].Name])
+		checks[i].RunSeconds = r.seconds[checks[i].Name]
+	}
+	return checks
 }
 
 // errTimeout says a command ran out of time and was killed.

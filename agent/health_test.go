@@ -135,7 +135,13 @@ func TestTracking(t *testing.T) {
 		time.Sleep(time.Second + 10*time.Millisecond)
 		prio(110, "BACKUP")
 		in := r.instance()
-		want := []status.Item{{Name: "web", Up: true, Weight: 20}, {Name: "db", Up: true}, {Name: "slow", Weight: -10}}
+		// Each check ran once and is counted with its result and time
+		// (the hanging one for its whole timeout).
+		want := []status.Item{
+			{Name: "web", Up: true, Weight: 20, Results: map[string]uint64{"ok": 1}},
+			{Name: "db", Up: true, Results: map[string]uint64{"ok": 1}},
+			{Name: "slow", Weight: -10, Results: map[string]uint64{"timeout": 1}, RunSeconds: 1},
+		}
 		if diff := cmp.Diff(want, in.Checks); diff != "" {
 			t.Errorf("checks (-want +got):\n%s", diff)
 		}

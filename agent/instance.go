@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
@@ -104,6 +105,11 @@ type instance struct {
 	mu   sync.Mutex
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
+
+	seenMaster netip.Addr    // the last master seen, for counters.MasterChanges
+	started    chan struct{} // closed once the instance has its initial state
+	beat       atomic.Uint64 // the last watchdog round the loop answered
+	runs       checkRuns     // health-check results, counted on the checks' goroutines
 }
 
 // received is a valid advert and where it came from.
@@ -149,6 +155,7 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		ctl:     make(chan func(), 64),
 		checked: make(chan checkResult),
 		done:    make(chan struct{}),
+		started: make(chan struct{}),
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
@@ -314,11 +321,14 @@ func (in *instance) run() {
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)
+	in.checkSource(now)
 	if in.resume {
 		in.do(in.m.Step(now, fsm.Resume{}))
 	} else {
 		in.do(in.m.Step(now, fsm.Start{}))
 	}
+	in.publish()
+	close(in.started)
 	for {
 		in.arm()
 		in.publish()
@@ -437,6 +447,10 @@ func addrAttr(a netip.Addr) string {
 func (in *instance) transition(t fsm.Transition) {
 	now := in.clock.Now()
 	in.counters.Transitions++
+	if in.counters.TransitionReasons == nil {
+		in.counters.TransitionReasons = map[string]uint64{}
+	}
+	in.counters.TransitionReasons[t.Reason]++
 	in.since, in.reason = now, t.Reason
 	in.log.Info("transition", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "peer", addrAttr(t.Peer), "priority", in.m.Priority())
 	in.notify(t.To)
@@ -492,6 +506,7 @@ func (in *instance) renew() {
 			return
 		}
 	}
+	in.counters.LeaseRenewals++
 	in.renewed = now
 }
 
@@ -615,7 +630,18 @@ func (in *instance) onEvents(evs []vip.Event) {
 			if e.Index == in.ifi.Index {
 				in.setLink(now, e.Up)
 			}
+		case vip.AddrAdded:
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Fault {
+				in.probeSend() // back at once, not at the next probe
+				in.sendResult()
+			}
 		case vip.AddrRemoved:
+			// A backup sends nothing, so no send failure would tell it;
+			// a master finds out at its next advert (send_errors).
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Backup {
+				in.warn("source", "our source address was removed from the interface: FAULT until it is back", "source", in.src.String(), "interface", in.cfg.Interface)
+				in.do(in.m.Step(now, fsm.SendFailed{}))
+			}
 			for _, v := range in.vips {
 				if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
 					in.restore(v)
@@ -697,6 +723,10 @@ func (in *instance) handoff(release bool) bool {
 
 // publish copies the instance's state for Report.
 func (in *instance) publish() {
+	if m := in.m.Master(); m.IsValid() && m != in.seenMaster {
+		in.seenMaster = m
+		in.counters.MasterChanges++
+	}
 	s := status.Instance{
 		Name:         in.cfg.Name,
 		VRID:         in.cfg.VRID,
@@ -713,10 +743,15 @@ func (in *instance) publish() {
 	if s.VIPs == nil {
 		s.VIPs = []netip.Prefix{}
 	}
+	s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
 	s.Tracks, s.Checks = in.itemStates()
 	in.mu.Lock()
+	changed := in.snap.State != s.State
 	in.snap, in.last = s, in.lastAdvert
 	in.mu.Unlock()
+	if changed {
+		in.a.stateChanged()
+	}
 }
 
 // snapshot returns the last published state with the advert age at now.
@@ -727,9 +762,25 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 	in.dropMu.Lock()
 	s.Counters.Drops = maps.Clone(in.drops) // counted on the reader goroutine
 	in.dropMu.Unlock()
+	s.Checks = in.runs.fill(s.Checks)
 	s.LastAdvertMillis = -1
 	if !in.last.IsZero() {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()
 	}
 	return s
+}
+
+// checkSource checks at start, without sending, that adverts could be
+// sent (the source address is on the interface, the peers are
+// reachable); when not, the instance starts in FAULT instead of waiting
+// for the address (or becoming master without a way to advertise) and
+// the machine's send probe brings it back once they can.
+func (in *instance) checkSource(now time.Time) {
+	for _, dst := range in.dsts {
+		if err := in.conn.Probe(in.src, dst); err != nil {
+			in.warn("source", "adverts cannot be sent (is the source address on the interface?): FAULT until they can, probing every advert interval", "source", in.src.String(), "dst", dst.String(), "err", err)
+			in.do(in.m.Step(now, fsm.SendFailed{}))
+			return
+		}
+	}
 }

@@ -27,6 +27,7 @@ type (
 		} `json:"render"`
 		Agent struct {
 			StatusSocket string `json:"status_socket"`
+			Metrics      string `json:"metrics"`
 		} `json:"agent"`
 	}
 	rawNetwork struct {
@@ -206,9 +207,18 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 		Name:       b.name,
 		Pos:        toPos(b.user.Pos()),
 		Keepalived: raw.Render.Keepalived,
-		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket},
+		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket, Metrics: raw.Agent.Metrics},
 	}
 	b.checkName(nil, "cluster", b.name)
+	if m := raw.Agent.Metrics; m != "" {
+		if err := config.CheckListenAddress(m); err != nil {
+			b.errf(at("agent", "metrics"), "%v", err)
+		} else if ap := netip.MustParseAddrPort(m); !ap.Addr().IsLoopback() && !ap.Addr().IsUnspecified() {
+			// One setting for every node: an address only one node has
+			// (its own, a VIP) would keep the others from starting.
+			b.errf(at("agent", "metrics"), "%q: every node of the cluster listens on it, and %v is not an address every node has: use \"127.0.0.1:%d\" (scraped on the node) or \"0.0.0.0:%d\" (every address)", m, ap.Addr(), ap.Port(), ap.Port())
+		}
+	}
 	b.network(c, &raw.Network)
 	b.nodes(c, raw)
 	for _, name := range sortedKeys(raw.VRRP) {

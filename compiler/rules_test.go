@@ -67,6 +67,14 @@ func TestRules(t *testing.T) {
 		{"ssh become sudo", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "sudo"}`}, nil},
 		{"ssh become unknown", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "doas"}`},
 			[]string{`clusters."ncp-lb".nodes.lb1.ssh.become: "doas" is not allowed: must be "sudo"`}},
+		{"metrics address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "127.0.0.1:9650"`}, nil},
+		{"metrics on one node's address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "192.168.200.11:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "192.168.200.11:9650": every node of the cluster listens on it, and 192.168.200.11 is not an address every node has: use "127.0.0.1:9650" (scraped on the node) or "0.0.0.0:9650" (every address)`}},
+		{"metrics host name", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "localhost:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
 		{"vrid range", []string{"virtual_router_id: 51", "virtual_router_id: 256"},
 			[]string{vi + "virtual_router_id: 256 is out of range: must be 1..255"}},
 		{"unknown renderer", []string{`render: network: "ifupdown"`, `render: network: "ifupdwn"`},

@@ -234,6 +234,7 @@ type Notify struct {
 // AgentOptions configures the hac agent on every node of a cluster.
 type AgentOptions struct {
 	StatusSocket string // unix socket for hac agent status
+	Metrics      string // IP:port the agent serves Prometheus metrics on; empty: none
 }
 
 // Secret is a value that must never be printed: its String and GoString

@@ -5,8 +5,12 @@
 package agenttest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +22,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -234,6 +242,57 @@ func NewHac(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Ins
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Configure rewrites the agent.json with mod applied; call it before
+// Start.
+func (h *Hac) Configure(mod func(*config.Config)) {
+	h.t.Helper()
+	c, _, err := config.Load(h.Config)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	mod(c)
+	b, err := config.Marshal(c)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(h.Config, b, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// Scrape fetches the agent's Prometheus metrics (agent.metrics must be
+// set) over a connection opened inside its node's namespace.
+func (h *Hac) Scrape() (map[string]*dto.MetricFamily, error) {
+	c, _, err := config.Load(h.Config)
+	if err != nil {
+		return nil, err
+	}
+	var conn net.Conn
+	err = netns.Do(h.node.NS, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", c.Metrics, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: hac\r\n\r\n"); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
 }
 
 // Start starts hac agent with debug logs.

@@ -29,11 +29,14 @@ const DefaultStatusSocket = "/run/hac/agent.sock"
 
 // Config is the whole agent configuration of one node.
 type Config struct {
-	Format       int        `json:"format"`
-	Cluster      string     `json:"cluster"`
-	Node         string     `json:"node"`
-	StatusSocket string     `json:"status_socket"`
-	Instances    []Instance `json:"instances"`
+	Format       int    `json:"format"`
+	Cluster      string `json:"cluster"`
+	Node         string `json:"node"`
+	StatusSocket string `json:"status_socket"`
+	// Metrics is the address (IP:port) the agent serves Prometheus
+	// metrics on, at /metrics; empty: none.
+	Metrics   string     `json:"metrics,omitempty"`
+	Instances []Instance `json:"instances"`
 }
 
 // Instance is one VRRP instance as this node runs it.

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -56,6 +58,11 @@ func (c *Config) Validate() error {
 			v.bad("status_socket", "%q is not an absolute, clean file path: use e.g. %q", s, DefaultStatusSocket)
 		case len(s) > maxSocketPath:
 			v.bad("status_socket", "%d bytes long: a unix socket path has at most %d: use a shorter one", len(s), maxSocketPath)
+		}
+	}
+	if c.Metrics != "" {
+		if err := CheckListenAddress(c.Metrics); err != nil {
+			v.bad("metrics", "%v", err)
 		}
 	}
 	if len(c.Instances) == 0 {
@@ -140,6 +147,27 @@ func CheckInterfaceName(name string) error {
 		return fmt.Errorf("interface name %q is not allowed", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) || r == 0 }):
 		return fmt.Errorf("interface name %q must not contain '/', ':' or whitespace", name)
+	}
+	return nil
+}
+
+// CheckListenAddress says what is wrong with a TCP listen address such as
+// the metrics address, or returns nil: an IP literal (no host name, which
+// would need a resolver at start) and a port 1..65535, "IP:port" or
+// "[IPv6]:port".
+func CheckListenAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not IP:port: write e.g. \"127.0.0.1:9650\" or \"[::1]:9650\"", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < 1 || strconv.FormatUint(n, 10) != port {
+		return fmt.Errorf("%q: port %q is not a number 1..65535: write e.g. \"127.0.0.1:9650\"", s, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no address: write \"127.0.0.1:%s\" for this node only, or \"0.0.0.0:%s\" to listen on every address", s, port, port)
+	}
+	if a, err := netip.ParseAddr(host); err != nil || a.IsMulticast() {
+		return fmt.Errorf("%q: %q is not a unicast IP address (host names are not resolved): write e.g. \"127.0.0.1:%s\"", s, host, port)
 	}
 	return nil
 }

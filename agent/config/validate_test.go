@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +77,16 @@ func TestValidate(t *testing.T) {
 			`status_socket: "run/agent.sock" is not an absolute, clean file path: use e.g. "/run/hac/agent.sock"`}},
 		{"status socket too long", func(c *Config) { c.StatusSocket = "/run/" + strings.Repeat("x", 110) }, []string{
 			"status_socket: 115 bytes long: a unix socket path has at most 107: use a shorter one"}},
+		{"metrics", func(c *Config) { c.Metrics = "127.0.0.1:9650" }, nil},
+		{"metrics on every IPv6 address", func(c *Config) { c.Metrics = "[::]:9650" }, nil},
+		{"metrics without a port", func(c *Config) { c.Metrics = "127.0.0.1" }, []string{
+			`metrics: "127.0.0.1" is not IP:port: write e.g. "127.0.0.1:9650" or "[::1]:9650"`}},
+		{"metrics port", func(c *Config) { c.Metrics = "127.0.0.1:70000" }, []string{
+			`metrics: "127.0.0.1:70000": port "70000" is not a number 1..65535: write e.g. "127.0.0.1:9650"`}},
+		{"metrics without an address", func(c *Config) { c.Metrics = ":9650" }, []string{
+			`metrics: ":9650" has no address: write "127.0.0.1:9650" for this node only, or "0.0.0.0:9650" to listen on every address`}},
+		{"metrics host name", func(c *Config) { c.Metrics = "localhost:9650" }, []string{
+			`metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
 		{"no instances", func(c *Config) { c.Instances = nil }, []string{
 			"instances: none: nothing to run; add at least one instance"}},
 		{"vrid 0", func(c *Config) { c.Instances[0].VRID = 0 }, []string{
@@ -242,6 +254,32 @@ func FuzzParseValidate(f *testing.F) {
 		}
 		if err := c2.Validate(); err != nil {
 			t.Fatalf("a valid config is invalid after a round trip: %v\n%s", err, out)
+		}
+	})
+}
+
+// FuzzCheckListenAddress: an accepted metrics address is an IP literal
+// and a port that net resolves without a resolver, and names the same
+// address back.
+func FuzzCheckListenAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9650", "[::1]:9650", "0.0.0.0:1", "[fe80::1%eth1]:9650", ":9650", "localhost:9650", "1.2.3.4:0", "[::]:65535", "1.2.3.4:+80", "1.2.3.4:0x50"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckListenAddress(s) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			t.Fatalf("accepted %q: %v", s, err)
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("accepted %q with host %q: %v", s, host, err)
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Addr() != a || strconv.Itoa(int(ap.Port())) != port || ap.Port() == 0 {
+			t.Fatalf("accepted %q: as AddrPort %v, %v", s, ap, err)
 		}
 	})
 }

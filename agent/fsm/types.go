@@ -134,7 +134,12 @@ func (VIPsReady) event()      {}
 // backups take over after Master_Down_Interval, and a master still holding
 // them would make two holders. The machine goes to Fault (a draining one
 // stops), removes the VIPs and from then on returns [ProbeSend] every
-// Advertisement_Interval until the driver steps [SendRecovered].
+// Advertisement_Interval until the driver steps [SendRecovered]. The
+// driver also steps it when it knows no advert could be sent before one
+// is due: before [Start] or [Resume] (the source address is missing at
+// start: the instance starts in Fault) and when the source address is
+// removed while in Backup (a backup that cannot advertise must not take
+// over).
 type SendFailed struct{}
 
 // SendRecovered reports that sending works again (a [ProbeSend]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -156,5 +157,27 @@ func TestListenRefusesOpenDirectory(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("the refused socket was created: %v", err)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	mk := func(states ...string) *status.Report {
+		r := &status.Report{}
+		for i, s := range states {
+			r.Instances = append(r.Instances, status.Instance{Name: fmt.Sprintf("VI_%d", i+1), State: s})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		r    *status.Report
+		want string
+	}{
+		{mk("MASTER"), "VI_1 MASTER"},
+		{mk("MASTER", "BACKUP", "FAULT", "BACKUP"), "VI_1 MASTER, VI_2 BACKUP, VI_3 FAULT, VI_4 BACKUP"},
+		{mk("MASTER", "BACKUP", "MASTER", "BACKUP", "FAULT"), "5 instances: 2 BACKUP, 1 FAULT, 2 MASTER"},
+	} {
+		if got := tc.r.Summary(); got != tc.want {
+			t.Errorf("Summary = %q, want %q", got, tc.want)
+		}
 	}
 }

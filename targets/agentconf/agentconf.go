@@ -52,6 +52,7 @@ func Config(c *model.Cluster, n *model.Node) *config.Config {
 		Cluster:      c.Name,
 		Node:         n.Name,
 		StatusSocket: c.Agent.StatusSocket,
+		Metrics:      c.Agent.Metrics,
 		Instances:    []config.Instance{},
 	}
 	if cfg.StatusSocket == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/journal"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -35,6 +36,10 @@ On SIGTERM every master hands off make-before-break: it sends priority 0
 and keeps its VIPs until the new master is heard, so clients lose nothing.
 A second SIGTERM cuts the handoff short. VIPs carry a kernel-enforced lease
 renewed while master: if the agent is killed, they expire by themselves.
+
+Under systemd (the unit hac build writes) it notifies readiness, a status
+line and the watchdog, and its log lines carry journald priorities. With
+metrics in agent.json it serves Prometheus metrics at /metrics.
 
 Subcommands talk to the running agent over its status socket (root only).`,
 		Args: cobra.NoArgs,
@@ -56,14 +61,20 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		return exitCode(ExitUsage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
+	var mk func(io.Writer) slog.Handler
 	switch logFormat {
 	case "text":
-		h = slog.NewTextHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, hopts) }
 	case "json":
-		h = slog.NewJSONHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
 	default:
 		return exitCode(ExitUsage, "unknown --log-format %q: use text or json", logFormat)
+	}
+	h := mk(stderr)
+	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
+		// Under systemd: journald takes each line's priority from its
+		// <N> prefix, so journalctl -p err finds the errors.
+		h = journal.NewHandler(stderr, mk)
 	}
 	log := slog.New(h)
 	cfg, raw, err := config.Load(cfgPath)
