@@ -68,6 +68,8 @@ type instance struct {
 
 	items  []item  // tracked interfaces (first, as tracks), then checks
 	tracks []track // the tracked interfaces, as items[:len(tracks)]
+	// stopChecks ends the check loops and waits for them.
+	stopChecks func()
 
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
@@ -309,8 +311,8 @@ func (in *instance) run() {
 	in.setupTracks()
 	ctx, cancel := context.WithCancel(context.Background())
 	var checks sync.WaitGroup
-	defer checks.Wait()
-	defer cancel()
+	in.stopChecks = func() { cancel(); checks.Wait() }
+	defer func() { in.stopChecks() }() // a reload may replace the checks
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)

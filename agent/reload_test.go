@@ -1,0 +1,226 @@
+package agent
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hac-project/hac/agent/config"
+)
+
+func TestPlanReload(t *testing.T) {
+	base := func() *config.Config {
+		return &config.Config{Format: 1, Cluster: "c", Node: "n1", Instances: []config.Instance{
+			{Name: "VI_1", VRID: 51, Version: 3, Interface: "eth1", Priority: 100, AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: vip1}}},
+			{Name: "VI_2", VRID: 52, Version: 3, Interface: "eth1", Priority: 100, AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: netip.MustParsePrefix("198.18.0.201/32")}}},
+		}}
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*config.Config)
+		want []string
+	}{
+		{"unchanged", func(*config.Config) {}, []string{"VI_1: kept", "VI_2: kept"}},
+		{"priority and preemption in place", func(c *config.Config) {
+			c.Instances[0].Priority, c.Instances[0].Preempt = 150, true
+		}, []string{"VI_1: reconfigured in place (priority, preempt)", "VI_2: kept"}},
+		{"checks, tracks, notify, GARP in place", func(c *config.Config) {
+			c.Instances[1].Checks = []config.Check{{Name: "x", Command: []string{"/bin/true"}}}
+			c.Instances[1].Track = []config.Track{{Interface: "eth2"}}
+			c.Instances[1].Notify = &config.Notify{Master: []string{"/bin/true"}}
+			c.Instances[1].GARP.Refresh = config.Duration(time.Minute)
+		}, []string{"VI_1: kept", "VI_2: reconfigured in place (garp, track_interfaces, checks, notify)"}},
+		{"VRID restarts", func(c *config.Config) { c.Instances[0].VRID = 61 }, []string{"VI_1: restarted (vrid)", "VI_2: kept"}},
+		{"interface restarts", func(c *config.Config) { c.Instances[0].Interface = "eth2" }, []string{"VI_1: restarted (interface)", "VI_2: kept"}},
+		{"version restarts", func(c *config.Config) { c.Instances[0].Version = 2 }, []string{"VI_1: restarted (version)", "VI_2: kept"}},
+		{"VIPs restart", func(c *config.Config) {
+			c.Instances[0].VIPs = []config.VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}}
+		}, []string{"VI_1: restarted (vips)", "VI_2: kept"}},
+		{"advert interval restarts, with the priority", func(c *config.Config) {
+			c.Instances[0].AdvertInt, c.Instances[0].Priority = config.Duration(2*time.Second), 99
+		}, []string{"VI_1: restarted (priority, advert_int)", "VI_2: kept"}},
+		{"added and removed", func(c *config.Config) {
+			c.Instances[0].Name = "VI_3"
+		}, []string{"VI_3: added", "VI_2: kept", "VI_1: removed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := base()
+			tc.mod(cur)
+			var got []string
+			for _, s := range planReload(base(), cur) {
+				got = append(got, s.String())
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("planReload (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// reloaded returns a copy of the rig's running configuration changed by mod.
+func reloaded(r *rig, mod func(*config.Config)) *config.Config {
+	r.a.topo.RLock()
+	c := *r.a.cfg
+	r.a.topo.RUnlock()
+	c.Instances = append([]config.Instance(nil), c.Instances...)
+	for i := range c.Instances {
+		c.Instances[i] = *clone(&c.Instances[i])
+	}
+	mod(&c)
+	return &c
+}
+
+// becomeMaster waits until the rig's single instance is master.
+func becomeMaster(t *testing.T, r *rig) {
+	t.Helper()
+	time.Sleep(400 * time.Millisecond)
+	synctest.Wait()
+	if s := r.instance().State; s != "MASTER" {
+		t.Fatalf("state %s, want MASTER", s)
+	}
+}
+
+// An unchanged instance keeps running untouched: still master, its VIP
+// never removed, adverts at the same cadence, the new digest reported.
+func TestReloadUnchangedKeepsMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		since := r.instance().Since
+		sent := len(r.conn.priorities())
+		done, err := r.a.ReloadConfig(reloaded(r, func(*config.Config) {}), "sha256:new")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: kept"}) {
+			t.Fatalf("ReloadConfig = %v, %v; want VI_1 kept", done, err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		in := r.instance()
+		if in.State != "MASTER" || !in.Since.Equal(since) || !r.addrs.holds(vip1) {
+			t.Errorf("after reload: %s since %v (VIP %v), want MASTER since %v with the VIP", in.State, in.Since, r.addrs.holds(vip1), since)
+		}
+		if got := len(r.conn.priorities()) - sent; got != 10 {
+			t.Errorf("%d adverts in the second after the reload, want 10", got)
+		}
+		if got := r.a.Report().ConfigDigest; got != "sha256:new" {
+			t.Errorf("digest %q, want the new one", got)
+		}
+		if strings.Contains(r.log.String(), "VIPs removed") {
+			t.Errorf("VIPs removed during the reload:\n%s", r.log)
+		}
+		r.stop(t)
+	})
+}
+
+// A priority change is in place: the master keeps its state and VIPs and
+// advertises the new priority from its next advert (RFC 5798 section
+// 6.4.3); the base priority shows in the report.
+func TestReloadPriorityInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		sent := len(r.conn.priorities())
+		done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].Priority = 50 }), "sha256:new")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: reconfigured in place (priority)"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		got := r.conn.priorities()[sent:]
+		if d := cmp.Diff([]uint8{50, 50, 50}, got); d != "" {
+			t.Errorf("adverts after the reload (-want +got):\n%s", d)
+		}
+		if in := r.instance(); in.State != "MASTER" || in.BasePriority != 50 || in.Priority != 50 || !r.addrs.holds(vip1) {
+			t.Errorf("after reload: %+v, want MASTER at base 50 with the VIP", in)
+		}
+		r.stop(t)
+	})
+}
+
+// An invalid file is refused before anything changes: one error log line
+// naming the problem, the running configuration and digest stay.
+func TestReloadRefusesInvalid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		before := r.a.Report().ConfigDigest
+		_, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].VRID = 0 }), "sha256:bad")
+		if !errors.Is(err, ErrReloadRefused) || !strings.Contains(err.Error(), "instances[0].vrid") {
+			t.Fatalf("ReloadConfig = %v, want refused naming instances[0].vrid", err)
+		}
+		var lines []string
+		for _, l := range strings.Split(r.log.String(), "\n") {
+			if strings.Contains(l, "reload refused") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], "level=ERROR") {
+			t.Errorf("log lines about the refusal %q, want one error line", lines)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if in := r.instance(); in.State != "MASTER" || in.VRID != 51 || r.a.Report().ConfigDigest != before {
+			t.Errorf("after a refused reload: %+v, digest %s; want the old config running", in, r.a.Report().ConfigDigest)
+		}
+		r.stop(t)
+	})
+}
+
+// A VRID change restarts the instance make-before-break: the old one
+// sends priority 0 and keeps its VIP until the drain ends (no peer here),
+// then the new one starts as at startup, on the same socket.
+func TestReloadVRIDRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		sent := len(r.conn.priorities())
+		done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].VRID = 61 }), "sha256:new")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: restarted (vrid)"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		synctest.Wait()
+		if got := r.conn.priorities()[sent]; got != 0 {
+			t.Errorf("first advert of the handoff at priority %d, want 0", got)
+		}
+		in := r.instance()
+		if in.VRID != 61 || in.State != "BACKUP" {
+			t.Errorf("after reload: VRID %d in %s, want 61 in BACKUP", in.VRID, in.State)
+		}
+		becomeMaster(t, r)
+		r.stop(t)
+	})
+}
+
+// Added instances start, removed ones hand off and stop.
+func TestReloadAddRemove(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		vip2 := netip.MustParsePrefix("198.18.0.201/32")
+		done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) {
+			n := *clone(&c.Instances[0])
+			n.Name, n.VRID, n.VIPs = "VI_2", 52, []config.VIP{{Prefix: vip2}}
+			c.Instances = append(c.Instances, n)
+		}), "sha256:two")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: kept", "VI_2: added"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		synctest.Wait()
+		if rep := r.a.Report(); len(rep.Instances) != 2 || rep.Instances[1].State != "MASTER" || !r.addrs.holds(vip2) {
+			t.Fatalf("after adding VI_2: %+v, want two masters", rep.Instances)
+		}
+		done, err = r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances = c.Instances[1:] }), "sha256:one")
+		if err != nil || !cmp.Equal(done, []string{"VI_2: kept", "VI_1: removed"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		if rep := r.a.Report(); len(rep.Instances) != 1 || rep.Instances[0].Name != "VI_2" || r.addrs.holds(vip1) || !r.addrs.holds(vip2) {
+			t.Fatalf("after removing VI_1: %+v (VIP1 held %v), want VI_2 only", rep.Instances, r.addrs.holds(vip1))
+		}
+		r.stop(t)
+	})
+}
