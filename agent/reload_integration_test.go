@@ -163,6 +163,7 @@ func TestReloadAddRemove(t *testing.T) {
 func TestReloadVRIDChange(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
 	p := probeVIP(t, bed, vip1)
+	dual := bed.WatchHolders(netip.MustParseAddr(vip1))
 	a2.Rewrite(agenttest.Instance("VI_1", 61, 3, 100*time.Millisecond, 100, vip1))
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: restarted (vrid)") {
 		t.Errorf("hac agent reload printed %q", out)
@@ -173,6 +174,9 @@ func TestReloadVRIDChange(t *testing.T) {
 	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 3*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	noLoss(t, p, "VRID change")
+	// Measured, not asserted: while the nodes roll, each VRID has its
+	// own master (docs/agent.md).
+	t.Logf("VRID change: both nodes held the VIP for at most %v", dual())
 	if in := a1.Instance("VI_1"); in.VRID != 61 {
 		t.Errorf("n1 runs VRID %d, want 61", in.VRID)
 	}
