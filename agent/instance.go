@@ -223,15 +223,7 @@ func (in *instance) residualVIPs() error {
 // socket (and so the source address) is known.
 func (in *instance) initMachine() error {
 	c := in.cfg
-	m, err := fsm.New(fsm.Config{
-		Version:       c.Version,
-		Priority:      c.Priority,
-		AdvertInt:     time.Duration(c.AdvertInt),
-		Preempt:       c.Preempt,
-		PreemptDelay:  time.Duration(c.PreemptDelay),
-		Primary:       in.src,
-		HandoffLinger: in.a.opts.HandoffLinger,
-	})
+	m, err := fsm.New(in.fsmConfig(c))
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", c.Name, err)
 	}
@@ -253,7 +245,7 @@ func (in *instance) initMachine() error {
 	default:
 		in.dsts = []netip.Addr{vrrp.GroupIPv4}
 	}
-	in.lease = vip.LeaseFor(fsm.MasterDownInterval(c.Version, c.Priority, time.Duration(c.AdvertInt), fsm.DefaultDownAdverts))
+	in.lease = leaseOf(c)
 	in.publish()
 	return nil
 }

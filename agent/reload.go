@@ -225,7 +225,15 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 		leave  []*instance
 		start  []step
 	)
-	for _, s := range steps {
+	for i, s := range steps {
+		if running[s.name] == nil && s.change != add {
+			// Not running: its start failed in an earlier reload.
+			if s.change == remove {
+				continue
+			}
+			s.change, s.what = add, nil
+			steps[i] = s
+		}
 		switch s.change {
 		case reconfigure:
 			if err := a.reconfigure(running[s.name], s.new); err != nil {
@@ -314,11 +322,17 @@ func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []chec
 		in.stopChecks = func() { cancel(); wg.Wait() }
 		in.loopChecks(ctx, &wg, states)
 	}
-	in.lease = vip.LeaseFor(fsm.MasterDownInterval(in.cfg.Version, in.cfg.Priority, time.Duration(in.cfg.AdvertInt), fsm.DefaultDownAdverts))
+	in.lease = leaseOf(in.cfg)
 	in.applyPriority(now)
 	in.publish()
 	in.log.Info("reconfigured in place: state, VIPs and timers kept", "state", in.m.State().String(), "priority", in.m.Priority())
 	return nil
+}
+
+// leaseOf is the VIP lease of an instance configured as c: its
+// Master_Down_Interval, rounded up (vip.LeaseFor).
+func leaseOf(c *config.Instance) time.Duration {
+	return vip.LeaseFor(fsm.MasterDownInterval(c.Version, c.Priority, time.Duration(c.AdvertInt), fsm.DefaultDownAdverts))
 }
 
 // fsmConfig is the state machine's configuration for c on this
