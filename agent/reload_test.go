@@ -224,3 +224,53 @@ func TestReloadAddRemove(t *testing.T) {
 		r.stop(t)
 	})
 }
+
+// Checks, tracked interfaces and notify change in place: the new checks
+// run once before they replace the old ones (the instance keeps running
+// meanwhile), and their result moves the priority at once, as at start.
+func TestReloadChecksInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeRun{healthy: map[string]bool{"web": true, "db": false}}
+		sec := config.Duration(time.Second)
+		web := config.Check{Name: "web", Command: []string{"web"}, Interval: sec, Timeout: sec, Rise: 1, Fall: 1, Weight: 20}
+		r := start(t, 100, false, func(c *config.Instance, e *env) {
+			c.Checks = []config.Check{web}
+			e.run = f.run
+		})
+		becomeMaster(t, r)
+		if in := r.instance(); in.Priority != 120 {
+			t.Fatalf("priority %d with web up (+20), want 120", in.Priority)
+		}
+		since := r.instance().Since
+		// A failing weight-0 check replaces web: FAULT once it ran.
+		db := config.Check{Name: "db", Command: []string{"db"}, Interval: sec, Timeout: sec, Rise: 1, Fall: 1, Weight: 0}
+		done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) {
+			c.Instances[0].Checks = []config.Check{db}
+			c.Instances[0].Notify = &config.Notify{Fault: []string{"notify-fault"}}
+		}), "sha256:db")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: reconfigured in place (checks, notify)"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		synctest.Wait()
+		in := r.instance()
+		if in.State != "FAULT" || in.Priority != 0 || len(in.Checks) != 1 || in.Checks[0].Name != "db" || r.addrs.holds(vip1) {
+			t.Fatalf("after reload with a failing weight-0 check: %+v, want FAULT at 0 without the VIP", in)
+		}
+		if got := f.notified(); !cmp.Equal(got, []string{"notify-fault"}) {
+			t.Errorf("notify commands run %v, want the new notify-fault", got)
+		}
+		// Back to web: the weight moves the priority without a restart
+		// of the machine beyond what FAULT needs.
+		done, err = r.a.ReloadConfig(reloaded(r, func(c *config.Config) {
+			c.Instances[0].Checks, c.Instances[0].Notify = []config.Check{web}, nil
+		}), "sha256:web")
+		if err != nil || len(done) != 1 {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		becomeMaster(t, r)
+		if in := r.instance(); in.Priority != 120 || in.Since.Equal(since) {
+			t.Errorf("after reload back to web: %+v, want MASTER at 120", in)
+		}
+		r.stop(t)
+	})
+}
