@@ -170,6 +170,18 @@ func TestReloadRefusesInvalid(t *testing.T) {
 	})
 }
 
+// An agent-wide field a reload cannot apply is refused by name.
+func TestReloadRefusesStatusSocket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		_, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.StatusSocket = "/run/hac/other.sock" }), "sha256:x")
+		if !errors.Is(err, ErrReloadRefused) || !strings.Contains(err.Error(), `status_socket: changed from "" to "/run/hac/other.sock", which only a restart applies`) {
+			t.Errorf("ReloadConfig = %v, want status_socket refused", err)
+		}
+		r.stop(t)
+	})
+}
+
 // A VRID change restarts the instance make-before-break: the old one
 // sends priority 0 and keeps its VIP until the drain ends (no peer here),
 // then the new one starts as at startup, on the same socket.
