@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
@@ -103,6 +104,10 @@ type instance struct {
 	drops   map[string]uint64
 	dropLog warnings
 
+	// exp is what deliver checks adverts with: expect, or a copy a
+	// reload stored with the new VIPs.
+	exp atomic.Pointer[vrrp.Expect]
+
 	mu   sync.Mutex
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
@@ -145,7 +150,6 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
 		log:     a.log.With("instance", c.Name),
 		six:     c.VIPs[0].Prefix.Addr().Is6(),
-		byDev:   map[string][]netip.Addr{},
 		anns:    anns,
 		msgs:    make(chan received, rxQueue),
 		ctl:     make(chan func(), 64),
@@ -154,6 +158,22 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
+	if err := in.setVIPs(c, lookup); err != nil {
+		return nil, err
+	}
+	if err := in.residualVIPs(); err != nil {
+		return nil, err
+	}
+	in.promote()
+	return in, nil
+}
+
+// setVIPs resolves the VIPs of c to the interfaces they go on; it
+// changes nothing when one cannot be resolved.
+func (in *instance) setVIPs(c *config.Instance, lookup func(string) (*net.Interface, error)) error {
+	var vips []vipOn
+	var addrs []netip.Addr
+	byDev := map[string][]netip.Addr{}
 	for _, v := range c.VIPs {
 		dev := v.Device
 		if dev == "" {
@@ -161,23 +181,25 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		}
 		difi, err := lookup(dev)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		in.vips = append(in.vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
-		in.addrs = append(in.addrs, v.Prefix.Addr())
-		in.byDev[dev] = append(in.byDev[dev], v.Prefix.Addr())
+		vips = append(vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
+		addrs = append(addrs, v.Prefix.Addr())
+		byDev[dev] = append(byDev[dev], v.Prefix.Addr())
 	}
-	if err := in.residualVIPs(); err != nil {
-		return nil, err
-	}
+	in.vips, in.addrs, in.byDev = vips, addrs, byDev
+	return nil
+}
+
+// promote sets promote_secondaries on the devices of IPv4 VIPs.
+func (in *instance) promote() {
 	for dev, as := range in.byDev {
-		if as[0].Is4() && a.env.promote != nil {
-			if err := a.env.promote(dev); err != nil {
+		if as[0].Is4() && in.a.env.promote != nil {
+			if err := in.a.env.promote(dev); err != nil {
 				in.log.Warn("cannot set promote_secondaries: removing a VIP that became primary may remove the addresses of its subnet", "device", dev, "err", err)
 			}
 		}
 	}
-	return in, nil
 }
 
 // residualVIPs looks for VIPs a previous run left on the interfaces. A VIP
@@ -237,6 +259,7 @@ func (in *instance) initMachine() error {
 		in.pkt.AuthType, in.pkt.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
 		in.expect.AuthType, in.expect.Auth = in.pkt.AuthType, in.pkt.Auth
 	}
+	in.exp.Store(&in.expect)
 	switch {
 	case c.Unicast:
 		in.dsts = c.Peers
@@ -262,13 +285,13 @@ func (in *instance) post(f func()) {
 // deliver checks a received packet on the socket's reader goroutine and
 // queues it for the instance if it is a valid advert; an invalid one is
 // dropped and counted, and so is a valid one when the queue is full (the
-// newest is dropped). Only in.expect, immutable once the instance runs, and
+// newest is dropped). Only in.exp, replaced whole by a reload, and
 // the drop counters are used here.
 func (in *instance) deliver(m netio.Message) {
 	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
 	var differ bool
 	if err == nil {
-		differ, err = in.expect.Check(p, m.Src, m.TTL, m.Multicast())
+		differ, err = in.exp.Load().Check(p, m.Src, m.TTL, m.Multicast())
 	}
 	if err != nil {
 		reason := "invalid"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -102,17 +103,19 @@ func (s step) String() string {
 }
 
 // inPlace are the instance fields a running instance takes without a
-// restart: they change what it advertises (priority) or decides next
-// (preemption), or what it does around the protocol (GARP schedule,
-// tracking, checks, notify commands). keepalived's reload takes the same
-// ones without dropping the VIPs.
-var inPlace = []string{"Priority", "Preempt", "PreemptDelay", "GARP", "Track", "Checks", "Notify"}
+// restart: they change what it advertises (priority, the VIP list) or
+// decides next (preemption), or what it does around the protocol (GARP
+// schedule, tracking, checks, notify commands). keepalived's reload takes
+// the same ones without dropping the VIPs (it diffs the VIPs of a master:
+// clear_diff_vrrp_vip). A VIP list of another family is a restart: the
+// instance's socket is of the family.
+var inPlace = []string{"Priority", "Preempt", "PreemptDelay", "GARP", "Track", "Checks", "Notify", "VIPs"}
 
 // planReload compares two valid configurations instance by instance,
 // matched by name, in the new file's order, then the removed ones. A field
-// outside [inPlace] (VRID, interface, version, VIPs and so their family,
-// advert interval, auth, source, unicast peers) defines the instance on
-// the wire or the VIPs it holds: it changes by a restart. The advert
+// outside [inPlace] (VRID, interface, version, the VIPs' family, advert
+// interval, auth, source, unicast peers) defines the instance on the
+// wire: it changes by a restart. The advert
 // interval is one of them: VRRPv2 receivers drop adverts of another
 // interval (RFC 3768 section 7.1) and the lease and Master_Down_Interval
 // derive from it.
@@ -140,7 +143,8 @@ func planReload(old, cur *config.Config) []step {
 			}
 			name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
 			s.what = append(s.what, name)
-			if slices.Contains(inPlace, field.Name) {
+			familyChange := field.Name == "VIPs" && o.VIPs[0].Prefix.Addr().Is6() != n.VIPs[0].Prefix.Addr().Is6()
+			if slices.Contains(inPlace, field.Name) && !familyChange {
 				s.change = max(s.change, reconfigure)
 			} else {
 				s.change = restart
@@ -307,8 +311,15 @@ func (a *Agent) reconfigure(in *instance, c *config.Instance) error {
 	if rechecks {
 		states = in.firstResults(context.Background(), c.Checks)
 	}
+	anns := in.anns // read-only for other goroutines
+	if !reflect.DeepEqual(in.cfg.VIPs, c.VIPs) {
+		var err error
+		if anns, err = a.announcersFor(c, a.env.iface); err != nil {
+			return err
+		}
+	}
 	res := make(chan error, 1)
-	in.post(func() { res <- in.reconfigure(c, rechecks, states) })
+	in.post(func() { res <- in.reconfigure(c, rechecks, states, anns) })
 	select {
 	case err := <-res:
 		return err
@@ -318,11 +329,16 @@ func (a *Agent) reconfigure(in *instance, c *config.Instance) error {
 }
 
 // reconfigure is the instance goroutine's part of [Agent.reconfigure].
-func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []checkState) error {
+func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []checkState, anns map[string]Announcer) error {
 	if err := in.m.Reconfigure(in.fsmConfig(c)); err != nil {
 		return err
 	}
 	now := in.clock.Now()
+	if !reflect.DeepEqual(in.cfg.VIPs, c.VIPs) {
+		if err := in.changeVIPs(c, anns); err != nil {
+			return err
+		}
+	}
 	// Only the in-place fields of the instance's config change (the
 	// agent's config is replaced by the new one), and other goroutines
 	// read only the name.
@@ -358,6 +374,51 @@ func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []chec
 // Master_Down_Interval, rounded up (vip.LeaseFor).
 func leaseOf(c *config.Instance) time.Duration {
 	return vip.LeaseFor(fsm.MasterDownInterval(c.Version, c.Priority, time.Duration(c.AdvertInt), fsm.DefaultDownAdverts))
+}
+
+// changeVIPs puts the VIPs of c in place of the running ones: a master
+// adds and announces the new ones before it removes those that went (so
+// an address that moves between devices is never missing), and
+// advertises the new list from its next advert; a backup only takes the
+// new list for its adverts and their check.
+func (in *instance) changeVIPs(c *config.Instance, anns map[string]Announcer) error {
+	old := in.vips
+	if err := in.setVIPs(c, in.a.env.iface); err != nil {
+		return err
+	}
+	in.cfg.VIPs, in.anns = c.VIPs, anns
+	in.pkt.Addrs = in.addrs
+	exp := *in.exp.Load()
+	exp.Addrs = in.addrs
+	in.exp.Store(&exp)
+	in.promote()
+	if !in.held || in.addPending {
+		return nil // a master still adding retries them all at its next advert
+	}
+	for _, v := range in.vips {
+		if slices.Contains(old, v) {
+			continue
+		}
+		if err := in.a.env.addrs.Add(v.index, v.prefix, in.lease); err != nil {
+			in.addPending = true
+			in.log.Error("cannot add VIP; retrying at the next advert", "vip", v.prefix.String(), "device", v.dev, "err", err)
+			continue
+		}
+		if err := in.anns[v.dev].Announce([]netip.Addr{v.prefix.Addr()}); err != nil {
+			in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
+		}
+	}
+	for _, v := range old {
+		if slices.Contains(in.vips, v) {
+			continue
+		}
+		if err := in.a.env.addrs.Remove(v.index, v.prefix); err != nil {
+			in.log.Error("cannot remove VIP; its lease ends it", "vip", v.prefix.String(), "err", err)
+		}
+	}
+	in.heldPrefix = in.prefixes()
+	in.log.Info("VIPs changed in place", "vips", in.heldPrefix)
+	return nil
 }
 
 // fsmConfig is the state machine's configuration for c on this

@@ -211,3 +211,34 @@ func TestReloadInvalid(t *testing.T) {
 	a2.Stop()
 	a1.Stop()
 }
+
+// TestReloadVIPAdded: a VIP added to a running instance (backup first, as
+// hac apply orders nodes) is changed in place: the master keeps its
+// mastership and the first VIP, adds and announces the second, and the
+// client loses nothing on the first.
+func TestReloadVIPAdded(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	p := probeVIP(t, bed, vip1)
+	since := a1.Instance("VI_1").Since
+	a2.Rewrite(agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 100, vip1, vip2))
+	if out := reload(t, a2); !strings.Contains(out, "VI_1: reconfigured in place (vips)") {
+		t.Errorf("hac agent reload printed %q", out)
+	}
+	a1.Rewrite(agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1, vip2))
+	reload(t, a1)
+	if !bed.Answers(netip.MustParseAddr(vip2), 2*time.Second) {
+		t.Errorf("the added VIP does not answer")
+	}
+	time.Sleep(300 * time.Millisecond)
+	noLoss(t, p, "VIP added")
+	if in := a1.Instance("VI_1"); in.State != "MASTER" || !in.Since.Equal(since) || len(in.VIPs) != 2 {
+		t.Errorf("n1 after the reload: %+v, want MASTER since %v with both VIPs", in, since)
+	}
+	if got := bed.Holders(netip.MustParseAddr(vip2)); len(got) != 1 || got[0] != "n1" {
+		t.Errorf("holders of the added VIP %v, want [n1]", got)
+	}
+	a1.NoDrops("VI_1")
+	a2.NoDrops("VI_1")
+	a2.Stop()
+	a1.Stop()
+}

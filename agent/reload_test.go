@@ -38,7 +38,10 @@ func TestPlanReload(t *testing.T) {
 		{"VRID restarts", func(c *config.Config) { c.Instances[0].VRID = 61 }, []string{"VI_1: restarted (vrid)", "VI_2: kept"}},
 		{"interface restarts", func(c *config.Config) { c.Instances[0].Interface = "eth2" }, []string{"VI_1: restarted (interface)", "VI_2: kept"}},
 		{"version restarts", func(c *config.Config) { c.Instances[0].Version = 2 }, []string{"VI_1: restarted (version)", "VI_2: kept"}},
-		{"VIPs restart", func(c *config.Config) {
+		{"VIPs of the same family in place", func(c *config.Config) {
+			c.Instances[0].VIPs = append(c.Instances[0].VIPs, config.VIP{Prefix: netip.MustParsePrefix("198.18.0.202/32"), Device: "eth2"})
+		}, []string{"VI_1: reconfigured in place (vips)", "VI_2: kept"}},
+		{"VIPs of another family restart", func(c *config.Config) {
 			c.Instances[0].VIPs = []config.VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}}
 		}, []string{"VI_1: restarted (vips)", "VI_2: kept"}},
 		{"advert interval restarts, with the priority", func(c *config.Config) {
@@ -165,6 +168,38 @@ func TestReloadRefusesInvalid(t *testing.T) {
 		synctest.Wait()
 		if in := r.instance(); in.State != "MASTER" || in.VRID != 51 || r.a.Report().ConfigDigest != before {
 			t.Errorf("after a refused reload: %+v, digest %s; want the old config running", in, r.a.Report().ConfigDigest)
+		}
+		r.stop(t)
+	})
+}
+
+// A VIP list change is in place (keepalived's reload diffs a master's
+// VIPs too): the master adds and announces the new VIP, removes the one
+// that went, advertises the new list, and stays master throughout.
+func TestReloadVIPsInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		since, garps := r.instance().Since, r.ann.count()
+		vip2 := netip.MustParsePrefix("198.18.0.201/32")
+		done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].VIPs = []config.VIP{{Prefix: vip2}} }), "sha256:vip2")
+		if err != nil || !cmp.Equal(done, []string{"VI_1: reconfigured in place (vips)"}) {
+			t.Fatalf("ReloadConfig = %v, %v", done, err)
+		}
+		synctest.Wait()
+		if !r.addrs.holds(vip2) || r.addrs.holds(vip1) || r.ann.count() != garps+1 {
+			t.Errorf("after reload: VIP2 %v, VIP1 %v, %d GARPs (were %d); want VIP2 added and announced, VIP1 removed", r.addrs.holds(vip2), r.addrs.holds(vip1), r.ann.count(), garps)
+		}
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		r.conn.mu.Lock()
+		last := r.conn.sent[len(r.conn.sent)-1]
+		r.conn.mu.Unlock()
+		if !cmp.Equal(last.Addrs, []netip.Addr{vip2.Addr()}, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
+			t.Errorf("advert after the reload carries %v, want [%v]", last.Addrs, vip2.Addr())
+		}
+		if in := r.instance(); in.State != "MASTER" || !in.Since.Equal(since) || !cmp.Equal(in.VIPs, []netip.Prefix{vip2}, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })) {
+			t.Errorf("after reload: %+v, want MASTER since before, holding VIP2", in)
 		}
 		r.stop(t)
 	})

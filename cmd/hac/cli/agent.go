@@ -223,9 +223,9 @@ func newAgentReloadCmd() *cobra.Command {
 		Long: `reload asks the running agent to re-read its configuration file (the one
 it was started with) and run it without a gap, as SIGHUP and systemctl
 reload hac-agent do: unchanged instances keep their state, VIPs and timers;
-priority, preemption, GARP, tracking, checks and notify change in place;
-a change of VRID, interface, version, VIPs, advert interval, auth, source
-or unicast peers hands the instance off and starts it again; removed
+priority, preemption, VIPs, GARP, tracking, checks and notify change in
+place; a change of VRID, interface, version, VIP family, advert interval,
+auth, source or unicast peers hands the instance off and starts it again; removed
 instances hand off, added ones start. It prints what it did per instance.
 An invalid file is refused before anything changes: the problems are
 printed, the running configuration stays.
