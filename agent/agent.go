@@ -206,8 +206,9 @@ func watch(ctx context.Context, fn func([]vip.Event)) error {
 // instances that use it, by VRID.
 type sharedConn struct {
 	conn  netio.Conn
-	mu    sync.RWMutex // byID, which a reload changes
+	mu    sync.RWMutex // byID and watch, which a reload changes
 	byID  map[uint8]*instance
+	watch map[uint8]watcher // VRIDs no instance claims, watched across a reload
 	iface string
 	six   bool
 	src   netip.Addr
@@ -435,6 +436,12 @@ func (a *Agent) read(c *sharedConn) {
 		var in *instance
 		if len(m.Payload) >= 2 {
 			in = c.lookup(m.Payload[1])
+		}
+		if in == nil && len(m.Payload) >= 2 {
+			if w, ok := c.watcher(m.Payload[1]); ok {
+				w.in.deliverAs(m, w.exp)
+				continue
+			}
 		}
 		if in == nil {
 			if len(m.Payload) >= 2 && a.claimedElsewhere(c, m.Payload[1]) {

@@ -251,13 +251,9 @@ func (in *instance) initMachine() error {
 	}
 	in.m = m
 	in.pkt = vrrp.Packet{Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs}
-	in.expect = vrrp.Expect{
-		Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs, Self: in.src,
-		Unicast: c.Unicast, CheckSource: c.Unicast, Peers: c.Peers, // keepalived's unicast_peer check
-	}
+	in.expect = expectFor(c, in.src, in.addrs)
 	if c.Version == 2 && c.Auth != nil {
 		in.pkt.AuthType, in.pkt.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
-		in.expect.AuthType, in.expect.Auth = in.pkt.AuthType, in.pkt.Auth
 	}
 	in.exp.Store(&in.expect)
 	switch {
@@ -287,11 +283,15 @@ func (in *instance) post(f func()) {
 // dropped and counted, and so is a valid one when the queue is full (the
 // newest is dropped). Only in.exp, replaced whole by a reload, and
 // the drop counters are used here.
-func (in *instance) deliver(m netio.Message) {
+func (in *instance) deliver(m netio.Message) { in.deliverAs(m, in.exp.Load()) }
+
+// deliverAs is deliver checking the packet against exp: the instance's
+// own expectations, or another identity's it watches (see watcher).
+func (in *instance) deliverAs(m netio.Message, exp *vrrp.Expect) {
 	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
 	var differ bool
 	if err == nil {
-		differ, err = in.exp.Load().Check(p, m.Src, m.TTL, m.Multicast())
+		differ, err = exp.Check(p, m.Src, m.TTL, m.Multicast())
 	}
 	if err != nil {
 		reason := "invalid"

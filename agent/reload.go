@@ -16,6 +16,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/vip"
+	"github.com/hac-project/hac/agent/vrrp"
 )
 
 // ErrReloadRefused is wrapped by [Agent.Reload] and [Agent.ReloadConfig]
@@ -68,6 +69,83 @@ func (c *sharedConn) lookup(id uint8) *instance {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.byID[id]
+}
+
+// A watcher is an instance that receives the adverts of another
+// identity of itself on its socket: a VRID no instance of the agent
+// claims, checked against what that identity expects. A reload that
+// changes an instance's VRID sets up two, so that the nodes of a cluster,
+// reloaded one after the other, never run two masters (two holders of the
+// VIPs) while some still speak the old VRID and some the new one:
+//
+//   - the restarted instance watches its old VRID: a peer still master
+//     there is its master (it stays backup, as the peer's priority and
+//     preemption say) and the peer's priority-0 advert when it hands off
+//     makes it take over after Skew_Time (RFC 5798 section 6.4.2);
+//   - the leaving instance watches the new VRID while it drains: a peer
+//     that took over on the new VRID is the new master it waits for
+//     before it drops its VIPs (make-before-break).
+type watcher struct {
+	in  *instance
+	exp *vrrp.Expect
+}
+
+// watcher returns the watcher of VRID id on this socket.
+func (c *sharedConn) watcher(id uint8) (watcher, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	w, ok := c.watch[id]
+	return w, ok
+}
+
+// setWatch makes in receive the adverts of VRID id, checked against exp.
+func (c *sharedConn) setWatch(id uint8, in *instance, exp vrrp.Expect) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watch == nil {
+		c.watch = map[uint8]watcher{}
+	}
+	c.watch[id] = watcher{in: in, exp: &exp}
+}
+
+// connOf returns the socket in uses.
+func (a *Agent) connOf(in *instance) *sharedConn {
+	for _, c := range a.connList() {
+		if c.conn == in.conn {
+			return c
+		}
+	}
+	return nil
+}
+
+// sameSocket reports whether instances configured as o and n use the same
+// socket (interface, family, multicast or unicast, source): then each can
+// hear the other's adverts.
+func sameSocket(o, n *config.Instance) bool {
+	return o.Interface == n.Interface && o.VIPs[0].Prefix.Addr().Is6() == n.VIPs[0].Prefix.Addr().Is6() &&
+		o.Unicast == n.Unicast && o.Source == n.Source
+}
+
+// expectFor is what an instance configured as c, sending from src with
+// VIPs addrs, accepts of a received advert.
+func expectFor(c *config.Instance, src netip.Addr, addrs []netip.Addr) vrrp.Expect {
+	e := vrrp.Expect{
+		Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: addrs, Self: src,
+		Unicast: c.Unicast, CheckSource: c.Unicast, Peers: c.Peers, // keepalived's unicast_peer check
+	}
+	if c.Version == 2 && c.Auth != nil {
+		e.AuthType, e.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
+	}
+	return e
+}
+
+// vipAddrs returns the VIP addresses of c, in config order.
+func vipAddrs(c *config.Instance) []netip.Addr {
+	as := make([]netip.Addr, len(c.VIPs))
+	for i, v := range c.VIPs {
+		as[i] = v.Prefix.Addr()
+	}
+	return as
 }
 
 // change is what a reload does with one instance.
@@ -269,7 +347,13 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 				failed = append(failed, fmt.Sprintf("%s: %v", s.name, err))
 			}
 		case restart, remove:
-			leave = append(leave, running[s.name])
+			old := running[s.name]
+			leave = append(leave, old)
+			if s.change == restart && s.new.VRID != s.old.VRID && sameSocket(s.old, s.new) {
+				if c := a.connOf(old); c != nil {
+					c.setWatch(s.new.VRID, old, expectFor(s.new, old.src, vipAddrs(s.new)))
+				}
+			}
 		}
 		if s.change == restart || s.change == add {
 			start = append(start, s)
@@ -283,8 +367,15 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 	a.cfg, a.opts.ConfigDigest = cfg, digest
 	a.topo.Unlock()
 	for _, s := range start {
-		if err := a.startInstance(s.new); err != nil {
+		in, err := a.startInstance(s.new)
+		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", s.name, err))
+			continue
+		}
+		if s.change == restart && s.new.VRID != s.old.VRID && sameSocket(s.old, s.new) {
+			if c := a.connOf(in); c != nil {
+				c.setWatch(s.old.VRID, in, expectFor(s.old, in.src, vipAddrs(s.old)))
+			}
 		}
 	}
 	a.closeIdleConns()
@@ -454,6 +545,7 @@ func (a *Agent) leave(ins []*instance) {
 			if c.byID[in.cfg.VRID] == in {
 				delete(c.byID, in.cfg.VRID)
 			}
+			maps.DeleteFunc(c.watch, func(_ uint8, w watcher) bool { return w.in == in })
 			c.mu.Unlock()
 		}
 	}
@@ -462,7 +554,7 @@ func (a *Agent) leave(ins []*instance) {
 // startInstance builds and starts an instance for c (added, or restarted
 // after its old self left), with the interfaces, announcers and socket it
 // needs, as setup does at start.
-func (a *Agent) startInstance(c *config.Instance) error {
+func (a *Agent) startInstance(c *config.Instance) (*instance, error) {
 	c = clone(c)
 	lookup := func(name string) (*net.Interface, error) {
 		ifi, err := a.env.iface(name)
@@ -473,36 +565,36 @@ func (a *Agent) startInstance(c *config.Instance) error {
 	}
 	anns, err := a.announcersFor(c, lookup)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	in, err := a.newInstance(c, lookup, anns)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ifi, err := lookup(c.Interface)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.topo.Lock()
 	defer a.topo.Unlock()
 	n := len(a.conns)
 	if err := a.attach(context.Background(), in, ifi); err != nil {
-		return err
+		return nil, err
 	}
 	// The socket's reader hands adverts to the instance as soon as it is
 	// attached, and checks them with what initMachine sets: take it off
 	// until then.
 	var sc *sharedConn
-	for _, c := range a.conns {
-		if c.conn == in.conn {
-			sc = c
+	for _, x := range a.conns {
+		if x.conn == in.conn {
+			sc = x
 		}
 	}
 	sc.mu.Lock()
 	delete(sc.byID, c.VRID)
 	sc.mu.Unlock()
 	if err := in.initMachine(); err != nil {
-		return err
+		return nil, err
 	}
 	sc.mu.Lock()
 	sc.byID[c.VRID] = in
@@ -512,7 +604,7 @@ func (a *Agent) startInstance(c *config.Instance) error {
 		a.reloader.goRead(a.conns[n])
 	}
 	a.reloader.goRun(in)
-	return nil
+	return in, nil
 }
 
 // announcersFor returns the announcers by device for c: the open ones,

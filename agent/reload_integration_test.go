@@ -157,9 +157,12 @@ func TestReloadAddRemove(t *testing.T) {
 }
 
 // TestReloadVRIDChange: a VRID change restarts the instance with a
-// handoff: the master hands the VIP off to the peer on the old VRID, then
-// runs the new one; once both nodes reloaded, the preferred node is
-// master on the new VRID. The client loses nothing.
+// handoff, node after node as hac apply does it, backup first. The
+// backup, restarted on the new VRID, follows the master it still hears on
+// the old one (it does not become a second master); the master hands off
+// to it and drops the VIP once it heard it on the new VRID; the preferred
+// node then takes mastership back on the new VRID. The client loses
+// nothing.
 func TestReloadVRIDChange(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
 	p := probeVIP(t, bed, vip1)
@@ -167,6 +170,14 @@ func TestReloadVRIDChange(t *testing.T) {
 	a2.Rewrite(agenttest.Instance("VI_1", 61, 3, 100*time.Millisecond, 100, vip1))
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: restarted (vrid)") {
 		t.Errorf("hac agent reload printed %q", out)
+	}
+	// Several Master_Down_Intervals (0.36 s): n2 still follows n1.
+	time.Sleep(time.Second)
+	if in := a2.Instance("VI_1"); in.State != "BACKUP" || in.VRID != 61 || in.Master.String() != "198.18.0.11" {
+		t.Errorf("n2 on the new VRID while n1 is master on the old: %s on %d, master %v; want BACKUP on 61 following n1", in.State, in.VRID, in.Master)
+	}
+	if got := bed.Holders(netip.MustParseAddr(vip1)); len(got) != 1 || got[0] != "n1" {
+		t.Errorf("holders between the two reloads %v, want [n1]", got)
 	}
 	a1.Rewrite(agenttest.Instance("VI_1", 61, 3, 100*time.Millisecond, 200, vip1))
 	reload(t, a1)

@@ -321,3 +321,37 @@ func TestReloadChecksInPlace(t *testing.T) {
 		r.stop(t)
 	})
 }
+
+// After a VRID change the restarted instance follows a master it still
+// hears on the old VRID (a peer not reloaded yet) instead of becoming a
+// second master, and takes over after Skew_Time when that master hands
+// off with priority 0 (RFC 5798 section 6.4.2).
+func TestReloadVRIDFollowsOldMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		r.conn.advert(t, 200) // VRID 51, from peer
+		synctest.Wait()
+		if in := r.instance(); in.State != "BACKUP" || in.Master != peer {
+			t.Fatalf("before the reload: %+v, want BACKUP following the peer", in)
+		}
+		if _, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].VRID = 61 }), "sha256:61"); err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			time.Sleep(100 * time.Millisecond)
+			r.conn.advert(t, 200)
+			synctest.Wait()
+		}
+		in := r.instance()
+		if in.VRID != 61 || in.State != "BACKUP" || in.Master != peer || r.addrs.holds(vip1) {
+			t.Fatalf("1 s after the reload, the peer advertising on VRID 51: %+v, want BACKUP on 61 following the peer, without the VIP", in)
+		}
+		r.conn.advert(t, 0) // the peer hands off
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if in := r.instance(); in.State != "MASTER" || !r.addrs.holds(vip1) {
+			t.Fatalf("after the peer's priority 0: %+v, want MASTER with the VIP", in)
+		}
+		r.stop(t)
+	})
+}
