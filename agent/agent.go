@@ -208,7 +208,7 @@ type sharedConn struct {
 	conn  netio.Conn
 	mu    sync.RWMutex // byID and watch, which a reload changes
 	byID  map[uint8]*instance
-	watch map[uint8]watcher // VRIDs no instance claims, watched across a reload
+	watch map[identity]watcher // identities no instance runs, watched across a reload
 	iface string
 	six   bool
 	src   netip.Addr
@@ -437,8 +437,9 @@ func (a *Agent) read(c *sharedConn) {
 		if len(m.Payload) >= 2 {
 			in = c.lookup(m.Payload[1])
 		}
-		if in == nil && len(m.Payload) >= 2 {
-			if w, ok := c.watcher(m.Payload[1]); ok {
+		if len(m.Payload) >= 2 {
+			id := identity{vrid: m.Payload[1], version: int(m.Payload[0] >> 4)}
+			if w, ok := c.watcher(id); ok && (in == nil || in.cfg.Version != id.version) {
 				w.in.deliverAs(m, w.exp)
 				continue
 			}

@@ -71,39 +71,50 @@ func (c *sharedConn) lookup(id uint8) *instance {
 	return c.byID[id]
 }
 
+// identity is what tells the adverts of one VRRP instance from another's
+// on a socket: the VRID and the version.
+type identity struct {
+	vrid    uint8
+	version int
+}
+
+func identityOf(c *config.Instance) identity { return identity{vrid: c.VRID, version: c.Version} }
+
 // A watcher is an instance that receives the adverts of another
-// identity of itself on its socket: a VRID no instance of the agent
-// claims, checked against what that identity expects. A reload that
-// changes an instance's VRID sets up two, so that the nodes of a cluster,
-// reloaded one after the other, never run two masters (two holders of the
-// VIPs) while some still speak the old VRID and some the new one:
+// identity of itself on its socket (a VRID no instance of the agent
+// claims, or the other version of its own VRID), checked against what
+// that identity expects. A reload that changes an instance's VRID or
+// version sets up two, so that the nodes of a cluster, reloaded one after
+// the other, never run two masters (two holders of the VIPs) while some
+// still speak the old identity and some the new one:
 //
-//   - the restarted instance watches its old VRID: a peer still master
-//     there is its master (it stays backup, as the peer's priority and
-//     preemption say) and the peer's priority-0 advert when it hands off
-//     makes it take over after Skew_Time (RFC 5798 section 6.4.2);
-//   - the leaving instance watches the new VRID while it drains: a peer
-//     that took over on the new VRID is the new master it waits for
-//     before it drops its VIPs (make-before-break).
+//   - the restarted instance watches its old identity: a peer still
+//     master there is its master (it stays backup, as the peer's priority
+//     and preemption say) and the peer's priority-0 advert when it hands
+//     off makes it take over after Skew_Time (RFC 5798 section 6.4.2);
+//   - the leaving instance watches the new identity while it drains: a
+//     peer that took over there is the new master it waits for before it
+//     drops its VIPs (make-before-break).
 type watcher struct {
 	in  *instance
 	exp *vrrp.Expect
 }
 
-// watcher returns the watcher of VRID id on this socket.
-func (c *sharedConn) watcher(id uint8) (watcher, bool) {
+// watcher returns the watcher of identity id on this socket.
+func (c *sharedConn) watcher(id identity) (watcher, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	w, ok := c.watch[id]
 	return w, ok
 }
 
-// setWatch makes in receive the adverts of VRID id, checked against exp.
-func (c *sharedConn) setWatch(id uint8, in *instance, exp vrrp.Expect) {
+// setWatch makes in receive the adverts of identity id, checked against
+// exp.
+func (c *sharedConn) setWatch(id identity, in *instance, exp vrrp.Expect) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.watch == nil {
-		c.watch = map[uint8]watcher{}
+		c.watch = map[identity]watcher{}
 	}
 	c.watch[id] = watcher{in: in, exp: &exp}
 }
@@ -349,9 +360,9 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 		case restart, remove:
 			old := running[s.name]
 			leave = append(leave, old)
-			if s.change == restart && s.new.VRID != s.old.VRID && sameSocket(s.old, s.new) {
+			if s.change == restart && identityOf(s.new) != identityOf(s.old) && sameSocket(s.old, s.new) {
 				if c := a.connOf(old); c != nil {
-					c.setWatch(s.new.VRID, old, expectFor(s.new, old.src, vipAddrs(s.new)))
+					c.setWatch(identityOf(s.new), old, expectFor(s.new, old.src, vipAddrs(s.new)))
 				}
 			}
 		}
@@ -372,9 +383,9 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 			failed = append(failed, fmt.Sprintf("%s: %v", s.name, err))
 			continue
 		}
-		if s.change == restart && s.new.VRID != s.old.VRID && sameSocket(s.old, s.new) {
+		if s.change == restart && identityOf(s.new) != identityOf(s.old) && sameSocket(s.old, s.new) {
 			if c := a.connOf(in); c != nil {
-				c.setWatch(s.old.VRID, in, expectFor(s.old, in.src, vipAddrs(s.old)))
+				c.setWatch(identityOf(s.old), in, expectFor(s.old, in.src, vipAddrs(s.old)))
 			}
 		}
 	}
@@ -545,7 +556,7 @@ func (a *Agent) leave(ins []*instance) {
 			if c.byID[in.cfg.VRID] == in {
 				delete(c.byID, in.cfg.VRID)
 			}
-			maps.DeleteFunc(c.watch, func(_ uint8, w watcher) bool { return w.in == in })
+			maps.DeleteFunc(c.watch, func(_ identity, w watcher) bool { return w.in == in })
 			c.mu.Unlock()
 		}
 	}
