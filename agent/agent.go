@@ -59,6 +59,9 @@ type Options struct {
 	StatusSocket string
 	// HandoffLinger overrides DefaultHandoffLinger when positive.
 	HandoffLinger time.Duration
+	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
+	// hac agent reload); empty: reloading is refused.
+	ConfigPath string
 }
 
 // AddrManager is what the agent needs of [vip.Manager].
@@ -93,6 +96,9 @@ type env struct {
 	// not run by systemd. watchdog is the unit's WatchdogSec; 0: none.
 	notify   func(state string) error
 	watchdog time.Duration
+	// checkHost checks a configuration against the node before a reload
+	// ([checkHost]); nil: not checked.
+	checkHost func(cfg *config.Config) error
 }
 
 // Agent runs the VRRP instances of one node.
@@ -110,6 +116,12 @@ type Agent struct {
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
+
+	// topo guards what a reload changes while other goroutines read it:
+	// cfg, instances, conns, opts.ConfigDigest; each conn's byID has its
+	// own lock.
+	topo     sync.RWMutex
+	reloader reloader
 
 	notifying sync.WaitGroup // notify commands running
 	changed   chan struct{}  // an instance changed state: tell systemd
@@ -179,9 +191,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			}
 			return a, nil
 		},
-		promote: vip.PromoteSecondaries,
-		run:     runCommand,
-		closers: []func() error{m.Close, lock.Release, sd.Close},
+		promote:   vip.PromoteSecondaries,
+		run:       runCommand,
+		checkHost: checkHost,
+		closers:   []func() error{m.Close, lock.Release, sd.Close},
 	}
 	if sd != nil {
 		e.notify, e.watchdog = sd.Notify, wd
@@ -229,7 +242,9 @@ func watch(ctx context.Context, fn func([]vip.Event)) error {
 // instances that use it, by VRID.
 type sharedConn struct {
 	conn  netio.Conn
+	mu    sync.RWMutex // byID and watch, which a reload changes
 	byID  map[uint8]*instance
+	watch map[identity]watcher // identities no instance runs, watched across a reload
 	iface string
 	six   bool
 	src   netip.Addr
@@ -292,6 +307,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.read(c)
 		}()
 	}
+	a.reloader.goRead = func(c *sharedConn) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.read(c)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -301,6 +323,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 
 	var running sync.WaitGroup
+	a.reloader.goRun = func(in *instance) {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			in.run()
+		}()
+	}
 	for _, in := range a.instances {
 		running.Add(1)
 		go func() {
@@ -322,19 +351,21 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.watchdog(bg, a.env.watchdog)
 		}()
 	}
+	a.reloader.start()
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "node", a.cfg.Node, "instances", len(a.instances), "version", a.opts.Version)
 
 	<-ctx.Done()
+	a.reloader.stop()
 	a.log.Info("stopping: masters hand off make-before-break")
 	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		in.post(in.shutdown)
 	}
 	running.Wait()
 	a.notifying.Wait()
 	a.log.Info("agent stopped")
 	cancelBG()
-	for _, c := range a.conns {
+	for _, c := range a.connList() {
 		c.conn.Close()
 	}
 	wg.Wait()
@@ -397,7 +428,9 @@ func (a *Agent) setup(ctx context.Context) error {
 		}
 	}
 	anns := map[string]Announcer{}
+	a.reloader.anns, a.reloader.annFams = anns, map[string][2]bool{}
 	for _, d := range slices.Sorted(maps.Keys(devs)) {
+		a.reloader.annFams[d] = [2]bool{devs[d].v4, devs[d].v6}
 		an, err := a.env.announce(ifaces[d], devs[d].v4, devs[d].v6)
 		if err != nil {
 			return err
@@ -429,7 +462,9 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 	six := in.six
 	for _, c := range a.conns {
 		if c.iface == ifi.Name && c.six == six && (!in.cfg.Source.IsValid() || c.src == in.cfg.Source) && c.mcast == !in.cfg.Unicast {
+			c.mu.Lock()
 			c.byID[in.cfg.VRID] = in
+			c.mu.Unlock()
 			in.conn, in.src = c.conn, c.conn.Source()
 			return nil
 		}
@@ -464,7 +499,14 @@ func (a *Agent) read(c *sharedConn) {
 		}
 		var in *instance
 		if len(m.Payload) >= 2 {
-			in = c.byID[m.Payload[1]]
+			in = c.lookup(m.Payload[1])
+		}
+		if len(m.Payload) >= 2 {
+			id := identity{vrid: m.Payload[1], version: int(m.Payload[0] >> 4)}
+			if w, ok := c.watcher(id); ok && (in == nil || in.cfg.Version != id.version) {
+				w.in.deliverAs(m, w.exp)
+				continue
+			}
 		}
 		if in == nil {
 			if len(m.Payload) >= 2 && a.claimedElsewhere(c, m.Payload[1]) {
@@ -482,8 +524,8 @@ func (a *Agent) read(c *sharedConn) {
 // claimedElsewhere reports whether another socket on c's interface and
 // family carries VRID id: every raw socket sees every advert.
 func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
-	for _, o := range a.conns {
-		if o != c && o.iface == c.iface && o.six == c.six && o.byID[id] != nil {
+	for _, o := range a.connList() {
+		if o != c && o.iface == c.iface && o.six == c.six && o.lookup(id) != nil {
 			return true
 		}
 	}
@@ -492,7 +534,7 @@ func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
 
 // dispatch hands netlink events to every instance.
 func (a *Agent) dispatch(evs []vip.Event) {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		in.post(func() { in.onEvents(evs) })
 	}
 }
@@ -500,13 +542,14 @@ func (a *Agent) dispatch(evs []vip.Event) {
 // Abort cuts a graceful stop short: masters still draining remove their
 // VIPs and stop at once (a second SIGTERM).
 func (a *Agent) Abort() {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		in.post(in.shutdown)
 	}
 }
 
 // Report returns the agent's status.
 func (a *Agent) Report() status.Report {
+	a.topo.RLock()
 	r := status.Report{
 		Cluster:      a.cfg.Cluster,
 		Node:         a.cfg.Node,
@@ -514,8 +557,9 @@ func (a *Agent) Report() status.Report {
 		Version:      a.opts.Version,
 		Started:      a.started,
 	}
+	a.topo.RUnlock()
 	now := a.clock.Now()
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		r.Instances = append(r.Instances, in.snapshot(now))
 	}
 	a.mu.Lock()
@@ -535,7 +579,7 @@ func (a *Agent) Report() status.Report {
 // advert on (RFC 5798 section 6.4: a backup whose priority now beats the
 // master's takes over when its timer fires).
 func (a *Agent) SetPriority(name string, prio uint8) error {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		if in.cfg.Name == name {
 			in.post(func() { in.do(in.m.Step(in.clock.Now(), fsm.PriorityChange{Priority: prio})) })
 			return nil
@@ -552,7 +596,7 @@ func (a *Agent) SetPriority(name string, prio uint8) error {
 func (a *Agent) Handoff(name string, release bool) ([]string, error) {
 	var done []string
 	found := false
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		if name != "" && in.cfg.Name != name {
 			continue
 		}

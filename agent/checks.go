@@ -62,12 +62,16 @@ type checkResult struct {
 // results (each bounded by its timeout), then keeps running them every
 // interval until ctx ends. State changes arrive on in.checked.
 func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
-	base := len(in.items)
-	states := make([]checkState, len(in.cfg.Checks))
+	in.loopChecks(ctx, wg, in.firstResults(ctx, in.cfg.Checks))
+}
+
+// firstResults runs every check of cs once, in parallel, and returns
+// their states after that first result. It only reads in.
+func (in *instance) firstResults(ctx context.Context, cs []config.Check) []checkState {
+	states := make([]checkState, len(cs))
 	var first sync.WaitGroup
-	for i := range in.cfg.Checks {
-		c := &in.cfg.Checks[i]
-		in.items = append(in.items, item{name: c.Name, weight: c.Weight})
+	for i := range cs {
+		c := &cs[i]
 		states[i] = checkState{rise: c.Rise, fall: c.Fall}
 		first.Add(1)
 		go func() {
@@ -76,8 +80,16 @@ func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
 		}()
 	}
 	first.Wait()
+	return states
+}
+
+// loopChecks adds the checks of in.cfg, in their states after the first
+// result, to the items and runs them every interval until ctx ends.
+func (in *instance) loopChecks(ctx context.Context, wg *sync.WaitGroup, states []checkState) {
+	base := len(in.items)
 	for i := range in.cfg.Checks {
-		in.items[base+i].up = states[i].up
+		c := &in.cfg.Checks[i]
+		in.items = append(in.items, item{name: c.Name, weight: c.Weight, up: states[i].up})
 		in.log.Info("check initial state", "check", in.cfg.Checks[i].Name, "up", states[i].up, "weight", in.cfg.Checks[i].Weight)
 		wg.Add(1)
 		go func() {

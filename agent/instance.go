@@ -69,6 +69,8 @@ type instance struct {
 
 	items  []item  // tracked interfaces (first, as tracks), then checks
 	tracks []track // the tracked interfaces, as items[:len(tracks)]
+	// stopChecks ends the check loops and waits for them.
+	stopChecks func()
 
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
@@ -101,6 +103,10 @@ type instance struct {
 	dropMu  sync.Mutex
 	drops   map[string]uint64
 	dropLog warnings
+
+	// exp is what deliver checks adverts with: expect, or a copy a
+	// reload stored with the new VIPs.
+	exp atomic.Pointer[vrrp.Expect]
 
 	mu   sync.Mutex
 	snap status.Instance
@@ -149,7 +155,6 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
 		log:     a.log.With("instance", c.Name),
 		six:     c.VIPs[0].Prefix.Addr().Is6(),
-		byDev:   map[string][]netip.Addr{},
 		anns:    anns,
 		msgs:    make(chan received, rxQueue),
 		ctl:     make(chan func(), 64),
@@ -159,6 +164,22 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
+	if err := in.setVIPs(c, lookup); err != nil {
+		return nil, err
+	}
+	if err := in.residualVIPs(); err != nil {
+		return nil, err
+	}
+	in.promote()
+	return in, nil
+}
+
+// setVIPs resolves the VIPs of c to the interfaces they go on; it
+// changes nothing when one cannot be resolved.
+func (in *instance) setVIPs(c *config.Instance, lookup func(string) (*net.Interface, error)) error {
+	var vips []vipOn
+	var addrs []netip.Addr
+	byDev := map[string][]netip.Addr{}
 	for _, v := range c.VIPs {
 		dev := v.Device
 		if dev == "" {
@@ -166,23 +187,25 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		}
 		difi, err := lookup(dev)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		in.vips = append(in.vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
-		in.addrs = append(in.addrs, v.Prefix.Addr())
-		in.byDev[dev] = append(in.byDev[dev], v.Prefix.Addr())
+		vips = append(vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
+		addrs = append(addrs, v.Prefix.Addr())
+		byDev[dev] = append(byDev[dev], v.Prefix.Addr())
 	}
-	if err := in.residualVIPs(); err != nil {
-		return nil, err
-	}
+	in.vips, in.addrs, in.byDev = vips, addrs, byDev
+	return nil
+}
+
+// promote sets promote_secondaries on the devices of IPv4 VIPs.
+func (in *instance) promote() {
 	for dev, as := range in.byDev {
-		if as[0].Is4() && a.env.promote != nil {
-			if err := a.env.promote(dev); err != nil {
+		if as[0].Is4() && in.a.env.promote != nil {
+			if err := in.a.env.promote(dev); err != nil {
 				in.log.Warn("cannot set promote_secondaries: removing a VIP that became primary may remove the addresses of its subnet", "device", dev, "err", err)
 			}
 		}
 	}
-	return in, nil
 }
 
 // residualVIPs looks for VIPs a previous run left on the interfaces. A VIP
@@ -228,28 +251,17 @@ func (in *instance) residualVIPs() error {
 // socket (and so the source address) is known.
 func (in *instance) initMachine() error {
 	c := in.cfg
-	m, err := fsm.New(fsm.Config{
-		Version:       c.Version,
-		Priority:      c.Priority,
-		AdvertInt:     time.Duration(c.AdvertInt),
-		Preempt:       c.Preempt,
-		PreemptDelay:  time.Duration(c.PreemptDelay),
-		Primary:       in.src,
-		HandoffLinger: in.a.opts.HandoffLinger,
-	})
+	m, err := fsm.New(in.fsmConfig(c))
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", c.Name, err)
 	}
 	in.m = m
 	in.pkt = vrrp.Packet{Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs}
-	in.expect = vrrp.Expect{
-		Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs, Self: in.src,
-		Unicast: c.Unicast, CheckSource: c.Unicast, Peers: c.Peers, // keepalived's unicast_peer check
-	}
+	in.expect = expectFor(c, in.src, in.addrs)
 	if c.Version == 2 && c.Auth != nil {
 		in.pkt.AuthType, in.pkt.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
-		in.expect.AuthType, in.expect.Auth = in.pkt.AuthType, in.pkt.Auth
 	}
+	in.exp.Store(&in.expect)
 	switch {
 	case c.Unicast:
 		in.dsts = c.Peers
@@ -258,7 +270,7 @@ func (in *instance) initMachine() error {
 	default:
 		in.dsts = []netip.Addr{vrrp.GroupIPv4}
 	}
-	in.lease = vip.LeaseFor(fsm.MasterDownInterval(c.Version, c.Priority, time.Duration(c.AdvertInt), fsm.DefaultDownAdverts))
+	in.lease = leaseOf(c)
 	in.publish()
 	return nil
 }
@@ -275,13 +287,17 @@ func (in *instance) post(f func()) {
 // deliver checks a received packet on the socket's reader goroutine and
 // queues it for the instance if it is a valid advert; an invalid one is
 // dropped and counted, and so is a valid one when the queue is full (the
-// newest is dropped). Only in.expect, immutable once the instance runs, and
+// newest is dropped). Only in.exp, replaced whole by a reload, and
 // the drop counters are used here.
-func (in *instance) deliver(m netio.Message) {
+func (in *instance) deliver(m netio.Message) { in.deliverAs(m, in.exp.Load()) }
+
+// deliverAs is deliver checking the packet against exp: the instance's
+// own expectations, or another identity's it watches (see watcher).
+func (in *instance) deliverAs(m netio.Message, exp *vrrp.Expect) {
 	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
 	var differ bool
 	if err == nil {
-		differ, err = in.expect.Check(p, m.Src, m.TTL, m.Multicast())
+		differ, err = exp.Check(p, m.Src, m.TTL, m.Multicast())
 	}
 	if err != nil {
 		reason := "invalid"
@@ -316,8 +332,8 @@ func (in *instance) run() {
 	in.setupTracks()
 	ctx, cancel := context.WithCancel(context.Background())
 	var checks sync.WaitGroup
-	defer checks.Wait()
-	defer cancel()
+	in.stopChecks = func() { cancel(); checks.Wait() }
+	defer func() { in.stopChecks() }() // a reload may replace the checks
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)

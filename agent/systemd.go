@@ -35,7 +35,7 @@ func (a *Agent) stateChanged() {
 
 // allStarted reports whether every instance has its initial state.
 func (a *Agent) allStarted() bool {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		select {
 		case <-in.started:
 		default:
@@ -48,7 +48,7 @@ func (a *Agent) allStarted() bool {
 // notifySystemd sends READY=1 once every instance has its initial state,
 // then STATUS= on every state change, until ctx ends.
 func (a *Agent) notifySystemd(ctx context.Context) {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		select {
 		case <-in.started:
 		case <-ctx.Done():
@@ -86,7 +86,8 @@ func (a *Agent) notifySystemd(ctx context.Context) {
 func (a *Agent) watchdog(ctx context.Context, timeout time.Duration) {
 	t := a.clock.NewTimer()
 	defer t.Stop()
-	var asked uint64 // the round every loop must answer; 0: none
+	var asked uint64      // the round every loop must answer; 0: none
+	var those []*instance // the instances asked in that round (a reload may add some since)
 	for {
 		t.Reset(timeout / 2)
 		select {
@@ -98,14 +99,15 @@ func (a *Agent) watchdog(ctx context.Context, timeout time.Duration) {
 			a.sdNotify(sdnotify.Watchdog)
 			continue
 		}
-		if asked == 0 || a.answered(asked) {
+		if asked == 0 || answered(those, asked) {
 			a.sdNotify(sdnotify.Watchdog)
 		} else {
 			a.log.Error("an instance's protocol loop does not answer: no watchdog ping (systemd restarts the agent after WatchdogSec)", "round", asked)
 		}
 		asked++
 		round := asked
-		for _, in := range a.instances {
+		those = a.list()
+		for _, in := range those {
 			select {
 			case in.ctl <- func() { in.beat.Store(round) }:
 			default: // queue full: it answers next round, or the ping waits
@@ -114,9 +116,10 @@ func (a *Agent) watchdog(ctx context.Context, timeout time.Duration) {
 	}
 }
 
-// answered reports whether every running instance answered round.
-func (a *Agent) answered(round uint64) bool {
-	for _, in := range a.instances {
+// answered reports whether every instance of ins that still runs answered
+// round.
+func answered(ins []*instance, round uint64) bool {
+	for _, in := range ins {
 		select {
 		case <-in.done:
 			continue

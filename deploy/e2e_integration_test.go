@@ -522,6 +522,45 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	t.Logf("figures: frozen master restarted by the watchdog after %v; %d probes lost (gap %v)",
 		restartedAfter.Round(time.Millisecond), hang.Lost, hang.MaxGap.Round(time.Millisecond))
 
+	// systemctl reload under the exact unit (ExecReload): the agent
+	// re-reads agent.json in the same process and the master keeps the
+	// VIP; then an apply that changes only agent.json (a check's
+	// interval) reloads both agents instead of restarting them.
+	pids := func() [2]string {
+		return [2]string{strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent")), strings.TrimSpace(r.lb2.Exec("systemctl show -P MainPID hac-agent"))}
+	}
+	before := pids()
+	rl := r.probe("systemctl reload hac-agent on the master", func(*netns.Prober) {
+		r.lb1.Exec("systemctl reload hac-agent")
+	}, 300*time.Millisecond)
+	if rl.Lost != 0 || agentState(r.lb1) != "MASTER" || pids() != before {
+		t.Errorf("systemctl reload: %d lost, lb1 %s, pids %v (were %v); want 0 lost, MASTER, the same processes", rl.Lost, agentState(r.lb1), pids(), before)
+	}
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "msg=reloaded") {
+		t.Errorf("no reload in lb1's journal:\n%s", j)
+	}
+	r.write(seedCluster(t,
+		[2]string{`render: network: "ifupdown"`, `render: network: "none"`},
+		[2]string{`vips: [`, `checks: probe: {command: ["/usr/local/lib/hac-probe", "check"], interval: "2s"}
+		notify: master: ["/usr/local/lib/hac-probe", "notify-master"]
+		vips: [`}))
+	var applyOut string
+	ap := r.probe("an apply that changes only agent.json", func(*netns.Prober) {
+		var err error
+		applyOut, err = r.run("apply", "--install-agent", "--verify-timeout", "60s", r.dir)
+		if err != nil {
+			t.Fatalf("hac apply: %v\n%s", err, applyOut)
+		}
+	}, 300*time.Millisecond)
+	if !strings.Contains(applyOut, "systemctl reload-or-restart hac-agent") || strings.Contains(applyOut, "systemctl restart hac-agent") {
+		t.Errorf("the apply of agent.json alone did not reload:\n%s", applyOut)
+	}
+	if ap.Lost != 0 || pids() != before {
+		t.Errorf("apply of agent.json alone: %d lost, pids %v (were %v); want 0 lost, the same processes", ap.Lost, pids(), before)
+	}
+	r.holders("after the reloading apply", "lb1")
+	t.Logf("figures: systemctl reload %d lost (gap %v); reloading apply %d lost (gap %v)", rl.Lost, rl.MaxGap.Round(time.Millisecond), ap.Lost, ap.MaxGap.Round(time.Millisecond))
+
 	// A check run as another user: the unit grants the agent setuid,
 	// setgid and kill, still sandboxed; the check passes only when it
 	// runs as nobody (a failing weight-0 check would put lb1 in FAULT).

@@ -194,6 +194,7 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		}
 		np.DeadMan = np.DeadMan || (c.file.Network && c.file.Activate != "")
 	}
+	np.Activate = targets.Activations(np.Activate)
 	return nil
 }
 

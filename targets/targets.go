@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
 
 	"github.com/hac-project/hac/model"
 )
@@ -57,6 +58,23 @@ const GatewayMetric = 20000
 // ActivateAgent is the command that activates the agent's files: the unit
 // and agent.json share it, so hac apply runs it once when both change.
 const ActivateAgent = "systemctl daemon-reload && systemctl enable hac-agent && systemctl restart hac-agent"
+
+// ActivateAgentConfig is the command that activates a change of agent.json
+// alone: the running agent re-reads it without a gap (the unit's
+// ExecReload, hac agent reload), and fails when it refuses the file; a
+// stopped agent is started. [Activations] leaves it out when
+// ActivateAgent runs too: a restart reads the new file.
+const ActivateAgentConfig = "systemctl reload-or-restart hac-agent"
+
+// Activations returns the commands to run for the activation commands of
+// the changed files (distinct, in order), less those another one covers:
+// [ActivateAgentConfig] when [ActivateAgent] is among them.
+func Activations(cmds []string) []string {
+	if !slices.Contains(cmds, ActivateAgent) {
+		return cmds
+	}
+	return slices.DeleteFunc(slices.Clone(cmds), func(c string) bool { return c == ActivateAgentConfig })
+}
 
 // Header returns the comment lines that start every generated text file,
 // each prefixed by the format's comment marker.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -68,6 +69,15 @@ func TestWriteText(t *testing.T) {
 
 type fakeAgent struct {
 	handoffs []string
+	reloads  int
+}
+
+func (f *fakeAgent) Reload() ([]string, error) {
+	f.reloads++
+	if f.reloads > 1 {
+		return nil, errors.New("reload refused, the running configuration stays: instances[0].vrid: 0")
+	}
+	return []string{"VI_1: kept"}, nil
 }
 
 func (f *fakeAgent) Report() status.Report { return sample() }
@@ -110,6 +120,13 @@ func TestSocket(t *testing.T) {
 	done, err := status.Handoff(qctx, path, "VI_1", false)
 	if err != nil || len(done) != 1 || done[0] != "VI_1" || len(f.handoffs) != 1 {
 		t.Errorf("Handoff = %v, %v (calls %v), want [VI_1]", done, err, f.handoffs)
+	}
+	done, err = status.Reload(qctx, path)
+	if d := cmp.Diff([]string{"VI_1: kept"}, done); d != "" || err != nil {
+		t.Errorf("Reload = %v (-want +got):\n%s", err, d)
+	}
+	if _, err := status.Reload(qctx, path); err == nil || !strings.Contains(err.Error(), "instances[0].vrid") {
+		t.Errorf("refused Reload = %v, want the problems", err)
 	}
 	// An endless unterminated line costs MaxRequest bytes, then an answer.
 	c, err := net.Dial("unix", path)

@@ -39,7 +39,7 @@ func (AgentConf) Render(c *model.Cluster, n *model.Node) ([]targets.File, error)
 		Path:     config.DefaultPath,
 		Mode:     0o600,
 		Data:     b,
-		Activate: targets.ActivateAgent,
+		Activate: targets.ActivateAgentConfig,
 		Secret:   true,
 	}}, nil
 }

@@ -67,6 +67,9 @@ WatchdogSec=%s
 # its timeout).
 TimeoutStartSec=%d
 ExecStart=%s agent --config %s
+# systemctl reload: agent.json is re-read without a gap; a refused file
+# fails the reload and the running configuration stays.
+ExecReload=%s agent reload --config %s
 Restart=on-failure
 RestartSec=1s
 # On SIGTERM a master hands over (priority 0 advert) and keeps its VIPs
@@ -76,7 +79,7 @@ KillMode=mixed
 TimeoutStopSec=%d
 RuntimeDirectory=hac
 RuntimeDirectoryMode=0750
-`, c.Name, n.Name, config.DefaultPath, WatchdogSec, startTimeout(ins), Binary, config.DefaultPath, stopTimeout(ins))
+`, c.Name, n.Name, config.DefaultPath, WatchdogSec, startTimeout(ins), Binary, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))
 	caps := "CAP_NET_RAW CAP_NET_ADMIN"
 	if checksSwitchUser(ins) {
 		b.WriteString("# Health checks run as another user: switching to it and killing it on timeout.\n")

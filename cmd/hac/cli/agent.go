@@ -41,6 +41,12 @@ Under systemd (the unit hac build writes) it notifies readiness, a status
 line and the watchdog, and its log lines carry journald priorities. With
 metrics in agent.json it serves Prometheus metrics at /metrics.
 
+On SIGHUP (systemctl reload, hac agent reload) it re-reads --config without
+a gap: unchanged instances keep running untouched, the others are changed
+in place or handed off and restarted (docs/agent.md says which field does
+what); an invalid file is refused with one log line and the running
+configuration stays.
+
 Subcommands talk to the running agent over its status socket (root only).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -51,7 +57,7 @@ Subcommands talk to the running agent over its status socket (root only).`,
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	c.Flags().StringVar(&socket, "status-socket", "", "status socket path (default: the config's status_socket; - for none)")
-	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd())
+	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd(), newAgentReloadCmd())
 	return c
 }
 
@@ -77,6 +83,11 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		h = journal.NewHandler(stderr, mk)
 	}
 	log := slog.New(h)
+	// SIGHUP is a reload: caught from here on, so that it never kills
+	// the agent (Go's default for SIGHUP).
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	cfg, raw, err := config.Load(cfgPath)
 	if err != nil {
 		return exitCode(ExitInvalid, "%v", err)
@@ -86,6 +97,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		Version:      version(),
 		ConfigDigest: config.Digest(raw),
 		StatusSocket: socket,
+		ConfigPath:   cfgPath,
 	})
 	if err != nil {
 		var p *config.Problem
@@ -106,6 +118,11 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 			var s os.Signal
 			select {
 			case s = <-sigs:
+			case <-hups:
+				n--
+				log.Info("signal: reload", "signal", "hangup", "config", cfgPath)
+				go a.Reload() // logs what it did, or why it refused
+				continue
 			case <-done:
 				return
 			}
@@ -206,5 +223,40 @@ restores it too.`,
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "hand off only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a handoff")
+	return c
+}
+
+func newAgentReloadCmd() *cobra.Command {
+	var socket, cfgPath string
+	c := &cobra.Command{
+		Use:   "reload [--socket P] [--config F]",
+		Short: "Make the running agent re-read its configuration without a gap",
+		Long: `reload asks the running agent to re-read its configuration file (the one
+it was started with) and run it without a gap, as SIGHUP and systemctl
+reload hac-agent do: unchanged instances keep their state, VIPs and timers;
+priority, preemption, VIPs, GARP, tracking, checks and notify change in
+place; a change of VRID, interface, version, VIP family, advert interval,
+auth, source or unicast peers hands the instance off and starts it again; removed
+instances hand off, added ones start. It prints what it did per instance.
+An invalid file is refused before anything changes: the problems are
+printed, the running configuration stays.
+Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			// A reload waits for handoffs: up to four advert intervals.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done, err := status.Reload(ctx, agentSocket(socket, cfgPath))
+			for _, d := range done {
+				fmt.Fprintln(c.OutOrStdout(), d)
+			}
+			if err != nil {
+				return exitCode(ExitFailed, "%v", err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	return c
 }
