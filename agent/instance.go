@@ -69,6 +69,9 @@ type instance struct {
 	items  []item  // tracked interfaces (first, as tracks), then checks
 	tracks []track // the tracked interfaces, as items[:len(tracks)]
 
+	group  *syncGroup // nil: not in a sync group (group.go)
+	member int        // the instance's index in group
+
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
 
@@ -229,6 +232,7 @@ func (in *instance) initMachine() error {
 		PreemptDelay:  time.Duration(c.PreemptDelay),
 		Primary:       in.src,
 		HandoffLinger: in.a.opts.HandoffLinger,
+		Synced:        inSyncGroup(in.a.cfg, c.Name),
 	})
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", c.Name, err)
@@ -400,6 +404,7 @@ func (in *instance) do(acts []fsm.Action) {
 			in.warn("fsm:"+act.Message, act.Message, "peer", addrAttr(act.Peer))
 		}
 	}
+	in.syncGroupStep(acts)
 }
 
 // sendResult steps the machine with what send and probe found.
