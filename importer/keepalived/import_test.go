@@ -86,6 +86,7 @@ func TestImportGolden(t *testing.T) {
 		{"seed with the pass in the environment", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"},
 			func() Options { o := seedOptions; o.PassEnv = "NCP_LB_PASS"; return o }(), "seed-env.cue", 0},
 		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}, "trio.cue", 0},
+		{"router: sync group and generic notify", []string{"r1=router-r1.conf", "r2=router-r2.conf"}, Options{Cluster: "gw"}, "router.cue", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
