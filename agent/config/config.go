@@ -120,6 +120,21 @@ type Notify struct {
 	All    []string `json:"all,omitempty"`
 }
 
+// Commands returns every command n holds (master, backup, fault, stop,
+// all), skipping unset ones; none for a nil Notify.
+func (n *Notify) Commands() [][]string {
+	if n == nil {
+		return nil
+	}
+	var out [][]string
+	for _, argv := range [][]string{n.Master, n.Backup, n.Fault, n.Stop, n.All} {
+		if len(argv) > 0 {
+			out = append(out, argv)
+		}
+	}
+	return out
+}
+
 // Duration is a time.Duration written as a Go duration string ("1s", "100ms").
 type Duration time.Duration
 
