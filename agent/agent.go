@@ -99,6 +99,7 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
+	groups    []*syncGroup
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
@@ -453,6 +454,9 @@ func (a *Agent) Report() status.Report {
 	now := a.clock.Now()
 	for _, in := range a.instances {
 		r.Instances = append(r.Instances, in.snapshot(now))
+	}
+	for _, g := range a.groups {
+		r.SyncGroups = append(r.SyncGroups, g.report())
 	}
 	a.mu.Lock()
 	if len(a.drops) > 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/agent/status"
 )
 
 // syncGroup drives an [fsm.Group]: the instances of one of agent.json's
@@ -42,6 +43,7 @@ func (a *Agent) setupGroups() {
 	for i := range a.cfg.SyncGroups {
 		sg := &a.cfg.SyncGroups[i]
 		g := &syncGroup{a: a, cfg: sg, log: a.log.With("sync_group", sg.Name), g: fsm.NewGroup(len(sg.Instances))}
+		a.groups = append(a.groups, g)
 		for k, name := range sg.Instances {
 			for _, in := range a.instances {
 				if in.cfg.Name == name {
@@ -97,4 +99,11 @@ func (a *Agent) groupOf(name string) []string {
 		}
 	}
 	return []string{name}
+}
+
+// report returns the group's state for hac agent status.
+func (g *syncGroup) report() status.SyncGroup {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return status.SyncGroup{Name: g.cfg.Name, State: g.g.State().String(), Instances: g.cfg.Instances}
 }

@@ -96,8 +96,6 @@ func TestKeepalivedSyncGroupInterop(t *testing.T) {
 			if !hacMaster {
 				master, backup, mprio, bprio = k, h, kp, hp
 			}
-			h.Start()
-			k.Start()
 			both := func(n agenttest.Node, state string) {
 				t.Helper()
 				for _, in := range []string{"VI_1", "VI_2"} {
@@ -112,7 +110,11 @@ func TestKeepalivedSyncGroupInterop(t *testing.T) {
 					}
 				}
 			}
+			// The master first: which daemon starts faster must not
+			// decide who is master for a moment.
+			master.Start()
 			both(master, "MASTER")
+			backup.Start()
 			both(backup, "BACKUP")
 			time.Sleep(500 * time.Millisecond)
 			holders(master.Node().Name)
@@ -123,6 +125,13 @@ func TestKeepalivedSyncGroupInterop(t *testing.T) {
 			both(backup, "MASTER")
 			time.Sleep(500 * time.Millisecond)
 			holders(backup.Node().Name)
+			group := "FAULT"
+			if !hacMaster {
+				group = "MASTER"
+			}
+			if r := h.Report(); r == nil || len(r.SyncGroups) != 1 || r.SyncGroups[0].State != group {
+				t.Errorf("hac agent status: sync groups %+v, want router %s", r, group)
+			}
 
 			// It comes back: the master takes both back.
 			bed.Exec(master.Node().NS, "ip", "link", "set", "trk0", "up")
