@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ type groupSim struct {
 	// changes are the groups' transitions, by node.
 	changes [][]simTransition
 	steps   int
+	depth   int // nested group updates in progress
 }
 
 // newGroupSim builds instances (cfgs[k] are instance k's node configs),
@@ -35,12 +37,16 @@ func newGroupSim(t *testing.T, synced bool, cfgs ...[]Config) *groupSim {
 			continue
 		}
 		s.after = func(i int, acts []Action) {
+			g.depth++
 			orders, tr := g.groups[i].Update(k, s.nodes[i].m.Status(), acts)
 			if tr != nil {
 				g.changes[i] = append(g.changes[i], simTransition{s.now, *tr})
 			}
 			for _, o := range orders {
 				g.sims[o.Member].step(i, o.Event)
+			}
+			if g.depth--; g.depth == 0 {
+				g.faultsTogether(i)
 			}
 		}
 	}
@@ -49,6 +55,26 @@ func newGroupSim(t *testing.T, synced bool, cfgs ...[]Config) *groupSim {
 		g.changes = append(g.changes, nil)
 	}
 	return g
+}
+
+// faultsTogether checks, once a node's group has carried out every
+// order, keepalived's first rule: while a member of node i has a fault of
+// its own, no member of node i runs (holds the VIPs or may take them).
+func (g *groupSim) faultsTogether(i int) {
+	faulted := ""
+	for k, s := range g.sims {
+		if s.nodes[i].m.Status().Faulted {
+			faulted = fmt.Sprintf("instance %d", k)
+		}
+	}
+	if faulted == "" {
+		return
+	}
+	for k, s := range g.sims {
+		if st := s.nodes[i].m.state; st == Backup || st == Master || s.nodes[i].holds {
+			g.t.Fatalf("%v: on n%d, %s is in fault but instance %d is %v (holds the VIPs: %v)", s.now.Sub(t0), i+1, faulted, k, st, s.nodes[i].holds)
+		}
+	}
 }
 
 // start starts every instance on every node.
@@ -272,5 +298,142 @@ func TestGroupUpdate(t *testing.T) {
 	}
 	if tr == nil || tr.To != Fault || tr.Reason != ReasonLinkDown {
 		t.Fatalf("transition %+v, want to FAULT for link_down", tr)
+	}
+}
+
+// runGroup plays a scenario read from data on 2 or 3 nodes running a sync
+// group of 2 or 3 instances (each node one priority for all its members,
+// as the compiler's rules ask): link faults, weight-0 faults, partitions
+// of one instance, whole-node stops and restarts. Then it heals everything
+// and checks keepalived's group properties: each instance has exactly one
+// master, the same node for every instance, and every node's members are
+// in one state.
+func runGroup(t testing.TB, data []byte) {
+	r := &byteSource{b: data}
+	version := 2 + r.intn(2)
+	nodes := 2 + r.intn(2)
+	members := 2 + r.intn(2)
+	iv := time.Second
+	if version == 3 {
+		iv = time.Duration(1+r.intn(30)) * 10 * time.Millisecond
+	}
+	prios := make([]uint8, nodes)
+	used := map[uint8]bool{}
+	for i := range prios {
+		p := 1 + uint8(r.intn(254))
+		for used[p] {
+			p = p%254 + 1
+		}
+		prios[i], used[p] = p, true
+	}
+	var cfgs [][]Config
+	for range members {
+		var cs []Config
+		for i := range nodes {
+			cs = append(cs, nodeConfig(version, iv, prios[i], byte(1+i)))
+		}
+		cfgs = append(cfgs, cs)
+	}
+	g := newGroupSim(t.(*testing.T), true, cfgs...)
+	g.start()
+	now := time.Duration(0)
+	for op := 0; op < 20 && len(r.b) > 0; op++ {
+		now += iv * time.Duration(r.intn(16)) / 4
+		g.run(now)
+		k, i := r.intn(members), r.intn(nodes)
+		s := g.sims[k]
+		switch r.intn(7) {
+		case 0:
+			if s.nodes[i].link {
+				s.linkDown(i)
+			}
+		case 1:
+			if !s.nodes[i].link {
+				s.linkUp(i)
+			}
+		case 2:
+			s.setCut(i, (i+1)%nodes, r.intn(2) == 0)
+		case 3:
+			s.step(i, PriorityChange{Priority: 0})
+		case 4:
+			s.step(i, PriorityChange{Priority: prios[i]})
+		case 5:
+			for _, s := range g.sims {
+				s.step(i, Shutdown{})
+			}
+		case 6:
+			for _, s := range g.sims {
+				s.step(i, Start{})
+			}
+		}
+	}
+	for _, s := range g.sims {
+		for i, n := range s.nodes {
+			if !n.link {
+				s.linkUp(i)
+			}
+			if n.m.Priority() != prios[i] {
+				s.step(i, PriorityChange{Priority: prios[i]})
+			}
+		}
+		clear(s.cut)
+	}
+	// A member still draining ignored the last Start: restart every
+	// stopped member once the drains are over.
+	g.run(now + time.Duration(DefaultDownAdverts+2)*iv)
+	now += time.Duration(DefaultDownAdverts+2) * iv
+	for _, s := range g.sims {
+		for i, n := range s.nodes {
+			if n.m.State() == Stopped {
+				s.step(i, Start{})
+			}
+		}
+	}
+	settle := time.Duration(nodes+members) * time.Duration(DefaultDownAdverts+2) * iv
+	g.run(now + settle)
+	roles := g.roles()
+	master := -1
+	for k, rs := range roles {
+		masters := 0
+		for i, st := range rs {
+			if st != roles[0][i] {
+				t.Fatalf("after healing, node n%d's members are in %v and %v: roles %v", i+1, roles[0][i], st, roles)
+			}
+			if st == Master {
+				masters++
+				if master >= 0 && master != i {
+					t.Fatalf("after healing, instances have masters on n%d and n%d: roles %v", master+1, i+1, roles)
+				}
+				master = i
+			}
+		}
+		if masters != 1 || len(g.sims[k].holders()) != 1 {
+			t.Fatalf("after healing, instance %d has %d masters, holders %v: roles %v", k, masters, g.sims[k].holders(), roles)
+		}
+	}
+}
+
+func FuzzSyncGroup(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 200, 100, 4, 0, 0, 0, 8, 1, 0, 1})
+	f.Add([]byte{0, 1, 1, 50, 150, 250, 4, 1, 1, 3, 4, 0, 1, 4, 2, 1, 1, 5, 8, 0, 0, 6})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runGroup(t, data)
+	})
+}
+
+// TestSyncGroupProperty runs random scenarios (fixed seeds) through the
+// FuzzSyncGroup checks.
+func TestSyncGroupProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for run := range 300 {
+		data := make([]byte, 4+rng.IntN(60))
+		for k := range data {
+			data[k] = byte(rng.UintN(256))
+		}
+		ok := t.Run("", func(t *testing.T) { runGroup(t, data) })
+		if !ok {
+			t.Fatalf("run %d failed; reproduce with f.Add(%#v)", run, data)
+		}
 	}
 }
