@@ -163,6 +163,10 @@ func TestRules(t *testing.T) {
 	render:`}, []string{
 			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 is multicast but VI_1 is unicast: the members of a sync group use one transport`,
 			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 runs on lb1, lb2, lb3 but VI_1 on lb1, lb2: the members of a sync group run on the same nodes`}},
+		{"sync group: members with other masters", []string{"\trender:", `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"]}
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 orders its nodes lb2 > lb1 by priority but VI_1 lb1 > lb2: the group has one master node, so one of these orders could never hold: give the members the same order`}},
 		{"sync group: weighted member", []string{"\trender:", syncVI2 + `
 	sync_groups: router: instances: ["VI_1", "VI_2"]
 	render:`, `vips: [`, `checks: web: {command: ["true"], weight: -150}, vips: [`}, []string{

@@ -44,6 +44,9 @@ func (b *builder) syncGroups(c *model.Cluster, raw map[string]rawSyncGroup) {
 			if a, o := memberNodes(ref), memberNodes(in); !slices.Equal(a, o) {
 				b.both(iloc, refLoc, "instance %s runs on %s but %s on %s: the members of a sync group run on the same nodes", iname, strings.Join(o, ", "), ref.Name, strings.Join(a, ", "))
 			}
+			if a, o := memberOrder(ref), memberOrder(in); slices.Equal(memberNodes(ref), memberNodes(in)) && !slices.Equal(a, o) {
+				b.both(iloc, refLoc, "instance %s orders its nodes %s by priority but %s %s: the group has one master node, so one of these orders could never hold: give the members the same order", iname, strings.Join(o, " > "), ref.Name, strings.Join(a, " > "))
+			}
 			if in.Unicast != ref.Unicast {
 				b.both(iloc, refLoc, "instance %s is %s but %s is %s: the members of a sync group use one transport", iname, transport(in), ref.Name, transport(ref))
 			}
@@ -93,4 +96,13 @@ func transport(in *model.Instance) string {
 		return "unicast"
 	}
 	return "multicast"
+}
+
+// memberOrder returns the instance's nodes, highest priority first.
+func memberOrder(in *model.Instance) []string {
+	var ns []string
+	for _, m := range in.Members {
+		ns = append(ns, m.Node)
+	}
+	return ns
 }
