@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // agent does it (every step's actions go to Group.Update, its orders are
 // stepped into the members).
 type groupSim struct {
-	t      *testing.T
+	t      testing.TB
 	sims   []*sim   // by instance
 	groups []*Group // by node
 	// changes are the groups' transitions, by node.
@@ -25,7 +24,7 @@ type groupSim struct {
 
 // newGroupSim builds instances (cfgs[k] are instance k's node configs),
 // each member Synced when synced is true.
-func newGroupSim(t *testing.T, synced bool, cfgs ...[]Config) *groupSim {
+func newGroupSim(t testing.TB, synced bool, cfgs ...[]Config) *groupSim {
 	g := &groupSim{t: t}
 	for k, cs := range cfgs {
 		for i := range cs {
@@ -334,7 +333,7 @@ func runGroup(t testing.TB, data []byte) {
 		}
 		cfgs = append(cfgs, cs)
 	}
-	g := newGroupSim(t.(*testing.T), true, cfgs...)
+	g := newGroupSim(t, true, cfgs...)
 	g.start()
 	now := time.Duration(0)
 	for op := 0; op < 20 && len(r.b) > 0; op++ {
@@ -425,15 +424,5 @@ func FuzzSyncGroup(f *testing.F) {
 // TestSyncGroupProperty runs random scenarios (fixed seeds) through the
 // FuzzSyncGroup checks.
 func TestSyncGroupProperty(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for run := range 300 {
-		data := make([]byte, 4+rng.IntN(60))
-		for k := range data {
-			data[k] = byte(rng.UintN(256))
-		}
-		ok := t.Run("", func(t *testing.T) { runGroup(t, data) })
-		if !ok {
-			t.Fatalf("run %d failed; reproduce with f.Add(%#v)", run, data)
-		}
-	}
+	randomRuns(t, 3, 300, 4, 60, func(t *testing.T, data []byte) { runGroup(t, data) })
 }
