@@ -200,3 +200,47 @@ func notifyLines(prio uint8, states ...string) []string {
 	}
 	return out
 }
+
+// TestSyncGroupHandoff: hac agent handoff --instance VI_1 hands off the
+// whole sync group (VI_2 too) without loss; --release brings both back.
+func TestSyncGroupHandoff(t *testing.T) {
+	bed := needBed(t, netns.Spec{})
+	mk := func(prio uint8) []config.Instance {
+		return []config.Instance{
+			agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, prio, vip1),
+			agenttest.Instance("VI_2", 52, 3, 100*time.Millisecond, prio, vip2),
+		}
+	}
+	groups := []config.SyncGroup{{Name: "router", Instances: []string{"VI_1", "VI_2"}}}
+	a1 := agenttest.NewHacGroups(t, bed, bed.Node("n1"), groups, mk(200)...)
+	a2 := agenttest.NewHacGroups(t, bed, bed.Node("n2"), groups, mk(100)...)
+	a1.Start()
+	for _, in := range []string{"VI_1", "VI_2"} {
+		agenttest.WaitState(t, a1, in, "MASTER", 5*time.Second)
+	}
+	a2.Start()
+	for _, in := range []string{"VI_1", "VI_2"} {
+		agenttest.WaitState(t, a2, in, "BACKUP", 5*time.Second)
+	}
+	p1 := bed.Probe(netip.MustParseAddr(vip1), 10*time.Millisecond)
+	p2 := bed.Probe(netip.MustParseAddr(vip2), 10*time.Millisecond)
+	out := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--instance", "VI_1", "--socket", a1.Socket)
+	t.Logf("hac agent handoff --instance VI_1: %s", strings.TrimSpace(out))
+	for _, in := range []string{"VI_1", "VI_2"} {
+		agenttest.WaitState(t, a2, in, "MASTER", 3*time.Second)
+		agenttest.WaitState(t, a1, in, "BACKUP", 3*time.Second)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range []*netns.Prober{p1, p2} {
+		if r := p.Stop(); r.Lost != 0 {
+			t.Errorf("the group's handoff lost %d probes of a VIP, want 0: %v", r.Lost, r)
+		}
+	}
+	bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--release", "--instance", "VI_2", "--socket", a1.Socket)
+	for _, in := range []string{"VI_1", "VI_2"} {
+		agenttest.WaitState(t, a1, in, "MASTER", 3*time.Second)
+		agenttest.WaitState(t, a2, in, "BACKUP", 3*time.Second)
+	}
+	a2.Stop()
+	a1.Stop()
+}
