@@ -102,6 +102,12 @@ func (c *Case) elect() {
 	}
 }
 
+// ClusterTable is [Table] for an instance of cluster c, followed by its
+// [GroupCases]: the failover table hac vet -v and hac explain print.
+func ClusterTable(c *model.Cluster, in *model.Instance) []Case {
+	return append(Table(in), GroupCases(c, in)...)
+}
+
 // GroupCases returns, for an instance in a sync group of c, the cases
 // where a weight-0 tracked interface or check of another member fails on
 // each node: the group puts this instance in FAULT on that node too

@@ -223,7 +223,7 @@ func explainInstance(b *strings.Builder, c *model.Cluster, in *model.Instance) {
 	if g := c.SyncGroupOf(in.Name); g != nil {
 		fmt.Fprintf(b, "  sync group %s: %s fail over together (one in fault puts all in fault on that node; they become master together)\n", g.Name, strings.Join(g.Instances, ", "))
 	}
-	cases := append(election.Table(in), election.GroupCases(c, in)...)
+	cases := election.ClusterTable(c, in)
 	if len(cases) > 1 {
 		b.WriteString("  failover:\n")
 		tw = tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
