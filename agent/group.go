@@ -75,8 +75,21 @@ func (in *instance) syncGroupStep(acts []fsm.Action) {
 			in.do(in.m.Step(in.clock.Now(), ev))
 			continue
 		}
-		m.post(func() { m.do(m.m.Step(m.clock.Now(), ev)) })
+		m.post(func() { m.do(m.m.Step(m.clock.Now(), g.current(ev))) })
 	}
+}
+
+// current returns ev, or for a fault order the one that holds now: an
+// order posted to another member may arrive after a later one (the
+// members run on their own goroutines).
+func (g *syncGroup) current(ev fsm.Event) fsm.Event {
+	switch ev.(type) {
+	case fsm.GroupFault, fsm.GroupRecovered:
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.g.FaultEvent()
+	}
+	return ev
 }
 
 // transition logs the group's transition and runs its notify commands;

@@ -167,6 +167,18 @@ func NewGroup(n int) *Group {
 // rules).
 func (g *Group) State() State { return g.state }
 
+// FaultEvent returns the fault event that holds now: [GroupFault] while
+// the group is in FAULT, [GroupRecovered] otherwise. A driver whose
+// members run concurrently steps this instead of a [GroupFault] or
+// [GroupRecovered] order that was delayed on its way (both are idempotent),
+// so a late order never contradicts a later one.
+func (g *Group) FaultEvent() Event {
+	if g.fault {
+		return GroupFault{}
+	}
+	return GroupRecovered{}
+}
+
 // Update records member i's status after a Step whose actions (already
 // carried out by the driver) were acts, and returns the events to step
 // into members, in order, and the group's Transition when its state

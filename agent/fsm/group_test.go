@@ -298,6 +298,17 @@ func TestGroupUpdate(t *testing.T) {
 	if tr == nil || tr.To != Fault || tr.Reason != ReasonLinkDown {
 		t.Fatalf("transition %+v, want to FAULT for link_down", tr)
 	}
+	if _, ok := g.FaultEvent().(GroupFault); !ok {
+		t.Errorf("FaultEvent in FAULT = %T, want GroupFault", g.FaultEvent())
+	}
+	// The fault clears: everyone starts over.
+	o, tr = g.Update(1, MemberStatus{State: Fault, Reported: Fault}, nil)
+	if diff := cmp.Diff([]Order{{0, GroupRecovered{}}, {1, GroupRecovered{}}}, o); diff != "" {
+		t.Fatalf("orders (-want +got):\n%s", diff)
+	}
+	if _, ok := g.FaultEvent().(GroupRecovered); !ok || tr == nil || tr.From != Fault {
+		t.Errorf("after recovery: FaultEvent %T, transition %+v; want GroupRecovered, from FAULT", g.FaultEvent(), tr)
+	}
 }
 
 // runGroup plays a scenario read from data on 2 or 3 nodes running a sync
