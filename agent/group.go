@@ -79,15 +79,20 @@ func (in *instance) syncGroupStep(acts []fsm.Action) {
 	}
 }
 
-// current returns ev, or for a fault order the one that holds now: an
-// order posted to another member may arrive after a later one (the
-// members run on their own goroutines).
+// current returns ev, or for a fault order the one that holds now, and
+// no GroupMaster once the group is in FAULT: an order posted to another
+// member may arrive after a later one (the members run on their own
+// goroutines).
 func (g *syncGroup) current(ev fsm.Event) fsm.Event {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	switch ev.(type) {
 	case fsm.GroupFault, fsm.GroupRecovered:
-		g.mu.Lock()
-		defer g.mu.Unlock()
 		return g.g.FaultEvent()
+	case fsm.GroupMaster:
+		if g.g.State() == fsm.Fault {
+			return fsm.GroupFault{} // the group went to FAULT meanwhile
+		}
 	}
 	return ev
 }
