@@ -113,6 +113,7 @@ type Agent struct {
 	instances []*instance
 	conns     []*sharedConn
 	metrics   net.Listener // agent.metrics, opened by New; nil: none
+	groups    []*syncGroup
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
@@ -453,6 +454,7 @@ func (a *Agent) setup(ctx context.Context) error {
 		}
 		a.instances = append(a.instances, in)
 	}
+	a.setupGroups()
 	return nil
 }
 
@@ -562,6 +564,9 @@ func (a *Agent) Report() status.Report {
 	for _, in := range a.list() {
 		r.Instances = append(r.Instances, in.snapshot(now))
 	}
+	for _, g := range a.groups {
+		r.SyncGroups = append(r.SyncGroups, g.report())
+	}
 	a.mu.Lock()
 	if len(a.drops) > 0 {
 		r.Drops = map[string]uint64{}
@@ -589,7 +594,8 @@ func (a *Agent) SetPriority(name string, prio uint8) error {
 }
 
 // Handoff hands mastership off gracefully without stopping: every master
-// instance (or only the named one) sends priority 0, keeps its VIPs until
+// instance (or only the named one, with the other members of its sync
+// group, which move together) sends priority 0, keeps its VIPs until
 // the new master is heard, then rejoins as backup with priority 1 so it
 // does not preempt back. With release, it restores the configured
 // priorities instead. It returns the instances it acted on.
@@ -597,10 +603,10 @@ func (a *Agent) Handoff(name string, release bool) ([]string, error) {
 	var done []string
 	found := false
 	for _, in := range a.list() {
-		if name != "" && in.cfg.Name != name {
+		if name != "" && !slices.Contains(a.groupOf(name), in.cfg.Name) {
 			continue
 		}
-		found = true
+		found = found || in.cfg.Name == name || name == ""
 		res := make(chan bool, 1)
 		in.post(func() { res <- in.handoff(release) })
 		select {

@@ -72,6 +72,9 @@ type instance struct {
 	// stopChecks ends the check loops and waits for them.
 	stopChecks func()
 
+	group  *syncGroup // nil: not in a sync group (group.go)
+	member int        // the instance's index in group
+
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
 
@@ -426,6 +429,7 @@ func (in *instance) do(acts []fsm.Action) {
 			in.warn("fsm:"+act.Message, act.Message, "peer", addrAttr(act.Peer))
 		}
 	}
+	in.syncGroupStep(acts)
 }
 
 // sendResult steps the machine with what send and probe found.

@@ -265,31 +265,6 @@ func (a *Agent) Reload() ([]string, error) {
 	return a.ReloadConfig(cfg, config.Digest(raw))
 }
 
-// reloadable are the agent-wide fields a reload applies: the names the
-// status report shows, and the instances (see [planReload]).
-var reloadable = []string{"Cluster", "Node", "Instances"}
-
-// restartOnly says which agent-wide fields changed that only a restart
-// applies (the status socket the reload request itself came on, and any
-// other field but those of reloadable), as [config.Problem]s.
-func restartOnly(old, cur *config.Config) error {
-	var errs []error
-	ov, nv := reflect.ValueOf(*old), reflect.ValueOf(*cur)
-	for f := range ov.NumField() {
-		field := ov.Type().Field(f)
-		if slices.Contains(reloadable, field.Name) || reflect.DeepEqual(ov.Field(f).Interface(), nv.Field(f).Interface()) {
-			continue
-		}
-		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
-		format := "changed from %v to %v, which only a restart applies: restart the agent (systemctl restart hac-agent)"
-		if field.Type.Kind() == reflect.String {
-			format = "changed from %q to %q, which only a restart applies: restart the agent (systemctl restart hac-agent)"
-		}
-		errs = append(errs, &config.Problem{Path: name, Message: fmt.Sprintf(format, ov.Field(f).Interface(), nv.Field(f).Interface())})
-	}
-	return errors.Join(errs...)
-}
-
 // ReloadConfig runs cfg instead of the running configuration without a gap:
 // instances whose configuration did not change keep running untouched;
 // changed ones are reconfigured in place (state, VIPs and timers kept)
@@ -322,7 +297,7 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 	a.topo.RLock()
 	old := a.cfg
 	a.topo.RUnlock()
-	if err := restartOnly(old, cfg); err != nil {
+	if err := config.RestartOnly(old, cfg); err != nil {
 		return refuse(err)
 	}
 	if a.env.checkHost != nil {
@@ -534,6 +509,7 @@ func (in *instance) fsmConfig(c *config.Instance) fsm.Config {
 		PreemptDelay:  time.Duration(c.PreemptDelay),
 		Primary:       in.src,
 		HandoffLinger: in.a.opts.HandoffLinger,
+		Synced:        inSyncGroup(in.a.cfg, c.Name),
 	}
 }
 

@@ -18,9 +18,10 @@ import (
 // cluster decodes into them (defaults filled in).
 type (
 	rawCluster struct {
-		Network rawNetwork             `json:"network"`
-		Nodes   map[string]rawNode     `json:"nodes"`
-		VRRP    map[string]rawInstance `json:"vrrp"`
+		Network rawNetwork              `json:"network"`
+		Nodes   map[string]rawNode      `json:"nodes"`
+		VRRP    map[string]rawInstance  `json:"vrrp"`
+		Sync    map[string]rawSyncGroup `json:"sync_groups"`
 		Render  struct {
 			Network    string `json:"network"`
 			Keepalived bool   `json:"keepalived"`
@@ -83,12 +84,18 @@ type (
 			Weight   int      `json:"weight"`
 			User     string   `json:"user"`
 		} `json:"checks"`
-		Notify struct {
-			Master []string `json:"master"`
-			Backup []string `json:"backup"`
-			Fault  []string `json:"fault"`
-			Stop   []string `json:"stop"`
-		} `json:"notify"`
+		Notify rawNotify `json:"notify"`
+	}
+	rawNotify struct {
+		Master []string `json:"master"`
+		Backup []string `json:"backup"`
+		Fault  []string `json:"fault"`
+		Stop   []string `json:"stop"`
+		All    []string `json:"all"`
+	}
+	rawSyncGroup struct {
+		Instances []string  `json:"instances"`
+		Notify    rawNotify `json:"notify"`
 	}
 )
 
@@ -229,6 +236,7 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	}
 	b.vipsUnique(c)
 	b.vridsUnique(c)
+	b.syncGroups(c, raw.Sync)
 	for _, in := range c.Instances {
 		b.failover(in)
 	}

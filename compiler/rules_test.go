@@ -56,6 +56,9 @@ func errorLines(ds Diagnostics) []string {
 
 const vi = `clusters."ncp-lb".vrrp.VI_1.`
 
+// syncVI2 is a second instance on the seed's nodes, for sync groups.
+const syncVI2 = `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 200, lb2: 100}, vips: ["192.168.200.103"]}`
+
 func TestRules(t *testing.T) {
 	noEnv := Options{LookupEnv: func(string) (string, bool) { return "", false }}
 	tests := []struct {
@@ -154,6 +157,31 @@ func TestRules(t *testing.T) {
 		// The agent refuses an empty program at start: vet says it first.
 		{"notify with an empty program", []string{`vips: [`, `notify: master: ["", "x"], vips: [`},
 			[]string{vi + `notify.master[0]: the command's program is empty`}},
+		{"generic notify with an empty program", []string{`vips: [`, `notify: all: [""], vips: [`},
+			[]string{vi + `notify.all[0]: the command's program is empty`}},
+		{"sync group", []string{"\trender:", syncVI2 + `
+	sync_groups: router: {instances: ["VI_1", "VI_2"], notify: all: ["/usr/local/bin/notify"]}
+	render:`}, nil},
+		{"sync group: unknown and repeated members", []string{"\trender:", syncVI2 + `
+	sync_groups: router: instances: ["VI_1", "VI_9"]
+	sync_groups: other: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[0]: instance VI_1 is already in a sync group: an instance is in one sync group at most`,
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_9 is not in this cluster: instances are VI_1, VI_2`}},
+		{"sync group: other nodes and transport", []string{"\trender:", `	nodes: lb3: {address: "192.168.200.13", ssh: {host: "lb3"}}
+	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 200, lb2: 100, lb3: 50}, vips: ["192.168.200.103"], transport: "multicast"}
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 is multicast but VI_1 is unicast: the members of a sync group use one transport`,
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 runs on lb1, lb2, lb3 but VI_1 on lb1, lb2: the members of a sync group run on the same nodes`}},
+		{"sync group: members with other masters", []string{"\trender:", `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"]}
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 orders its nodes lb2 > lb1 by priority but VI_1 lb1 > lb2: the group has one master node, so one of these orders could never hold: give the members the same order`}},
+		{"sync group: weighted member", []string{"\trender:", syncVI2 + `
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`, `vips: [`, `checks: web: {command: ["true"], weight: -150}, vips: [`}, []string{
+			vi + `checks.web.weight: instance VI_1 is in sync group router, which moves on faults, not on priorities (keepalived ignores the weight there): use weight 0 (the group goes to fault while the check fails)`}},
 		{"pass from unset env is only a warning", []string{`"pass1234"`, `{env: "NOPE"}`}, nil},
 		// What keepalived.conf cannot carry is refused by vet, with a
 		// position (it used to pass vet and fail inside the renderer).

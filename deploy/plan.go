@@ -194,8 +194,33 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		}
 		np.DeadMan = np.DeadMan || (c.file.Network && c.file.Activate != "")
 	}
+	if needsRestart(np.changes) {
+		for i, a := range np.Activate {
+			if a == targets.ActivateAgentConfig {
+				np.Activate[i] = targets.ActivateAgent
+			}
+		}
+	}
 	np.Activate = targets.Activations(np.Activate)
 	return nil
+}
+
+// needsRestart reports whether an agent.json change is one a running
+// agent's reload refuses ([config.RestartOnly]: the metrics listener, the
+// sync groups, the status socket), so that apply restarts the agent (with
+// its make-before-break handoff) instead of reloading it.
+func needsRestart(changes []*change) bool {
+	for _, c := range changes {
+		if c.file.Path != config.DefaultPath || !c.old.exists {
+			continue
+		}
+		old, err1 := config.Parse(c.old.content)
+		cur, err2 := config.Parse(c.data)
+		if err1 == nil && err2 == nil && config.RestartOnly(old, cur) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // compare returns the change that turns cur into f, or nil. An owner or

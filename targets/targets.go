@@ -94,6 +94,22 @@ func Instances(c *model.Cluster, n *model.Node) []*model.Instance {
 	return out
 }
 
+// SyncGroups returns the sync groups of c that node n runs: those of its
+// instances (the members of a group run on the same nodes), in model
+// order.
+func SyncGroups(c *model.Cluster, n *model.Node) []model.SyncGroup {
+	var out []model.SyncGroup
+	for _, g := range c.SyncGroups {
+		for _, name := range g.Instances {
+			if in := c.Instance(name); in != nil && in.Member(n.Name) != nil {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Addresses returns node n's static addresses, each with the prefix length
 // of the cluster subnet of its family, in the node's order (IPv4 first).
 func Addresses(c *model.Cluster, n *model.Node) ([]netip.Prefix, error) {

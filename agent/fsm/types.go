@@ -53,7 +53,9 @@ func (s State) String() string {
 
 // An Event is something the driver tells a [Machine] with [Machine.Step]:
 // one of [Start], [Resume], [Advert], [Timeout], [Shutdown], [LinkDown],
-// [LinkUp], [PriorityChange], [VIPsReady], [SendFailed] or [SendRecovered].
+// [LinkUp], [PriorityChange], [VIPsReady], [SendFailed] or [SendRecovered],
+// and for a sync group member [GroupMaster], [GroupBackup], [GroupFault] or
+// [GroupRecovered] (see [Group]).
 type Event interface{ event() }
 
 // Start starts the instance: the Startup event of RFC 5798 section 6.4.1.
@@ -149,7 +151,8 @@ type SendRecovered struct{}
 
 // An Action is something the driver must do, in the order [Machine.Step]
 // returns them: one of [SendAdvert], [AddVIPs], [RemoveVIPs],
-// [SendGratuitous], [ProbeSend], [Transition] or [Warning].
+// [SendGratuitous], [ProbeSend], [Transition] or [Warning], and for a sync
+// group member [WantMaster] (for its [Group]).
 type Action interface{ action() }
 
 // SendAdvert sends one advertisement with Priority (0: the master is

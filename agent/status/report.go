@@ -23,6 +23,17 @@ type Report struct {
 	// Drops counts received packets no instance claims (an unknown VRID),
 	// by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// SyncGroups are the node's sync groups (instances that fail over
+	// together) with the group's state.
+	SyncGroups []SyncGroup `json:"sync_groups,omitempty"`
+}
+
+// SyncGroup is a sync group's state: INIT, BACKUP, MASTER, FAULT (a
+// member has a fault of its own, so every member is in FAULT) or STOPPED.
+type SyncGroup struct {
+	Name      string   `json:"name"`
+	State     string   `json:"state"`
+	Instances []string `json:"instances"`
 }
 
 // Instance is one VRRP instance's state.

@@ -194,7 +194,8 @@ func newAgentHandoffCmd() *cobra.Command {
 		Use:   "handoff [--socket P] [--instance NAME] [--release]",
 		Short: "Hand mastership off gracefully, without stopping the agent",
 		Long: `handoff asks the running agent to hand off every instance it is master of
-(or only --instance): priority 0 is sent, the VIPs stay until the new
+(or only --instance, with the other members of its sync group, which move
+together): priority 0 is sent, the VIPs stay until the new
 master is heard, then the instance rejoins as a backup with priority 1 so it
 does not take mastership back. --release restores the configured priority
 (so a preempting instance takes mastership back). Restarting the agent
