@@ -218,6 +218,7 @@ func FuzzParseValidate(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"format": 1, "instances": [{"vrid": 0, "priority": 0, "auth": {"type": "PASS", "pass": "0123456789abcdef"}}]}`))
 	f.Add([]byte(`{"format": 1, "cluster": "c", "node": "n", "instances": [{"name": "v", "vrid": 1, "version": 3, "interface": "e", "priority": 1, "advert_int": "10ms", "vips": [{"prefix": "10.0.0.1/32"}], "garp": {"repeat": 1, "delay": "0s"}}]}`))
+	f.Add([]byte(`{"format": 1, "format": 1, "instances": [{"VRID": 1, "garp": {"repeat": 1, "Repeat": 2}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := Parse(in)
 		if err != nil {
