@@ -500,10 +500,3 @@ func findInstance(rep *status.Report, name string) *status.Instance {
 	}
 	return nil
 }
-
-func short(digest string) string {
-	if len(digest) > 19 {
-		return digest[:19]
-	}
-	return digest
-}
