@@ -161,10 +161,10 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 				r := &res.Nodes[i]
 				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes)}
 				switch {
+				case np.err != nil: // even after a failed node: say why it was not planned
+					r.Outcome, r.Error = NotPlanned, np.Error
 				case stopped:
 					r.Outcome = Skipped
-				case np.err != nil:
-					r.Outcome, r.Error = NotPlanned, np.Error
 				case !np.Changed():
 					r.Outcome = Unchanged
 				case d.DryRun:
