@@ -192,7 +192,7 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 	running := alive(n.Agent)
 	if check != "" {
 		if how != "" {
-			return "", errors.New("lab: fail takes --how or --check, not both")
+			return "", argErrorf("lab: fail takes --how or --check, not both")
 		}
 		return s.failCheck(n, check)
 	}
@@ -231,7 +231,7 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 			return "", fmt.Errorf("lab: %w", err)
 		}
 	default:
-		return "", fmt.Errorf("lab: --how %q: use one of %s (or --check NAME)", how, strings.Join(Hows, ", "))
+		return "", argErrorf("lab: --how %q: use one of %s (or --check NAME)", how, strings.Join(Hows, ", "))
 	}
 	n.Faults = append(n.Faults, how)
 	return fmt.Sprintf("%s: %s", n.Name, describe(how)), nil
@@ -280,9 +280,9 @@ func (s *State) failCheck(n *NodeState, check string) (string, error) {
 	if prog == "" {
 		sort.Strings(all)
 		if len(all) == 0 {
-			return "", fmt.Errorf("lab: node %s has no health checks", n.Name)
+			return "", argErrorf("lab: node %s has no health checks", n.Name)
 		}
-		return "", fmt.Errorf("lab: node %s has no check %q: use one of %s", n.Name, check, strings.Join(all, ", "))
+		return "", argErrorf("lab: node %s has no check %q: use one of %s", n.Name, check, strings.Join(all, ", "))
 	}
 	if slices.Contains(failedChecks(n), check) {
 		return "", fmt.Errorf("lab: check %s of %s already fails", check, n.Name)

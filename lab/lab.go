@@ -46,6 +46,19 @@ const stateFormat = 1
 // ErrNotUp says there is no lab at the root.
 var ErrNotUp = errors.New("no lab is up")
 
+// An ArgError is a request the lab refuses because an argument is wrong (an
+// unknown node or check, --how together with --check, a --root it cannot
+// name namespaces after): nothing was changed, and the CLI exits 3 as for
+// every bad argument.
+type ArgError struct{ msg string }
+
+func (e *ArgError) Error() string { return e.msg }
+
+// argErrorf returns an *ArgError with the message.
+func argErrorf(format string, args ...any) error {
+	return &ArgError{fmt.Sprintf(format, args...)}
+}
+
 // State is a lab as recorded in ROOT/state.json: written before the
 // namespaces are made and after every change, so Down finds all of it.
 type State struct {
@@ -109,7 +122,7 @@ func (s *State) Node(name string) (*NodeState, error) {
 		}
 		names = append(names, n.Name)
 	}
-	return nil, fmt.Errorf("lab: cluster %s has no node %q: use one of %s", s.Cluster, name, strings.Join(names, ", "))
+	return nil, argErrorf("lab: cluster %s has no node %q: use one of %s", s.Cluster, name, strings.Join(names, ", "))
 }
 
 // AgentConfig reads the node's agent.json.

@@ -257,14 +257,15 @@ func TestFailHeal(t *testing.T) {
 	dir := example(t, "netplan-three-node")
 	must(t, root, "up", dir)
 
-	// Refusals: a second lab at the same root, unknown nodes and checks.
+	// Refusals: a second lab at the same root; unknown nodes and checks
+	// are bad arguments (exit 3, the README's one table; they were 1).
 	if out, code := hac(t, root, "up", dir); code != 1 || !strings.Contains(out, "a lab is already up at "+root) {
 		t.Errorf("a second hac lab up: exit %d, want 1 and 'a lab is already up':\n%s", code, out)
 	}
-	if out, code := hac(t, root, "fail", "lb9"); code != 1 || !strings.Contains(out, "has no node \"lb9\": use one of lb1, lb2, lb3") {
+	if out, code := hac(t, root, "fail", "lb9"); code != 3 || !strings.Contains(out, "has no node \"lb9\": use one of lb1, lb2, lb3") {
 		t.Errorf("fail lb9: exit %d:\n%s", code, out)
 	}
-	if out, code := hac(t, root, "fail", "lb1", "--check", "nope"); code != 1 || !strings.Contains(out, "no check \"nope\": use one of nginx") {
+	if out, code := hac(t, root, "fail", "lb1", "--check", "nope"); code != 3 || !strings.Contains(out, "no check \"nope\": use one of nginx") {
 		t.Errorf("fail --check nope: exit %d:\n%s", code, out)
 	}
 

@@ -46,7 +46,10 @@ func Plan(sp Spec) (*State, error) {
 		return nil, fmt.Errorf("lab: cluster %s renders keepalived.conf (render: keepalived: true): the lab runs the hac agent; set render: keepalived: false to try it", c.Name)
 	}
 	if !filepath.IsAbs(sp.Root) || filepath.Base(sp.Root) == "/" {
-		return nil, fmt.Errorf("lab: root %q: use an absolute folder such as %s", sp.Root, DefaultRoot)
+		return nil, argErrorf("lab: --root %q: use an absolute folder such as %s", sp.Root, DefaultRoot)
+	}
+	if base := filepath.Base(sp.Root); !validID(base) {
+		return nil, argErrorf("lab: --root %q: its last element %q starts every namespace name of the lab: use 1 to 32 letters, digits, '.', '_' or '-', not starting with '-' or '.' (the folders above it may have any name)", sp.Root, base)
 	}
 	pass, err := exec.LookPath("true")
 	if err != nil {
@@ -265,4 +268,19 @@ func query(socket string) (*status.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	return status.Query(ctx, socket)
+}
+
+// validID reports whether id, the base name of the lab's root, can start
+// the lab's namespace names: a name ip(8) takes as a name (never as an
+// option or a path), short enough for the node names after it.
+func validID(id string) bool {
+	if id == "" || len(id) > 32 || id[0] == '-' || id[0] == '.' {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
