@@ -109,7 +109,9 @@ func rootFlag(root string) string {
 	if root == lab.DefaultRoot {
 		return ""
 	}
-	if strings.ContainsFunc(root, func(r rune) bool { return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@", r) }) {
+	if strings.ContainsFunc(root, func(r rune) bool {
+		return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@", r)
+	}) {
 		root = "'" + strings.ReplaceAll(root, "'", `'\''`) + "'"
 	}
 	return " --root " + root
