@@ -9,6 +9,7 @@ import (
 
 	"cuelang.org/go/cue"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 )
@@ -18,8 +19,7 @@ const (
 	maxAdvertV2  = 255 * time.Second
 	stepAdvertV3 = 10 * time.Millisecond
 	maxAdvertV3  = 4095 * stepAdvertV3
-	maxPreempt   = 1000 * time.Second // keepalived's preempt_delay limit
-	maxPassLen   = 8                  // RFC 2338 section 5.3.10: the password field is 8 bytes
+	maxPassLen   = 8 // RFC 2338 section 5.3.10: the password field is 8 bytes
 )
 
 func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *model.Instance {
@@ -41,8 +41,11 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 			RefreshRepeat: ri.GARP.RefreshRepeat,
 		},
 	}
-	if in.PreemptDelay > maxPreempt {
-		b.errf(at(loc, "preempt_delay"), "preempt_delay %v is too long: at most 1000s", in.PreemptDelay)
+	if in.PreemptDelay > config.MaxPreemptDelay {
+		b.errf(at(loc, "preempt_delay"), "preempt_delay %v is too long: at most %v", in.PreemptDelay, config.MaxPreemptDelay)
+	}
+	if err := config.CheckGARPRefresh(in.GARP.Refresh); err != nil {
+		b.errf(at(loc, "garp", "refresh"), "refresh %v", err)
 	}
 	in.AdvertInt = b.advertInt(at(loc, "advert_int"), ri)
 	b.auth(at(loc, "auth"), ri, in)

@@ -156,6 +156,9 @@ func TestRules(t *testing.T) {
 		{"agent: one check name, two definitions", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
 	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"], checks: web: {command: ["/bin/true"], weight: -150}}`,
 			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1s"}, vips: [`}, nil},
+		{"GARP refresh shorter than a second", []string{`vips: [`, `garp: {refresh: "10ms", refresh_repeat: 50}, vips: [`},
+			[]string{vi + `garp.refresh: refresh 10ms is shorter than 1s: each refresh broadcasts to the whole segment; use 0s for none, or 1s or more ("10m" is ten minutes)`}},
+		{"GARP refresh of ten minutes", []string{`vips: [`, `garp: {refresh: "10m"}, vips: [`}, nil},
 		{"keepalived: fractional check interval", []string{`render: network: "ifupdown"`, `render: {network: "ifupdown", keepalived: true}`,
 			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1500ms"}, vips: [`},
 			[]string{vi + `checks.web.interval: interval 1.5s: keepalived takes whole seconds here`}},

@@ -21,6 +21,11 @@ const (
 	MaxWeight = 253
 	// MaxGARPRepeat bounds the gratuitous ARPs/NAs per VIP in one burst.
 	MaxGARPRepeat = 255
+	// MinGARPRefresh is the shortest refresh period of gratuitous ARPs/NAs
+	// (keepalived's unit, whole seconds): every refresh broadcasts
+	// refresh_repeat messages per VIP to the whole segment, so "10ms" (a
+	// slip for "10m") flooded it with thousands of broadcasts a second.
+	MinGARPRefresh = time.Second
 	// maxSocketPath is the longest unix socket path Linux binds
 	// (sizeof(sun_path) less the final NUL).
 	maxSocketPath = 107
@@ -272,8 +277,8 @@ func (v *validator) garp(at string, g *GARP) {
 	if g.Delay < 0 {
 		v.bad(at+".delay", "%v is negative: use 0s for no second burst", time.Duration(g.Delay))
 	}
-	if g.Refresh < 0 {
-		v.bad(at+".refresh", "%v is negative: use 0s for no refresh", time.Duration(g.Refresh))
+	if err := CheckGARPRefresh(time.Duration(g.Refresh)); err != nil {
+		v.bad(at+".refresh", "%v", err)
 	}
 	switch {
 	case g.RefreshRepeat < 0 || g.RefreshRepeat > MaxGARPRepeat:
@@ -281,6 +286,18 @@ func (v *validator) garp(at string, g *GARP) {
 	case g.Refresh > 0 && g.RefreshRepeat == 0:
 		v.bad(at+".refresh_repeat", "0 with a refresh period: use 1..%d", MaxGARPRepeat)
 	}
+}
+
+// CheckGARPRefresh says what is wrong with a GARP refresh period, or
+// returns nil: 0 (no refresh) or at least [MinGARPRefresh].
+func CheckGARPRefresh(d time.Duration) error {
+	switch {
+	case d < 0:
+		return fmt.Errorf("%v is negative: use 0s for no refresh", d)
+	case d > 0 && d < MinGARPRefresh:
+		return fmt.Errorf("%v is shorter than %v: each refresh broadcasts to the whole segment; use 0s for none, or %v or more (\"10m\" is ten minutes)", d, MinGARPRefresh, MinGARPRefresh)
+	}
+	return nil
 }
 
 // tracking checks tracked interfaces, checks and notify commands.

@@ -155,6 +155,8 @@ func TestValidate(t *testing.T) {
 			"instances[0].garp.repeat: 0 is out of range 1..255",
 			"instances[0].garp.delay: -1ns is negative: use 0s for no second burst",
 			"instances[0].garp.refresh_repeat: 0 with a refresh period: use 1..255"}},
+		{"garp refresh flood", func(c *Config) { c.Instances[0].GARP.Refresh = Duration(10 * time.Millisecond) }, []string{
+			`instances[0].garp.refresh: 10ms is shorter than 1s: each refresh broadcasts to the whole segment; use 0s for none, or 1s or more ("10m" is ten minutes)`}},
 		{"track", func(c *Config) {
 			c.Instances[0].Track = []Track{{Interface: "", Weight: 300}, {Interface: "eth2"}, {Interface: "eth2"}}
 		}, []string{
