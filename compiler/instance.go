@@ -10,16 +10,9 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/vrrp"
 	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
-)
-
-// The advert_int limits, RFC 3768 section 5.3.7 and RFC 5798 section 5.2.7.
-const (
-	maxAdvertV2  = 255 * time.Second
-	stepAdvertV3 = 10 * time.Millisecond
-	maxAdvertV3  = 4095 * stepAdvertV3
-	maxPassLen   = 8 // RFC 2338 section 5.3.10: the password field is 8 bytes
 )
 
 func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *model.Instance {
@@ -93,11 +86,9 @@ func (b *builder) advertInt(loc []cue.Selector, ri *rawInstance) time.Duration {
 		b.errf(loc, "%v", err)
 		return 0
 	}
-	switch {
-	case ri.Version == 2 && (d%time.Second != 0 || d < time.Second || d > maxAdvertV2):
-		b.errf(loc, "advert_int %q is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)", ri.AdvertInt)
-	case ri.Version == 3 && (d%stepAdvertV3 != 0 || d < stepAdvertV3 || d > maxAdvertV3):
-		b.errf(loc, "advert_int %q is not valid for VRRPv3: must be in 10ms steps from 10ms to 40.95s", ri.AdvertInt)
+	// The one rule, vrrp's: RFC 3768 section 5.3.7, RFC 5798 section 5.2.7.
+	if err := vrrp.CheckAdvertInt(ri.Version, d); err != nil {
+		b.errf(loc, "advert_int %q: %v", ri.AdvertInt, err)
 	}
 	return d
 }
@@ -144,7 +135,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 	switch src := cmp.Or(ref, "the password"); {
 	case value == "":
 		b.errf(ploc, "%s is empty: PASS needs 1..8 characters", src)
-	case len(value) > maxPassLen:
+	case len(value) > vrrp.MaxPassLen:
 		b.errf(ploc, "%s is %d bytes long: PASS allows at most 8 (keepalived would silently cut it)", src, len(value))
 	}
 	in.Auth.Pass = model.NewSecret(value, ref)

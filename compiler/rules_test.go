@@ -91,7 +91,7 @@ func TestRules(t *testing.T) {
 		{"auth with v3", []string{"advert_int:", "version: 3, advert_int:"},
 			[]string{vi + "auth: auth is not allowed with VRRPv3 (RFC 5798 removed it): remove auth or use version: 2"}},
 		{"advert_int v2 fraction", []string{`"1s"`, `"1500ms"`},
-			[]string{vi + `advert_int: advert_int "1500ms" is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)`}},
+			[]string{vi + `advert_int: advert_int "1500ms": 1.5s is not valid for VRRPv2: use whole seconds from 1s to 255s (or VRRPv3)`}},
 		{"advert_int v2 too long", []string{`"1s"`, `"256s"`},
 			[]string{vi + `advert_int: advert_int "256s" is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)`}},
 		{"advert_int v3 step", []string{`advert_int: "1s"`, `version: 3, advert_int: "15ms"`, "auth: {type: \"PASS\", pass: \"pass1234\"}", ""},
