@@ -206,6 +206,13 @@ func (b *builder) vips(c *model.Cluster, loc []cue.Selector, ri *rawInstance, in
 			b.errf(vloc, "VIP %s is %s of %s", a, reservedIn(a, sn), sn)
 		case vip.Device == "" && (!ok || !sn.Contains(a)):
 			b.errf(vloc, "VIP %s is outside the network's subnets %v: use an address inside, or {address: %q, device: \"ethX\"} for another device", a, c.Network.Subnets, s)
+		case vip.Device == "" && p.Bits() < sn.Bits():
+			// The kernel adds a route for the VIP's prefix: a shorter one
+			// than the subnet's sends traffic for other networks out of
+			// the shared interface, on the master only.
+			b.errf(vloc, "VIP %s: prefix /%d is shorter than the subnet %s: while master, the node would route all of %s through %s; leave the length out (/%d) or use /%d", s, p.Bits(), sn, p.Masked(), c.Network.Interface, a.BitLen(), sn.Bits())
+		case p.Bits() == 0:
+			b.errf(vloc, "VIP %s: prefix /0 would cover every address: leave the length out (/%d) or give the length of the device's subnet", s, a.BitLen())
 		}
 		in.VIPs = append(in.VIPs, vip)
 	}
