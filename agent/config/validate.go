@@ -220,6 +220,8 @@ func (v *validator) addresses(at string, in *Instance) {
 			v.bad(vat+".prefix", "%v is %s but the first VIP is %s: all VIPs of an instance are of one family", a, fam(a.Is6()), fam(six))
 		case a.Is6() && in.Version == 2:
 			v.bad(vat+".prefix", "%v: VRRPv2 carries only IPv4: use version 3 for IPv6 VIPs", a)
+		case x.Prefix.Bits() == 0:
+			v.bad(vat+".prefix", "%v: a /0 prefix covers every address: use /%d, or the length of the interface's subnet", x.Prefix, a.BitLen())
 		}
 		if j, ok := seen[a]; ok {
 			v.bad(vat+".prefix", "%v is also vips[%d]: list each VIP once", a, j)
