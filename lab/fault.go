@@ -170,6 +170,11 @@ func Fail(root, node, how, check string) (string, error) {
 // change runs fn on the named node of the lab at root under the lab's
 // lock, and records the state fn leaves, also when it fails half way.
 func change(root, node string, fn func(*State, *NodeState) (string, error)) (string, error) {
+	// Before the lock file is made: no stray file in a folder that is
+	// not a lab's.
+	if err := checkRoot(root); err != nil {
+		return "", err
+	}
 	unlock, err := lock(root)
 	if err != nil {
 		return "", err

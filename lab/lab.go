@@ -40,6 +40,31 @@ import (
 // DefaultRoot is where a lab records its state.
 const DefaultRoot = "/run/hac-lab"
 
+// Marker is the file up writes first into the root folder it makes. Down
+// removes a root folder only when it holds the marker: the folder is then
+// the lab's, made by up, and nothing else is in it. (A --root naming any
+// other folder, /tmp or a project, is left alone.)
+const Marker = ".hac-lab"
+
+// isLabRoot reports whether root holds the [Marker].
+func isLabRoot(root string) bool {
+	fi, err := os.Lstat(filepath.Join(root, Marker))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// checkRoot returns nil when root is a folder up made (it holds the
+// [Marker]), or an error saying why the lab's commands leave it alone:
+// wrapping [ErrNotUp] when it holds no lab.
+func checkRoot(root string) error {
+	if isLabRoot(root) {
+		return nil
+	}
+	if _, err := Load(root); err != nil {
+		return err
+	}
+	return fmt.Errorf("lab: %s has a state.json but no %s: it is not a folder hac lab up made; nothing was changed", root, Marker)
+}
+
 // stateFormat is the version of state.json.
 const stateFormat = 1
 

@@ -391,6 +391,32 @@ func TestRefuses(t *testing.T) {
 		t.Errorf("hac lab up on two clusters: exit %d:\n%s", code, out)
 	}
 
+	// A --root that names an existing folder of someone else's: up refuses
+	// it (it said "a lab is already up ... remove it with hac lab down"),
+	// and down, heal and fail leave it and its files alone (down used to
+	// remove the whole folder, lock files were made in it).
+	other := filepath.Join(t.TempDir(), "project")
+	if err := os.MkdirAll(filepath.Join(other, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "src", "main.go"), []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := hac(t, other, "up", example(t, "ncp-two-node")); code != 3 || !strings.Contains(out, "the folder exists and is not a lab's") {
+		t.Errorf("hac lab up --root on an existing folder: exit %d, want 3:\n%s", code, out)
+	}
+	for _, sub := range [][]string{{"down"}, {"heal", "lb1"}, {"fail", "lb1"}} {
+		if out, code := hac(t, other, sub[0], sub[1:]...); code != 1 || !strings.Contains(out, "no lab is up") {
+			t.Errorf("hac lab %s --root on an existing folder: exit %d, want 1 and 'no lab is up':\n%s", sub[0], code, out)
+		}
+	}
+	if entries, err := os.ReadDir(other); err != nil || len(entries) != 1 {
+		t.Errorf("the folder was changed: %v %v", entries, err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "src", "main.go")); err != nil {
+		t.Errorf("a file in the folder is gone: %v", err)
+	}
+
 	// A copy of hac that nobody may run (the test binary's folder is root's).
 	bin, err := os.MkdirTemp("", "hac-labtest-")
 	if err != nil {

@@ -128,7 +128,10 @@ func Up(sp Spec) (_ *State, err error) {
 		return nil, err
 	}
 	if err := os.Mkdir(s.Root, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+		switch {
+		case errors.Is(err, fs.ErrExist) && !isLabRoot(s.Root):
+			return nil, argErrorf("lab: --root %s: the folder exists and is not a lab's (no %s in it): name a folder that does not exist yet; up makes it and down removes it whole", s.Root, Marker)
+		case errors.Is(err, fs.ErrExist):
 			what := ""
 			if old, lerr := Load(s.Root); lerr == nil {
 				what = fmt.Sprintf(" (cluster %s, up since %s)", old.Cluster, old.Started.Format(time.TimeOnly))
@@ -142,6 +145,10 @@ func Up(sp Spec) (_ *State, err error) {
 			err = errors.Join(err, Down(s.Root))
 		}
 	}()
+	// The marker first: Down removes only a folder that holds it.
+	if err := os.WriteFile(filepath.Join(s.Root, Marker), []byte("This folder was made by hac lab up; hac lab down removes it whole.\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
 	s.Started = time.Now()
 	for _, n := range s.Nodes {
 		if err := os.MkdirAll(s.Dir(n), 0o700); err != nil {
@@ -223,15 +230,16 @@ func (s *State) waitAgent(n *NodeState, timeout time.Duration) error {
 // namespaces (and every link in them) and the root folder. It works from
 // the recorded state alone, so it also cleans up after a lab command that
 // crashed or was killed. It returns an error wrapping ErrNotUp when there
-// is nothing at root.
+// is nothing at root, and removes nothing from a folder without the
+// [Marker] (one up did not make).
 func Down(root string) error {
+	if err := checkRoot(root); err != nil {
+		return err // not a folder up made: never remove it, whatever it holds
+	}
 	s, err := Load(root)
 	if errors.Is(err, ErrNotUp) {
-		if _, serr := os.Stat(root); serr == nil {
-			// Killed before the state was written: nothing was made yet.
-			return os.RemoveAll(root)
-		}
-		return err
+		// Killed before the state was written: nothing was made yet.
+		return os.RemoveAll(root)
 	}
 	if err != nil {
 		return err
