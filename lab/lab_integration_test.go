@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -416,6 +417,23 @@ func TestRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, "src", "main.go")); err != nil {
 		t.Errorf("a file in the folder is gone: %v", err)
 	}
+
+	// A second lab whose --root has the same last element: its namespaces
+	// would be the first one's. It is refused before anything is made (its
+	// failed up used to delete the first lab's namespaces and agents).
+	first := newRoot(t)
+	must(t, first, "up", example(t, "ncp-two-node"))
+	twin := filepath.Join(t.TempDir(), filepath.Base(first))
+	if out, code := hac(t, twin, "up", example(t, "ncp-two-node")); code != 3 || !strings.Contains(out, "already exists (a lab at another --root") {
+		t.Errorf("hac lab up with the same last element as a running lab: exit %d, want 3:\n%s", code, out)
+	}
+	if _, err := os.Stat(twin); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused lab's folder was made: %v", err)
+	}
+	if out, code := hac(t, first, "status", "--probe", "0"); code != 0 || strings.Contains(out, "down") {
+		t.Errorf("the first lab after the refused one: exit %d:\n%s", code, out)
+	}
+	must(t, first, "down")
 
 	// A copy of hac that nobody may run (the test binary's folder is root's).
 	bin, err := os.MkdirTemp("", "hac-labtest-")

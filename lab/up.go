@@ -127,6 +127,14 @@ func Up(sp Spec) (_ *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the folder (and with it the clean-up of a failed up, which
+	// deletes the recorded namespaces and kills what runs in them): a
+	// namespace of that name is someone else's.
+	for _, ns := range s.Layout.Namespaces() {
+		if netns.Exists(ns) {
+			return nil, argErrorf("lab: network namespace %s already exists (a lab at another --root with the same last element %q, or something else's): give --root another last element", ns, filepath.Base(s.Root))
+		}
+	}
 	if err := os.Mkdir(s.Root, 0o700); err != nil {
 		switch {
 		case errors.Is(err, fs.ErrExist) && !isLabRoot(s.Root):
