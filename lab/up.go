@@ -127,6 +127,9 @@ func Up(sp Spec) (_ *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Lstat(s.Root); err == nil {
+		return nil, rootTaken(s.Root)
+	}
 	// Before the folder (and with it the clean-up of a failed up, which
 	// deletes the recorded namespaces and kills what runs in them): a
 	// namespace of that name is someone else's.
@@ -136,15 +139,8 @@ func Up(sp Spec) (_ *State, err error) {
 		}
 	}
 	if err := os.Mkdir(s.Root, 0o700); err != nil {
-		switch {
-		case errors.Is(err, fs.ErrExist) && !isLabRoot(s.Root):
-			return nil, argErrorf("lab: --root %s: the folder exists and is not a lab's (no %s in it): name a folder that does not exist yet; up makes it and down removes it whole", s.Root, Marker)
-		case errors.Is(err, fs.ErrExist):
-			what := ""
-			if old, lerr := Load(s.Root); lerr == nil {
-				what = fmt.Sprintf(" (cluster %s, up since %s)", old.Cluster, old.Started.Format(time.TimeOnly))
-			}
-			return nil, fmt.Errorf("lab: a lab is already up at %s%s: see it with hac lab status, remove it with hac lab down", s.Root, what)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, rootTaken(s.Root)
 		}
 		return nil, fmt.Errorf("lab: %w", err)
 	}
@@ -284,6 +280,18 @@ func query(socket string) (*status.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	return status.Query(ctx, socket)
+}
+
+// rootTaken says why up cannot make the lab at root, which exists.
+func rootTaken(root string) error {
+	if !isLabRoot(root) {
+		return argErrorf("lab: --root %s: the folder exists and is not a lab's (no %s in it): name a folder that does not exist yet; up makes it and down removes it whole", root, Marker)
+	}
+	what := ""
+	if old, err := Load(root); err == nil {
+		what = fmt.Sprintf(" (cluster %s, up since %s)", old.Cluster, old.Started.Format(time.TimeOnly))
+	}
+	return fmt.Errorf("lab: a lab is already up at %s%s: see it with hac lab status, remove it with hac lab down", root, what)
 }
 
 // validID reports whether id, the base name of the lab's root, can start
