@@ -153,7 +153,7 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 			return r.WriteText(c.OutOrStdout())
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return c
@@ -191,9 +191,17 @@ restores it too.`,
 			return err
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "hand off only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a handoff")
 	return c
+}
+
+// socketFlags adds --socket to a client of the agent's socket, and
+// --status-socket, the name hac agent itself takes, for the same thing.
+func socketFlags(c *cobra.Command, socket *string) {
+	c.Flags().StringVar(socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	c.Flags().StringVar(socket, "status-socket", "", "the same as --socket (the name hac agent takes)")
+	c.MarkFlagsMutuallyExclusive("socket", "status-socket")
 }
