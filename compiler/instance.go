@@ -40,6 +40,13 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 	if err := config.CheckGARPRefresh(in.GARP.Refresh); err != nil {
 		b.errf(at(loc, "garp", "refresh"), "refresh %v", err)
 	}
+	// Settings that would be accepted and do nothing.
+	if !in.Preempt && in.PreemptDelay > 0 {
+		b.errf(at(loc, "preempt_delay"), "preempt_delay %v has no effect with preempt: false (a returning node never takes over): remove it, or set preempt: true", in.PreemptDelay)
+	}
+	if in.GARP.Refresh == 0 && in.GARP.RefreshRepeat != 1 {
+		b.errf(at(loc, "garp", "refresh_repeat"), "refresh_repeat %d has no effect without a refresh period: set garp.refresh (e.g. \"60s\"), or remove refresh_repeat", in.GARP.RefreshRepeat)
+	}
 	in.AdvertInt = b.advertInt(at(loc, "advert_int"), ri)
 	b.auth(at(loc, "auth"), ri, in)
 	b.vips(c, loc, ri, in)
