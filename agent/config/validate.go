@@ -182,6 +182,9 @@ func (v *validator) instance(at string, in *Instance) {
 		}
 	}
 	v.duration(at+".preempt_delay", in.PreemptDelay, 0, MaxPreemptDelay, "keepalived's preempt_delay range")
+	if !in.Preempt && in.PreemptDelay > 0 {
+		v.bad(at+".preempt_delay", "%v has no effect with preempt false: remove it, or set preempt to true", time.Duration(in.PreemptDelay))
+	}
 	if a := in.Auth; a != nil {
 		switch {
 		case in.Version != 2:
