@@ -182,7 +182,7 @@ func (v *validator) instance(at string, in *Instance) {
 		}
 	}
 	v.duration(at+".preempt_delay", in.PreemptDelay, 0, MaxPreemptDelay, "keepalived's preempt_delay range")
-	if !in.Preempt && in.PreemptDelay > 0 {
+	if !in.Preempt && in.Priority != 255 && in.PreemptDelay > 0 { // the owner (255) always preempts
 		v.bad(at+".preempt_delay", "%v has no effect with preempt false: remove it, or set preempt to true", time.Duration(in.PreemptDelay))
 	}
 	if a := in.Auth; a != nil {

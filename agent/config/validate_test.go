@@ -157,6 +157,9 @@ func TestValidate(t *testing.T) {
 			"instances[0].garp.refresh_repeat: 0 with a refresh period: use 1..255"}},
 		{"preempt_delay without preempt", func(c *Config) { c.Instances[0].Preempt = false }, []string{
 			"instances[0].preempt_delay: 10s has no effect with preempt false: remove it, or set preempt to true"}},
+		{"preempt_delay of the owner without preempt", func(c *Config) {
+			c.Instances[1].Preempt, c.Instances[1].PreemptDelay = false, Duration(time.Second)
+		}, nil},
 		{"VIP /0", func(c *Config) { c.Instances[0].VIPs[1].Prefix = netip.MustParsePrefix("203.0.113.1/0") }, []string{
 			`instances[0].vips[1].prefix: 203.0.113.1/0: a /0 prefix covers every address: use /32, or the length of the interface's subnet`}},
 		{"garp refresh flood", func(c *Config) { c.Instances[0].GARP.Refresh = Duration(10 * time.Millisecond) }, []string{
