@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	if err != nil {
 		return exitCode(ExitInvalid, "%v", err)
 	}
+	warnReadableSecret(log, cfgPath, cfg)
 	a, err := agent.New(cfg, agent.Options{
 		Logger:       log,
 		Version:      version(),
@@ -204,4 +206,17 @@ func socketFlags(c *cobra.Command, socket *string) {
 	c.Flags().StringVar(socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
 	c.Flags().StringVar(socket, "status-socket", "", "the same as --socket (the name hac agent takes)")
 	c.MarkFlagsMutuallyExclusive("socket", "status-socket")
+}
+
+// warnReadableSecret logs a warning when agent.json holds an auth pass and
+// users other than its owner may read it (a hand copy made with the
+// default umask: hac apply writes it 0600). It warns rather than refuses:
+// the file is the node's business, and refusing would stop VRRP.
+func warnReadableSecret(log *slog.Logger, path string, cfg *config.Config) {
+	secret := slices.ContainsFunc(cfg.Instances, func(in config.Instance) bool { return in.Auth != nil && in.Auth.Pass != "" })
+	fi, err := os.Stat(path)
+	if !secret || err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("agent.json holds the auth pass and other users can read it: chmod 600 it", "config", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
