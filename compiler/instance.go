@@ -207,6 +207,9 @@ func (b *builder) vips(c *model.Cluster, loc []cue.Selector, ri *rawInstance, in
 				b.both(vloc, at("nodes", n.Name), "VIP %s is the address of node %s: a VIP must be an address no node has", a, n.Name)
 			}
 		}
+		if a == c.Network.Gateway {
+			b.both(vloc, at("network", "gateway"), "VIP %s is the network's gateway, the nodes' own default route: the master would route through itself; network.gateway is the router the nodes use", a)
+		}
 		sn, ok := c.Network.SubnetFor(a)
 		switch {
 		case ok && reservedIn(a, sn) != "":

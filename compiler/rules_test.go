@@ -156,6 +156,11 @@ func TestRules(t *testing.T) {
 		{"agent: one check name, two definitions", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
 	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"], checks: web: {command: ["/bin/true"], weight: -150}}`,
 			`vips: [`, `checks: web: {command: ["/bin/true"], weight: -150, interval: "1s"}, vips: [`}, nil},
+		{"gateway is a VIP", []string{`subnet: "192.168.200.0/24"}`, `subnet: "192.168.200.0/24", gateway: "192.168.200.102"}`},
+			[]string{vi + `vips[0]: VIP 192.168.200.102 is the network's gateway, the nodes' own default route: the master would route through itself; network.gateway is the router the nodes use`}},
+		{"gateway is a node", []string{`subnet: "192.168.200.0/24"}`, `subnet: "192.168.200.0/24", gateway: "192.168.200.11"}`},
+			[]string{`clusters."ncp-lb".nodes.lb1.address: address 192.168.200.11 is the network's gateway: the node would route through itself; give the node another address, or network.gateway the router's`}},
+		{"gateway of its own", []string{`subnet: "192.168.200.0/24"}`, `subnet: "192.168.200.0/24", gateway: "192.168.200.1"}`}, nil},
 		{"VIP prefix shorter than the subnet", []string{`vips: ["192.168.200.102"]`, `vips: ["192.168.200.102/16"]`},
 			[]string{vi + `vips[0]: VIP 192.168.200.102/16: prefix /16 is shorter than the subnet 192.168.200.0/24: while master, the node would route all of 192.168.0.0/16 through eth1; leave the length out (/32) or use /24`}},
 		{"VIP prefix of the subnet", []string{`vips: ["192.168.200.102"]`, `vips: ["192.168.200.102/24"]`}, nil},
