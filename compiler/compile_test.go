@@ -155,7 +155,7 @@ func TestUnresolvedSecret(t *testing.T) {
 		msg     string
 	}{
 		{`{env: "NCP_LB_PASS"}`, true, Error, "environment variable NCP_LB_PASS is not set: hac build needs it for the password (set it and run again)"},
-		{`{env: "EMPTY"}`, true, Error, "environment variable EMPTY is empty: hac build needs it for the password (set it and run again)"},
+		{`{env: "EMPTY"}`, true, Error, "environment variable EMPTY is not set: hac build needs it for the password (set it and run again)"},
 		{`{file: "/run/secrets/ncp"}`, true, Error, "password file /run/secrets/ncp cannot be read (file does not exist): hac build needs it (set it and run again)"},
 		{`{env: "NCP_LB_PASS"}`, false, Warning, "environment variable NCP_LB_PASS is not set: hac build needs it for the password (hac vet --secrets makes this an error)"},
 		{`{file: "/run/secrets/ncp"}`, false, Warning, "password file /run/secrets/ncp cannot be read (file does not exist): hac build needs it (hac vet --secrets makes this an error)"},

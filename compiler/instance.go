@@ -123,8 +123,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 			ref = "env " + env
 			v, found := b.opt.LookupEnv(env)
 			if !found || v == "" {
-				state := map[bool]string{false: "is not set", true: "is empty"}[found]
-				b.unresolved(ploc, "environment variable %s %s: hac build needs it for the password", env, state)
+				b.unresolved(ploc, "environment variable %s is not set: hac build needs it for the password", env)
 				in.Auth.Pass = model.NewSecret("", ref)
 				return
 			}
