@@ -71,6 +71,22 @@ const stateFormat = 1
 // ErrNotUp says there is no lab at the root.
 var ErrNotUp = errors.New("no lab is up")
 
+// A FailError is work the lab could not do: a namespace, an agent or the
+// probe that would not start or stop, a signal, a mount, a file it could
+// not write. The CLI exits 4 for it, as for every failure (a refusal
+// exits 1, a bad argument 3).
+type FailError struct{ Err error }
+
+func (e *FailError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FailError) Unwrap() error { return e.Err }
+
+// failf returns a *FailError with the message (%w wraps as in fmt.Errorf).
+func failf(format string, args ...any) error {
+	return &FailError{fmt.Errorf(format, args...)}
+}
+
 // An ArgError is a request the lab refuses because an argument is wrong (an
 // unknown node or check, --how together with --check, a --root it cannot
 // name namespaces after): nothing was changed, and the CLI exits 3 as for
@@ -171,10 +187,10 @@ func (s *State) save() error {
 	}
 	tmp := filepath.Join(s.Root, ".state.json.tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("lab: record state: %w", err)
+		return failf("lab: record state: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.Root, "state.json")); err != nil {
-		return fmt.Errorf("lab: record state: %w", err)
+		return failf("lab: record state: %w", err)
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func Up(sp Spec) (_ *State, err error) {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, rootTaken(s.Root)
 		}
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -151,22 +151,22 @@ func Up(sp Spec) (_ *State, err error) {
 	}()
 	// The marker first: Down removes only a folder that holds it.
 	if err := os.WriteFile(filepath.Join(s.Root, Marker), []byte("This folder was made by hac lab up; hac lab down removes it whole.\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	s.Started = time.Now()
 	for _, n := range s.Nodes {
 		if err := os.MkdirAll(s.Dir(n), 0o700); err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+			return nil, failf("lab: %w", err)
 		}
 		if err := os.WriteFile(s.Config(n), sp.Agents[n.Name], 0o600); err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+			return nil, failf("lab: %w", err)
 		}
 	}
 	if err := s.save(); err != nil { // before anything is made: Down reads it
 		return nil, err
 	}
 	if _, err := netns.Create(s.Layout); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	for _, n := range s.Nodes {
 		if err := s.startAgent(n); err != nil {
@@ -193,7 +193,7 @@ func Up(sp Spec) (_ *State, err error) {
 func (s *State) startAgent(n *NodeState) error {
 	log, err := os.OpenFile(s.Log(n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return failf("lab: %w", err)
 	}
 	defer log.Close()
 	fmt.Fprintf(log, "---- hac lab starts the agent of %s at %s\n", n.Name, time.Now().Format(time.RFC3339Nano))
@@ -201,12 +201,12 @@ func (s *State) startAgent(n *NodeState) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("lab: start the agent of %s: %w", n.Name, err)
+		return failf("lab: start the agent of %s: %w", n.Name, err)
 	}
 	go cmd.Wait() // reaps it when this process outlives it
 	start, err := procStart(cmd.Process.Pid)
 	if err != nil {
-		return fmt.Errorf("lab: the agent of %s exited at once: see %s", n.Name, s.Log(n))
+		return failf("lab: the agent of %s exited at once: see %s", n.Name, s.Log(n))
 	}
 	n.Agent = Proc{PID: cmd.Process.Pid, Start: start}
 	return nil
@@ -220,10 +220,10 @@ func (s *State) waitAgent(n *NodeState, timeout time.Duration) error {
 			return nil
 		}
 		if !alive(n.Agent) {
-			return fmt.Errorf("lab: the agent of %s exited:\n%s", n.Name, tail(s.Log(n), 15))
+			return failf("lab: the agent of %s exited:\n%s", n.Name, tail(s.Log(n), 15))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: the agent of %s did not answer on %s within %v:\n%s", n.Name, s.Socket(n), timeout, tail(s.Log(n), 15))
+			return failf("lab: the agent of %s did not answer on %s within %v:\n%s", n.Name, s.Socket(n), timeout, tail(s.Log(n), 15))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -262,7 +262,7 @@ func Down(root string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("lab: down: %w", err)
+		return failf("lab: down: %w", err)
 	}
 	return nil
 }

@@ -117,15 +117,20 @@ func rootFlag(root string) string {
 	return " --root " + root
 }
 
-// labErr turns a lab error into an exit code with its message: 3 for a
-// bad argument (an unknown node or check...), 1 otherwise.
+// labErr turns a lab error into an exit code with its message, as the
+// one table says: 3 for a bad argument (an unknown node or check...), 4
+// for work that failed (an agent that did not start...), 1 for a refusal
+// or a failover step that did not go as expected.
 func labErr(err error) error {
 	var ae *lab.ArgError
+	var fe *lab.FailError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &ae):
 		return exitCode(ExitUsage, "%v", err)
+	case errors.As(err, &fe):
+		return exitCode(ExitFailed, "%v", err)
 	}
 	return exitCode(ExitInvalid, "%v", err)
 }
