@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hac-project/hac/agent/agenttest"
+	"github.com/hac-project/hac/agent/rundir"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/internal/testenv"
 	"github.com/hac-project/hac/lab"
@@ -139,6 +142,15 @@ func leftovers(t *testing.T, root string, pids []int) []string {
 	for _, pid := range pids {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(b), ") Z ") {
 			left = append(left, fmt.Sprintf("process %d", pid))
+		}
+	}
+	// The node lock a killed agent leaves in /run/hac holds its pid (down
+	// left one per node).
+	locks, _ := filepath.Glob(filepath.Join(rundir.Dir, "agent-net*.lock"))
+	for _, l := range locks {
+		b, _ := os.ReadFile(l)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && slices.Contains(pids, pid) {
+			left = append(left, fmt.Sprintf("lock file %s of agent %d", l, pid))
 		}
 	}
 	procs, _ := os.ReadDir("/proc")
