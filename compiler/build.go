@@ -328,6 +328,8 @@ func (b *builder) nodeAddr(c *model.Cluster, loc []cue.Selector, s string) (neti
 		b.errf(loc, "address %s is outside the subnet %s", a, sn)
 	case reservedIn(a, sn) != "":
 		b.errf(loc, "address %s is %s of %s: use a host address", a, reservedIn(a, sn), sn)
+	case a == c.Network.Gateway:
+		b.both(loc, at("network", "gateway"), "address %s is the network's gateway: the node would route through itself; give the node another address, or network.gateway the router's", a)
 	default:
 		return a, true
 	}

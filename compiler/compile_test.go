@@ -175,3 +175,32 @@ func TestUnresolvedSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestPassNeverInCUEErrors: a pass given twice (two files of one package
+// during a rotation, say) or against a constraint made CUE print it:
+// "conflicting values "newpass1" and "pass1234"" in vet's output, in every
+// format, in CI logs.
+func TestPassNeverInCUEErrors(t *testing.T) {
+	pkg := "package hac\n\n"
+	for name, files := range map[string]map[string]string{
+		"two files": {
+			"a.cue": pkg + seed,
+			"b.cue": pkg + `clusters: "ncp-lb": vrrp: VI_1: auth: pass: "newpass1"` + "\n",
+		},
+		"a constraint": {"c.cue": replaceOnce(seed, `"pass1234"`, `"pass1234" & =~"^[a-z]+$"`)},
+	} {
+		res := compileSrc(t, files, Options{})
+		if !res.Diags.HasErrors() {
+			t.Errorf("%s: no error", name)
+		}
+		var b strings.Builder
+		res.Diags.WriteText(&b)
+		res.Diags.WriteJSON(&b)
+		if strings.Contains(b.String(), "pass1234") || strings.Contains(b.String(), "newpass1") {
+			t.Errorf("%s: the output shows a pass:\n%s", name, b.String())
+		}
+		if !strings.Contains(b.String(), "the password has conflicting values") {
+			t.Errorf("%s: the output does not say what is wrong:\n%s", name, b.String())
+		}
+	}
+}

@@ -76,6 +76,10 @@ func cueDiags(err error, sc *schemaContext) Diagnostics {
 			if isSecretPath(rel) {
 				d.Msg = "must be a password of 1..8 characters, {env: \"NAME\"} or {file: \"/path\"}"
 			}
+		} else if isSecretPath(e.Path()) {
+			// CUE's own words would show the value: "conflicting values
+			// "newpass1" and "oldpass1"" when two files give the pass.
+			d.Msg = "the password has conflicting values, or one its constraints do not allow (values not shown): give it once, as 1..8 characters, {env: \"NAME\"} or {file: \"/path\"}"
 		}
 		ds = append(ds, d)
 	}

@@ -9,17 +9,10 @@ import (
 
 	"cuelang.org/go/cue"
 
+	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/vrrp"
 	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
-)
-
-// The advert_int limits, RFC 3768 section 5.3.7 and RFC 5798 section 5.2.7.
-const (
-	maxAdvertV2  = 255 * time.Second
-	stepAdvertV3 = 10 * time.Millisecond
-	maxAdvertV3  = 4095 * stepAdvertV3
-	maxPreempt   = 1000 * time.Second // keepalived's preempt_delay limit
-	maxPassLen   = 8                  // RFC 2338 section 5.3.10: the password field is 8 bytes
 )
 
 func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *model.Instance {
@@ -41,8 +34,18 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 			RefreshRepeat: ri.GARP.RefreshRepeat,
 		},
 	}
-	if in.PreemptDelay > maxPreempt {
-		b.errf(at(loc, "preempt_delay"), "preempt_delay %v is too long: at most 1000s", in.PreemptDelay)
+	if in.PreemptDelay > config.MaxPreemptDelay {
+		b.errf(at(loc, "preempt_delay"), "preempt_delay %v is too long: at most %v", in.PreemptDelay, config.MaxPreemptDelay)
+	}
+	if err := config.CheckGARPRefresh(in.GARP.Refresh); err != nil {
+		b.errf(at(loc, "garp", "refresh"), "refresh %v", err)
+	}
+	// Settings that would be accepted and do nothing.
+	if !in.Preempt && in.PreemptDelay > 0 {
+		b.errf(at(loc, "preempt_delay"), "preempt_delay %v has no effect with preempt: false (a returning node never takes over): remove it, or set preempt: true", in.PreemptDelay)
+	}
+	if in.GARP.Refresh == 0 && in.GARP.RefreshRepeat != 1 {
+		b.errf(at(loc, "garp", "refresh_repeat"), "refresh_repeat %d has no effect without a refresh period: set garp.refresh (e.g. \"60s\"), or remove refresh_repeat", in.GARP.RefreshRepeat)
 	}
 	in.AdvertInt = b.advertInt(at(loc, "advert_int"), ri)
 	b.auth(at(loc, "auth"), ri, in)
@@ -96,11 +99,9 @@ func (b *builder) advertInt(loc []cue.Selector, ri *rawInstance) time.Duration {
 		b.errf(loc, "%v", err)
 		return 0
 	}
-	switch {
-	case ri.Version == 2 && (d%time.Second != 0 || d < time.Second || d > maxAdvertV2):
-		b.errf(loc, "advert_int %q is not valid for VRRPv2: must be whole seconds from 1s to 255s (or use version: 3)", ri.AdvertInt)
-	case ri.Version == 3 && (d%stepAdvertV3 != 0 || d < stepAdvertV3 || d > maxAdvertV3):
-		b.errf(loc, "advert_int %q is not valid for VRRPv3: must be in 10ms steps from 10ms to 40.95s", ri.AdvertInt)
+	// The one rule, vrrp's: RFC 3768 section 5.3.7, RFC 5798 section 5.2.7.
+	if err := vrrp.CheckAdvertInt(ri.Version, d); err != nil {
+		b.errf(loc, "advert_int %q: %v", ri.AdvertInt, err)
 	}
 	return d
 }
@@ -147,7 +148,7 @@ func (b *builder) auth(loc []cue.Selector, ri *rawInstance, in *model.Instance) 
 	switch src := cmp.Or(ref, "the password"); {
 	case value == "":
 		b.errf(ploc, "%s is empty: PASS needs 1..8 characters", src)
-	case len(value) > maxPassLen:
+	case len(value) > vrrp.MaxPassLen:
 		b.errf(ploc, "%s is %d bytes long: PASS allows at most 8 (keepalived would silently cut it)", src, len(value))
 	}
 	in.Auth.Pass = model.NewSecret(value, ref)
@@ -212,12 +213,22 @@ func (b *builder) vips(c *model.Cluster, loc []cue.Selector, ri *rawInstance, in
 				b.both(vloc, at("nodes", n.Name), "VIP %s is the address of node %s: a VIP must be an address no node has", a, n.Name)
 			}
 		}
+		if a == c.Network.Gateway {
+			b.both(vloc, at("network", "gateway"), "VIP %s is the network's gateway, the nodes' own default route: the master would route through itself; network.gateway is the router the nodes use", a)
+		}
 		sn, ok := c.Network.SubnetFor(a)
 		switch {
 		case ok && reservedIn(a, sn) != "":
 			b.errf(vloc, "VIP %s is %s of %s", a, reservedIn(a, sn), sn)
 		case vip.Device == "" && (!ok || !sn.Contains(a)):
 			b.errf(vloc, "VIP %s is outside the network's subnets %v: use an address inside, or {address: %q, device: \"ethX\"} for another device", a, c.Network.Subnets, s)
+		case vip.Device == "" && p.Bits() < sn.Bits():
+			// The kernel adds a route for the VIP's prefix: a shorter one
+			// than the subnet's sends traffic for other networks out of
+			// the shared interface, on the master only.
+			b.errf(vloc, "VIP %s: prefix /%d is shorter than the subnet %s: while master, the node would route all of %s through %s; leave the length out (/%d) or use /%d", s, p.Bits(), sn, p.Masked(), c.Network.Interface, a.BitLen(), sn.Bits())
+		case p.Bits() == 0:
+			b.errf(vloc, "VIP %s: prefix /0 would cover every address: leave the length out (/%d) or give the length of the device's subnet", s, a.BitLen())
 		}
 		in.VIPs = append(in.VIPs, vip)
 	}

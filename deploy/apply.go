@@ -156,7 +156,7 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 				r := &res.Nodes[i]
 				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes)}
 				switch {
-				case np.err != nil:
+				case np.err != nil: // even after a failed node: say why it was not planned
 					r.Outcome, r.Error = NotPlanned, np.Error
 				case stopped:
 					r.Outcome = Skipped
@@ -494,11 +494,4 @@ func findInstance(rep *status.Report, name string) *status.Instance {
 		}
 	}
 	return nil
-}
-
-func short(digest string) string {
-	if len(digest) > 19 {
-		return digest[:19]
-	}
-	return digest
 }

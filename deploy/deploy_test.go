@@ -471,12 +471,28 @@ func TestVerifyAndStatus(t *testing.T) {
 	if !st.OK() {
 		t.Errorf("status drift: %v", st.Drift)
 	}
+	var healthy bytes.Buffer
+	st.WriteJSON(&healthy)
+	if strings.Contains(healthy.String(), config.Digest([]byte(conf))[7:19]) || strings.Contains(healthy.String(), "config_digest") || !strings.Contains(healthy.String(), `"config_matches": true`) {
+		t.Errorf("status JSON holds the agent.json digest, or does not say it matches:\n%s", healthy.String())
+	}
 	r.put("/status.json", statusJSON(t, "n1", "MASTER", "sha256:0000"), 0o644)
 	st = d.Status(context.Background(), tree)
 	var out bytes.Buffer
 	st.WriteText(&out)
-	if st.OK() || !strings.Contains(out.String(), "agent runs config sha256:0000") {
+	if st.OK() || !strings.Contains(out.String(), "the agent runs another agent.json than the build") {
 		t.Errorf("status does not report the old config:\n%s", out.String())
+	}
+	// agent.json holds the pass: its unkeyed digest (even a prefix) is an
+	// offline oracle for it, and status output lands in CI logs.
+	st.WriteJSON(&out)
+	for _, leak := range []string{"sha256:0000", config.Digest([]byte(conf))[:19]} {
+		if strings.Contains(out.String(), leak) {
+			t.Errorf("status output holds the agent.json digest %s:\n%s", leak, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `"config_matches": false`) {
+		t.Errorf("status JSON does not say the config differs:\n%s", out.String())
 	}
 }
 

@@ -22,10 +22,16 @@ type StatusResult struct {
 
 // NodeStatus is what one node's agent reports, or why it could not be asked.
 type NodeStatus struct {
-	Cluster string         `json:"cluster"`
-	Node    string         `json:"node"`
-	Report  *status.Report `json:"report,omitempty"`
-	Error   string         `json:"error,omitempty"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	// Report is the agent's report, without its config digest: the
+	// digest of agent.json, which holds the pass, is compared here and
+	// never shown (ConfigMatches says the outcome).
+	Report *status.Report `json:"report,omitempty"`
+	// ConfigMatches says whether the agent runs the built agent.json;
+	// nil when unknown (no report, or a node that runs keepalived).
+	ConfigMatches *bool  `json:"config_matches,omitempty"`
+	Error         string `json:"error,omitempty"`
 
 	node *Node
 }
@@ -67,6 +73,17 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 			}
 		}
 		res.Drift = append(res.Drift, clusterDrift(c.Name, members)...)
+	}
+	for i := range res.Nodes {
+		ns := &res.Nodes[i]
+		if ns.Report == nil {
+			continue
+		}
+		if want := wantDigest(ns.node); want != "" {
+			m := ns.Report.ConfigDigest == want
+			ns.ConfigMatches = &m
+		}
+		ns.Report.ConfigDigest = ""
 	}
 	return res
 }

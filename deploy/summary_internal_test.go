@@ -100,6 +100,18 @@ func TestApplyUnplannedNode(t *testing.T) {
 	if res.OK() || !res.DryRun {
 		t.Errorf("OK %v, DryRun %v", res.OK(), res.DryRun)
 	}
+
+	// Two unreachable nodes: both were tried and neither could be
+	// planned; the second is not "skipped (an earlier node failed)".
+	p.Nodes[1] = &NodePlan{Cluster: "ncp", Node: "lb1", Error: "dial: no route to host", err: errors.New("dial: no route to host")}
+	res = d.Apply(t.Context(), p)
+	got = []Outcome{res.Nodes[0].Outcome, res.Nodes[1].Outcome}
+	if diff := cmp.Diff([]Outcome{NotPlanned, NotPlanned}, got); diff != "" {
+		t.Errorf("two unplanned nodes: outcomes (-want +got):\n%s", diff)
+	}
+	if res.Nodes[1].Error == "" {
+		t.Errorf("the second unplanned node has no error")
+	}
 }
 
 // TestApplyUnplannedLastNode: a node that could not be planned stops its

@@ -154,11 +154,11 @@ func ExecNode(root, node string) error {
 func lock(root string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lab: lock: %w", err)
+		return nil, failf("lab: lock: %w", err)
 	}
 	return func() { f.Close() }, nil
 }
@@ -173,6 +173,11 @@ func Fail(root, node, how, check string) (string, error) {
 // change runs fn on the named node of the lab at root under the lab's
 // lock, and records the state fn leaves, also when it fails half way.
 func change(root, node string, fn func(*State, *NodeState) (string, error)) (string, error) {
+	// Before the lock file is made: no stray file in a folder that is
+	// not a lab's.
+	if err := checkRoot(root); err != nil {
+		return "", err
+	}
 	unlock, err := lock(root)
 	if err != nil {
 		return "", err
@@ -195,7 +200,7 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 	running := alive(n.Agent)
 	if check != "" {
 		if how != "" {
-			return "", errors.New("lab: fail takes --how or --check, not both")
+			return "", argErrorf("lab: fail takes --how or --check, not both")
 		}
 		return s.failCheck(n, check)
 	}
@@ -209,13 +214,13 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 				return "", fmt.Errorf("lab: the agent of %s is frozen and cannot stop gracefully: use --how kill, or heal it first", n.Name)
 			}
 			if err := signal(n.Agent, syscall.SIGTERM); err != nil {
-				return "", fmt.Errorf("lab: stop the agent of %s: %w", n.Name, err)
+				return "", failf("lab: stop the agent of %s: %w", n.Name, err)
 			}
 			if !waitGone(n.Agent, 15*time.Second) {
-				return "", fmt.Errorf("lab: the agent of %s did not stop within 15s after SIGTERM: see %s", n.Name, s.Log(n))
+				return "", failf("lab: the agent of %s did not stop within 15s after SIGTERM: see %s", n.Name, s.Log(n))
 			}
 		} else if err := kill(func() []Proc { return inNamespaces([]string{n.NS}) }); err != nil {
-			return "", fmt.Errorf("lab: kill the agent of %s: %w", n.Name, err)
+			return "", failf("lab: kill the agent of %s: %w", n.Name, err)
 		}
 		n.Agent = Proc{}
 		n.Faults = slices.DeleteFunc(n.Faults, func(f string) bool { return f == HowFreeze })
@@ -224,17 +229,17 @@ func (s *State) fail(n *NodeState, how, check string) (string, error) {
 			return "", fmt.Errorf("lab: the agent of %s is not running or already frozen (%s)", n.Name, strings.Join(n.Faults, ", "))
 		}
 		if err := signal(n.Agent, syscall.SIGSTOP); err != nil {
-			return "", fmt.Errorf("lab: freeze the agent of %s: %w", n.Name, err)
+			return "", failf("lab: freeze the agent of %s: %w", n.Name, err)
 		}
 	case HowLink:
 		if has(HowLink) {
 			return "", fmt.Errorf("lab: the link of %s is already cut", n.Name)
 		}
 		if err := netns.Attach(s.Layout).CutLink(s.netNode(n)); err != nil {
-			return "", fmt.Errorf("lab: %w", err)
+			return "", failf("lab: %w", err)
 		}
 	default:
-		return "", fmt.Errorf("lab: --how %q: use one of %s (or --check NAME)", how, strings.Join(Hows, ", "))
+		return "", argErrorf("lab: --how %q: use one of %s (or --check NAME)", how, strings.Join(Hows, ", "))
 	}
 	n.Faults = append(n.Faults, how)
 	return fmt.Sprintf("%s: %s", n.Name, describe(how)), nil
@@ -283,9 +288,9 @@ func (s *State) failCheck(n *NodeState, check string) (string, error) {
 	if prog == "" {
 		sort.Strings(all)
 		if len(all) == 0 {
-			return "", fmt.Errorf("lab: node %s has no health checks", n.Name)
+			return "", argErrorf("lab: node %s has no health checks", n.Name)
 		}
-		return "", fmt.Errorf("lab: node %s has no check %q: use one of %s", n.Name, check, strings.Join(all, ", "))
+		return "", argErrorf("lab: node %s has no check %q: use one of %s", n.Name, check, strings.Join(all, ", "))
 	}
 	if slices.Contains(failedChecks(n), check) {
 		return "", fmt.Errorf("lab: check %s of %s already fails", check, n.Name)
@@ -314,14 +319,14 @@ func (s *State) applyChecks(n *NodeState, before, after map[string]bool) error {
 	for p := range after {
 		if !before[p] {
 			if out, err := exec.Command("nsenter", "-t", pid, "-m", "--", "mount", "--bind", s.Fail, p).CombinedOutput(); err != nil {
-				return fmt.Errorf("lab: fail %s in %s: %v: %s", p, n.Name, err, out)
+				return failf("lab: fail %s in %s: %v: %s", p, n.Name, err, out)
 			}
 		}
 	}
 	for p := range before {
 		if !after[p] {
 			if out, err := exec.Command("nsenter", "-t", pid, "-m", "--", "umount", p).CombinedOutput(); err != nil {
-				return fmt.Errorf("lab: heal %s in %s: %v: %s", p, n.Name, err, out)
+				return failf("lab: heal %s in %s: %v: %s", p, n.Name, err, out)
 			}
 		}
 	}
@@ -363,11 +368,11 @@ func (s *State) heal(n *NodeState) ([]string, error) {
 		switch f {
 		case HowLink:
 			if err := netns.Attach(s.Layout).Heal(s.netNode(n)); err != nil {
-				return done, fmt.Errorf("lab: %w", err)
+				return done, failf("lab: %w", err)
 			}
 		case HowFreeze:
 			if err := signal(n.Agent, syscall.SIGCONT); err != nil {
-				return done, fmt.Errorf("lab: thaw the agent of %s: %w", n.Name, err)
+				return done, failf("lab: thaw the agent of %s: %w", n.Name, err)
 			}
 		case HowStop, HowKill:
 			if err := s.startAgent(n); err != nil {

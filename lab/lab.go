@@ -40,11 +40,65 @@ import (
 // DefaultRoot is where a lab records its state.
 const DefaultRoot = "/run/hac-lab"
 
+// Marker is the file up writes first into the root folder it makes. Down
+// removes a root folder only when it holds the marker: the folder is then
+// the lab's, made by up, and nothing else is in it. (A --root naming any
+// other folder, /tmp or a project, is left alone.)
+const Marker = ".hac-lab"
+
+// isLabRoot reports whether root holds the [Marker].
+func isLabRoot(root string) bool {
+	fi, err := os.Lstat(filepath.Join(root, Marker))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// checkRoot returns nil when root is a folder up made (it holds the
+// [Marker]), or an error saying why the lab's commands leave it alone:
+// wrapping [ErrNotUp] when it holds no lab.
+func checkRoot(root string) error {
+	if isLabRoot(root) {
+		return nil
+	}
+	if _, err := Load(root); err != nil {
+		return err
+	}
+	return fmt.Errorf("lab: %s has a state.json but no %s: it is not a folder hac lab up made; nothing was changed", root, Marker)
+}
+
 // stateFormat is the version of state.json.
 const stateFormat = 1
 
 // ErrNotUp says there is no lab at the root.
 var ErrNotUp = errors.New("no lab is up")
+
+// A FailError is work the lab could not do: a namespace, an agent or the
+// probe that would not start or stop, a signal, a mount, a file it could
+// not write. The CLI exits 4 for it, as for every failure (a refusal
+// exits 1, a bad argument 3).
+type FailError struct{ Err error }
+
+func (e *FailError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FailError) Unwrap() error { return e.Err }
+
+// failf returns a *FailError with the message (%w wraps as in fmt.Errorf).
+func failf(format string, args ...any) error {
+	return &FailError{fmt.Errorf(format, args...)}
+}
+
+// An ArgError is a request the lab refuses because an argument is wrong (an
+// unknown node or check, --how together with --check, a --root it cannot
+// name namespaces after): nothing was changed, and the CLI exits 3 as for
+// every bad argument.
+type ArgError struct{ msg string }
+
+func (e *ArgError) Error() string { return e.msg }
+
+// argErrorf returns an *ArgError with the message.
+func argErrorf(format string, args ...any) error {
+	return &ArgError{fmt.Sprintf(format, args...)}
+}
 
 // State is a lab as recorded in ROOT/state.json: written before the
 // namespaces are made and after every change, so Down finds all of it.
@@ -109,7 +163,7 @@ func (s *State) Node(name string) (*NodeState, error) {
 		}
 		names = append(names, n.Name)
 	}
-	return nil, fmt.Errorf("lab: cluster %s has no node %q: use one of %s", s.Cluster, name, strings.Join(names, ", "))
+	return nil, argErrorf("lab: cluster %s has no node %q: use one of %s", s.Cluster, name, strings.Join(names, ", "))
 }
 
 // AgentConfig reads the node's agent.json.
@@ -133,10 +187,10 @@ func (s *State) save() error {
 	}
 	tmp := filepath.Join(s.Root, ".state.json.tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("lab: record state: %w", err)
+		return failf("lab: record state: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.Root, "state.json")); err != nil {
-		return fmt.Errorf("lab: record state: %w", err)
+		return failf("lab: record state: %w", err)
 	}
 	return nil
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hac-project/hac/agent/agenttest"
+	"github.com/hac-project/hac/agent/rundir"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/internal/testenv"
 	"github.com/hac-project/hac/lab"
@@ -140,6 +144,15 @@ func leftovers(t *testing.T, root string, pids []int) []string {
 			left = append(left, fmt.Sprintf("process %d", pid))
 		}
 	}
+	// The node lock a killed agent leaves in /run/hac holds its pid (down
+	// left one per node).
+	locks, _ := filepath.Glob(filepath.Join(rundir.Dir, "agent-net*.lock"))
+	for _, l := range locks {
+		b, _ := os.ReadFile(l)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && slices.Contains(pids, pid) {
+			left = append(left, fmt.Sprintf("lock file %s of agent %d", l, pid))
+		}
+	}
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		if b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline")); err == nil && bytes.Contains(b, []byte(root)) {
@@ -257,14 +270,15 @@ func TestFailHeal(t *testing.T) {
 	dir := example(t, "netplan-three-node")
 	must(t, root, "up", dir)
 
-	// Refusals: a second lab at the same root, unknown nodes and checks.
+	// Refusals: a second lab at the same root; unknown nodes and checks
+	// are bad arguments (exit 3, the README's one table; they were 1).
 	if out, code := hac(t, root, "up", dir); code != 1 || !strings.Contains(out, "a lab is already up at "+root) {
 		t.Errorf("a second hac lab up: exit %d, want 1 and 'a lab is already up':\n%s", code, out)
 	}
-	if out, code := hac(t, root, "fail", "lb9"); code != 1 || !strings.Contains(out, "has no node \"lb9\": use one of lb1, lb2, lb3") {
+	if out, code := hac(t, root, "fail", "lb9"); code != 3 || !strings.Contains(out, "has no node \"lb9\": use one of lb1, lb2, lb3") {
 		t.Errorf("fail lb9: exit %d:\n%s", code, out)
 	}
-	if out, code := hac(t, root, "fail", "lb1", "--check", "nope"); code != 1 || !strings.Contains(out, "no check \"nope\": use one of nginx") {
+	if out, code := hac(t, root, "fail", "lb1", "--check", "nope"); code != 3 || !strings.Contains(out, "no check \"nope\": use one of nginx") {
 		t.Errorf("fail --check nope: exit %d:\n%s", code, out)
 	}
 
@@ -389,6 +403,49 @@ func TestRefuses(t *testing.T) {
 	if out, code := hac(t, root, "up", two); code != 3 || !strings.Contains(out, "declares clusters ncp-lb, v6-lb: choose one with --cluster") {
 		t.Errorf("hac lab up on two clusters: exit %d:\n%s", code, out)
 	}
+
+	// A --root that names an existing folder of someone else's: up refuses
+	// it (it said "a lab is already up ... remove it with hac lab down"),
+	// and down, heal and fail leave it and its files alone (down used to
+	// remove the whole folder, lock files were made in it).
+	other := filepath.Join(t.TempDir(), "project")
+	if err := os.MkdirAll(filepath.Join(other, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "src", "main.go"), []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := hac(t, other, "up", example(t, "ncp-two-node")); code != 3 || !strings.Contains(out, "the folder exists and is not a lab's") {
+		t.Errorf("hac lab up --root on an existing folder: exit %d, want 3:\n%s", code, out)
+	}
+	for _, sub := range [][]string{{"down"}, {"heal", "lb1"}, {"fail", "lb1"}} {
+		if out, code := hac(t, other, sub[0], sub[1:]...); code != 1 || !strings.Contains(out, "no lab is up") {
+			t.Errorf("hac lab %s --root on an existing folder: exit %d, want 1 and 'no lab is up':\n%s", sub[0], code, out)
+		}
+	}
+	if entries, err := os.ReadDir(other); err != nil || len(entries) != 1 {
+		t.Errorf("the folder was changed: %v %v", entries, err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "src", "main.go")); err != nil {
+		t.Errorf("a file in the folder is gone: %v", err)
+	}
+
+	// A second lab whose --root has the same last element: its namespaces
+	// would be the first one's. It is refused before anything is made (its
+	// failed up used to delete the first lab's namespaces and agents).
+	first := newRoot(t)
+	must(t, first, "up", example(t, "ncp-two-node"))
+	twin := filepath.Join(t.TempDir(), filepath.Base(first))
+	if out, code := hac(t, twin, "up", example(t, "ncp-two-node")); code != 3 || !strings.Contains(out, "already exists (a lab at another --root") {
+		t.Errorf("hac lab up with the same last element as a running lab: exit %d, want 3:\n%s", code, out)
+	}
+	if _, err := os.Stat(twin); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused lab's folder was made: %v", err)
+	}
+	if out, code := hac(t, first, "status", "--probe", "0"); code != 0 || strings.Contains(out, "down") {
+		t.Errorf("the first lab after the refused one: exit %d:\n%s", code, out)
+	}
+	must(t, first, "down")
 
 	// A copy of hac that nobody may run (the test binary's folder is root's).
 	bin, err := os.MkdirTemp("", "hac-labtest-")

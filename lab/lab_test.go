@@ -101,6 +101,13 @@ func TestPlanRefuses(t *testing.T) {
 			"VIP 198.18.0.200 goes on device eth2"},
 		{"no agent.json", Spec{Root: "/run/x", Cluster: cluster(func(*model.Cluster) {})}, "node lb1 of c has no agent.json"},
 		{"relative root", Spec{Root: "run/x", Cluster: cluster(func(*model.Cluster) {}), Agents: map[string][]byte{"lb1": agent}}, "use an absolute folder"},
+		// The root's base name starts the namespace names: a space used to
+		// fail inside netns ("netns: ID \"my lab\"", exit 1), and "-x"
+		// would be read by ip(8) as an option.
+		{"root with a space", Spec{Root: "/tmp/my lab", Cluster: cluster(func(*model.Cluster) {}), Agents: map[string][]byte{"lb1": agent}},
+			`its last element "my lab" starts every namespace name`},
+		{"root like an option", Spec{Root: "/tmp/-x", Cluster: cluster(func(*model.Cluster) {}), Agents: map[string][]byte{"lb1": agent}},
+			`its last element "-x" starts every namespace name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +116,10 @@ func TestPlanRefuses(t *testing.T) {
 				t.Errorf("Plan() error = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+	// A space above the root is fine: only the base name names things.
+	if _, err := Plan(Spec{Root: "/tmp/with space/lab", Cluster: cluster(func(*model.Cluster) {}), Agents: map[string][]byte{"lb1": agent}}); err != nil {
+		t.Errorf("a root under a folder with a space: %v", err)
 	}
 	s, err := Plan(Spec{Root: "/run/hac-lab", Cluster: cluster(func(c *model.Cluster) { c.Network.MTU = 1400 }), Agents: map[string][]byte{"lb1": agent}})
 	if err != nil {

@@ -2,8 +2,6 @@ package lab
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -126,10 +124,10 @@ func RunProbe(root string, stop <-chan struct{}) error {
 		}
 		tmp := s.probeFile() + ".tmp"
 		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			return fmt.Errorf("lab: probe: %w", err)
+			return failf("lab: probe: %w", err)
 		}
 		if err := os.Rename(tmp, s.probeFile()); err != nil {
-			return fmt.Errorf("lab: probe: %w", err)
+			return failf("lab: probe: %w", err)
 		}
 	}
 }
@@ -157,19 +155,19 @@ func (s *State) readProbe() map[netip.Addr]VIPProbe {
 func (s *State) startProbe() error {
 	log, err := os.OpenFile(filepath.Join(s.Root, "probe.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return failf("lab: %w", err)
 	}
 	defer log.Close()
 	cmd := netns.Command(s.Layout.Namespaces()[0], s.Hac, "lab", "probe", "--root", s.Root)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("lab: start the probe: %w", err)
+		return failf("lab: start the probe: %w", err)
 	}
 	go cmd.Wait() // reaps it when this process outlives it
 	start, err := procStart(cmd.Process.Pid)
 	if err != nil {
-		return errors.New("lab: the probe exited at once: see " + filepath.Join(s.Root, "probe.log"))
+		return failf("lab: the probe exited at once: see %s", filepath.Join(s.Root, "probe.log"))
 	}
 	s.Probe = Proc{PID: cmd.Process.Pid, Start: start}
 	return nil

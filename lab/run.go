@@ -48,7 +48,7 @@ const stepTimeout = 30 * time.Second
 // It returns the steps and an error when one did not go as expected.
 func Script(root, how string, w io.Writer) ([]Step, error) {
 	if !slices.Contains(Hows, how) {
-		return nil, fmt.Errorf("lab: --how %q: use one of %s", how, strings.Join(Hows, ", "))
+		return nil, argErrorf("lab: --how %q: use one of %s", how, strings.Join(Hows, ", "))
 	}
 	s, err := Load(root)
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *State) priorityOrder(instance string) ([]string, error) {
 // whatever happened.
 func Run(sp Spec, how string, w io.Writer) (_ []Step, err error) {
 	if !slices.Contains(Hows, how) {
-		return nil, fmt.Errorf("lab: --how %q: use one of %s", how, strings.Join(Hows, ", "))
+		return nil, argErrorf("lab: --how %q: use one of %s", how, strings.Join(Hows, ", "))
 	}
 	if _, err := Up(sp); err != nil {
 		return nil, err

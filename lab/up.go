@@ -46,7 +46,10 @@ func Plan(sp Spec) (*State, error) {
 		return nil, fmt.Errorf("lab: cluster %s renders keepalived.conf (render: keepalived: true): the lab runs the hac agent; set render: keepalived: false to try it", c.Name)
 	}
 	if !filepath.IsAbs(sp.Root) || filepath.Base(sp.Root) == "/" {
-		return nil, fmt.Errorf("lab: root %q: use an absolute folder such as %s", sp.Root, DefaultRoot)
+		return nil, argErrorf("lab: --root %q: use an absolute folder such as %s", sp.Root, DefaultRoot)
+	}
+	if base := filepath.Base(sp.Root); !validID(base) {
+		return nil, argErrorf("lab: --root %q: its last element %q starts every namespace name of the lab: use 1 to 32 letters, digits, '.', '_' or '-', not starting with '-' or '.' (the folders above it may have any name)", sp.Root, base)
 	}
 	pass, err := exec.LookPath("true")
 	if err != nil {
@@ -124,35 +127,46 @@ func Up(sp Spec) (_ *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Lstat(s.Root); err == nil {
+		return nil, rootTaken(s.Root)
+	}
+	// Before the folder (and with it the clean-up of a failed up, which
+	// deletes the recorded namespaces and kills what runs in them): a
+	// namespace of that name is someone else's.
+	for _, ns := range s.Layout.Namespaces() {
+		if netns.Exists(ns) {
+			return nil, argErrorf("lab: network namespace %s already exists (a lab at another --root with the same last element %q, or something else's): give --root another last element", ns, filepath.Base(s.Root))
+		}
+	}
 	if err := os.Mkdir(s.Root, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			what := ""
-			if old, lerr := Load(s.Root); lerr == nil {
-				what = fmt.Sprintf(" (cluster %s, up since %s)", old.Cluster, old.Started.Format(time.TimeOnly))
-			}
-			return nil, fmt.Errorf("lab: a lab is already up at %s%s: see it with hac lab status, remove it with hac lab down", s.Root, what)
+			return nil, rootTaken(s.Root)
 		}
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, Down(s.Root))
 		}
 	}()
+	// The marker first: Down removes only a folder that holds it.
+	if err := os.WriteFile(filepath.Join(s.Root, Marker), []byte("This folder was made by hac lab up; hac lab down removes it whole.\n"), 0o600); err != nil {
+		return nil, failf("lab: %w", err)
+	}
 	s.Started = time.Now()
 	for _, n := range s.Nodes {
 		if err := os.MkdirAll(s.Dir(n), 0o700); err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+			return nil, failf("lab: %w", err)
 		}
 		if err := os.WriteFile(s.Config(n), sp.Agents[n.Name], 0o600); err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+			return nil, failf("lab: %w", err)
 		}
 	}
 	if err := s.save(); err != nil { // before anything is made: Down reads it
 		return nil, err
 	}
 	if _, err := netns.Create(s.Layout); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
+		return nil, failf("lab: %w", err)
 	}
 	for _, n := range s.Nodes {
 		if err := s.startAgent(n); err != nil {
@@ -179,7 +193,7 @@ func Up(sp Spec) (_ *State, err error) {
 func (s *State) startAgent(n *NodeState) error {
 	log, err := os.OpenFile(s.Log(n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return failf("lab: %w", err)
 	}
 	defer log.Close()
 	fmt.Fprintf(log, "---- hac lab starts the agent of %s at %s\n", n.Name, time.Now().Format(time.RFC3339Nano))
@@ -187,12 +201,12 @@ func (s *State) startAgent(n *NodeState) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("lab: start the agent of %s: %w", n.Name, err)
+		return failf("lab: start the agent of %s: %w", n.Name, err)
 	}
 	go cmd.Wait() // reaps it when this process outlives it
 	start, err := procStart(cmd.Process.Pid)
 	if err != nil {
-		return fmt.Errorf("lab: the agent of %s exited at once: see %s", n.Name, s.Log(n))
+		return failf("lab: the agent of %s exited at once: see %s", n.Name, s.Log(n))
 	}
 	n.Agent = Proc{PID: cmd.Process.Pid, Start: start}
 	return nil
@@ -206,10 +220,10 @@ func (s *State) waitAgent(n *NodeState, timeout time.Duration) error {
 			return nil
 		}
 		if !alive(n.Agent) {
-			return fmt.Errorf("lab: the agent of %s exited:\n%s", n.Name, tail(s.Log(n), 15))
+			return failf("lab: the agent of %s exited:\n%s", n.Name, tail(s.Log(n), 15))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: the agent of %s did not answer on %s within %v:\n%s", n.Name, s.Socket(n), timeout, tail(s.Log(n), 15))
+			return failf("lab: the agent of %s did not answer on %s within %v:\n%s", n.Name, s.Socket(n), timeout, tail(s.Log(n), 15))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -220,15 +234,16 @@ func (s *State) waitAgent(n *NodeState, timeout time.Duration) error {
 // namespaces (and every link in them) and the root folder. It works from
 // the recorded state alone, so it also cleans up after a lab command that
 // crashed or was killed. It returns an error wrapping ErrNotUp when there
-// is nothing at root.
+// is nothing at root, and removes nothing from a folder without the
+// [Marker] (one up did not make).
 func Down(root string) error {
+	if err := checkRoot(root); err != nil {
+		return err // not a folder up made: never remove it, whatever it holds
+	}
 	s, err := Load(root)
 	if errors.Is(err, ErrNotUp) {
-		if _, serr := os.Stat(root); serr == nil {
-			// Killed before the state was written: nothing was made yet.
-			return os.RemoveAll(root)
-		}
-		return err
+		// Killed before the state was written: nothing was made yet.
+		return os.RemoveAll(root)
 	}
 	if err != nil {
 		return err
@@ -247,7 +262,7 @@ func Down(root string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("lab: down: %w", err)
+		return failf("lab: down: %w", err)
 	}
 	return nil
 }
@@ -265,4 +280,31 @@ func query(socket string) (*status.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	return status.Query(ctx, socket)
+}
+
+// rootTaken says why up cannot make the lab at root, which exists.
+func rootTaken(root string) error {
+	if !isLabRoot(root) {
+		return argErrorf("lab: --root %s: the folder exists and is not a lab's (no %s in it): name a folder that does not exist yet; up makes it and down removes it whole", root, Marker)
+	}
+	what := ""
+	if old, err := Load(root); err == nil {
+		what = fmt.Sprintf(" (cluster %s, up since %s)", old.Cluster, old.Started.Format(time.TimeOnly))
+	}
+	return fmt.Errorf("lab: a lab is already up at %s%s: see it with hac lab status, remove it with hac lab down", root, what)
+}
+
+// validID reports whether id, the base name of the lab's root, can start
+// the lab's namespace names: a name ip(8) takes as a name (never as an
+// option or a path), short enough for the node names after it.
+func validID(id string) bool {
+	if id == "" || len(id) > 32 || id[0] == '-' || id[0] == '.' {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

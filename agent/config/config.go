@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -164,8 +165,9 @@ func Marshal(c *Config) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// Parse decodes an agent configuration, refusing unknown fields and other
-// format versions.
+// Parse decodes an agent configuration, refusing other format versions,
+// unknown fields, keys that match a field only when case is ignored and
+// keys given twice in one object.
 func Parse(b []byte) (*Config, error) {
 	var probe struct {
 		Format int `json:"format"`
@@ -175,6 +177,11 @@ func Parse(b []byte) (*Config, error) {
 	}
 	if probe.Format != FormatVersion {
 		return nil, fmt.Errorf("agent config: format %d, this hac reads format %d: rebuild it with the same hac version (hac build) and ship both together", probe.Format, FormatVersion)
+	}
+	// encoding/json matches keys ignoring case and keeps the last of
+	// duplicates: refuse both before decoding.
+	if err := exactKeys(b, reflect.TypeFor[Config]()); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

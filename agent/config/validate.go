@@ -24,6 +24,11 @@ const (
 	MaxWeight = 253
 	// MaxGARPRepeat bounds the gratuitous ARPs/NAs per VIP in one burst.
 	MaxGARPRepeat = 255
+	// MinGARPRefresh is the shortest refresh period of gratuitous ARPs/NAs
+	// (keepalived's unit, whole seconds): every refresh broadcasts
+	// refresh_repeat messages per VIP to the whole segment, so "10ms" (a
+	// slip for "10m") flooded it with thousands of broadcasts a second.
+	MinGARPRefresh = time.Second
 	// maxSocketPath is the longest unix socket path Linux binds
 	// (sizeof(sun_path) less the final NUL).
 	maxSocketPath = 107
@@ -207,6 +212,9 @@ func (v *validator) instance(at string, in *Instance) {
 		}
 	}
 	v.duration(at+".preempt_delay", in.PreemptDelay, 0, MaxPreemptDelay, "keepalived's preempt_delay range")
+	if !in.Preempt && in.Priority != 255 && in.PreemptDelay > 0 { // the owner (255) always preempts
+		v.bad(at+".preempt_delay", "%v has no effect with preempt false: remove it, or set preempt to true", time.Duration(in.PreemptDelay))
+	}
 	if a := in.Auth; a != nil {
 		switch {
 		case in.Version != 2:
@@ -245,6 +253,8 @@ func (v *validator) addresses(at string, in *Instance) {
 			v.bad(vat+".prefix", "%v is %s but the first VIP is %s: all VIPs of an instance are of one family", a, fam(a.Is6()), fam(six))
 		case a.Is6() && in.Version == 2:
 			v.bad(vat+".prefix", "%v: VRRPv2 carries only IPv4: use version 3 for IPv6 VIPs", a)
+		case x.Prefix.Bits() == 0:
+			v.bad(vat+".prefix", "%v: a /0 prefix covers every address: use /%d, or the length of the interface's subnet", x.Prefix, a.BitLen())
 		}
 		if j, ok := seen[a]; ok {
 			v.bad(vat+".prefix", "%v is also vips[%d]: list each VIP once", a, j)
@@ -302,8 +312,8 @@ func (v *validator) garp(at string, g *GARP) {
 	if g.Delay < 0 {
 		v.bad(at+".delay", "%v is negative: use 0s for no second burst", time.Duration(g.Delay))
 	}
-	if g.Refresh < 0 {
-		v.bad(at+".refresh", "%v is negative: use 0s for no refresh", time.Duration(g.Refresh))
+	if err := CheckGARPRefresh(time.Duration(g.Refresh)); err != nil {
+		v.bad(at+".refresh", "%v", err)
 	}
 	switch {
 	case g.RefreshRepeat < 0 || g.RefreshRepeat > MaxGARPRepeat:
@@ -311,6 +321,18 @@ func (v *validator) garp(at string, g *GARP) {
 	case g.Refresh > 0 && g.RefreshRepeat == 0:
 		v.bad(at+".refresh_repeat", "0 with a refresh period: use 1..%d", MaxGARPRepeat)
 	}
+}
+
+// CheckGARPRefresh says what is wrong with a GARP refresh period, or
+// returns nil: 0 (no refresh) or at least [MinGARPRefresh].
+func CheckGARPRefresh(d time.Duration) error {
+	switch {
+	case d < 0:
+		return fmt.Errorf("%v is negative: use 0s for no refresh", d)
+	case d > 0 && d < MinGARPRefresh:
+		return fmt.Errorf("%v is shorter than %v: each refresh broadcasts to the whole segment; use 0s for none, or %v or more (\"10m\" is ten minutes)", d, MinGARPRefresh, MinGARPRefresh)
+	}
+	return nil
 }
 
 // tracking checks tracked interfaces, checks and notify commands.

@@ -168,6 +168,15 @@ func TestValidate(t *testing.T) {
 			"instances[0].garp.repeat: 0 is out of range 1..255",
 			"instances[0].garp.delay: -1ns is negative: use 0s for no second burst",
 			"instances[0].garp.refresh_repeat: 0 with a refresh period: use 1..255"}},
+		{"preempt_delay without preempt", func(c *Config) { c.Instances[0].Preempt = false }, []string{
+			"instances[0].preempt_delay: 10s has no effect with preempt false: remove it, or set preempt to true"}},
+		{"preempt_delay of the owner without preempt", func(c *Config) {
+			c.Instances[1].Preempt, c.Instances[1].PreemptDelay = false, Duration(time.Second)
+		}, nil},
+		{"VIP /0", func(c *Config) { c.Instances[0].VIPs[1].Prefix = netip.MustParsePrefix("203.0.113.1/0") }, []string{
+			`instances[0].vips[1].prefix: 203.0.113.1/0: a /0 prefix covers every address: use /32, or the length of the interface's subnet`}},
+		{"garp refresh flood", func(c *Config) { c.Instances[0].GARP.Refresh = Duration(10 * time.Millisecond) }, []string{
+			`instances[0].garp.refresh: 10ms is shorter than 1s: each refresh broadcasts to the whole segment; use 0s for none, or 1s or more ("10m" is ten minutes)`}},
 		{"track", func(c *Config) {
 			c.Instances[0].Track = []Track{{Interface: "", Weight: 300}, {Interface: "eth2"}, {Interface: "eth2"}}
 		}, []string{
@@ -249,6 +258,7 @@ func FuzzParseValidate(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"format": 1, "instances": [{"vrid": 0, "priority": 0, "auth": {"type": "PASS", "pass": "0123456789abcdef"}}]}`))
 	f.Add([]byte(`{"format": 1, "cluster": "c", "node": "n", "instances": [{"name": "v", "vrid": 1, "version": 3, "interface": "e", "priority": 1, "advert_int": "10ms", "vips": [{"prefix": "10.0.0.1/32"}], "garp": {"repeat": 1, "delay": "0s"}}]}`))
+	f.Add([]byte(`{"format": 1, "format": 1, "instances": [{"VRID": 1, "garp": {"repeat": 1, "Repeat": 2}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := Parse(in)
 		if err != nil {

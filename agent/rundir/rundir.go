@@ -121,7 +121,40 @@ func LockPath(dir string) (string, error) {
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return "", fmt.Errorf("node lock: read the network namespace: %w (is /proc mounted?)", err)
 	}
-	return filepath.Join(dir, "agent-net"+strconv.FormatUint(st.Ino, 10)+".lock"), nil
+	return LockFile(dir, st.Ino), nil
+}
+
+// LockFile returns the path in dir of the node lock of the network
+// namespace whose nsfs inode is ino (what stat of /run/netns/NAME or
+// /proc/PID/ns/net reports).
+func LockFile(dir string, ino uint64) string {
+	return filepath.Join(dir, "agent-net"+strconv.FormatUint(ino, 10)+".lock")
+}
+
+// RemoveStale removes the node lock file of the network namespace with
+// inode ino unless an agent holds it. An agent that stops removes its
+// file; one killed (hac lab down, a test's clean-up, SIGKILL) leaves it,
+// and whoever deletes the namespace calls this so that nothing is left.
+func RemoveStale(dir string, ino uint64) error {
+	path := LockFile(dir, ino)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("node lock %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil // held: a live agent's
+		}
+		return fmt.Errorf("node lock %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("node lock %s: %w", path, err)
+	}
+	return nil
 }
 
 // Acquire takes the node lock of the calling thread's network namespace in

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCheck(t *testing.T) {
@@ -103,4 +105,44 @@ func TestLock(t *testing.T) {
 		t.Fatalf("Acquire after Release: %v", err)
 	}
 	l2.Release()
+}
+
+// TestRemoveStale: the lock file a killed agent leaves is removed, a held
+// one never (hac lab down left one file per node in /run/hac).
+func TestRemoveStale(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	l, err := Acquire(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := LockFile(dir, st.Ino); got != l.Path() {
+		t.Errorf("LockFile = %s, want the lock's %s", got, l.Path())
+	}
+	if err := RemoveStale(dir, st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.Path()); err != nil {
+		t.Errorf("a held lock was removed: %v", err)
+	}
+	// A killed agent: its file stays, nobody holds it.
+	stale := LockFile(dir, 12345)
+	if err := os.WriteFile(stale, []byte("4242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveStale(dir, 12345); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale lock file is left: %v", err)
+	}
+	if err := RemoveStale(dir, 12345); err != nil {
+		t.Errorf("RemoveStale of a missing file: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -16,8 +16,8 @@ import (
 type Report struct {
 	Cluster      string     `json:"cluster"`
 	Node         string     `json:"node"`
-	ConfigDigest string     `json:"config_digest"` // see [config.Digest]
-	Version      string     `json:"version"`       // hac version of the agent
+	ConfigDigest string     `json:"config_digest,omitempty"` // see [config.Digest]
+	Version      string     `json:"version"`                 // hac version of the agent
 	Started      time.Time  `json:"started"`
 	Instances    []Instance `json:"instances"`
 	// Drops counts received packets no instance claims (an unknown VRID),

@@ -150,12 +150,19 @@ func (e notExist) Is(target error) bool { return target == fs.ErrNotExist }
 // always searched, unless it is a build tree) and hidden files.
 func walk(root string, exts []string) ([]string, error) {
 	var files []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	start := root
+	if fi, err := os.Lstat(root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// A root named through a link: WalkDir follows no link, not even
+		// its root; a trailing separator makes the kernel resolve it.
+		// Links met below are still not followed (no loops).
+		start = root + string(filepath.Separator)
+	}
+	err := filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path != root && SkipDir(d.Name()) {
+			if path != start && SkipDir(d.Name()) {
 				return filepath.SkipDir
 			}
 			if _, err := os.Lstat(filepath.Join(path, BuildMarker)); err == nil {

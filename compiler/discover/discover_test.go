@@ -91,6 +91,32 @@ func TestFiles(t *testing.T) {
 	}
 }
 
+// TestFilesSymlinkedDir: a directory named through a symbolic link (a
+// repository's clusters/ linked in from elsewhere) is walked like the
+// directory itself; it used to hold "no cluster definitions" (WalkDir does
+// not follow a root that is a link). Links met during the walk are still
+// not followed.
+func TestFilesSymlinkedDir(t *testing.T) {
+	dir := tree(t, map[string]string{"real/a.cue": "clusters: {}", "real/sub/b.cue": "clusters: {}"})
+	t.Chdir(dir)
+	if err := os.Symlink("real", "link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..", filepath.Join("real", "up")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join("link", "a.cue"), filepath.Join("link", "sub", "b.cue")}
+	for _, arg := range []string{"link", "link/...", "link/"} {
+		got, err := Files([]string{arg}, ClusterExtensions)
+		if err != nil {
+			t.Fatalf("Files(%s): %v", arg, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Files(%s) (-want +got):\n%s", arg, diff)
+		}
+	}
+}
+
 func TestFilesErrors(t *testing.T) {
 	dir := tree(t, map[string]string{"empty/x.yaml": "a: 1\n", "f.cue": "", "built/.hac-build": "", "built/x.cue": ""})
 	t.Chdir(dir)

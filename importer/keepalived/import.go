@@ -363,7 +363,9 @@ func (im *importer) instance(w *strings.Builder, name string) {
 	if !m.Preempt {
 		w.WriteString("preempt: false\n")
 	}
-	if m.PreemptDelay != 0 {
+	// keepalived ignores preempt_delay with nopreempt; hac refuses a
+	// setting that does nothing, so it is left out.
+	if m.PreemptDelay != 0 && m.Preempt {
 		fmt.Fprintf(w, "preempt_delay: %s\n", quote(duration(m.PreemptDelay)))
 	}
 	if m.AuthPass != "" {

@@ -5,9 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -188,6 +190,25 @@ func TestImportInconsistencies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportNopreemptDelay: keepalived ignores preempt_delay with
+// nopreempt; the import leaves it out (it wrote both, which hac vet
+// refuses as a setting that does nothing).
+func TestImportNopreemptDelay(t *testing.T) {
+	nodes := load(t, "lb1=seed-master.conf", "lb2=seed-backup.conf")
+	for _, n := range nodes {
+		for _, in := range n.Config.Instances {
+			in.State, in.Nopreempt, in.PreemptDelay = "BACKUP", true, 30*time.Second
+		}
+	}
+	src, probs := Import(nodes, seedOptions)
+	if probs.Errors() > 0 {
+		t.Fatalf("Import: %v", probs)
+	}
+	if !regexp.MustCompile(`preempt:\s+false`).Match(src) || strings.Contains(string(src), "preempt_delay") {
+		t.Errorf("want preempt: false and no preempt_delay:\n%s", src)
 	}
 }
 

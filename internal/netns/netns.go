@@ -28,6 +28,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hac-project/hac/agent/rundir"
 )
 
 // Interface names inside a test bed.
@@ -261,15 +263,26 @@ func ip(args ...string) error {
 
 // Remove deletes the named namespaces that exist (with every link inside
 // them) and reports the ones it could not delete. Processes still running
-// in a namespace keep it alive until they exit: kill them first.
+// in a namespace keep it alive until they exit: kill them first. The node
+// lock file a hac agent killed in a namespace leaves in /run/hac
+// ([rundir.RemoveStale]) goes with the namespace, unless an agent still
+// holds it.
 func Remove(namespaces []string) error {
 	var errs []error
 	for _, ns := range namespaces {
 		if !Exists(ns) {
 			continue
 		}
+		var st unix.Stat_t
+		statErr := unix.Stat("/run/netns/"+ns, &st)
 		if err := ip("netns", "del", ns); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if statErr == nil {
+			if err := rundir.RemoveStale(rundir.Dir, st.Ino); err != nil {
+				errs = append(errs, fmt.Errorf("netns: %s: %w", ns, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

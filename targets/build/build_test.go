@@ -190,6 +190,37 @@ func TestRefusesForeignFolder(t *testing.T) {
 	}
 }
 
+// TestWriteThroughSymlink: an output folder named through a symbolic link
+// is rebuilt where the link points, and the link stays (the swap used to
+// replace the link with the new tree and leave the old one stale).
+func TestWriteThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "data", "out")
+	if err := build.Write(real, mustBuild(t, clusters())); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "out")
+	if err := os.Symlink(filepath.Join("data", "out"), link); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(real, "stale")
+	if err := os.WriteFile(stale, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := build.Write(link, mustBuild(t, clusters())); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link is gone: %v %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the linked folder was not rebuilt (a file of the old one is left): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(real, build.Marker)); err != nil {
+		t.Errorf("the linked folder holds no build: %v", err)
+	}
+}
+
 // TestOrderAndExpect checks the rolling order (backups first, preferred
 // master last) and the expected states in the manifests.
 func TestOrderAndExpect(t *testing.T) {

@@ -27,9 +27,16 @@ const markerText = "This folder is written by hac build and replaced whole by th
 // always holds either the previous build or the new one, never a mix.
 // The output is deterministic: the same trees give byte-identical files
 // with the same modes. Files keep their modes (secrets 0600), folders are
-// 0755 and outDir itself 0700, as it holds secrets.
+// 0755 and outDir itself 0700, as it holds secrets. A symbolic link at
+// outDir is followed and kept.
 func Write(outDir string, trees map[string]Tree) (err error) {
 	outDir = filepath.Clean(outDir)
+	// An outDir named through a symbolic link: the folder it points to is
+	// replaced (swapping the link itself left that folder stale and the
+	// link gone).
+	if real, err := filepath.EvalSymlinks(outDir); err == nil {
+		outDir = real
+	}
 	if err := checkReplaceable(outDir); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -92,6 +93,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	if err != nil {
 		return exitCode(ExitInvalid, "%v", err)
 	}
+	warnReadableSecret(log, cfgPath, cfg)
 	a, err := agent.New(cfg, agent.Options{
 		Logger:       log,
 		Version:      version(),
@@ -181,7 +183,7 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 			return r.WriteText(c.OutOrStdout())
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return c
@@ -220,7 +222,7 @@ restores it too.`,
 			return err
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "hand off only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a handoff")
@@ -257,7 +259,28 @@ Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	return c
+}
+
+// socketFlags adds --socket to a client of the agent's socket, and
+// --status-socket, the name hac agent itself takes, for the same thing.
+func socketFlags(c *cobra.Command, socket *string) {
+	c.Flags().StringVar(socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	c.Flags().StringVar(socket, "status-socket", "", "the same as --socket (the name hac agent takes)")
+	c.MarkFlagsMutuallyExclusive("socket", "status-socket")
+}
+
+// warnReadableSecret logs a warning when agent.json holds an auth pass and
+// users other than its owner may read it (a hand copy made with the
+// default umask: hac apply writes it 0600). It warns rather than refuses:
+// the file is the node's business, and refusing would stop VRRP.
+func warnReadableSecret(log *slog.Logger, path string, cfg *config.Config) {
+	secret := slices.ContainsFunc(cfg.Instances, func(in config.Instance) bool { return in.Auth != nil && in.Auth.Pass != "" })
+	fi, err := os.Stat(path)
+	if !secret || err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("agent.json holds the auth pass and other users can read it: chmod 600 it", "config", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }

@@ -74,7 +74,13 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 		clusters = nil
 		for _, n := range names {
 			i := slices.IndexFunc(res.Clusters, func(c *model.Cluster) bool { return c.Name == n })
-			switch {
+			switch own := clusterDiags(res.Diags, n); {
+			case own.HasErrors():
+				// The cluster itself is wrong (declared twice, a clash
+				// with another cluster...): explaining one of its
+				// declarations would contradict hac vet.
+				own.WriteText(stderr)
+				return exitCode(ExitInvalid, "cluster %s is invalid: run hac vet", n)
 			case i >= 0:
 				clusters = append(clusters, res.Clusters[i])
 			case res.Diags.HasErrors():

@@ -111,8 +111,13 @@ func fmtFile(name string, check bool) (bool, error) {
 
 // writeFileAtomic replaces name with data through a temporary file in the
 // same directory, synced and renamed, keeping the file's mode (mode for a
-// new file).
+// new file). A symbolic link is followed: the file it points to is
+// replaced and the link stays (renaming over the link replaced it with a
+// copy, and the linked file kept its old content).
 func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
+	if real, err := filepath.EvalSymlinks(name); err == nil {
+		name = real
+	}
 	if fi, err := os.Stat(name); err == nil {
 		mode = fi.Mode().Perm()
 	}

@@ -33,6 +33,7 @@ type importFlags struct {
 	output            string
 	ignoreUnsupported bool
 	replaceKeepalived bool
+	force             bool
 }
 
 func newImportKeepalivedCmd() *cobra.Command {
@@ -82,6 +83,7 @@ before it is written, so an imported description always passes hac vet.`,
 	fl.StringVar(&f.passFile, "pass-file", "", "write the auth pass as {file: PATH} instead of in cleartext")
 	fl.StringVarP(&f.output, "output", "o", "-", "file to write the CUE description to (- for stdout)")
 	fl.BoolVar(&f.ignoreUnsupported, "ignore-unsupported", false, "report unsupported directives as warnings and import without them (listed in a comment at the top)")
+	fl.BoolVar(&f.force, "force", false, "replace the -o file if it exists")
 	fl.BoolVar(&f.replaceKeepalived, "replace-keepalived-conf", false, "with --ignore-unsupported: confirm that hac apply may replace keepalived.conf without the directives left out")
 	return c
 }
@@ -94,6 +96,9 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 	}
 	if f.passEnv != "" && f.passFile != "" {
 		return exitCode(ExitUsage, "give --pass-env or --pass-file, not both")
+	}
+	if _, err := os.Stat(f.output); err == nil && f.output != "-" && !f.force {
+		return exitCode(ExitUsage, "%s exists: hac import does not replace it (it may hold your edits): give --force to replace it, or another -o", f.output)
 	}
 	if !slices.Contains([]string{"none", "netplan", "ifupdown"}, f.render) {
 		return exitCode(ExitUsage, "--render %q: use none, netplan or ifupdown", f.render)

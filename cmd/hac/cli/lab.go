@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -102,10 +103,34 @@ func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, 
 	return lab.Spec{Root: root, Paths: paths, Cluster: cl, Agents: agents, Hac: hac}, nil
 }
 
-// labErr turns a lab error into exit code 1 with its message.
+// rootFlag is " --root ROOT" (shell-quoted) for a lab outside the default
+// root, so that the commands hac suggests find it; "" otherwise.
+func rootFlag(root string) string {
+	if root == lab.DefaultRoot {
+		return ""
+	}
+	if strings.ContainsFunc(root, func(r rune) bool {
+		return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@", r)
+	}) {
+		root = "'" + strings.ReplaceAll(root, "'", `'\''`) + "'"
+	}
+	return " --root " + root
+}
+
+// labErr turns a lab error into an exit code with its message, as the
+// one table says: 3 for a bad argument (an unknown node or check...), 4
+// for work that failed (an agent that did not start...), 1 for a refusal
+// or a failover step that did not go as expected.
 func labErr(err error) error {
-	if err == nil {
+	var ae *lab.ArgError
+	var fe *lab.FailError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return exitCode(ExitUsage, "%v", err)
+	case errors.As(err, &fe):
+		return exitCode(ExitFailed, "%v", err)
 	}
 	return exitCode(ExitInvalid, "%v", err)
 }
@@ -125,7 +150,8 @@ func newLabUpCmd(root *string) *cobra.Command {
 			if err != nil {
 				return labErr(err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "lab %s is up: %d nodes, agents started (a master is elected within the master-down interval, see hac explain), state in %s\nnext: sudo hac lab watch, sudo hac lab fail NODE, sudo hac lab down\n", s.Cluster, len(s.Nodes), s.Root)
+			r := rootFlag(*root)
+			fmt.Fprintf(c.OutOrStdout(), "lab %s is up: %d nodes, agents started (a master is elected within the master-down interval, see hac explain), state in %s\nnext: sudo hac lab watch%s, sudo hac lab fail%s NODE, sudo hac lab down%s\n", s.Cluster, len(s.Nodes), s.Root, r, r, r)
 			return nil
 		},
 	}
