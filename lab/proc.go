@@ -29,11 +29,16 @@ func procStat(pid int) (state byte, start uint64, err error) {
 	return f[0][0], start, err
 }
 
-// procStart returns the start time of a running process.
+// procStart returns the start time of a running process. A zombie has
+// exited only once it is alone in its thread group: a killed Go process's
+// leader thread turns zombie before its other threads have finished
+// exiting, and those still hold its files (and so an agent's node lock).
 func procStart(pid int) (uint64, error) {
 	st, start, err := procStat(pid)
 	if err == nil && st == 'Z' {
-		err = errors.New("exited")
+		if tasks, terr := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); terr != nil || len(tasks) <= 1 {
+			err = errors.New("exited")
+		}
 	}
 	return start, err
 }
