@@ -425,10 +425,21 @@ func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
 	return false
 }
 
-// dispatch hands netlink events to every instance.
+// dispatch hands netlink events to the instances they concern (see
+// [instance.concerns]). Most events are the echoes of the masters' own
+// lease renewals (AddrAdded), which concern no instance: waking every
+// instance for each of them cost O(instances²) wake-ups a second.
 func (a *Agent) dispatch(evs []vip.Event) {
 	for _, in := range a.instances {
-		in.post(func() { in.onEvents(evs) })
+		var mine []vip.Event
+		for _, e := range evs {
+			if in.concerns(e) {
+				mine = append(mine, e)
+			}
+		}
+		if len(mine) > 0 {
+			in.post(func() { in.onEvents(mine) })
+		}
 	}
 }
 

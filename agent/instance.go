@@ -604,6 +604,25 @@ func (in *instance) warn(key, msg string, args ...any) {
 	}
 }
 
+// concerns reports whether onEvents would act on e: a link change (of
+// its interface or a tracked one), a resync, or the removal of one of its
+// VIPs; never an address added (the lease renewals' own echoes). It runs
+// on the netlink reader's goroutine and reads only what is fixed once the
+// instance exists.
+func (in *instance) concerns(e vip.Event) bool {
+	switch e.Kind {
+	case vip.Link, vip.Resync:
+		return true
+	case vip.AddrRemoved:
+		for _, v := range in.vips {
+			if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // onEvents reacts to netlink events: link changes move the instance to
 // and from Fault; a VIP removed by someone else while master is put back.
 func (in *instance) onEvents(evs []vip.Event) {
