@@ -174,6 +174,10 @@ func watch(ctx context.Context, fn func([]vip.Event)) error {
 	if err != nil {
 		return err
 	}
+	if err := w.IgnoreAdded(); err != nil { // the lease renewals' echoes concern no instance
+		w.Close()
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
 	for {
