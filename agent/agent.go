@@ -62,6 +62,7 @@ type Options struct {
 // AddrManager is what the agent needs of [vip.Manager].
 type AddrManager interface {
 	Add(index int, p netip.Prefix, lease time.Duration) error
+	AddAll(ls []vip.Lease) []error
 	Remove(index int, p netip.Prefix) error
 	Has(index int, a netip.Addr) (bool, error)
 	Find(index int, vips []netip.Prefix) ([]vip.Address, error)
@@ -99,6 +100,7 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
+	renewals  *renewer
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
@@ -165,6 +167,7 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 	if a.opts.HandoffLinger <= 0 {
 		a.opts.HandoffLinger = DefaultHandoffLinger
 	}
+	a.renewals = newRenewer(e.addrs, a.clock)
 	return a
 }
 
@@ -246,6 +249,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.read(c)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.renewals.run(bg)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
