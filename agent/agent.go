@@ -252,7 +252,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.renewals.run(bg)
+		coalesce := renewCoalesce
+		if len(a.instances) == 1 {
+			coalesce = 0
+		}
+		a.renewals.run(bg, coalesce)
 	}()
 	wg.Add(1)
 	go func() {

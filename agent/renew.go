@@ -61,8 +61,10 @@ func (r *renewer) cancel(in *instance) {
 	r.flight.Unlock() // only waiting for the batch in flight
 }
 
-// run sends the batches until ctx ends.
-func (r *renewer) run(ctx context.Context) {
+// run sends the batches until ctx ends, each coalesce after its first
+// request; with coalesce 0 (an agent of one instance: no batch to wait
+// for) at once, which spares the process a wake-up per renewal.
+func (r *renewer) run(ctx context.Context, coalesce time.Duration) {
 	t := r.clock.NewTimer()
 	defer t.Stop()
 	for {
@@ -71,11 +73,13 @@ func (r *renewer) run(ctx context.Context) {
 			return
 		case <-r.wake:
 		}
-		t.Reset(renewCoalesce)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
+		if coalesce > 0 {
+			t.Reset(coalesce)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+			}
 		}
 		r.send()
 	}
