@@ -56,7 +56,8 @@ fuzz:
 	done
 
 # bench: the benchmarks quoted in the README (compiler scaling, failover
-# against keepalived, apply over SSH). Needs root for the failover part.
+# and idle footprint against keepalived, apply over SSH). Needs root for
+# the failover, footprint and apply parts.
 bench:
 	./bench/run
 

@@ -67,6 +67,7 @@ type Options struct {
 // AddrManager is what the agent needs of [vip.Manager].
 type AddrManager interface {
 	Add(index int, p netip.Prefix, lease time.Duration) error
+	AddAll(ls []vip.Lease) []error
 	Remove(index int, p netip.Prefix) error
 	Has(index int, a netip.Addr) (bool, error)
 	Find(index int, vips []netip.Prefix) ([]vip.Address, error)
@@ -114,6 +115,7 @@ type Agent struct {
 	conns     []*sharedConn
 	metrics   net.Listener // agent.metrics, opened by New; nil: none
 	groups    []*syncGroup
+	renewals  *renewer
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
@@ -216,6 +218,7 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 	if a.opts.HandoffLinger <= 0 {
 		a.opts.HandoffLinger = DefaultHandoffLinger
 	}
+	a.renewals = newRenewer(e.addrs, a.clock)
 	return a
 }
 
@@ -223,6 +226,10 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 func watch(ctx context.Context, fn func([]vip.Event)) error {
 	w, err := vip.Watch()
 	if err != nil {
+		return err
+	}
+	if err := w.IgnoreAdded(); err != nil { // the lease renewals' echoes concern no instance
+		w.Close()
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
@@ -315,6 +322,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.read(c)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		coalesce := renewCoalesce
+		if len(a.instances) == 1 {
+			coalesce = 0
+		}
+		a.renewals.run(bg, coalesce)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -534,10 +550,21 @@ func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
 	return false
 }
 
-// dispatch hands netlink events to every instance.
+// dispatch hands netlink events to the instances they concern (see
+// [instance.concerns]). Most events are the echoes of the masters' own
+// lease renewals (AddrAdded), which concern no instance: waking every
+// instance for each of them cost O(instances²) wake-ups a second.
 func (a *Agent) dispatch(evs []vip.Event) {
 	for _, in := range a.list() {
-		in.post(func() { in.onEvents(evs) })
+		var mine []vip.Event
+		for _, e := range evs {
+			if in.concerns(e) {
+				mine = append(mine, e)
+			}
+		}
+		if len(mine) > 0 {
+			in.post(func() { in.onEvents(mine) })
+		}
 	}
 }
 

@@ -105,6 +105,13 @@ func (f *fakeAddrs) Add(_ int, p netip.Prefix, lease time.Duration) error {
 	f.adds++
 	return nil
 }
+func (f *fakeAddrs) AddAll(ls []vip.Lease) []error {
+	errs := make([]error, len(ls))
+	for i, l := range ls {
+		errs[i] = f.Add(l.Index, l.Prefix, l.Lease)
+	}
+	return errs
+}
 func (f *fakeAddrs) Remove(_ int, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -61,6 +61,7 @@ type instance struct {
 	byDev  map[string][]netip.Addr // VIP addresses per device, for announcing
 	anns   map[string]Announcer
 	lease  time.Duration
+	leases []vip.Lease // what renew asks for; read by the renewer
 
 	msgs    chan received
 	ctl     chan func()
@@ -510,7 +511,8 @@ func (in *instance) send(prio uint8) {
 	}
 }
 
-// renew renews the VIP lease, or retries adding the VIPs after a failure.
+// renew has the VIP lease renewed (in a batch with the other instances,
+// see renewer), or retries adding the VIPs after a failure.
 func (in *instance) renew() {
 	now := in.clock.Now()
 	if in.addPending {
@@ -520,13 +522,13 @@ func (in *instance) renew() {
 	if now.Sub(in.renewed) < leaseRenewal {
 		return
 	}
-	for _, v := range in.vips {
-		if err := in.a.env.addrs.Add(v.index, v.prefix, in.lease); err != nil {
-			in.warn("renew", "cannot renew the VIP lease", "vip", v.prefix.String(), "err", err)
-			return
+	if in.leases == nil {
+		for _, v := range in.vips {
+			in.leases = append(in.leases, vip.Lease{Index: v.index, Prefix: v.prefix, Lease: in.lease})
 		}
 	}
 	in.counters.LeaseRenewals++
+	in.a.renewals.request(in, in.leases)
 	in.renewed = now
 }
 
@@ -557,6 +559,7 @@ func (in *instance) prefixes() []netip.Prefix {
 
 func (in *instance) removeVIPs() {
 	in.held, in.addPending = false, false
+	in.a.renewals.cancel(in) // a renewal after the removal would add them back
 	in.garpAt, in.refreshAt = time.Time{}, time.Time{}
 	for _, v := range in.vips {
 		if err := in.a.env.addrs.Remove(v.index, v.prefix); err != nil {
@@ -637,6 +640,25 @@ func (in *instance) warn(key, msg string, args ...any) {
 		}
 		in.log.Warn(msg, args...)
 	}
+}
+
+// concerns reports whether onEvents would act on e: a link change (of
+// its interface or a tracked one), a resync, or the removal of one of its
+// VIPs; never an address added (the lease renewals' own echoes). It runs
+// on the netlink reader's goroutine and reads only what is fixed once the
+// instance exists.
+func (in *instance) concerns(e vip.Event) bool {
+	switch e.Kind {
+	case vip.Link, vip.Resync:
+		return true
+	case vip.AddrRemoved:
+		for _, v := range in.vips {
+			if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // onEvents reacts to netlink events: link changes move the instance to

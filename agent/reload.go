@@ -464,6 +464,7 @@ func (in *instance) changeVIPs(c *config.Instance, anns map[string]Announcer) er
 		return err
 	}
 	in.cfg.VIPs, in.anns = c.VIPs, anns
+	in.leases = nil // renew asks for the new list from now on
 	in.pkt.Addrs = in.addrs
 	exp := *in.exp.Load()
 	exp.Addrs = in.addrs
@@ -485,6 +486,9 @@ func (in *instance) changeVIPs(c *config.Instance, anns map[string]Announcer) er
 			in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
 		}
 	}
+	// A renewal asked for before the change holds the old list: it would
+	// add a removed VIP back.
+	in.a.renewals.cancel(in)
 	for _, v := range old {
 		if slices.Contains(in.vips, v) {
 			continue

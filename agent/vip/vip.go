@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -55,6 +56,7 @@ const Forever = time.Duration(1<<63 - 1)
 type Manager struct {
 	rt  *rtnetlink.Conn
 	raw *netlink.Conn
+	mu  sync.Mutex // serializes requests on raw
 }
 
 // Dial opens the rtnetlink sockets in the calling thread's network
@@ -116,14 +118,77 @@ func broadcast(p netip.Prefix) net.IP {
 // as a source address, like keepalived's /128 VIPs); IPv4 ones are
 // preferred for the whole lease.
 func (m *Manager) Add(index int, p netip.Prefix, lease time.Duration) error {
-	msg := message(index, p)
-	b, err := msg.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("vip: add %v: %w", p, err)
+	return m.AddAll([]Lease{{Index: index, Prefix: p, Lease: lease}})[0]
+}
+
+// Lease is an address to add or renew with [Manager.AddAll].
+type Lease struct {
+	Index  int
+	Prefix netip.Prefix
+	Lease  time.Duration
+}
+
+// AddAll does what [Manager.Add] does for every lease, in one netlink
+// request (one system call for the lot, then one acknowledgement each):
+// how the agent renews the leases of many VIPs at once. It returns one
+// error per lease, nil for those done.
+func (m *Manager) AddAll(ls []Lease) []error {
+	errs := make([]error, len(ls))
+	msgs := make([]netlink.Message, 0, len(ls))
+	var sent []int // index in ls of each message
+	for i, l := range ls {
+		msg, err := addMessage(l)
+		if err != nil {
+			errs[i] = fmt.Errorf("vip: add %v: %w", l.Prefix, err)
+			continue
+		}
+		msgs = append(msgs, msg)
+		sent = append(sent, i)
 	}
-	valid := uint32(LeaseFor(lease) / time.Second)
+	if len(msgs) == 0 {
+		return errs
+	}
+	fail := func(i int, err error) {
+		errs[i] = fmt.Errorf("vip: add %v on interface %d: %w", ls[i].Prefix, ls[i].Index, err)
+	}
+	m.mu.Lock() // the acknowledgements must reach this call
+	defer m.mu.Unlock()
+	if _, err := m.raw.SendMessages(msgs); err != nil {
+		for _, i := range sent {
+			fail(i, err)
+		}
+		return errs
+	}
+	// The kernel handles the messages in order and answers each in a
+	// datagram of its own: an acknowledgement or an error.
+	for n, i := range sent {
+		reply, err := m.raw.Receive()
+		if err == nil && (len(reply) != 1 || reply[0].Header.Sequence != msgs[n].Header.Sequence) {
+			err = fmt.Errorf("unexpected reply %+v to request %d", reply, msgs[n].Header.Sequence)
+		}
+		var errno unix.Errno
+		if err != nil && !errors.As(err, &errno) {
+			for _, j := range sent[n:] { // the socket failed: the rest is unknown
+				fail(j, err)
+			}
+			return errs
+		}
+		if err != nil {
+			fail(i, err)
+		}
+	}
+	return errs
+}
+
+// addMessage is the RTM_NEWADDR request of Add.
+func addMessage(l Lease) (netlink.Message, error) {
+	b, err := message(l.Index, l.Prefix).MarshalBinary()
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	valid := uint32(LeaseFor(l.Lease) / time.Second)
 	preferred := valid
-	if p.Addr().Is6() {
+	if l.Prefix.Addr().Is6() {
 		preferred = 0
 	}
 	ci := make([]byte, 16) // struct ifa_cacheinfo: prefered, valid, cstamp, tstamp
@@ -133,19 +198,15 @@ func (m *Manager) Add(index int, p netip.Prefix, lease time.Duration) error {
 	ae.Bytes(unix.IFA_CACHEINFO, ci)
 	extra, err := ae.Encode()
 	if err != nil {
-		return fmt.Errorf("vip: add %v: %w", p, err)
+		return netlink.Message{}, err
 	}
-	_, err = m.raw.Execute(netlink.Message{
+	return netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(unix.RTM_NEWADDR),
 			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Replace,
 		},
 		Data: append(b, extra...),
-	})
-	if err != nil {
-		return fmt.Errorf("vip: add %v on interface %d: %w", p, index, err)
-	}
-	return nil
+	}, nil
 }
 
 // Remove takes p off interface index. An address that is not there is not

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/sys/unix"
 
 	"github.com/hac-project/hac/agent/vip"
@@ -213,4 +214,37 @@ func TestLinkEvents(t *testing.T) {
 	}
 	bed.Heal(n)
 	waitEvent(t, w, "carrier back", func(e vip.Event) bool { return e.Kind == vip.Link && e.Index == idx && e.Up })
+}
+
+// TestIgnoreAdded: with IgnoreAdded, adding and renewing addresses
+// delivers nothing; the removal that follows is the first event.
+func TestIgnoreAdded(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}, IPv6: true})
+	n := bed.Node("a")
+	m, w, idx := open(t, bed, n)
+	if err := w.IgnoreAdded(); err != nil {
+		t.Fatal(err)
+	}
+	v4 := netip.MustParsePrefix("198.18.0.200/32")
+	v6 := netip.MustParsePrefix("2001:db8:18::200/128")
+	for range 3 { // an add, then two renewals
+		for _, p := range []netip.Prefix{v4, v6} {
+			if err := m.Add(idx, p, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := m.Remove(idx, v4); err != nil {
+		t.Fatal(err)
+	}
+	var first []vip.Event
+	waitEvent(t, w, "the removal", func(e vip.Event) bool {
+		first = append(first, e)
+		return true
+	})
+	want := []vip.Event{{Kind: vip.AddrRemoved, Index: idx, Prefix: v4}}
+	if diff := cmp.Diff(want, first, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("first event (-want +got):\n%s", diff)
+	}
 }

@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,5 +89,33 @@ func TestDecodeEvents(t *testing.T) {
 	}
 	if d := cmp.Diff(want, decodeEvents(msgs), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("decodeEvents (-want +got):\n%s", d)
+	}
+}
+
+// TestDropType runs the event filter on netlink headers: it drops the
+// type it is given and keeps every other.
+func TestDropType(t *testing.T) {
+	vm, err := bpf.NewVM(dropType(unix.RTM_NEWADDR))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(typ uint16) []byte {
+		b := make([]byte, 16+8) // nlmsghdr and a little payload
+		binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
+		binary.NativeEndian.PutUint16(b[4:6], typ)
+		return b
+	}
+	var got []bool
+	types := []uint16{unix.RTM_NEWADDR, unix.RTM_DELADDR, unix.RTM_NEWLINK, unix.RTM_DELLINK, unix.NLMSG_ERROR}
+	for _, typ := range types {
+		n, err := vm.Run(msg(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n > 0)
+	}
+	want := []bool{false, true, true, true, true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kept, by type %v (-want +got):\n%s", types, diff)
 	}
 }

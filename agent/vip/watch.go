@@ -1,12 +1,14 @@
 package vip
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,6 +64,37 @@ func Watch() (*Watcher, error) {
 		return nil, fmt.Errorf("vip: watch rtnetlink events: %w", err)
 	}
 	return &Watcher{c: c}, nil
+}
+
+// IgnoreAdded stops the delivery of AddrAdded events: a socket filter
+// makes the kernel drop them before they are queued, so an agent that
+// renews its VIP leases (each renewal is an RTM_NEWADDR the kernel
+// echoes to every listener) neither wakes up nor reads for its own
+// renewals. Removals and link changes still arrive.
+func (w *Watcher) IgnoreAdded() error {
+	prog, err := bpf.Assemble(dropType(unix.RTM_NEWADDR))
+	if err == nil {
+		err = w.c.SetBPF(prog)
+	}
+	if err != nil {
+		return fmt.Errorf("vip: filter rtnetlink events: %w", err)
+	}
+	return nil
+}
+
+// dropType is a socket filter that drops netlink datagrams whose (first)
+// message is of type t: the kernel sends each address and link
+// notification in a datagram of its own. nlmsg_type is in host byte order
+// at offset 4; BPF loads are big-endian.
+func dropType(t uint16) []bpf.Instruction {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], t)
+	return []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(binary.BigEndian.Uint16(b[:])), SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffffffff}, // keep all of it
+		bpf.RetConstant{Val: 0},          // drop
+	}
 }
 
 // Close stops the watcher; a Next in progress returns an error.

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hac-project/hac/agent/vip"
+)
+
+// renewCoalesce is how long the renewer waits, after a renewal is asked
+// for, for the others: instances with the same advert interval that became
+// master together send their adverts within milliseconds of each other,
+// and their renewals go to the kernel in one request. A lease is renewed
+// at most this much later than the advert that asked for it; leases are
+// whole seconds.
+const renewCoalesce = 10 * time.Millisecond
+
+// renewer renews the VIP leases of the master instances in batches: one
+// netlink request (vip.Manager.AddAll) for the renewals asked for within
+// renewCoalesce, instead of a round trip to the kernel per VIP and advert.
+// A renewal failure is logged by its instance; the lease is asked for
+// again at its next advert.
+type renewer struct {
+	addrs AddrManager
+	clock Clock
+
+	mu      sync.Mutex
+	pending map[*instance][]vip.Lease
+	wake    chan struct{}
+
+	// flight is held while a batch is with the kernel (see cancel).
+	flight sync.Mutex
+}
+
+func newRenewer(addrs AddrManager, clock Clock) *renewer {
+	return &renewer{addrs: addrs, clock: clock, pending: map[*instance][]vip.Lease{}, wake: make(chan struct{}, 1)}
+}
+
+// request asks for the renewal of the instance's leases (replacing one
+// it asked for before that is still pending).
+func (r *renewer) request(in *instance, ls []vip.Lease) {
+	r.mu.Lock()
+	r.pending[in] = ls
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cancel drops the instance's pending renewal and waits for a batch being
+// sent to finish: once it returns, no renewal the instance asked for
+// reaches the kernel, so a VIP it removes next stays removed (a renewal
+// adds the address when it is missing).
+func (r *renewer) cancel(in *instance) {
+	r.mu.Lock()
+	delete(r.pending, in)
+	r.mu.Unlock()
+	r.flight.Lock()
+	r.flight.Unlock() // only waiting for the batch in flight
+}
+
+// run sends the batches until ctx ends, each coalesce after its first
+// request; with coalesce 0 (an agent of one instance: no batch to wait
+// for) at once, which spares the process a wake-up per renewal.
+func (r *renewer) run(ctx context.Context, coalesce time.Duration) {
+	t := r.clock.NewTimer()
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		if coalesce > 0 {
+			t.Reset(coalesce)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+			}
+		}
+		r.send()
+	}
+}
+
+// send renews what is pending in one request and has each instance log
+// its failures.
+func (r *renewer) send() {
+	r.flight.Lock()
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = map[*instance][]vip.Lease{}
+	select {
+	case <-r.wake: // asked for during the wait: in this batch
+	default:
+	}
+	r.mu.Unlock()
+	var (
+		ls     []vip.Lease
+		owners []*instance
+	)
+	for in, l := range batch {
+		ls = append(ls, l...)
+		for range l {
+			owners = append(owners, in)
+		}
+	}
+	var errs []error
+	if len(ls) > 0 {
+		errs = r.addrs.AddAll(ls)
+	}
+	r.flight.Unlock()
+	for i, err := range errs {
+		if err != nil {
+			in, p := owners[i], ls[i].Prefix
+			in.post(func() { in.warn("renew", "cannot renew the VIP lease", "vip", p.String(), "err", err) })
+		}
+	}
+}

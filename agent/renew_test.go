@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hac-project/hac/agent/vip"
+)
+
+// batchAddrs records the batches of AddAll.
+type batchAddrs struct {
+	fakeAddrs
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (b *batchAddrs) AddAll(ls []vip.Lease) []error {
+	var ps []string
+	for _, l := range ls {
+		ps = append(ps, l.Prefix.String())
+	}
+	slices.Sort(ps)
+	b.mu.Lock()
+	b.batches = append(b.batches, ps)
+	b.mu.Unlock()
+	return b.fakeAddrs.AddAll(ls)
+}
+
+// TestRenewerBatches: renewals asked for within renewCoalesce go to the
+// kernel in one request, an instance's repeated request once; a renewal
+// cancelled (the instance removes its VIPs) never reaches the kernel.
+func TestRenewerBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		addrs := &batchAddrs{fakeAddrs: fakeAddrs{addrs: map[netip.Prefix]time.Duration{}}}
+		r := newRenewer(addrs, SystemClock{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.run(ctx, renewCoalesce); close(done) }()
+		lease := func(p string) []vip.Lease {
+			return []vip.Lease{{Index: 2, Prefix: netip.MustParsePrefix(p), Lease: 4 * time.Second}}
+		}
+		a, b, c := &instance{}, &instance{}, &instance{}
+		r.request(a, lease("198.18.1.1/32"))
+		time.Sleep(renewCoalesce / 2)
+		r.request(b, lease("198.18.1.2/32"))
+		r.request(a, lease("198.18.1.1/32"))
+		time.Sleep(renewCoalesce)
+		synctest.Wait()
+		r.request(c, lease("198.18.1.3/32"))
+		r.cancel(c)
+		r.request(b, lease("198.18.1.2/32"))
+		time.Sleep(2 * renewCoalesce)
+		synctest.Wait()
+		cancel()
+		<-done
+		want := [][]string{{"198.18.1.1/32", "198.18.1.2/32"}, {"198.18.1.2/32"}}
+		if diff := cmp.Diff(want, addrs.batches); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+		if addrs.holds(netip.MustParsePrefix("198.18.1.3/32")) {
+			t.Errorf("a cancelled renewal added its VIP")
+		}
+	})
+}
