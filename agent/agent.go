@@ -468,12 +468,35 @@ func (a *Agent) SetPriority(name string, prio uint8) error {
 	return fmt.Errorf("no instance named %q", name)
 }
 
+// TakeoverPriority is the priority an instance runs with during a
+// takeover: the highest a node that does not own the VIP may have, so it
+// preempts any other master (keepalived included) within one
+// Master_Down_Interval.
+const TakeoverPriority = 254
+
+// Takeover makes every instance (or only the named one) take mastership:
+// it runs with [TakeoverPriority] until released, and with preemption on
+// becomes master within Master_Down_Interval; the old master (a hac agent
+// or keepalived) yields when it hears the higher priority, after the new
+// one holds the VIPs, so no packet is lost. hac apply uses it to move
+// mastership off a keepalived node before converting it. With release it
+// restores the configured priorities. It returns the instances it acted on.
+func (a *Agent) Takeover(name string, release bool) ([]string, error) {
+	return a.each(name, func(in *instance) bool { return in.takeOver(release) })
+}
+
 // Handoff hands mastership off gracefully without stopping: every master
 // instance (or only the named one) sends priority 0, keeps its VIPs until
 // the new master is heard, then rejoins as backup with priority 1 so it
 // does not preempt back. With release, it restores the configured
 // priorities instead. It returns the instances it acted on.
 func (a *Agent) Handoff(name string, release bool) ([]string, error) {
+	return a.each(name, func(in *instance) bool { return in.handoff(release) })
+}
+
+// each runs do in the goroutine of every instance (or only the named one)
+// and returns the names of those where it did something.
+func (a *Agent) each(name string, do func(*instance) bool) ([]string, error) {
 	var done []string
 	found := false
 	for _, in := range a.instances {
@@ -482,7 +505,7 @@ func (a *Agent) Handoff(name string, release bool) ([]string, error) {
 		}
 		found = true
 		res := make(chan bool, 1)
-		in.post(func() { res <- in.handoff(release) })
+		in.post(func() { res <- do(in) })
 		select {
 		case ok := <-res:
 			if ok {

@@ -78,6 +78,7 @@ type instance struct {
 	masterAddr  netip.Addr
 	heldPrefix  []netip.Prefix
 	handoffPrio bool // priority lowered by Handoff
+	takeover    bool // priority raised by Takeover
 
 	mu   sync.Mutex
 	snap status.Instance
@@ -556,6 +557,21 @@ func (in *instance) handoff(release bool) bool {
 	}
 	in.handingOff = true
 	in.do(in.m.Step(now, fsm.Shutdown{}))
+	return true
+}
+
+// takeOver raises the priority to TakeoverPriority (ending a handoff), or
+// with release restores the configured one; it reports whether it did
+// anything.
+func (in *instance) takeOver(release bool) bool {
+	if in.takeover == !release || in.stopping {
+		return false
+	}
+	in.takeover = !release
+	if !release {
+		in.handoffPrio = false
+	}
+	in.applyPriority(in.clock.Now())
 	return true
 }
 

@@ -27,20 +27,24 @@ type Handler interface {
 	// instances, or the named one); with release it restores the
 	// configured priorities. It returns the instances it acted on.
 	Handoff(instance string, release bool) ([]string, error)
+	// Takeover raises the priority of all instances (or the named one)
+	// so they take mastership; with release it restores the configured
+	// priorities. It returns the instances it acted on.
+	Takeover(instance string, release bool) ([]string, error)
 }
 
 // Request is one request on the status socket, a JSON line.
 type Request struct {
-	// Op is "status" or "handoff".
+	// Op is "status", "handoff" or "takeover".
 	Op       string `json:"op"`
-	Instance string `json:"instance,omitempty"` // handoff: only this one
-	Release  bool   `json:"release,omitempty"`  // handoff: restore priorities
+	Instance string `json:"instance,omitempty"` // handoff, takeover: only this one
+	Release  bool   `json:"release,omitempty"`  // handoff, takeover: restore priorities
 }
 
 // Response is the answer, one JSON document.
 type Response struct {
 	Report *Report   `json:"report,omitempty"`
-	Done   *[]string `json:"done,omitempty"` // handoff: instances acted on
+	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on
 	Error  string    `json:"error,omitempty"`
 }
 
@@ -181,8 +185,12 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 	case "status":
 		r := h.Report()
 		resp.Report = &r
-	case "handoff":
-		done, err := h.Handoff(req.Instance, req.Release)
+	case "handoff", "takeover":
+		act := h.Handoff
+		if req.Op == "takeover" {
+			act = h.Takeover
+		}
+		done, err := act(req.Instance, req.Release)
 		if err != nil {
 			resp.Error = err.Error()
 		} else {
@@ -192,7 +200,7 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 			resp.Done = &done
 		}
 	default:
-		resp.Error = fmt.Sprintf("unknown op %q: use status or handoff", req.Op)
+		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff or takeover", req.Op)
 	}
 	_ = enc.Encode(resp)
 }
@@ -260,7 +268,17 @@ func Query(ctx context.Context, path string) (*Report, error) {
 // Handoff asks the agent at path to hand off mastership (see
 // [Handler.Handoff]) and returns the instances it acted on.
 func Handoff(ctx context.Context, path, instance string, release bool) ([]string, error) {
-	resp, err := call(ctx, path, Request{Op: "handoff", Instance: instance, Release: release})
+	return act(ctx, path, Request{Op: "handoff", Instance: instance, Release: release})
+}
+
+// Takeover asks the agent at path to take mastership (see
+// [Handler.Takeover]) and returns the instances it acted on.
+func Takeover(ctx context.Context, path, instance string, release bool) ([]string, error) {
+	return act(ctx, path, Request{Op: "takeover", Instance: instance, Release: release})
+}
+
+func act(ctx context.Context, path string, req Request) ([]string, error) {
+	resp, err := call(ctx, path, req)
 	if err != nil {
 		return nil, err
 	}
