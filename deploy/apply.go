@@ -156,10 +156,11 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 		idx := byCluster[name]
 		g.Go(func() error {
 			stopped := false
+			var taker *NodePlan // a node taking mastership over, until released
 			for _, i := range idx {
 				np := p.Nodes[i]
 				r := &res.Nodes[i]
-				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes)}
+				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes) + len(np.stale)}
 				switch {
 				case stopped:
 					r.Outcome = Skipped
@@ -171,11 +172,24 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					r.Outcome = WouldApply
 				default:
 					start := time.Now()
+					if taker == nil && np.keepalived && !d.NoActivate {
+						if taker, r.Error = d.takeOver(ctx, p, res, idx, np); r.Error != "" {
+							r.Outcome = Failed
+							break
+						}
+					}
 					r.Outcome, r.Error = d.applyNode(ctx, np)
 					r.Duration = time.Since(start)
 				}
 				d.progress(np, string(r.Outcome)+errSuffix(r.Error))
 				if r.Outcome == Failed || r.Outcome == RolledBack || r.Outcome == NotPlanned {
+					stopped = true
+				}
+			}
+			if taker != nil {
+				if err := d.release(ctx, taker); err != nil {
+					last := idx[len(idx)-1]
+					res.Nodes[last].Outcome, res.Nodes[last].Error = Failed, err.Error()
 					stopped = true
 				}
 			}
@@ -185,6 +199,66 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 	}
 	g.Wait()
 	return res
+}
+
+// TakeoverCommand makes a node's agent take mastership (hac agent
+// takeover); with " --release" it restores its priority.
+const TakeoverCommand = "hac agent takeover"
+
+// takeOver moves mastership off the keepalived that np is about to stop:
+// the first node of the cluster already applied that runs the hac agent
+// takes over by preemption at priority 254, which keepalived answers
+// within one advert (it yields after the agent holds the VIPs), so no
+// packet is lost when keepalived stops. It returns that node, to release
+// once the cluster is done, or nil when no such node exists yet (np is
+// then the first node converted: a backup, by the rolling order).
+func (d *Deployer) takeOver(ctx context.Context, p *Plan, res *Result, idx []int, np *NodePlan) (*NodePlan, string) {
+	var taker *NodePlan
+	for _, i := range idx {
+		o := p.Nodes[i]
+		if o == np {
+			break
+		}
+		if (res.Nodes[i].Outcome == Applied || res.Nodes[i].Outcome == Unchanged) && wantDigest(o.node) != "" && o.conn != nil && len(o.node.Manifest.Expect) > 0 {
+			taker = o
+			break
+		}
+	}
+	if taker == nil {
+		return nil, ""
+	}
+	d.progress(np, "moving mastership to "+taker.Node+" before keepalived stops")
+	if _, err := taker.conn.Run(ctx, "takeover on "+taker.Node, TakeoverCommand, nil); err != nil {
+		return nil, "nothing changed: " + err.Error()
+	}
+	err := d.poll(ctx, func() []string {
+		v := d.view(ctx, taker, taker.conn)
+		if v.err != "" {
+			return []string{taker.Node + ": " + v.err}
+		}
+		var out []string
+		for _, e := range taker.node.Manifest.Expect {
+			if in := findInstance(v.report, e.Instance); in == nil || in.State != "MASTER" {
+				out = append(out, fmt.Sprintf("%s: %s is not master yet", taker.Node, e.Instance))
+			}
+		}
+		return out
+	})
+	if err != nil {
+		if rerr := d.release(ctx, taker); rerr != nil {
+			err = fmt.Errorf("%w; %v", err, rerr)
+		}
+		return nil, "nothing changed: the takeover by " + taker.Node + " failed: " + err.Error()
+	}
+	return taker, ""
+}
+
+// release restores the taking-over node's priorities: the preferred
+// master preempts it again (make-before-break, no loss).
+func (d *Deployer) release(ctx context.Context, taker *NodePlan) error {
+	d.progress(taker, "restoring its priority after the takeover")
+	_, err := taker.conn.Run(ctx, "release the takeover on "+taker.Node, TakeoverCommand+" --release", nil)
+	return err
 }
 
 // finishCluster checks, once every node of a cluster is applied, that each
@@ -235,8 +309,11 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	files := append([]*change{{
 		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
 		remote: st + "/restore-" + tok + ".sh",
-		data:   restoreScript(st, tok, np.changes, np.Activate, np.root),
+		data:   restoreScript(st, tok, np, d.NoActivate),
 	}}, np.changes...)
+	if np.record != nil {
+		files = append(files, np.record)
+	}
 	arm := 0
 	timeout := positive(d.ConfirmTimeout, 60*time.Second)
 	if np.DeadMan && !d.NoActivate {
@@ -285,6 +362,9 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	if d.NoActivate {
 		return Applied, ""
 	}
+	if err := d.stopServices(ctx, np, conn); err != nil {
+		return d.rollback(ctx, np, conn, tok, err)
+	}
 	var err error
 	if arm > 0 {
 		conn, err = d.activateNetwork(ctx, np, conn, tok, deadline)
@@ -301,7 +381,24 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	if err != nil {
 		return d.rollback(ctx, np, conn, tok, err)
 	}
+	if err := d.removeStale(ctx, np, conn); err != nil {
+		return Failed, "the new files are active, but removing the old ones failed: " + err.Error()
+	}
 	return Applied, ""
+}
+
+// stopServices runs the plan's Stop commands (services of files hac no
+// longer builds, keepalived run by hand) before the new files are
+// activated: a node runs one VRRP daemon at a time.
+func (d *Deployer) stopServices(ctx context.Context, np *NodePlan, conn Conn) error {
+	if len(np.Stop) == 0 {
+		return nil
+	}
+	d.progress(np, "stopping: "+strings.Join(np.Stop, "; "))
+	ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+	defer cancel()
+	_, err := conn.Run(ctx, "stop", shell(activateScript, append([]string{np.root}, np.Stop...)...), nil)
+	return err
 }
 
 // activate runs the node's activation commands in one session, stopping
