@@ -13,7 +13,7 @@ import (
 
 type nobody struct{}
 
-func (nobody) Report() Report                         { return Report{} }
+func (nobody) Report() Report                          { return Report{} }
 func (nobody) Handoff(string, bool) ([]string, error)  { return nil, nil }
 func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
 
