@@ -33,6 +33,7 @@ type importFlags struct {
 	output            string
 	ignoreUnsupported bool
 	replaceKeepalived bool
+	agent             bool
 }
 
 func newImportKeepalivedCmd() *cobra.Command {
@@ -82,13 +83,14 @@ before it is written, so an imported description always passes hac vet.`,
 	fl.StringVar(&f.passFile, "pass-file", "", "write the auth pass as {file: PATH} instead of in cleartext")
 	fl.StringVarP(&f.output, "output", "o", "-", "file to write the CUE description to (- for stdout)")
 	fl.BoolVar(&f.ignoreUnsupported, "ignore-unsupported", false, "report unsupported directives as warnings and import without them (listed in a comment at the top)")
+	fl.BoolVar(&f.agent, "agent", false, "the imported cluster runs the hac agent (render: keepalived: false): hac apply then moves the nodes from keepalived to the agent with no loss (docs/migrate.md)")
 	fl.BoolVar(&f.replaceKeepalived, "replace-keepalived-conf", false, "with --ignore-unsupported: confirm that hac apply may replace keepalived.conf without the directives left out")
 	return c
 }
 
 func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags) error {
 	opt := keepalived.Options{
-		Cluster: f.cluster, Render: f.render, PassEnv: f.passEnv, PassFile: f.passFile,
+		Cluster: f.cluster, Render: f.render, PassEnv: f.passEnv, PassFile: f.passFile, Agent: f.agent,
 		Addresses: map[string]netip.Addr{},
 		Header:    "Imported by hac import keepalived from " + strings.Join(args, ", ") + ".",
 	}
