@@ -1,0 +1,185 @@
+package deploy_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hac-project/hac/internal/netns"
+	"github.com/hac-project/hac/internal/nodes"
+)
+
+// seedSetup puts two nodes in the seed's state, as people run it before
+// hac: eth1 and a static eth1:0 VIP alias in /etc/network/interfaces (on
+// both nodes, as the seed writes it), keepalived running as Debian's
+// service from a keepalived.conf like the seed's (lb1 MASTER 200, lb2
+// BACKUP 100), a user with sudo.
+var seedSetup = []string{
+	"useradd -m -s /bin/bash admin",
+	"echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin",
+	nodes.SeedInterfaces,
+	`cat >> /etc/network/interfaces <<EOF
+
+# VIP
+auto eth1:0
+iface eth1:0 inet static
+address 198.18.0.102
+netmask 255.255.255.0
+EOF`,
+	`prio=100; state=BACKUP; [ "$NODE" = lb1 ] && { prio=200; state=MASTER; }
+cat > /etc/keepalived/keepalived.conf <<EOF
+vrrp_instance VI_1 {
+	state $state
+	interface eth1
+	virtual_router_id 51
+	priority $prio
+	advert_int 1
+	authentication {
+		auth_type PASS
+		auth_pass pass1234
+	}
+	virtual_ipaddress {
+		198.18.0.102
+	}
+}
+EOF`,
+}
+
+// TestMigrateFromKeepalived takes over the seed's running keepalived pair
+// with a client probing the VIP every 10 ms: import from the live nodes,
+// vet, plan, apply (keepalived stopped and disabled, the static alias
+// removed from the file and the interface, the agent started, mastership
+// moved by a takeover before the keepalived master stops). Then the
+// rebooted master takes the VIP back, and the cluster goes back to
+// keepalived (render.keepalived: true) and to the agent again. No probe
+// may be lost in any step, and no file of the other daemon may stay.
+func TestMigrateFromKeepalived(t *testing.T) {
+	t.Parallel()
+	bed := nodes.New(t, nodes.Spec{Nodes: []string{"lb1", "lb2"}, OwnNetwork: true, Setup: seedSetup})
+	r := &realPair{t: t, bed: bed, hac: nodes.HacBinary(t), dir: t.TempDir(), lb1: bed.Node("lb1"), lb2: bed.Node("lb2")}
+	both := []*nodes.Node{r.lb1, r.lb2}
+	for _, n := range both {
+		if got := strings.TrimSpace(n.Exec("systemctl is-active keepalived")); got != "active" {
+			t.Fatalf("%s: keepalived is %q before the migration, want active", n, got)
+		}
+	}
+	if !bed.Answers(seedVIP, 10*time.Second) {
+		t.Fatal("the seed's VIP does not answer before the migration")
+	}
+	cue := filepath.Join(r.dir, "cluster.cue")
+
+	// 1. Import, vet, plan: nothing changes on the nodes.
+	var planOut string
+	imp := r.probe("1. import, vet, plan", func(*netns.Prober) {
+		args := []string{"import", "keepalived", "-F", "none", "--known-hosts", r.bed.KnownHosts, "-i", r.bed.Key, "--agent", "--cluster", "ncp-lb", "-o", cue}
+		for _, n := range both {
+			args = append(args, n.Name+"=ssh://root@"+n.Addr.String())
+		}
+		out, err := r.runPlain(args...)
+		t.Logf("hac import keepalived:\n%s", out)
+		if err != nil {
+			t.Fatalf("hac import: %v", err)
+		}
+		for _, want := range []string{"eth1:0", "198.18.0.102"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("hac import does not report the static alias (%q):\n%s", want, out)
+			}
+		}
+		if out, err := r.runPlain("vet", r.dir); err != nil {
+			t.Fatalf("hac vet: %v\n%s", err, out)
+		}
+		planOut, _ = r.run("plan", r.dir)
+		t.Logf("hac plan:\n%s", planOut)
+	}, 0)
+	for _, want := range []string{"will stop first: systemctl disable --now keepalived", "-auto eth1:0", "keepalived stops here"} {
+		if !strings.Contains(planOut, want) {
+			t.Errorf("hac plan does not say %q", want)
+		}
+	}
+
+	// 2. Apply: from keepalived to the agent.
+	mig := r.probe("2. apply: keepalived to the agent", func(*netns.Prober) { r.apply("migration") }, 500*time.Millisecond)
+	for _, n := range both {
+		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; true")); got != "disabled\ninactive" {
+			t.Errorf("%s: keepalived is %q after the migration, want disabled and inactive", n, got)
+		}
+		if got := strings.TrimSpace(n.Exec("systemctl is-enabled hac-agent; systemctl is-active hac-agent")); got != "enabled\nactive" {
+			t.Errorf("%s: hac-agent is %q, want enabled and active", n, got)
+		}
+		if out := n.Exec("cat /etc/network/interfaces"); strings.Contains(out, "eth1:0") || !strings.Contains(out, "iface eth1 inet static") {
+			t.Errorf("%s: /etc/network/interfaces after the migration:\n%s\nwant eth1 without the eth1:0 alias", n, out)
+		}
+		if out := n.Exec("ip -o addr show dev eth1"); strings.Contains(out, "198.18.0.102/24") || !strings.Contains(out, "state UP") && !strings.Contains(out, "198.18.0.") {
+			t.Errorf("%s: eth1 after the migration: %s", n, out)
+		}
+	}
+	r.holders("after the migration", "lb1")
+
+	// 3. The rebooted master takes the VIP back.
+	back := r.probe("3. reboot of the master", func(*netns.Prober) {
+		r.lb1.Reboot()
+		bed.Eventually(60*time.Second, "lb1 does not take the VIP back", func() bool { return agentState(r.lb1) == "MASTER" })
+	}, 500*time.Millisecond)
+	r.holders("after the reboot", "lb1")
+
+	// 4. Back to keepalived, rendered by hac.
+	r.edit(cue, "keepalived: false", "keepalived: true")
+	toKa := r.probe("4. apply: the agent to keepalived", func(*netns.Prober) { r.apply("back to keepalived") }, 4*time.Second)
+	for _, n := range both {
+		if got := strings.TrimSpace(n.Exec("systemctl is-enabled hac-agent; systemctl is-active hac-agent; systemctl is-active keepalived; true")); got != "disabled\ninactive\nactive" {
+			t.Errorf("%s: hac-agent and keepalived are %q, want the agent disabled and inactive, keepalived active", n, got)
+		}
+		if out := n.Exec("ls /etc/hac /etc/systemd/system/hac-agent.service 2>&1; true"); !strings.Contains(out, "No such file") || strings.Contains(out, "agent.json") {
+			t.Errorf("%s: the agent's files stay after the switch to keepalived: %s", n, out)
+		}
+	}
+	r.holders("on keepalived", "lb1")
+
+	// 5. And to the agent again.
+	r.edit(cue, "keepalived: true", "keepalived: false")
+	toAgent := r.probe("5. apply: keepalived to the agent again", func(*netns.Prober) { r.apply("to the agent again") }, 500*time.Millisecond)
+	for _, n := range both {
+		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; systemctl is-active hac-agent; true")); got != "disabled\ninactive\nactive" {
+			t.Errorf("%s: keepalived and the agent are %q, want keepalived disabled and inactive, the agent active", n, got)
+		}
+		if out := n.Exec("ls /etc/keepalived/keepalived.conf 2>&1; true"); !strings.Contains(out, "No such file") {
+			t.Errorf("%s: keepalived.conf stays after the switch to the agent: %s", n, out)
+		}
+	}
+	r.holders("on the agent again", "lb1")
+
+	for _, s := range []struct {
+		step string
+		res  netns.ProbeResult
+	}{{"import, vet, plan", imp}, {"keepalived to the agent", mig}, {"reboot of the master", back}, {"the agent to keepalived", toKa}, {"keepalived to the agent again", toAgent}} {
+		if s.res.Lost != 0 {
+			t.Errorf("%s lost %d probes (longest gap %v), want 0", s.step, s.res.Lost, s.res.MaxGap)
+		}
+	}
+	t.Logf("figures: import+vet+plan %d lost; keepalived to agent %d lost (gap %v); reboot of the master %d lost (gap %v); agent to keepalived %d lost (gap %v); keepalived to agent again %d lost (gap %v)",
+		imp.Lost, mig.Lost, mig.MaxGap.Round(time.Millisecond), back.Lost, back.MaxGap.Round(time.Millisecond),
+		toKa.Lost, toKa.MaxGap.Round(time.Millisecond), toAgent.Lost, toAgent.MaxGap.Round(time.Millisecond))
+}
+
+// edit replaces old by new in the file, failing the test when old is not there.
+func (r *realPair) edit(file, old, new string) {
+	r.t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		r.t.Fatalf("%s has no %q:\n%s", file, old, b)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// runPlain runs the hac CLI in the client namespace without SSH flags.
+func (r *realPair) runPlain(args ...string) (string, error) {
+	out, err := r.bed.Command(r.bed.Client, r.hac, args...).CombinedOutput()
+	return string(out), err
+}
