@@ -38,7 +38,7 @@ func (m mapFS) Glob(pattern string) ([]string, error) {
 
 func TestLoadIncludes(t *testing.T) {
 	files := mapFS{
-		"/etc/keepalived/keepalived.conf": "global_defs {\n  router_id a\n}\ninclude conf.d/*.conf\ninclude /nowhere/*.conf\n",
+		"/etc/keepalived/keepalived.conf":    "global_defs {\n  router_id a\n}\ninclude conf.d/*.conf\ninclude /nowhere/*.conf\n",
 		"/etc/keepalived/conf.d/20-vi2.conf": "vrrp_instance VI_2 {\n  include ../common\n}\n",
 		"/etc/keepalived/conf.d/10-vi1.conf": "vrrp_instance VI_1 {\n  interface eth1\n}\n",
 		"/etc/keepalived/common":             "interface eth2\nvirtual_router_id 52\n",

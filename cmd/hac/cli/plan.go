@@ -23,12 +23,12 @@ import (
 // files come from and how to reach the nodes.
 type deployFlags struct {
 	sshFlags
-	from           string
-	clusters       []string
-	root           string
-	format         string
-	statusCommand  string
-	allowV2        bool
+	from          string
+	clusters      []string
+	root          string
+	format        string
+	statusCommand string
+	allowV2       bool
 }
 
 func (f *deployFlags) register(c *cobra.Command) {
