@@ -131,7 +131,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 
 	// 4. Back to keepalived, rendered by hac.
 	r.edit(cue, "keepalived: false", "keepalived: true")
-	toKa := r.probe("4. apply: the agent to keepalived", func(*netns.Prober) { r.apply("back to keepalived") }, 4*time.Second)
+	toKa := r.probe("4. apply: the agent to keepalived", func(p *netns.Prober) { gaps(t, p, func() { r.apply("back to keepalived") }) }, 4*time.Second)
 	for _, n := range both {
 		// The unit file is gone: is-enabled says nothing on stdout.
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled hac-agent 2>/dev/null; systemctl is-active hac-agent; systemctl is-enabled keepalived; systemctl is-active keepalived; true")); got != "inactive\nenabled\nactive" {
@@ -145,7 +145,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 
 	// 5. And to the agent again.
 	r.edit(cue, "keepalived: true", "keepalived: false")
-	toAgent := r.probe("5. apply: keepalived to the agent again", func(*netns.Prober) { r.apply("to the agent again") }, 500*time.Millisecond)
+	toAgent := r.probe("5. apply: keepalived to the agent again", func(p *netns.Prober) { gaps(t, p, func() { r.apply("to the agent again") }) }, 500*time.Millisecond)
 	for _, n := range both {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; systemctl is-active hac-agent; true")); got != "disabled\ninactive\nactive" {
 			t.Errorf("%s: keepalived and the agent are %q, want keepalived disabled and inactive, the agent active", n, got)
