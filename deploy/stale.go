@@ -42,7 +42,14 @@ func (d *Deployer) planStale(ctx context.Context, np *NodePlan, conn Conn, rec r
 	}
 	var stale []manifest.File
 	var paths []string
+	renders := rendersNetwork(n)
 	for _, f := range installed {
+		// A network file goes only when another renderer's replaces it:
+		// with render.network "none" it stays, so the node still brings
+		// its interface up at the next boot.
+		if f.Network && !renders {
+			continue
+		}
 		if !slices.ContainsFunc(n.Manifest.Files, func(g manifest.File) bool { return g.Path == f.Path }) {
 			stale = append(stale, f)
 			paths = append(paths, np.root+f.Path)
@@ -78,6 +85,12 @@ systemctl is-active keepalived; systemctl is-enabled keepalived 2>/dev/null; tru
 	return nil
 }
 
+// rendersNetwork reports whether node n's tree configures its network
+// (a netplan or ifupdown file).
+func rendersNetwork(n *Node) bool {
+	return slices.ContainsFunc(n.Manifest.Files, func(f manifest.File) bool { return f.Network })
+}
+
 // stop adds a service's stop command to the plan, and what restarts it
 // when the node is rolled back.
 func (np *NodePlan) stop(deactivate, activate string) {
@@ -97,7 +110,10 @@ func (np *NodePlan) stop(deactivate, activate string) {
 // the interface (never taking it down), undone by adding it back. A VIP
 // must be held by the VRRP daemon only: a static alias on every node
 // makes every node answer ARP for it, and the hac agent refuses to start
-// while one is there.
+// while one is there. When the tree configures the node's network
+// itself (netplan or ifupdown), the hand-written stanzas of the VRRP
+// interface go too, in the same commit, before hac's file is activated:
+// one network configuration per interface.
 func (d *Deployer) planAliases(ctx context.Context, np *NodePlan, conn Conn) ([]*change, error) {
 	vips := map[string][]netip.Addr{}
 	var devs []string
@@ -153,9 +169,18 @@ func (d *Deployer) planAliases(ctx context.Context, np *NodePlan, conn Conn) ([]
 		}
 	}
 	var changes []*change
+	renders := rendersNetwork(np.node)
 	for i, f := range files {
+		if slices.ContainsFunc(np.node.Manifest.Files, func(m manifest.File) bool { return m.Path == f.Name }) {
+			continue // hac's own file
+		}
 		var names, del, add []string
 		for _, dev := range devs {
+			for _, st := range f.Stanzas {
+				if renders && st.Kind == "iface" && st.Name() == dev && !slices.Contains(names, dev) {
+					names = append(names, dev)
+				}
+			}
 			for _, a := range f.Aliases(dev, vips[dev]) {
 				names = append(names, a.Name)
 				if a.Prefix.IsSingleIP() && runsKeepalived(np.node) {

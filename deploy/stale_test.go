@@ -126,3 +126,26 @@ func TestStaticAliasRemoved(t *testing.T) {
 		t.Errorf("interfaces.d/extra after apply: %q", got)
 	}
 }
+
+// TestOwnNetworkStanzaRemoved: when hac renders the node's network file,
+// the hand-written stanza of the same interface goes from
+// /etc/network/interfaces in the same commit: one configuration per
+// interface. Without a network file of its own, hac leaves it.
+func TestOwnNetworkStanzaRemoved(t *testing.T) {
+	r := newRig(t, sshtest.Options{})
+	seed := "auto lo\niface lo inet loopback\n\n# The secondary network interface\nauto eth1\niface eth1 inet static\naddress 198.19.7.11\nnetmask 255.255.255.0\n"
+	r.put("/etc/network/interfaces", seed, 0o644)
+	expect := []manifest.Expect{{Instance: "VI_1", State: "MASTER", Priority: 200, Interface: "eth1", VIPs: []string{"198.19.7.102"}}}
+	d := r.deployer(func(o *deploy.Options) { o.NoActivate = true })
+	if p := plan(t, d, r.treeOf("c1", "n1", 0, expect, file{path: "/etc/app/a.conf", data: "a\n", mode: 0o644})); len(p.Nodes[0].Files) != 1 {
+		t.Errorf("without a network file of its own, hac changes %+v", p.Nodes[0].Files)
+	}
+	own := file{path: "/etc/network/interfaces.d/hac-eth1", data: "auto eth1\niface eth1 inet static\n    address 198.19.7.11/24\n", mode: 0o644, network: true}
+	p := plan(t, d, r.treeOf("c1", "n1", 0, expect, own))
+	if res := d.Apply(context.Background(), p); !res.OK() {
+		t.Fatalf("apply: %v\n%s", outcomes(res), r.log)
+	}
+	if got, _ := r.read("/etc/network/interfaces"); got != "auto lo\niface lo inet loopback\n\n" {
+		t.Errorf("interfaces after apply:\n%s", got)
+	}
+}
