@@ -6,13 +6,16 @@ EXAMPLE ?= examples/ncp-two-node
 OUT     ?= out
 # Short fuzz runs in `make test`; longer by hand: make fuzz FUZZTIME=2m
 FUZZTIME ?= 4s
+# The version hac reports (hac version; hac plan compares it with the nodes'):
+# make build VERSION=v1.2.3. Empty: the module version, or "devel".
+VERSION ?=
 
 .PHONY: all build demo test vet unit fuzz bench clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hac
+	CGO_ENABLED=0 $(GO) build $(if $(VERSION),-ldflags "-X github.com/hac-project/hac/cmd/hac/cli.releaseVersion=$(VERSION)") -o $(BIN) ./cmd/hac
 
 # demo: validate the seed example and build every node's files into $(OUT)/.
 demo: build

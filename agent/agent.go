@@ -8,8 +8,12 @@
 // Beyond keepalived it does a make-before-break handoff on graceful stop
 // (the VIPs stay until the new master is heard), adds VIPs with a
 // kernel-enforced lease that it renews while master (a killed agent's VIPs
-// expire by themselves), puts back VIPs something else removed, and
-// removes stale VIPs of its instances at start.
+// expire by themselves), resumes as master when it finds its VIPs still
+// leased at start (a crash restart) and refuses to start beside a
+// permanent copy of one of its VIPs (a static alias, a VIP a killed
+// keepalived left: see hostProblems), puts back VIPs something else removed, gives the VIPs up
+// (FAULT) while its adverts cannot be sent, and rate-limits its answers
+// to lower-priority adverts.
 package agent
 
 import (
@@ -60,7 +64,7 @@ type AddrManager interface {
 	Add(index int, p netip.Prefix, lease time.Duration) error
 	Remove(index int, p netip.Prefix) error
 	Has(index int, a netip.Addr) (bool, error)
-	RemoveStale(index int, vips []netip.Prefix) ([]netip.Prefix, error)
+	Find(index int, vips []netip.Prefix) ([]vip.Address, error)
 	LinkUp(index int) (bool, error)
 }
 
@@ -76,6 +80,9 @@ type env struct {
 	events   func(ctx context.Context, fn func([]vip.Event)) error // blocks until ctx ends
 	listen   func(ctx context.Context, cfg netio.Config) (netio.Conn, error)
 	announce func(ifi *net.Interface, v4, v6 bool) (Announcer, error)
+	// promote sets promote_secondaries on a device that gets IPv4 VIPs
+	// (vip.PromoteSecondaries); nil: not done.
+	promote func(dev string) error
 	// run runs a check or notify command: see [runCommand].
 	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
 	closers []func() error
@@ -140,6 +147,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			}
 			return a, nil
 		},
+		promote: vip.PromoteSecondaries,
 		run:     runCommand,
 		closers: []func() error{m.Close, lock.Release},
 	}
@@ -361,7 +369,13 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 			return nil
 		}
 	}
-	conn, err := a.env.listen(ctx, netio.Config{Interface: ifi, IPv6: six, Multicast: !in.cfg.Unicast, Source: in.cfg.Source})
+	var vips []netip.Addr
+	for _, c := range a.cfg.Instances {
+		for _, v := range c.VIPs {
+			vips = append(vips, v.Prefix.Addr())
+		}
+	}
+	conn, err := a.env.listen(ctx, netio.Config{Interface: ifi, IPv6: six, Multicast: !in.cfg.Unicast, Source: in.cfg.Source, NotSource: vips})
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", in.cfg.Name, err)
 	}
@@ -382,9 +396,6 @@ func (a *Agent) read(c *sharedConn) {
 			a.log.Warn("receive failed", "interface", c.iface, "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
-		}
-		if m.Src == c.src {
-			continue // our own advert, looped back
 		}
 		var in *instance
 		if len(m.Payload) >= 2 {

@@ -27,11 +27,12 @@ var (
 // fakeConn is a VRRP socket: Send records, Receive returns what the test
 // injects.
 type fakeConn struct {
-	mu   sync.Mutex
-	sent []*vrrp.Packet
-	in   chan netio.Message
-	once sync.Once
-	done chan struct{}
+	mu      sync.Mutex
+	sent    []*vrrp.Packet
+	sendErr error // Send and Probe fail with it when set
+	in      chan netio.Message
+	once    sync.Once
+	done    chan struct{}
 }
 
 func newFakeConn() *fakeConn {
@@ -45,9 +46,17 @@ func (c *fakeConn) Send(b []byte, src, dst netip.Addr) error {
 		return err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sendErr != nil {
+		return c.sendErr
+	}
 	c.sent = append(c.sent, p)
-	c.mu.Unlock()
 	return nil
+}
+func (c *fakeConn) Probe(src, dst netip.Addr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendErr
 }
 func (c *fakeConn) Receive() (netio.Message, error) {
 	select {
@@ -112,15 +121,18 @@ func (f *fakeAddrs) Has(_ int, a netip.Addr) (bool, error) {
 	}
 	return false, nil
 }
-func (f *fakeAddrs) RemoveStale(_ int, vips []netip.Prefix) ([]netip.Prefix, error) {
-	var removed []netip.Prefix
-	for _, v := range vips {
-		if ok, _ := f.Has(0, v.Addr()); ok {
-			f.Remove(0, v)
-			removed = append(removed, v)
+func (f *fakeAddrs) Find(index int, vips []netip.Prefix) ([]vip.Address, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var found []vip.Address
+	for p, lease := range f.addrs {
+		for _, v := range vips {
+			if p.Addr() == v.Addr() {
+				found = append(found, vip.Address{Index: index, Prefix: p, Valid: lease, Preferred: lease})
+			}
 		}
 	}
-	return removed, nil
+	return found, nil
 }
 func (f *fakeAddrs) LinkUp(int) (bool, error) {
 	f.mu.Lock()
@@ -384,7 +396,7 @@ func TestDrops(t *testing.T) {
 		if got := r.a.Report().Drops["vrid"]; got != 1 {
 			t.Errorf("unclaimed drops %v, want vrid=1", r.a.Report().Drops)
 		}
-		if strings.Count(r.log.String(), "advert dropped (logged once") != 2 {
+		if strings.Count(r.log.String(), "advert dropped (") != 2 {
 			t.Errorf("want one warning per drop reason; log:\n%s", r.log)
 		}
 		r.stop(t)

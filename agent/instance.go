@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -21,6 +22,15 @@ import (
 // leaseRenewal is the least time between two renewals of a VIP lease while
 // master; leases are at least a second, so a renewal is always well ahead.
 const leaseRenewal = 250 * time.Millisecond
+
+// warnEvery is the least time between two log lines of one repeated
+// warning (a send failure, a drop reason): the first is logged at once, the
+// next ones at most this often with how many were left out.
+const warnEvery = 10 * time.Second
+
+// rxQueue is how many valid adverts wait for the instance goroutine; when
+// it is full the newest is dropped and counted (queue_full).
+const rxQueue = 64
 
 // vipOn is one VIP and the interface it goes on.
 type vipOn struct {
@@ -51,7 +61,7 @@ type instance struct {
 	anns   map[string]Announcer
 	lease  time.Duration
 
-	msgs    chan netio.Message
+	msgs    chan received
 	ctl     chan func()
 	checked chan checkResult
 	done    chan struct{}
@@ -63,6 +73,9 @@ type instance struct {
 	garpTimer Timer // delayed burst and refresh
 
 	linkUp      bool
+	resume      bool // VIPs still leased from a previous run at start: fsm.Resume
+	sendFailed  bool // an advert could not be sent: step fsm.SendFailed
+	sendOK      bool // a send probe succeeded: step fsm.SendRecovered
 	held        bool // AddVIPs done (the VIPs are ours) and no RemoveVIPs since
 	addPending  bool // AddVIPs failed; retried on the next advert
 	renewed     time.Time
@@ -71,7 +84,7 @@ type instance struct {
 	stopping    bool      // the agent is stopping: exit once Stopped
 	handingOff  bool      // Handoff: rejoin after Stopped
 	lastAdvert  time.Time
-	warned      map[string]bool
+	warned      warnings
 	counters    status.Counters
 	since       time.Time
 	reason      string
@@ -79,10 +92,47 @@ type instance struct {
 	heldPrefix  []netip.Prefix
 	handoffPrio bool // priority lowered by Handoff
 	takeover    bool // priority raised by Takeover
+	released    bool // Handoff release asked while handing off: rejoin at the configured priority
+
+	// The receive side: the reader goroutine of the socket checks every
+	// packet (deliver), so that only valid adverts reach the instance
+	// goroutine and a flood of invalid packets costs no more than their
+	// checks; drops are counted under dropMu.
+	dropMu  sync.Mutex
+	drops   map[string]uint64
+	dropLog warnings
 
 	mu   sync.Mutex
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
+}
+
+// received is a valid advert and where it came from.
+type received struct {
+	p      *vrrp.Packet
+	src    netip.Addr
+	differ bool // its VIP set differs from ours
+}
+
+// warnings rate-limits repeated warnings by key.
+type warnings struct {
+	last    map[string]time.Time
+	skipped map[string]int
+}
+
+// allow reports whether the warning key may be logged at now, and how many
+// were left out since the last one logged.
+func (w *warnings) allow(key string, now time.Time) (bool, int) {
+	if w.last == nil {
+		w.last, w.skipped = map[string]time.Time{}, map[string]int{}
+	}
+	if last, ok := w.last[key]; ok && now.Sub(last) < warnEvery {
+		w.skipped[key]++
+		return false, 0
+	}
+	n := w.skipped[key]
+	w.last[key], w.skipped[key] = now, 0
+	return true, n
 }
 
 func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interface, error), anns map[string]Announcer) (*instance, error) {
@@ -96,13 +146,12 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		six:     c.VIPs[0].Prefix.Addr().Is6(),
 		byDev:   map[string][]netip.Addr{},
 		anns:    anns,
-		msgs:    make(chan netio.Message, 64),
+		msgs:    make(chan received, rxQueue),
 		ctl:     make(chan func(), 64),
 		checked: make(chan checkResult),
 		done:    make(chan struct{}),
 		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
-		warned:   map[string]bool{},
-		counters: status.Counters{Drops: map[string]uint64{}},
+		drops: map[string]uint64{},
 	}
 	for _, v := range c.VIPs {
 		dev := v.Device
@@ -117,26 +166,56 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		in.addrs = append(in.addrs, v.Prefix.Addr())
 		in.byDev[dev] = append(in.byDev[dev], v.Prefix.Addr())
 	}
-	// keepalived removes its VIPs at start (remove_residual_vips): a
-	// killed predecessor may have left them, and a backup must not hold
-	// them.
+	if err := in.residualVIPs(); err != nil {
+		return nil, err
+	}
 	for dev, as := range in.byDev {
-		var ps []netip.Prefix
-		idx := 0
-		for _, v := range in.vips {
-			if v.dev == dev {
-				ps, idx = append(ps, v.prefix), v.index
+		if as[0].Is4() && a.env.promote != nil {
+			if err := a.env.promote(dev); err != nil {
+				in.log.Warn("cannot set promote_secondaries: removing a VIP that became primary may remove the addresses of its subnet", "device", dev, "err", err)
 			}
-		}
-		removed, err := a.env.addrs.RemoveStale(idx, ps)
-		if err != nil {
-			return nil, fmt.Errorf("agent: instance %s: remove stale VIPs %v: %w", c.Name, as, err)
-		}
-		if len(removed) > 0 {
-			in.log.Warn("removed stale VIPs left by a previous run", "vips", removed, "device", dev)
 		}
 	}
 	return in, nil
+}
+
+// residualVIPs looks for VIPs a previous run left on the interfaces. A VIP
+// still under a lease (a finite lifetime, which only the agent sets) means
+// that the previous agent was master until moments ago and was killed: the
+// instance resumes (fsm.Resume) instead of removing it, so a crash restart
+// is no outage. A leased VIP that is not resumed is removed: a backup must
+// not hold it. (Permanent copies of a VIP, which keepalived leaves after
+// SIGKILL or a static alias holds, never get here: the start-up checks
+// refuse them before anything is touched, see hostProblems.)
+func (in *instance) residualVIPs() error {
+	var found []vip.Address
+	for _, v := range in.vips {
+		fs, err := in.a.env.addrs.Find(v.index, []netip.Prefix{v.prefix})
+		if err != nil {
+			return fmt.Errorf("agent: instance %s: look for VIPs left by a previous run: %w", in.cfg.Name, err)
+		}
+		found = append(found, fs...)
+	}
+	for _, f := range found {
+		in.resume = in.resume || f.Leased()
+	}
+	var removed []netip.Prefix
+	for _, f := range found {
+		if in.resume && slices.ContainsFunc(in.vips, func(v vipOn) bool { return v.index == f.Index && v.prefix == f.Prefix }) {
+			continue // renewed when the instance resumes
+		}
+		if err := in.a.env.addrs.Remove(f.Index, f.Prefix); err != nil {
+			return fmt.Errorf("agent: instance %s: remove VIP %v left by a previous run: %w", in.cfg.Name, f.Prefix, err)
+		}
+		removed = append(removed, f.Prefix)
+	}
+	if len(removed) > 0 {
+		in.log.Warn("removed stale VIPs left by a previous run", "vips", removed)
+	}
+	if in.resume {
+		in.log.Warn("VIPs still leased from a previous run (killed while master?): resuming as master; a better master makes us step down", "vips", in.prefixes())
+	}
+	return nil
 }
 
 // initMachine builds the state machine and the packet templates once the
@@ -157,7 +236,10 @@ func (in *instance) initMachine() error {
 	}
 	in.m = m
 	in.pkt = vrrp.Packet{Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs}
-	in.expect = vrrp.Expect{Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs, Unicast: c.Unicast, Peers: c.Peers}
+	in.expect = vrrp.Expect{
+		Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs, Self: in.src,
+		Unicast: c.Unicast, CheckSource: c.Unicast, Peers: c.Peers, // keepalived's unicast_peer check
+	}
 	if c.Version == 2 && c.Auth != nil {
 		in.pkt.AuthType, in.pkt.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
 		in.expect.AuthType, in.expect.Auth = in.pkt.AuthType, in.pkt.Auth
@@ -184,12 +266,29 @@ func (in *instance) post(f func()) {
 	}
 }
 
-// deliver queues a received advert; a full queue drops it (counted).
+// deliver checks a received packet on the socket's reader goroutine and
+// queues it for the instance if it is a valid advert; an invalid one is
+// dropped and counted, and so is a valid one when the queue is full (the
+// newest is dropped). Only in.expect, immutable once the instance runs, and
+// the drop counters are used here.
 func (in *instance) deliver(m netio.Message) {
+	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
+	var differ bool
+	if err == nil {
+		differ, err = in.expect.Check(p, m.Src, m.TTL, m.Multicast())
+	}
+	if err != nil {
+		reason := "invalid"
+		if de, ok := err.(*vrrp.DropError); ok {
+			reason = string(de.Reason)
+		}
+		in.drop(reason, err)
+		return
+	}
 	select {
-	case in.msgs <- m:
+	case in.msgs <- received{p: p, src: m.Src, differ: differ}:
 	default:
-		in.post(func() { in.drop("queue_full", "receive queue full") })
+		in.drop("queue_full", errQueueFull)
 	}
 }
 
@@ -216,7 +315,11 @@ func (in *instance) run() {
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)
-	in.do(in.m.Step(now, fsm.Start{}))
+	if in.resume {
+		in.do(in.m.Step(now, fsm.Resume{}))
+	} else {
+		in.do(in.m.Step(now, fsm.Start{}))
+	}
 	for {
 		in.arm()
 		in.publish()
@@ -224,8 +327,8 @@ func (in *instance) run() {
 			return
 		}
 		select {
-		case m := <-in.msgs:
-			in.receive(m)
+		case r := <-in.msgs:
+			in.receive(r)
 		case f := <-in.ctl:
 			f()
 		case r := <-in.checked:
@@ -261,8 +364,10 @@ func (in *instance) arm() {
 // becoming master ([fsm.SendAdvert] then [fsm.AddVIPs]) the VIPs are added
 // and announced before the advert goes out. The old master drops its VIPs
 // when it hears that advert, so clients already follow the new one: a
-// make-before-break takeback (keepalived sends the advert first).
+// make-before-break takeback (keepalived sends the advert first). A send
+// failure or a successful send probe is stepped once the actions are done.
 func (in *instance) do(acts []fsm.Action) {
+	defer in.sendResult()
 	for i := 0; i < len(acts); i++ {
 		switch act := acts[i].(type) {
 		case fsm.SendAdvert:
@@ -288,12 +393,39 @@ func (in *instance) do(acts []fsm.Action) {
 			if d := time.Duration(in.cfg.GARP.Refresh); d > 0 {
 				in.refreshAt = now.Add(d)
 			}
+		case fsm.ProbeSend:
+			in.probeSend()
 		case fsm.Transition:
 			in.transition(act)
 		case fsm.Warning:
-			in.log.Warn(act.Message, "peer", addrAttr(act.Peer))
+			in.warn("fsm:"+act.Message, act.Message, "peer", addrAttr(act.Peer))
 		}
 	}
+}
+
+// sendResult steps the machine with what send and probe found.
+func (in *instance) sendResult() {
+	switch {
+	case in.sendFailed:
+		in.sendFailed = false
+		in.do(in.m.Step(in.clock.Now(), fsm.SendFailed{}))
+	case in.sendOK:
+		in.sendOK = false
+		in.log.Info("adverts can be sent again")
+		in.do(in.m.Step(in.clock.Now(), fsm.SendRecovered{}))
+	}
+}
+
+// probeSend checks, without sending, whether adverts could be sent to every
+// destination.
+func (in *instance) probeSend() {
+	for _, dst := range in.dsts {
+		if err := in.conn.Probe(in.src, dst); err != nil {
+			in.warn("send", "adverts still cannot be sent: FAULT, VIPs removed, probing every advert interval", "dst", dst.String(), "err", err)
+			return
+		}
+	}
+	in.sendOK = true
 }
 
 func addrAttr(a netip.Addr) string {
@@ -311,16 +443,19 @@ func (in *instance) transition(t fsm.Transition) {
 	in.notify(t.To)
 	if t.To == fsm.Stopped && in.handingOff && !in.stopping {
 		// Handoff without stopping: rejoin as a backup that does not
-		// preempt back.
+		// preempt back (unless released meanwhile).
 		in.handingOff = false
-		in.handoffPrio = true
+		in.handoffPrio = !in.released
+		in.released = false
 		in.applyPriority(now)
 		in.do(in.m.Step(now, fsm.Start{}))
 	}
 }
 
 // send sends one advert with priority prio to every destination, and
-// renews the VIP lease while the VIPs are ours.
+// renews the VIP lease while the VIPs are ours. When a destination cannot
+// be reached the lease is not renewed and the machine goes to FAULT (see
+// sendResult): a peer that does not hear us takes over.
 func (in *instance) send(prio uint8) {
 	p := in.pkt
 	p.Priority = prio
@@ -330,12 +465,14 @@ func (in *instance) send(prio uint8) {
 			err = in.conn.Send(b, in.src, dst)
 		}
 		if err != nil {
-			in.warnOnce("send", "cannot send advert", "dst", dst.String(), "err", err)
+			in.counters.SendErrors++
+			in.sendFailed = true
+			in.warn("send", "cannot send advert: FAULT, VIPs removed until sending works again (counted as send_errors)", "dst", dst.String(), "err", err)
 			continue
 		}
 		in.counters.AdvertsSent++
 	}
-	if in.held {
+	if in.held && !in.sendFailed {
 		in.renew()
 	}
 }
@@ -352,7 +489,7 @@ func (in *instance) renew() {
 	}
 	for _, v := range in.vips {
 		if err := in.a.env.addrs.Add(v.index, v.prefix, in.lease); err != nil {
-			in.warnOnce("renew", "cannot renew the VIP lease", "vip", v.prefix.String(), "err", err)
+			in.warn("renew", "cannot renew the VIP lease", "vip", v.prefix.String(), "err", err)
 			return
 		}
 	}
@@ -403,7 +540,7 @@ func (in *instance) burst(n int) {
 	for range n {
 		for dev, as := range in.byDev {
 			if err := in.anns[dev].Announce(as); err != nil {
-				in.warnOnce("garp", "cannot send gratuitous ARP/NA", "err", err)
+				in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
 			}
 		}
 	}
@@ -422,56 +559,50 @@ func (in *instance) garpDue() {
 	}
 }
 
-// receive checks one advert and gives it to the machine.
-func (in *instance) receive(m netio.Message) {
-	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
-	var differ bool
-	if err == nil {
-		differ, err = in.expect.Check(p, m.Src, m.TTL, m.Multicast())
-	}
-	if err != nil {
-		reason := "invalid"
-		if de, ok := err.(*vrrp.DropError); ok {
-			reason = string(de.Reason)
-		}
-		in.drop(reason, err.Error())
-		return
-	}
-	if differ {
+// receive gives a valid advert (see deliver) to the machine.
+func (in *instance) receive(r received) {
+	p := r.p
+	if r.differ {
 		in.counters.VIPMismatch++
-		in.warnOnce("vip_mismatch", "advert with another VIP set: obeyed, but make every node's VIPs the same", "peer", m.Src.String(), "theirs", p.Addrs, "ours", in.addrs)
+		in.warn("vip_mismatch", "advert with another VIP set: obeyed, but make every node's VIPs the same", "peer", r.src.String(), "theirs", p.Addrs, "ours", in.addrs)
 	}
 	if p.Version == 3 && p.Checksum != vrrp.ChecksumPseudoHeader {
-		in.warnOnce("checksum_form", "peer uses another VRRPv3 checksum form: accepted", "peer", m.Src.String(), "form", p.Checksum.String())
+		in.warn("checksum_form", "peer uses another VRRPv3 checksum form: accepted", "peer", r.src.String(), "form", p.Checksum.String())
 	}
 	now := in.clock.Now()
 	in.counters.AdvertsReceived++
 	in.lastAdvert = now
-	adv := fsm.Advert{Priority: p.Priority, Src: m.Src}
+	adv := fsm.Advert{Priority: p.Priority, Src: r.src}
 	if p.Version == 3 {
 		adv.AdvertInt = p.AdvertInt
 	}
 	in.do(in.m.Step(now, adv))
 }
 
-// drop counts a discarded packet and logs the first of each reason.
-func (in *instance) drop(reason, detail string) {
-	in.counters.Drops[reason]++
-	if !in.warned["drop:"+reason] {
-		in.warned["drop:"+reason] = true
-		in.log.Warn("advert dropped (logged once per reason, counted in status)", "reason", reason, "detail", detail)
-		return
+// errQueueFull is the detail of a queue_full drop.
+var errQueueFull = fmt.Errorf("receive queue full (%d valid adverts waiting): the newest dropped; a flood of valid adverts?", rxQueue)
+
+// drop counts a discarded packet and logs why, rate-limited per reason.
+// It runs on the socket's reader goroutine; the error is only formatted
+// when logged.
+func (in *instance) drop(reason string, why error) {
+	in.dropMu.Lock()
+	defer in.dropMu.Unlock()
+	in.drops[reason]++
+	if ok, skipped := in.dropLog.allow(reason, in.clock.Now()); ok {
+		in.log.Warn("advert dropped (counted in status; logged at most every "+warnEvery.String()+" per reason)", "reason", reason, "detail", why.Error(), "not_logged", skipped)
 	}
-	in.log.Debug("advert dropped", "reason", reason, "detail", detail)
 }
 
-func (in *instance) warnOnce(key, msg string, args ...any) {
-	if in.warned[key] {
-		in.log.Debug(msg, args...)
-		return
+// warn logs a warning, at most once every warnEvery per key, with how
+// many were left out since the last.
+func (in *instance) warn(key, msg string, args ...any) {
+	if ok, skipped := in.warned.allow(key, in.clock.Now()); ok {
+		if skipped > 0 {
+			args = append(args, "not_logged", skipped)
+		}
+		in.log.Warn(msg, args...)
 	}
-	in.warned[key] = true
-	in.log.Warn(msg+" (logged once)", args...)
 }
 
 // onEvents reacts to netlink events: link changes move the instance to
@@ -529,7 +660,7 @@ func (in *instance) restore(v vipOn) {
 	in.counters.VIPRestored++
 	in.log.Warn("VIP removed by something else (netplan apply? networkd?): put back", "vip", v.prefix.String(), "device", v.dev)
 	if err := in.anns[v.dev].Announce([]netip.Addr{v.prefix.Addr()}); err != nil {
-		in.warnOnce("garp", "cannot send gratuitous ARP/NA", "err", err)
+		in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
 	}
 }
 
@@ -545,12 +676,17 @@ func (in *instance) shutdown() {
 func (in *instance) handoff(release bool) bool {
 	now := in.clock.Now()
 	if release {
-		if !in.handoffPrio {
-			return false
+		switch {
+		case in.handoffPrio:
+			in.handoffPrio = false
+			in.applyPriority(now)
+			return true
+		case in.handingOff:
+			// Still draining: rejoin at the configured priority.
+			in.released = true
+			return true
 		}
-		in.handoffPrio = false
-		in.applyPriority(now)
-		return true
+		return false
 	}
 	if in.m.State() != fsm.Master || in.stopping {
 		return false
@@ -594,10 +730,6 @@ func (in *instance) publish() {
 		s.VIPs = []netip.Prefix{}
 	}
 	s.Tracks, s.Checks = in.itemStates()
-	s.Counters.Drops = make(map[string]uint64, len(in.counters.Drops))
-	for k, v := range in.counters.Drops {
-		s.Counters.Drops[k] = v
-	}
 	in.mu.Lock()
 	in.snap, in.last = s, in.lastAdvert
 	in.mu.Unlock()
@@ -608,6 +740,9 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.snap
+	in.dropMu.Lock()
+	s.Counters.Drops = maps.Clone(in.drops) // counted on the reader goroutine
+	in.dropMu.Unlock()
 	s.LastAdvertMillis = -1
 	if !in.last.IsZero() {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()

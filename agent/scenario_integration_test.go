@@ -96,9 +96,16 @@ func TestSeedScenario(t *testing.T) {
 // instances and waits for n1 to be master of the first one.
 func pair(t *testing.T, spec netns.Spec, mk func(prio uint8) []config.Instance) (*netns.Bed, *agenttest.Hac, *agenttest.Hac) {
 	t.Helper()
-	bed := needBed(t, spec)
+	return pairOn(t, needBed(t, spec), "", mk)
+}
+
+// pairOn is pair on a bed the caller made, running the given hac binary
+// (empty: agenttest.HacBinary).
+func pairOn(t *testing.T, bed *netns.Bed, binary string, mk func(prio uint8) []config.Instance) (*netns.Bed, *agenttest.Hac, *agenttest.Hac) {
+	t.Helper()
 	a1 := agenttest.NewHac(t, bed, bed.Node("n1"), mk(200)...)
 	a2 := agenttest.NewHac(t, bed, bed.Node("n2"), mk(100)...)
+	a1.Binary, a2.Binary = binary, binary
 	a1.Start()
 	a2.Start()
 	name := mk(1)[0].Name

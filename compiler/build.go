@@ -42,10 +42,11 @@ type (
 		Interface string `json:"interface"`
 		Render    string `json:"render"`
 		SSH       struct {
-			Host string `json:"host"`
-			User string `json:"user"`
-			Port int    `json:"port"`
-			Jump string `json:"jump"`
+			Host   string `json:"host"`
+			User   string `json:"user"`
+			Port   int    `json:"port"`
+			Jump   string `json:"jump"`
+			Become string `json:"become"`
 		} `json:"ssh"`
 	}
 	rawInstance struct {
@@ -326,7 +327,7 @@ func (b *builder) nodes(c *model.Cluster, raw *rawCluster) {
 			Pos:       b.pos(loc),
 			Interface: cmp.Or(rn.Interface, raw.Network.Interface),
 			Render:    model.Renderer(cmp.Or(rn.Render, raw.Render.Network)),
-			SSH:       model.SSH{Host: rn.SSH.Host, User: rn.SSH.User, Port: rn.SSH.Port, Jump: rn.SSH.Jump},
+			SSH:       model.SSH{Host: rn.SSH.Host, User: rn.SSH.User, Port: rn.SSH.Port, Jump: rn.SSH.Jump, Become: rn.SSH.Become},
 		}
 		if rn.Interface != "" {
 			b.checkIfName(at(loc, "interface"), rn.Interface)

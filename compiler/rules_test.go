@@ -64,6 +64,9 @@ func TestRules(t *testing.T) {
 		want []string
 	}{
 		{"valid seed", nil, nil},
+		{"ssh become sudo", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "sudo"}`}, nil},
+		{"ssh become unknown", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "doas"}`},
+			[]string{`clusters."ncp-lb".nodes.lb1.ssh.become: "doas" is not allowed: must be "sudo"`}},
 		{"vrid range", []string{"virtual_router_id: 51", "virtual_router_id: 256"},
 			[]string{vi + "virtual_router_id: 256 is out of range: must be 1..255"}},
 		{"unknown renderer", []string{`render: network: "ifupdown"`, `render: network: "ifupdwn"`},

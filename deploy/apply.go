@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +33,7 @@ const (
 	WouldApply Outcome = "would apply" // --dry-run
 	RolledBack Outcome = "rolled back" // failed, previous files restored
 	Failed     Outcome = "failed"      // failed, and the rollback did not finish (see Error)
-	Skipped    Outcome = "skipped"     // an earlier node of the cluster failed
+	Skipped    Outcome = "skipped"     // another node of the cluster failed or could not be planned
 	NotPlanned Outcome = "not planned" // could not be planned (unreachable…): nothing was done on it
 )
 
@@ -81,7 +82,7 @@ func (r *Result) Summary() string {
 		{Unchanged, "already up to date"},
 		{RolledBack, "rolled back (previous files restored)"},
 		{Failed, "failed (see ERROR)"},
-		{Skipped, "skipped (an earlier node of the cluster failed)"},
+		{Skipped, "skipped (another node of the cluster failed or could not be planned)"},
 		{NotPlanned, "could not be planned (nothing was done on them)"},
 	}
 	var parts []string
@@ -138,34 +139,28 @@ func (r *Result) WriteJSON(w io.Writer) error {
 
 // Apply carries out a plan: clusters in parallel (Options.Parallel), the
 // nodes of a cluster one at a time in rolling order. A node that fails is
-// rolled back and the rest of its cluster is skipped. Nodes whose plan
-// failed count as failed and stop their cluster too.
+// rolled back and the rest of its cluster is skipped. A cluster with a
+// node whose plan failed is not touched at all.
 func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes)), DryRun: d.DryRun}
-	byCluster := map[string][]int{}
-	var order []string
-	for i, np := range p.Nodes {
-		if _, ok := byCluster[np.Cluster]; !ok {
-			order = append(order, np.Cluster)
-		}
-		byCluster[np.Cluster] = append(byCluster[np.Cluster], i)
-	}
 	var g errgroup.Group
 	g.SetLimit(positive(d.Parallel, 4))
-	for _, name := range order {
-		idx := byCluster[name]
+	for _, idx := range byCluster(len(p.Nodes), func(i int) string { return p.Nodes[i].Cluster }) {
 		g.Go(func() error {
-			stopped := false
+			// A node that could not be planned (unreachable, a sudo
+			// that wants a password) stops its whole cluster before
+			// any of its nodes changes.
+			stopped := slices.ContainsFunc(idx, func(i int) bool { return p.Nodes[i].err != nil })
 			var taker *NodePlan // a node taking mastership over, until released
 			for _, i := range idx {
 				np := p.Nodes[i]
 				r := &res.Nodes[i]
 				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes) + len(np.stale)}
 				switch {
-				case stopped:
-					r.Outcome = Skipped
 				case np.err != nil:
 					r.Outcome, r.Error = NotPlanned, np.Error
+				case stopped:
+					r.Outcome = Skipped
 				case !np.Changed():
 					r.Outcome = Unchanged
 				case d.DryRun:
@@ -202,8 +197,9 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 }
 
 // TakeoverCommand makes a node's agent take mastership (hac agent
-// takeover); with " --release" it restores its priority.
-const TakeoverCommand = "hac agent takeover"
+// takeover, by the binary's full path as DefaultStatusCommand); with
+// " --release" it restores its priority.
+const TakeoverCommand = AgentBinaryPath + " agent takeover"
 
 // takeOver moves mastership off the keepalived that np is about to stop:
 // the first node of the cluster already applied that runs the hac agent
@@ -324,25 +320,25 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	// of a secret file in a command line (readable by every user of the
 	// node in /proc) would let them test guesses of the pass.
 	var sums bytes.Buffer
-	budget := inlineBudget - len(q(commitScript))
+	budget := inlineBudget - argLen(np, commitScript)
 	for _, c := range files {
 		mode := fmt.Sprintf("%04o", uint32(c.file.Mode))
 		bak := "0"
 		if c.old.exists {
 			bak = "1"
 		}
-		budget -= len(q(c.remote)) + 100
+		budget -= argLen(np, c.remote) + 100
 		// Only files anyone may read go in a command line (other users
 		// of the node can read those in /proc): secrets and other
 		// private files go over stdin.
 		inline := "I" + string(c.data)
-		if c.file.Secret || c.file.Mode&0o004 == 0 || isBinary(c.data) || len(q(inline)) > budget {
+		if c.file.Secret || c.file.Mode&0o004 == 0 || isBinary(c.data) || argLen(np, inline) > budget {
 			inline = ""
 			if _, err := conn.Run(ctx, "upload "+c.file.Path, shell(stageScript, c.remote, mode, ownerSpec(c.file), tok), bytes.NewReader(c.data)); err != nil {
 				return Failed, "nothing changed: " + err.Error()
 			}
 		}
-		budget -= len(q(inline))
+		budget -= argLen(np, inline)
 		sum := digest(c.data)
 		if inline == "" {
 			sums.WriteString(sum + "\n")

@@ -52,7 +52,7 @@ type Options struct {
 	// VRRPv2 instance, which it otherwise refuses (see [Deployer.Plan]).
 	AllowV2IntervalChange bool
 	// StatusCommand prints the agent's status as JSON on the node
-	// ["hac agent status --format json"]; {cluster} and {node} in it are
+	// [DefaultStatusCommand]; {cluster} and {node} in it are
 	// replaced by the node's names.
 	StatusCommand string
 	// Agent, when set, is installed as /usr/local/bin/hac (--install-agent).
@@ -71,7 +71,11 @@ type Deployer struct {
 // New returns a Deployer reaching nodes through d.
 func New(d *sshconn.Dialer, o Options) *Deployer {
 	return &Deployer{Options: o, Dial: func(ctx context.Context, n *Node) (Conn, error) {
-		return d.Dial(ctx, targetOf(n))
+		c, err := d.Dial(ctx, targetOf(n))
+		if err != nil {
+			return nil, err
+		}
+		return become(ctx, c, n)
 	}}
 }
 
@@ -90,11 +94,16 @@ func positive[T int | time.Duration](v, def T) T {
 	return def
 }
 
+// DefaultStatusCommand asks the node's agent for its status, by the
+// binary's full path: sudo's secure_path lacks /usr/local/bin on some
+// distributions (RHEL), and the unit runs the agent from there anyway.
+const DefaultStatusCommand = AgentBinaryPath + " agent status --format json"
+
 // statusCommand is Options.StatusCommand for node n, with {cluster} and
 // {node} replaced.
 func (d *Deployer) statusCommand(n *Node) string {
 	if d.StatusCommand == "" {
-		return "hac agent status --format json"
+		return DefaultStatusCommand
 	}
 	return nodeReplacer(n).Replace(d.StatusCommand)
 }
@@ -106,6 +115,25 @@ func nodeReplacer(n *Node) *strings.Replacer {
 // rootFor is Options.Root for node n, with {cluster} and {node} replaced.
 func (d *Deployer) rootFor(n *Node) string {
 	return nodeReplacer(n).Replace(d.Root)
+}
+
+// byCluster groups the indexes 0..n-1 of nodes in rolling order by their
+// cluster (cluster(i)), keeping that order within each group; clusters in
+// the order they first appear.
+func byCluster(n int, cluster func(i int) string) [][]int {
+	var groups [][]int
+	at := map[string]int{}
+	for i := range n {
+		c := cluster(i)
+		g, ok := at[c]
+		if !ok {
+			g = len(groups)
+			at[c] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
 }
 
 // stateDir is hac's directory on the node.

@@ -488,13 +488,13 @@ func TestInstallAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := append([]byte("\x7fELF fake hac binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
-	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine))}
+	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine)), Version: "hac v1.2.3"}
 	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644})
 	d := r.deployer(func(o *deploy.Options) { o.Agent = agent; o.NoActivate = true })
 	p := plan(t, d, tree)
 	var text bytes.Buffer
 	p.WriteText(&text, false)
-	if !strings.Contains(text.String(), "create /usr/local/bin/hac (0755, binary)") || strings.Contains(text.String(), "will run") {
+	if !strings.Contains(text.String(), "create /usr/local/bin/hac (0755, binary)") || !strings.Contains(text.String(), "hac missing: installs hac v1.2.3") || strings.Contains(text.String(), "will run") {
 		t.Errorf("plan:\n%s", text.String())
 	}
 	if res := d.Apply(context.Background(), p); !res.OK() {
@@ -509,7 +509,7 @@ func TestInstallAgent(t *testing.T) {
 	agent.Machine = "sparc64"
 	p = d.Plan(context.Background(), tree)
 	defer p.Close()
-	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+", this hac binary is built for sparc64") {
+	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+" (uname -m), this hac binary is built for sparc64") {
 		t.Errorf("architecture mismatch: %v %s", err, p.Nodes[0].Error)
 	}
 }

@@ -1,12 +1,15 @@
 package deploy_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/internal/nodes"
 )
@@ -21,11 +24,8 @@ import (
 // may be lost in any step, and no file of the other daemon may stay.
 func TestMigrateFromKeepalived(t *testing.T) {
 	t.Parallel()
-	// The seed's state, with root login still on: hac apply logs in as
-	// root until sudo logins (ssh.become, branch mig-sudo) are merged;
-	// the import already reads the nodes as admin through sudo -n.
-	adminKey := "install -d -m 700 -o admin -g admin /home/admin/.ssh && install -m 600 -o admin -g admin /root/.ssh/authorized_keys /home/admin/.ssh/"
-	bed := nodes.New(t, nodes.Spec{Nodes: []string{"lb1", "lb2"}, OwnNetwork: true, Setup: append(nodes.SeedState("lb1"), adminKey)})
+	// The seed's state exactly: hac logs in as admin, root login is off.
+	bed := nodes.New(t, nodes.Spec{Nodes: []string{"lb1", "lb2"}, Login: "admin", OwnNetwork: true, Setup: append(nodes.SeedState("lb1"), nodes.NoRootLogin)})
 	r := &realPair{t: t, bed: bed, hac: nodes.HacBinary(t), dir: t.TempDir(), lb1: bed.Node("lb1"), lb2: bed.Node("lb2")}
 	both := []*nodes.Node{r.lb1, r.lb2}
 	for _, n := range both {
@@ -55,8 +55,9 @@ func TestMigrateFromKeepalived(t *testing.T) {
 				t.Errorf("hac import does not report the static alias (%q):\n%s", want, out)
 			}
 		}
-		r.edit(cue, `user: "admin"`, `user: "root"`) // see above: no sudo logins in apply yet
-		r.edit(cue, `user: "admin"`, `user: "root"`)
+		if b, _ := os.ReadFile(cue); strings.Count(string(b), `user: "admin", become: "sudo"`) != 2 {
+			t.Errorf("the imported description does not say how the nodes were reached (admin, through sudo):\n%s", b)
+		}
 		if out, err := r.runPlain("vet", r.dir); err != nil {
 			t.Fatalf("hac vet: %v\n%s", err, out)
 		}
@@ -74,7 +75,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 		r.lb1.Exec("cat /sys/class/net/eth1/address"), r.lb2.Exec("cat /sys/class/net/eth1/address"))
 	mig := r.probe("2. apply: keepalived to the agent", func(p *netns.Prober) { gaps(t, p, func() { r.apply("migration") }) }, 500*time.Millisecond)
 	for _, n := range both {
-		t.Logf("%s's journal:\n%s", n, n.Exec("journalctl -b -o short-precise --no-pager -u keepalived -u hac-agent | tail -n 40"))
+		t.Logf("%s's journal:\n%s", n, n.Exec("sudo -n journalctl -b -o short-precise --no-pager -u keepalived -u hac-agent | tail -n 40"))
 	}
 	for _, n := range both {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; true")); got != "disabled\ninactive" {
@@ -83,7 +84,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled hac-agent; systemctl is-active hac-agent")); got != "enabled\nactive" {
 			t.Errorf("%s: hac-agent is %q, want enabled and active", n, got)
 		}
-		if out := n.Exec("cat /etc/network/interfaces"); strings.Contains(out, "eth1:0") || !strings.Contains(out, "iface eth1 inet static") {
+		if out := n.Exec("sudo -n cat /etc/network/interfaces"); strings.Contains(out, "eth1:0") || !strings.Contains(out, "iface eth1 inet static") {
 			t.Errorf("%s: /etc/network/interfaces after the migration:\n%s\nwant eth1 without the eth1:0 alias", n, out)
 		}
 		if out := n.Exec("ip -o addr show dev eth1"); strings.Contains(out, "198.18.0.102/24") || !strings.Contains(out, "state UP") && !strings.Contains(out, "198.18.0.") {
@@ -95,7 +96,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 	// 3. The rebooted master takes the VIP back.
 	back := r.probe("3. reboot of the master", func(*netns.Prober) {
 		r.lb1.Reboot()
-		bed.Eventually(60*time.Second, "lb1 does not take the VIP back", func() bool { return agentState(r.lb1) == "MASTER" })
+		bed.Eventually(60*time.Second, "lb1 does not take the VIP back", func() bool { return sudoAgentState(r.lb1) == "MASTER" })
 	}, 500*time.Millisecond)
 	r.holders("after the reboot", "lb1")
 
@@ -107,7 +108,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled hac-agent 2>/dev/null; systemctl is-active hac-agent; systemctl is-enabled keepalived; systemctl is-active keepalived; true")); got != "inactive\nenabled\nactive" {
 			t.Errorf("%s: hac-agent and keepalived are %q, want the agent's unit gone and inactive, keepalived enabled and active", n, got)
 		}
-		if out := n.Exec("ls /etc/hac /etc/systemd/system/hac-agent.service 2>&1; true"); !strings.Contains(out, "No such file") || strings.Contains(out, "agent.json") {
+		if out := n.Exec("sudo -n ls /etc/hac /etc/systemd/system/hac-agent.service 2>&1; true"); !strings.Contains(out, "No such file") || strings.Contains(out, "agent.json") {
 			t.Errorf("%s: the agent's files stay after the switch to keepalived: %s", n, out)
 		}
 	}
@@ -120,7 +121,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; systemctl is-active hac-agent; true")); got != "disabled\ninactive\nactive" {
 			t.Errorf("%s: keepalived and the agent are %q, want keepalived disabled and inactive, the agent active", n, got)
 		}
-		if out := n.Exec("ls /etc/keepalived/keepalived.conf 2>&1; true"); !strings.Contains(out, "No such file") {
+		if out := n.Exec("sudo -n ls /etc/keepalived/keepalived.conf 2>&1; true"); !strings.Contains(out, "No such file") {
 			t.Errorf("%s: keepalived.conf stays after the switch to the agent: %s", n, out)
 		}
 	}
@@ -183,4 +184,17 @@ func (r *realPair) edit(file, old, new string) {
 func (r *realPair) runPlain(args ...string) (string, error) {
 	out, err := r.bed.Command(r.bed.Client, r.hac, args...).CombinedOutput()
 	return string(out), err
+}
+
+// sudoAgentState is agentState for a node reached as a user with sudo.
+func sudoAgentState(n *nodes.Node) string {
+	out, err := n.Run("sudo -n " + deploy.DefaultStatusCommand)
+	if err != nil {
+		return ""
+	}
+	var rep status.Report
+	if json.Unmarshal([]byte(out), &rep) != nil || len(rep.Instances) == 0 {
+		return ""
+	}
+	return rep.Instances[0].State
 }

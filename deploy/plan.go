@@ -3,8 +3,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,10 +18,12 @@ import (
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/manifest"
+	"github.com/hac-project/hac/targets/systemd"
 )
 
-// AgentBinaryPath is where --install-agent puts the hac binary.
-const AgentBinaryPath = "/usr/local/bin/hac"
+// AgentBinaryPath is where hac apply installs the hac binary: where the
+// agent's unit runs it from.
+const AgentBinaryPath = systemd.Binary
 
 // RecordPath is where apply keeps, on each node, the manifest of what hac
 // installed there: the next plan finds the files hac installed before and
@@ -57,8 +57,11 @@ type NodePlan struct {
 	// one VRRP daemon on a node at a time.
 	Stop []string `json:"stop"`
 	// DeadMan says a network file changes: apply arms the dead-man timer.
-	DeadMan bool   `json:"dead_man"`
-	Error   string `json:"error,omitempty"`
+	DeadMan bool `json:"dead_man"`
+	// Agent says why the hac binary on the node changes ("hac missing",
+	// "hac version differs: ..."); empty when it does not.
+	Agent string `json:"agent,omitempty"`
+	Error string `json:"error,omitempty"`
 
 	node    *Node
 	root    string // Options.Root for this node
@@ -199,14 +202,12 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if err := d.planStale(ctx, np, conn, cur[len(files)]); err != nil {
 		return err
 	}
-	if d.Agent != nil {
-		c, err := d.planAgent(ctx, np, conn)
+	if d.Agent != nil && !runsKeepalived(n) {
+		cs, err := d.planAgent(ctx, np, conn)
 		if err != nil {
 			return err
 		}
-		if c != nil {
-			np.changes = append(np.changes, c)
-		}
+		np.changes = append(np.changes, cs...)
 	}
 	if !d.AllowV2IntervalChange {
 		if err := checkV2Interval(np.changes); err != nil {
@@ -284,36 +285,78 @@ func checkV2Interval(changes []*change) error {
 	return nil
 }
 
-// Agent is the hac binary --install-agent puts on nodes.
+// Agent is the hac binary hac apply puts on the nodes that run the agent.
 type Agent struct {
 	Binary []byte
 	// Machine is `uname -m` of the machines the binary runs on, e.g. "x86_64".
 	Machine string
+	// Version is what `hac version` prints for this binary.
+	Version string
 }
 
+// agentScript prints the node's `uname -m`, "recorded" when the file $2
+// exists (hac apply installed the binary) or "unrecorded", then the
+// SHA-256 of the hac binary $1 and the first line of its `hac version`,
+// or "none" when it is missing.
+const agentScript = `uname -m
+if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
+if [ -f "$1" ]; then
+  s=$(sha256sum < "$1") || exit 1
+  echo "${s%% *}"
+  "$1" version 2>/dev/null | head -n 1
+else
+  echo none
+fi`
+
 // planAgent checks the node's architecture and returns the binary's
-// change when the installed one differs.
-func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) (*change, error) {
+// change when the installed one is missing or differs (np.Agent says
+// which), and the record that hac installed it (agentRecord, for hac
+// destroy) when that is missing. A node of another architecture is an
+// error: hac never installs a binary that cannot run there.
+func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*change, error) {
 	remote := np.root + AgentBinaryPath
-	out, err := conn.Run(ctx, "check the installed agent", shell(`uname -m; sha256sum < "$1" 2>/dev/null || echo none`, remote), nil)
+	out, err := conn.Run(ctx, "check the installed hac", shell(agentScript, remote, np.root+agentRecord), nil)
 	if err != nil {
 		return nil, err
 	}
-	f := strings.Fields(string(out))
-	if len(f) < 2 {
-		return nil, fmt.Errorf("check the installed agent: unexpected answer %q", out)
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) < 3 || lines[0] == "" || lines[2] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") {
+		return nil, fmt.Errorf("check the installed hac: unexpected answer %q", out)
 	}
-	if f[0] != d.Agent.Machine {
-		return nil, fmt.Errorf("--install-agent: the node is %s, this hac binary is built for %s: build hac for the node (GOARCH) and run it from there", f[0], d.Agent.Machine)
+	machine, recorded, have := lines[0], lines[1] == "recorded", lines[2]
+	lines = lines[1:]
+	if machine != d.Agent.Machine {
+		return nil, fmt.Errorf("the node is %s (uname -m), this hac binary is built for %s: hac installs itself on the nodes and would not run there: "+
+			"run hac apply from a hac built for the node (GOARCH, CGO_ENABLED=0), or --install-agent=false and install hac on the node yourself", machine, d.Agent.Machine)
 	}
-	sum := sha256.Sum256(d.Agent.Binary)
-	if f[1] == hex.EncodeToString(sum[:]) {
+	sum := digest(d.Agent.Binary)
+	if have == sum {
 		return nil, nil
 	}
-	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: hex.EncodeToString(sum[:]), Activate: targets.ActivateAgent}
+	nodeVersion := ""
+	if len(lines) > 2 {
+		nodeVersion = lines[2]
+	}
+	switch {
+	case have == "none":
+		np.Agent = "hac missing: installs " + d.Agent.Version
+	case nodeVersion == "":
+		np.Agent = "hac version differs: the node's " + AgentBinaryPath + " does not say its version; installs " + d.Agent.Version
+	case nodeVersion != d.Agent.Version:
+		np.Agent = "hac version differs: the node runs " + nodeVersion + ", installs " + d.Agent.Version
+	default:
+		np.Agent = "hac binary differs (same version " + nodeVersion + "): installs this one"
+	}
+	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: sum, Activate: targets.ActivateAgent}
 	// The old binary is not read back: it is only shown as "update".
-	old := remoteFile{exists: f[1] != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
-	return &change{file: file, remote: remote, data: d.Agent.Binary, old: old}, nil
+	old := remoteFile{exists: have != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
+	cs := []*change{{file: file, remote: remote, data: d.Agent.Binary, old: old}}
+	if !recorded {
+		data := []byte("hac apply installed " + AgentBinaryPath + ": hac destroy removes it\n")
+		rec := manifest.File{Path: agentRecord, Mode: 0o644, Owner: build.FileOwner, Group: build.FileGroup, SHA256: digest(data)}
+		cs = append(cs, &change{file: rec, remote: np.root + agentRecord, data: data})
+	}
+	return cs, nil
 }
 
 // describe turns a change into what plan shows, masking secrets.
@@ -398,6 +441,9 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			} else {
 				b.WriteString(f.Diff)
 			}
+		}
+		if np.Agent != "" {
+			fmt.Fprintf(&b, "  %s\n", np.Agent)
 		}
 		for _, a := range np.Stop {
 			fmt.Fprintf(&b, "  will stop first: %s\n", a)

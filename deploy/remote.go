@@ -2,13 +2,16 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/model"
 )
 
 // Conn runs shell commands on one node. *sshconn.Client is the real one.
@@ -20,6 +23,63 @@ type Conn interface {
 }
 
 var _ Conn = (*sshconn.Client)(nil)
+
+// become returns c as the node's ssh.become says: c itself for a root
+// login, or a Conn running every command through "sudo -n" once it has
+// checked that sudo runs without a password (the preflight: a connection
+// that would fail at the first file it writes fails here instead, before
+// anything changed). It closes c when the check fails.
+func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
+	if n.Manifest.SSH.Become != model.BecomeSudo {
+		return c, nil
+	}
+	out, err := c.Run(ctx, "check sudo", "id -un && sudo -n true", nil)
+	if err == nil {
+		return sudoConn{c}, nil
+	}
+	c.Close()
+	var re *sshconn.RunError
+	if errors.As(err, &re) && re.ConnectionLost() {
+		return nil, err
+	}
+	user, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if user == "" {
+		user = cmp.Or(n.Manifest.SSH.User, "USER")
+	}
+	const why = "%w: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": "
+	switch {
+	case re != nil && re.Status == 127:
+		return nil, fmt.Errorf(why+"sudo is not installed on the node: install it (apt-get install sudo) and give %s a NOPASSWD rule. Nothing was changed", err, user)
+	case strings.Contains(err.Error(), "tty"):
+		return nil, fmt.Errorf(why+"sudo wants a terminal, which hac does not open: let %s use sudo without one (as root: "+
+			"echo 'Defaults:%s !requiretty' > /etc/sudoers.d/hac-tty && chmod 0440 /etc/sudoers.d/hac-tty; check it with visudo -c). Nothing was changed", err, user, user)
+	}
+	return nil, fmt.Errorf(why+"it cannot type a password: "+
+		"give %s a NOPASSWD rule on the node (as root: echo '%s ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac; "+
+		"check it with visudo -c). Nothing was changed", err, user, user)
+}
+
+// sudoConn runs every command as root through "sudo -n": the command line,
+// pipes, redirections and variables included, is one argument of
+// "sh -c" run by sudo; stdin (file content) goes through sudo unchanged,
+// so files are written by root and never exist owned by the login user.
+type sudoConn struct{ Conn }
+
+func (c sudoConn) Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error) {
+	return c.Conn.Run(ctx, what, asRoot(cmd), stdin)
+}
+
+// asRoot is cmd run as root by "sudo -n" (never prompting).
+func asRoot(cmd string) string { return "sudo -n -- sh -c " + q(cmd) }
+
+// argLen is how many bytes s takes in the command line hac sends to node
+// np: quoted once, and once more when sudo runs it.
+func argLen(np *NodePlan, s string) int {
+	if np.node.Manifest.SSH.Become == model.BecomeSudo {
+		return len(q(q(s)))
+	}
+	return len(q(s))
+}
 
 // q quotes for the remote shell.
 func q(s string) string { return sshconn.Quote(s) }
@@ -135,11 +195,12 @@ func readFiles(ctx context.Context, c Conn, paths []string) ([]remoteFile, error
 // chownFunc is the shell function both staging scripts use: "chownf
 // OWNER[:GROUP] TEMP PATH" gives the staged file TEMP its owner (nothing
 // when OWNER is empty) or exits 3, saying why: nothing has changed yet.
-// hac logs in as root to do it; it does not use sudo.
+// It runs as root: hac logs in as root, or runs it through sudo
+// (ssh.become).
 const chownFunc = `chownf() {
   [ -z "$1" ] || chown -- "$1" "$2" && return 0
   if [ "$(id -u)" != 0 ]; then
-    echo "hac: cannot chown $3 to $1: hac is logged in as $(id -un), not root: log in as root (ssh user root; hac apply does not use sudo, that is not implemented)" >&2
+    echo "hac: cannot chown $3 to $1: hac is logged in as $(id -un), not root: log in as root (ssh.user: \"root\"), or set ssh.become: \"sudo\" with a NOPASSWD sudo rule" >&2
   else
     echo "hac: cannot chown $3 to $1: does that user and group exist on the node?" >&2
   fi

@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/internal/testenv"
+	"github.com/hac-project/hac/targets/manifest"
 )
 
 // answer is a Conn whose commands all print the same bytes.
@@ -114,7 +116,7 @@ func TestChownFailureSaysWhy(t *testing.T) {
 		owner string
 		want  string
 	}{
-		{"not root", nobody, "root:root", "hac is logged in as nobody, not root: log in as root (ssh user root; hac apply does not use sudo, that is not implemented)"},
+		{"not root", nobody, "root:root", "hac is logged in as nobody, not root: log in as root (ssh.user: \"root\"), or set ssh.become: \"sudo\" with a NOPASSWD sudo rule"},
 		{"no such user", localShell{}, "hac-no-such-user:root", "does that user and group exist on the node?"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,4 +139,185 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// fakeSudo is a Conn running commands with the local sh and PATH starting
+// with a folder holding an "id" that says admin and a "sudo" script (none:
+// sudo is missing, a shell answers 127): one that runs its command (after
+// checking for -n and --), or one that wants a password.
+type fakeSudo struct {
+	dir  string
+	cmds *[]string
+}
+
+// The sudo scripts of fakeSudo: one that works, one that wants a password.
+const (
+	sudoWorks        = "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'sudo: no -n' >&2; exit 9; }\nshift\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"
+	sudoWantsPasword = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+)
+
+func newFakeSudo(t *testing.T, script string) fakeSudo {
+	dir := t.TempDir()
+	if script != "" {
+		if err := os.WriteFile(filepath.Join(dir, "sudo"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The login user is admin.
+	if err := os.WriteFile(filepath.Join(dir, "id"), []byte("#!/bin/sh\necho admin\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fakeSudo{dir: dir, cmds: new([]string)}
+}
+
+func (f fakeSudo) Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error) {
+	*f.cmds = append(*f.cmds, cmd)
+	c := exec.CommandContext(ctx, "sh", "-c", cmd)
+	c.Env = append(os.Environ(), "PATH="+f.dir+":/usr/bin:/bin")
+	if _, err := os.Stat(filepath.Join(f.dir, "sudo")); err != nil {
+		c.Env = append(os.Environ(), "PATH="+f.dir) // no sudo anywhere
+	}
+	c.Stdin = stdin
+	out, err := c.Output()
+	if err != nil {
+		status := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			status = ee.ExitCode()
+		}
+		return out, &sshconn.RunError{Host: "lb1", What: what, Status: status, Stderr: stderrOf(err), Err: err}
+	}
+	return out, nil
+}
+func (fakeSudo) Close() error { return nil }
+
+func sudoNode(become string) *Node {
+	return &Node{Manifest: &manifest.Manifest{Cluster: "ncp", Node: "lb1", SSH: manifest.SSH{Host: "lb1", User: "admin", Become: become}}}
+}
+
+// TestBecomeSudo: with ssh.become "sudo" every command runs as one
+// argument of "sudo -n -- sh -c": pipes, redirections, variables, quotes
+// and stdin arrive unchanged.
+func TestBecomeSudo(t *testing.T) {
+	f := newFakeSudo(t, sudoWorks)
+	c, err := become(context.Background(), f, sudoNode("sudo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := shell(`x="it's $1"; tr a-z A-Z | sed "s/^/$x: /" > "$2" && cat "$2" | wc -l`, "a 'quoted' $word", dir+"/out file")
+	out, err := c.Run(context.Background(), "test", cmd, strings.NewReader("line one\nline two\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "2" {
+		t.Errorf("output %q, want 2", got)
+	}
+	b, _ := os.ReadFile(dir + "/out file")
+	want := "it's a 'quoted' $word: LINE ONE\nit's a 'quoted' $word: LINE TWO\n"
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("written file (-want +got):\n%s", diff)
+	}
+	got := *f.cmds
+	if len(got) != 2 || got[0] != "id -un && sudo -n true" || !strings.HasPrefix(got[1], "sudo -n -- sh -c ") {
+		t.Errorf("commands: %q, want the preflight then the command through sudo -n", got)
+	}
+}
+
+// TestBecomeSudoRefused: a sudo that cannot run without a password, a
+// terminal or at all fails the connection at once, naming the node and
+// the fix; nothing else runs.
+func TestBecomeSudoRefused(t *testing.T) {
+	for _, tt := range []struct{ name, sudo, want string }{
+		{"wants a password", sudoWantsPasword, "lb1: check sudo: exit status 1: sudo: a password is required: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": it cannot type a password: " +
+			"give admin a NOPASSWD rule on the node (as root: echo 'admin ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/hac && chmod 0440 /etc/sudoers.d/hac; check it with visudo -c). Nothing was changed"},
+		{"wants a terminal", "#!/bin/sh\necho 'sudo: sorry, you must have a tty to run sudo' >&2\nexit 1\n",
+			"sudo wants a terminal, which hac does not open: let admin use sudo without one (as root: echo 'Defaults:admin !requiretty' > /etc/sudoers.d/hac-tty"},
+		{"missing", "", "ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": sudo is not installed on the node: install it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeSudo(t, tt.sudo)
+			_, err := become(context.Background(), f, sudoNode("sudo"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+			if len(*f.cmds) != 1 {
+				t.Errorf("commands after the failed check: %q", *f.cmds)
+			}
+		})
+	}
+}
+
+// TestBecomeRoot: without ssh.become the connection is used as it is.
+func TestBecomeRoot(t *testing.T) {
+	f := newFakeSudo(t, sudoWantsPasword)
+	c, err := become(context.Background(), f, sudoNode(""))
+	if err != nil || c != Conn(f) || len(*f.cmds) != 0 {
+		t.Errorf("become without ssh.become: %v, %v, commands %q", c, err, *f.cmds)
+	}
+}
+
+// TestPlanAgent: what plan says and does about the node's hac binary,
+// from the node's answers (uname -m, the binary's SHA-256 or "none", its
+// version line).
+func TestPlanAgent(t *testing.T) {
+	bin := []byte("\x7fELF new hac")
+	sum := digest(bin)
+	for _, tt := range []struct {
+		name, answer string
+		wantNote     string // np.Agent
+		wantChange   int    // 1: the binary, 2: and the record that hac installed it
+		wantErr      string
+	}{
+		{"missing", "x86_64\nunrecorded\nnone\n", "hac missing: installs hac v2", 2, ""},
+		{"older version", "x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n", "hac version differs: the node runs hac v1 (go1.24), installs hac v2", 1, ""},
+		{"same version, other build", "x86_64\nrecorded\n0123abcd\nhac v2\n", "hac binary differs (same version hac v2): installs this one", 1, ""},
+		{"silent binary", "x86_64\nrecorded\n0123abcd\n", "hac version differs: the node's /usr/local/bin/hac does not say its version; installs hac v2", 1, ""},
+		{"up to date", "x86_64\nunrecorded\n" + sum + "\nhac v2\n", "", 0, ""},
+		{"other architecture", "aarch64\nunrecorded\nnone\n", "", 0, "the node is aarch64 (uname -m), this hac binary is built for x86_64: hac installs itself on the nodes and would not run there"},
+		{"garbled", "x86_64\nnone\n", "", 0, "check the installed hac: unexpected answer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Deployer{Options: Options{Agent: &Agent{Binary: bin, Machine: "x86_64", Version: "hac v2"}}}
+			np := &NodePlan{root: "/r"}
+			cs, err := d.planAgent(context.Background(), np, answer(tt.answer))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantNote, np.Agent); diff != "" {
+				t.Errorf("note (-want +got):\n%s", diff)
+			}
+			if len(cs) != tt.wantChange {
+				t.Fatalf("%d changes, want %d", len(cs), tt.wantChange)
+			}
+			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/bin/hac" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
+				t.Errorf("change %+v", cs[0].file)
+			}
+			if len(cs) > 1 && cs[1].remote != "/r/var/lib/hac/installed-hac" {
+				t.Errorf("record %+v", cs[1].file)
+			}
+		})
+	}
+}
+
+// FuzzPlanAgent: whatever the node answers about its hac, planAgent never
+// panics, and it plans the binary only with a reason to show.
+func FuzzPlanAgent(f *testing.F) {
+	f.Add([]byte("x86_64\nunrecorded\nnone\n"))
+	f.Add([]byte("x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n"))
+	f.Add([]byte("aarch64\n\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac"), Machine: "x86_64", Version: "hac v2"}}}
+		np := &NodePlan{}
+		cs, err := d.planAgent(context.Background(), np, answer(in))
+		if err == nil && len(cs) > 0 && (np.Agent == "" || cs[0].file.Path != AgentBinaryPath) {
+			t.Errorf("planned %d changes, reason %q", len(cs), np.Agent)
+		}
+	})
 }

@@ -68,7 +68,7 @@ func TestResultSummary(t *testing.T) {
 		want string
 	}{
 		{"dry run, unreachable", Result{DryRun: true, Nodes: []NodeResult{{Outcome: NotPlanned}, {Outcome: Skipped}}},
-			"Dry run, nothing was changed. Of 2 node(s): 1 skipped (an earlier node of the cluster failed), 1 could not be planned (nothing was done on them)."},
+			"Dry run, nothing was changed. Of 2 node(s): 1 skipped (another node of the cluster failed or could not be planned), 1 could not be planned (nothing was done on them)."},
 		{"dry run", Result{DryRun: true, Nodes: []NodeResult{{Outcome: WouldApply}, {Outcome: Unchanged}}},
 			"Dry run, nothing was changed. Of 2 node(s): 1 would change, 1 already up to date."},
 		{"rollback", Result{Nodes: []NodeResult{{Outcome: Applied}, {Outcome: RolledBack}}},
@@ -99,5 +99,22 @@ func TestApplyUnplannedNode(t *testing.T) {
 	}
 	if res.OK() || !res.DryRun {
 		t.Errorf("OK %v, DryRun %v", res.OK(), res.DryRun)
+	}
+}
+
+// TestApplyUnplannedLastNode: a node that could not be planned stops its
+// cluster even when it comes last in rolling order: the backup before it
+// is not changed either (a sudo that wants a password is found before
+// anything changes on any node of the cluster).
+func TestApplyUnplannedLastNode(t *testing.T) {
+	p := &Plan{Nodes: []*NodePlan{
+		{Cluster: "ncp", Node: "lb2", changes: []*change{{}}},
+		{Cluster: "ncp", Node: "lb1", Error: "sudo: a password is required", err: errors.New("sudo: a password is required")},
+	}}
+	d := New(nil, Options{DryRun: true})
+	res := d.Apply(t.Context(), p)
+	got := []Outcome{res.Nodes[0].Outcome, res.Nodes[1].Outcome}
+	if diff := cmp.Diff([]Outcome{Skipped, NotPlanned}, got); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
 }

@@ -109,7 +109,13 @@ type SSH struct {
 	User string // empty: from ~/.ssh/config or the current user
 	Port int    // 0: from ~/.ssh/config or 22
 	Jump string // optional jump host, "[user@]host[:port]", like ssh -J
+	// Become is how a login that is not root runs commands as root:
+	// BecomeSudo, or "" (the login user is root).
+	Become string
 }
+
+// BecomeSudo runs every remote command through "sudo -n".
+const BecomeSudo = "sudo"
 
 // AuthType is the VRRPv2 authentication type.
 type AuthType string

@@ -25,16 +25,23 @@ import (
 	"github.com/hac-project/hac/internal/testenv"
 )
 
-// The hac binary, built once per test process.
+// binary is a hac binary built once per test process.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	hacOnce sync.Once
-	hacPath string
-	hacErr  error
-	hacDir  string
+	hacDir      string // holds the binaries
+	hacDirOnce  sync.Once
+	hacDirErr   error
+	hacRace     binary // with -race when the tests run with it
+	hacShipping binary // never with -race
 )
 
-// Main runs the tests and removes the hac binary built for them; call it
-// from TestMain: os.Exit(agenttest.Main(m)).
+// Main runs the tests and removes the hac binaries built for them; call
+// it from TestMain: os.Exit(agenttest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
 	if hacDir != "" {
@@ -47,25 +54,39 @@ func Main(m *testing.M) int {
 // tests run with it) and returns its path.
 func HacBinary(t testing.TB) string {
 	t.Helper()
-	hacOnce.Do(func() {
-		hacDir, hacErr = os.MkdirTemp("", "hac-agenttest-")
-		if hacErr != nil {
+	return hacRace.build(t, "hac", raceEnabled)
+}
+
+// ShippingBinary builds cmd/hac once per test process as it ships,
+// without the race detector, for tests of how the agent copes with load
+// (a packet flood): the race detector makes its receive path several
+// times slower.
+func ShippingBinary(t testing.TB) string {
+	t.Helper()
+	return hacShipping.build(t, "hac-shipping", false)
+}
+
+func (b *binary) build(t testing.TB, name string, race bool) string {
+	t.Helper()
+	b.once.Do(func() {
+		hacDirOnce.Do(func() { hacDir, hacDirErr = os.MkdirTemp("", "hac-agenttest-") })
+		if b.err = hacDirErr; b.err != nil {
 			return
 		}
-		hacPath = filepath.Join(hacDir, "hac")
-		args := []string{"build", "-o", hacPath}
-		if raceEnabled {
+		b.path = filepath.Join(hacDir, name)
+		args := []string{"build", "-o", b.path}
+		if race {
 			args = append(args, "-race") // the daemon's races fail the test (see newDaemon)
 		}
 		out, err := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/hac")...).CombinedOutput()
 		if err != nil {
-			hacErr = fmt.Errorf("go build cmd/hac: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build cmd/hac: %v\n%s", err, out)
 		}
 	})
-	if hacErr != nil {
-		t.Fatal(hacErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return hacPath
+	return b.path
 }
 
 // Instance is an instance on the bed's eth1 with the test defaults:
@@ -191,6 +212,8 @@ type Hac struct {
 	daemon
 	Config string // agent.json
 	Socket string // status socket
+	// Binary is the hac binary Start runs; empty: HacBinary.
+	Binary string
 }
 
 var _ Node = (*Hac)(nil)
@@ -214,7 +237,13 @@ func NewHac(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Ins
 }
 
 // Start starts hac agent with debug logs.
-func (h *Hac) Start() { h.start(HacBinary(h.t), "agent", "--config", h.Config, "--log-level", "debug") }
+func (h *Hac) Start() {
+	bin := h.Binary
+	if bin == "" {
+		bin = HacBinary(h.t)
+	}
+	h.start(bin, "agent", "--config", h.Config, "--log-level", "debug")
+}
 
 // Kill sends SIGKILL.
 func (h *Hac) Kill() {

@@ -86,6 +86,10 @@ func runElection(t testing.TB, data []byte) {
 			s.step(i, Shutdown{})
 		case 6:
 			s.step(i, Start{})
+		case 7:
+			// Adverts cannot be sent (the source address was removed),
+			// or can again.
+			s.nodes[i].sendBad = !s.nodes[i].sendBad
 		}
 	}
 
@@ -93,6 +97,7 @@ func runElection(t testing.TB, data []byte) {
 	// for longer than one advert interval (plus deliveries and linger),
 	// and the election must settle on exactly one master.
 	for i, n := range s.nodes {
+		n.sendBad = false
 		if !n.link {
 			s.linkUp(i)
 		}

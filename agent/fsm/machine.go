@@ -24,10 +24,14 @@
 // retries, the machine keeps advertising meanwhile); [RemoveVIPs]: removes
 // them and cancels pending gratuitous ARPs; [SendGratuitous]: sends a
 // GARP/NA burst now and schedules the delayed burst and refreshes itself;
-// [Transition]: logs, counts, runs notify hooks; [Warning]: logs.
+// [ProbeSend]: checks whether an advert could be sent now and steps
+// [SendRecovered] if so; [Transition]: logs, counts, runs notify hooks;
+// [Warning]: logs.
 //
 // Events the driver steps: [LinkDown] before [Start] if the interface is
-// down at start; [Advert] only for packets that passed every receive check
+// down at start; [Resume] instead of [Start] when the VIPs are still on
+// the interface under a lease of a previous run; [SendFailed] when an
+// advert could not be sent; [Advert] only for packets that passed every receive check
 // and are not our own looped-back adverts; [PriorityChange] whenever the
 // effective priority changes (0 for a failed weight-0 tracked item);
 // [Shutdown] on SIGTERM, then it waits for [Stopped] (bounded by
@@ -124,7 +128,9 @@ type Machine struct {
 	handedOff  bool      // Draining: the new master was seen
 	preemptAt  time.Time // lower-priority adverts are discarded from then on; zero: not started
 
-	linkDown bool
+	linkDown  bool
+	sendFault bool      // adverts cannot be sent: Fault until SendRecovered
+	answered  time.Time // Master: when a lower-priority advert was last answered
 }
 
 // New returns a machine in Initialize for cfg, or an error wrapping
@@ -180,6 +186,11 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.state == Initialize || m.state == Stopped {
 			return m.initialize(now, ReasonInit)
 		}
+	case Resume:
+		if m.state == Initialize || m.state == Stopped {
+			m.holding = true // the VIPs are on the interface: ours to renew or remove
+			return m.initialize(now, ReasonResume)
+		}
 	case Advert:
 		return m.advert(now, ev)
 	case Timeout:
@@ -188,11 +199,32 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		return m.shutdown(now)
 	case LinkDown:
 		m.linkDown = true
-		return m.fault(ReasonLinkDown, false)
+		return m.fault(now, ReasonLinkDown, false)
 	case LinkUp:
 		m.linkDown = false
-		if m.state == Fault && m.priority != 0 {
+		if m.state == Fault && m.priority != 0 && !m.sendFault {
 			return m.initialize(now, ReasonLinkUp)
+		}
+	case SendFailed:
+		if m.sendFault {
+			return nil
+		}
+		m.sendFault = true
+		if m.state == Fault && m.timer.IsZero() {
+			m.timer = now.Add(m.cfg.AdvertInt)
+		}
+		// Nothing can be sent: no priority-0 advert.
+		return m.fault(now, ReasonSendFailed, false)
+	case SendRecovered:
+		if !m.sendFault {
+			return nil
+		}
+		m.sendFault = false
+		if m.state == Fault {
+			m.timer = time.Time{}
+			if !m.linkDown && m.priority != 0 {
+				return m.initialize(now, ReasonSendOK)
+			}
 		}
 	case PriorityChange:
 		return m.setPriority(now, ev.Priority)
@@ -209,17 +241,19 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 }
 
 // initialize is the Startup event of RFC 5798 section 6.4.1, also used when
-// a fault clears (keepalived's vrrp_state_leave_fault).
+// a fault clears (keepalived's vrrp_state_leave_fault) and for [Resume].
 func (m *Machine) initialize(now time.Time, reason string) []Action {
 	m.masterAdverInt = m.cfg.AdvertInt
 	m.master = netip.Addr{}
 	switch {
 	case m.linkDown:
-		return m.enterFault(nil, ReasonLinkDown)
+		return m.enterFault(now, nil, ReasonLinkDown)
 	case m.priority == 0:
-		return m.enterFault(nil, ReasonTrackFault)
+		return m.enterFault(now, nil, ReasonTrackFault)
+	case m.sendFault:
+		return m.enterFault(now, nil, ReasonSendFailed)
 	}
-	if m.priority == 255 {
+	if m.priority == 255 || reason == ReasonResume {
 		if reason == ReasonInit {
 			reason = ReasonOwner
 		}
@@ -252,6 +286,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string, peer netip.Addr) []
 	m.drainUntil = time.Time{}
 	m.becoming = true
 	m.holding = true
+	m.answered = time.Time{}
 	m.pending = Transition{To: Master, Reason: reason, Peer: peer}
 	return []Action{SendAdvert{Priority: m.priority}, AddVIPs{}}
 }
@@ -392,7 +427,15 @@ func (m *Machine) masterAdvert(now time.Time, a Advert) []Action {
 	// Lower priority (or equal from a lower address): RFC 5798 discards
 	// it; keepalived sends its own advert at once ("forcing new
 	// election") and gratuitous ARPs, so a node that just came back
-	// learns who is master and clients that followed it come back.
+	// learns who is master and clients that followed it come back. hac
+	// answers at most once per Advertisement_Interval: a flood of
+	// lower-priority adverts must not become a flood of adverts and
+	// broadcast ARPs, and a peer hears our next advert within an
+	// interval anyway.
+	if !m.answered.IsZero() && now.Sub(m.answered) < m.cfg.AdvertInt {
+		return acts
+	}
+	m.answered = now
 	acts = append(acts, SendAdvert{Priority: m.priority})
 	if !m.becoming {
 		acts = append(acts, SendGratuitous{})
@@ -412,6 +455,11 @@ func (m *Machine) timeout(now time.Time) []Action {
 		return nil
 	}
 	switch m.state {
+	case Fault:
+		if m.sendFault {
+			m.timer = now.Add(m.cfg.AdvertInt)
+			return []Action{ProbeSend{}}
+		}
 	case Backup:
 		return m.becomeMaster(now, m.timerCause, m.master)
 	case Master:
@@ -460,8 +508,9 @@ func (m *Machine) stop(reason string, peer netip.Addr) []Action {
 
 // fault goes to Fault from any running state. A master leaving for a
 // tracking fault sends priority 0 first, like keepalived, so a backup takes
-// over after Skew_Time; after a link loss nothing can be sent.
-func (m *Machine) fault(reason string, sendZero bool) []Action {
+// over after Skew_Time; after a link loss or a send failure nothing can be
+// sent.
+func (m *Machine) fault(now time.Time, reason string, sendZero bool) []Action {
 	var acts []Action
 	switch m.state {
 	case Initialize, Fault, Stopped:
@@ -473,14 +522,18 @@ func (m *Machine) fault(reason string, sendZero bool) []Action {
 			acts = append(acts, SendAdvert{Priority: 0})
 		}
 	}
-	return m.enterFault(acts, reason)
+	return m.enterFault(now, acts, reason)
 }
 
-// enterFault goes to Fault after acts, removing the VIPs if held.
-func (m *Machine) enterFault(acts []Action, reason string) []Action {
+// enterFault goes to Fault after acts, removing the VIPs if held. The only
+// timer in Fault is the send probe while adverts cannot be sent.
+func (m *Machine) enterFault(now time.Time, acts []Action, reason string) []Action {
 	acts = append(acts, m.release()...)
 	m.state = Fault
 	m.timer, m.drainUntil = time.Time{}, time.Time{}
+	if m.sendFault {
+		m.timer = now.Add(m.cfg.AdvertInt)
+	}
 	m.masterAdverInt = m.cfg.AdvertInt
 	m.master = netip.Addr{}
 	return append(acts, m.report(Fault, reason, netip.Addr{})...)
@@ -497,8 +550,8 @@ func (m *Machine) setPriority(now time.Time, p uint8) []Action {
 	m.priority = p
 	switch {
 	case p == 0:
-		return m.fault(ReasonTrackFault, true)
-	case old == 0 && m.state == Fault && !m.linkDown:
+		return m.fault(now, ReasonTrackFault, true)
+	case old == 0 && m.state == Fault && !m.linkDown && !m.sendFault:
 		return m.initialize(now, ReasonTrackOK)
 	}
 	return nil

@@ -554,3 +554,98 @@ func TestStateString(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// An instance that cannot send its adverts must not keep the VIPs: RFC
+// 5798 section 6.4.2 makes the backups take over after
+// Master_Down_Interval without our adverts, so a master still holding them
+// would be a second holder. The machine goes to Fault at once (nothing can
+// be sent, so no priority 0), probes every Advertisement_Interval, and
+// starts over as at Startup (section 6.4.1) when sending works again.
+func TestSendFailureIsFault(t *testing.T) {
+	m := newMachine(t, nil)
+	now := toMaster(t, m)
+	step(t, m, now+ms(10), SendFailed{}, RemoveVIPs{}, Transition{From: Master, To: Fault, Reason: ReasonSendFailed})
+	step(t, m, now+ms(20), SendFailed{}) // counted by the driver, nothing more to do
+	wantDeadline(t, m, now+ms(10)+time.Second)
+	step(t, m, now+ms(30), Advert{Priority: 50, AdvertInt: time.Second, Src: lower}) // Fault ignores adverts
+	step(t, m, now+ms(1010), Timeout{}, ProbeSend{})
+	wantDeadline(t, m, now+ms(2010))
+	step(t, m, now+ms(2010), Timeout{}, ProbeSend{})
+	step(t, m, now+ms(2020), SendRecovered{}, Transition{From: Fault, To: Backup, Reason: ReasonSendOK})
+	wantDeadline(t, m, now+ms(2020)+MasterDownInterval(3, 100, time.Second, 3))
+	step(t, m, now+ms(2030), SendRecovered{})
+
+	// A link loss during the send fault: both must clear.
+	m = newMachine(t, nil)
+	now = toMaster(t, m)
+	step(t, m, now, SendFailed{}, RemoveVIPs{}, Transition{From: Master, To: Fault, Reason: ReasonSendFailed})
+	step(t, m, now+ms(1), LinkDown{})
+	step(t, m, now+ms(2), LinkUp{})
+	wantState(t, m, Fault)
+	step(t, m, now+ms(3), LinkDown{})
+	step(t, m, now+ms(4), SendRecovered{})
+	wantState(t, m, Fault)
+	wantNoDeadline(t, m)
+	step(t, m, now+ms(5), LinkUp{}, Transition{From: Fault, To: Backup, Reason: ReasonLinkUp})
+
+	// A failure before Start, and a draining master that cannot send.
+	m = newMachine(t, nil)
+	step(t, m, 0, SendFailed{})
+	step(t, m, ms(1), Start{}, Transition{From: Initialize, To: Fault, Reason: ReasonSendFailed})
+	wantDeadline(t, m, ms(1)+time.Second)
+	m = newMachine(t, nil)
+	now = toMaster(t, m)
+	step(t, m, now, Shutdown{}, SendAdvert{Priority: 0}, Transition{From: Master, To: Draining, Reason: ReasonShutdown})
+	step(t, m, now+ms(1), SendFailed{}, RemoveVIPs{}, Transition{From: Draining, To: Stopped, Reason: ReasonSendFailed})
+	wantNoDeadline(t, m)
+}
+
+// hac's crash restart: VIPs still leased from a previous run mean this
+// node was master moments ago. Resume goes to Master at once (advert,
+// lease renewed, GARP), and steps down when a better master answers (RFC
+// 5798 section 6.4.3); a lower-priority node keeps it, as a master would.
+func TestResumeAfterCrash(t *testing.T) {
+	m := newMachine(t, nil)
+	step(t, m, 0, Resume{}, SendAdvert{Priority: 100}, AddVIPs{})
+	step(t, m, ms(1), VIPsReady{}, SendGratuitous{}, Transition{From: Initialize, To: Master, Reason: ReasonResume})
+	wantDeadline(t, m, time.Second)
+	step(t, m, ms(5), Advert{Priority: 200, AdvertInt: time.Second, Src: lower},
+		RemoveVIPs{}, Transition{From: Master, To: Backup, Reason: ReasonHigherPriority, Peer: lower})
+
+	// Not the rightful master, while the rightful one is still backup
+	// (it has not yet seen Master_Down_Interval pass): the rightful one
+	// preempts as usual, nothing flaps on our side before.
+	m = newMachine(t, nil)
+	step(t, m, 0, Resume{}, SendAdvert{Priority: 100}, AddVIPs{})
+	step(t, m, ms(1), VIPsReady{}, SendGratuitous{}, Transition{From: Initialize, To: Master, Reason: ReasonResume})
+	step(t, m, ms(2), Advert{Priority: 50, AdvertInt: time.Second, Src: upper}, SendAdvert{Priority: 100}, SendGratuitous{})
+	wantState(t, m, Master)
+
+	// The instance cannot run: the VIPs are removed, as stale ones.
+	m = newMachine(t, nil)
+	step(t, m, 0, LinkDown{})
+	step(t, m, 0, Resume{}, RemoveVIPs{}, Transition{From: Initialize, To: Fault, Reason: ReasonLinkDown})
+	m = newMachine(t, nil)
+	step(t, m, 0, PriorityChange{Priority: 0})
+	step(t, m, 0, Resume{}, RemoveVIPs{}, Transition{From: Initialize, To: Fault, Reason: ReasonTrackFault})
+	m = newMachine(t, nil)
+	toMaster(t, m)
+	step(t, m, 5*time.Second, Resume{}) // only at start
+}
+
+// keepalived answers every lower-priority advert with an advert and GARPs;
+// hac answers at most once per Advertisement_Interval, so a flood of
+// lower-priority adverts (RFC 5798 section 6.4.3 discards them) cannot be
+// amplified into a flood of adverts and broadcast ARPs.
+func TestMasterAnswersAtMostOncePerInterval(t *testing.T) {
+	m := newMachine(t, nil)
+	now := toMaster(t, m)
+	low := Advert{Priority: 50, AdvertInt: time.Second, Src: upper}
+	step(t, m, now+ms(100), low, SendAdvert{Priority: 100}, SendGratuitous{})
+	for i := 101; i < 1100; i += 7 {
+		step(t, m, now+ms(i), low)
+	}
+	step(t, m, now+ms(1100), low, SendAdvert{Priority: 100}, SendGratuitous{})
+	step(t, m, now+ms(1101), low)
+	wantState(t, m, Master)
+}

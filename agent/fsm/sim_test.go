@@ -36,6 +36,7 @@ type simNode struct {
 	m        *Machine
 	cfg      Config
 	link     bool
+	sendBad  bool // adverts cannot be sent
 	holds    bool
 	vipDelay time.Duration
 	readyAt  time.Time // VIPsReady due; zero: none
@@ -80,9 +81,14 @@ func (s *sim) step(i int, ev Event) {
 	if s.trace != nil {
 		s.trace = append(s.trace, fmt.Sprintf("%v %s %v %T%+v -> %+v", s.now.Sub(t0), n.name, n.m.State(), ev, ev, acts))
 	}
+	failed, recovered := false, false
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
+			if n.sendBad {
+				failed = true
+				continue
+			}
 			adv := Advert{Priority: a.Priority, AdvertInt: n.cfg.AdvertInt, Src: n.cfg.Primary}
 			for j := range s.nodes {
 				if j != i && s.connected(i, j) {
@@ -95,11 +101,19 @@ func (s *sim) step(i int, ev Event) {
 		case RemoveVIPs:
 			n.holds = false
 			n.readyAt = time.Time{}
+		case ProbeSend:
+			recovered = !n.sendBad
 		case Transition:
 			n.log = append(n.log, simTransition{s.now, a})
 		}
 	}
 	s.invariants()
+	switch {
+	case failed:
+		s.step(i, SendFailed{})
+	case recovered:
+		s.step(i, SendRecovered{})
+	}
 }
 
 // invariants checks what must hold after every step of every node.
@@ -116,7 +130,8 @@ func (s *sim) invariants() {
 			s.t.Fatalf("%v %s: holds the VIPs in %v", s.now.Sub(t0), n.name, n.m.state)
 		}
 		d, ok := n.m.Deadline()
-		running := n.m.state == Backup || n.m.state == Master || n.m.state == Draining
+		running := n.m.state == Backup || n.m.state == Master || n.m.state == Draining ||
+			(n.m.state == Fault && n.m.sendFault) // the send probe
 		if ok != running {
 			s.t.Fatalf("%v %s: deadline set %v in %v", s.now.Sub(t0), n.name, ok, n.m.state)
 		}

@@ -52,13 +52,26 @@ func (s State) String() string {
 }
 
 // An Event is something the driver tells a [Machine] with [Machine.Step]:
-// one of [Start], [Advert], [Timeout], [Shutdown], [LinkDown], [LinkUp],
-// [PriorityChange] or [VIPsReady].
+// one of [Start], [Resume], [Advert], [Timeout], [Shutdown], [LinkDown],
+// [LinkUp], [PriorityChange], [VIPsReady], [SendFailed] or [SendRecovered].
 type Event interface{ event() }
 
 // Start starts the instance: the Startup event of RFC 5798 section 6.4.1.
 // It is ignored unless the machine is in Initialize or Stopped.
 type Start struct{}
+
+// Resume starts the instance like [Start] when the VIPs are still on the
+// interface under a lease of ours: a previous run of this node was master
+// moments ago and was killed (crash restart). Instead of waiting
+// Master_Down_Interval in Backup with the VIPs removed (an outage, since
+// the backups still wait for the dead master's Master_Down_Interval too),
+// the machine goes to Master at once: it advertises, renews the VIPs and
+// announces them, and steps down as RFC 5798 section 6.4.3 says when a
+// master with a higher priority (or the same priority and a greater
+// address) answers. If the instance cannot run (link down, tracking
+// fault), the VIPs are removed. It is ignored unless the machine is in
+// Initialize or Stopped.
+type Resume struct{}
 
 // Advert is a received advertisement that passed every receive check of
 // RFC 5798 section 7.1 (the driver drops invalid packets and its own
@@ -104,6 +117,9 @@ type PriorityChange struct {
 type VIPsReady struct{}
 
 func (Start) event()          {}
+func (Resume) event()         {}
+func (SendFailed) event()     {}
+func (SendRecovered) event()  {}
 func (Advert) event()         {}
 func (Timeout) event()        {}
 func (Shutdown) event()       {}
@@ -112,9 +128,23 @@ func (LinkUp) event()         {}
 func (PriorityChange) event() {}
 func (VIPsReady) event()      {}
 
+// SendFailed reports that an advert could not be sent (the source
+// address was removed, no route to a unicast peer, a firewall refused
+// it). An instance that cannot advertise must not keep the VIPs: the
+// backups take over after Master_Down_Interval, and a master still holding
+// them would make two holders. The machine goes to Fault (a draining one
+// stops), removes the VIPs and from then on returns [ProbeSend] every
+// Advertisement_Interval until the driver steps [SendRecovered].
+type SendFailed struct{}
+
+// SendRecovered reports that sending works again (a [ProbeSend]
+// succeeded): the fault it caused clears and the instance starts over as
+// at Startup (RFC 5798 section 6.4.1), unless another fault holds it.
+type SendRecovered struct{}
+
 // An Action is something the driver must do, in the order [Machine.Step]
 // returns them: one of [SendAdvert], [AddVIPs], [RemoveVIPs],
-// [SendGratuitous], [Transition] or [Warning].
+// [SendGratuitous], [ProbeSend], [Transition] or [Warning].
 type Action interface{ action() }
 
 // SendAdvert sends one advertisement with Priority (0: the master is
@@ -138,6 +168,11 @@ type RemoveVIPs struct{}
 // which [RemoveVIPs] cancels.
 type SendGratuitous struct{}
 
+// ProbeSend asks the driver whether adverts could be sent now, without
+// sending one (nothing may go on the wire in Fault): it steps
+// [SendRecovered] when they could.
+type ProbeSend struct{}
+
 // Transition reports a change of the reported state, for logs, notify
 // hooks and status.
 type Transition struct {
@@ -159,6 +194,7 @@ func (SendAdvert) action()     {}
 func (AddVIPs) action()        {}
 func (RemoveVIPs) action()     {}
 func (SendGratuitous) action() {}
+func (ProbeSend) action()      {}
 func (Transition) action()     {}
 func (Warning) action()        {}
 
@@ -198,4 +234,11 @@ const (
 	ReasonTrackFault = "track_fault"
 	// ReasonTrackOK: the effective priority is no longer 0.
 	ReasonTrackOK = "track_ok"
+	// ReasonSendFailed: an advert could not be sent ([SendFailed]).
+	ReasonSendFailed = "send_failed"
+	// ReasonSendOK: sending works again ([SendRecovered]).
+	ReasonSendOK = "send_ok"
+	// ReasonResume: a restarted node found its VIPs still leased and
+	// resumed as master ([Resume]).
+	ReasonResume = "resume"
 )

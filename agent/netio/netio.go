@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 
@@ -50,6 +51,9 @@ type Conn interface {
 	// VRRP group or a unicast peer. The message must already carry the
 	// checksum for exactly this src and dst (vrrp.Packet.Marshal).
 	Send(b []byte, src, dst netip.Addr) error
+	// Probe reports whether a message from src (invalid: Source()) to
+	// dst could be sent now, without sending anything.
+	Probe(src, dst netip.Addr) error
 	// Receive blocks for the next advert. After Close it returns an error
 	// satisfying errors.Is(err, net.ErrClosed).
 	Receive() (Message, error)
@@ -70,6 +74,11 @@ type Config struct {
 	// unicast_src_ip). Zero: the interface's primary IPv4 address, or its
 	// IPv6 link-local address (RFC 5798 section 5.1.2.1).
 	Source netip.Addr
+	// NotSource are addresses never picked as the default source: the
+	// VIPs. A VIP in the subnet of the node's address becomes the primary
+	// address when the node's address is removed and added back, and a
+	// restarted agent must still advertise from the node's address.
+	NotSource []netip.Addr
 }
 
 // ErrSourceNotReady is returned (wrapped) by Listen when the context ends
@@ -85,12 +94,21 @@ type RawConn struct {
 	c   net.PacketConn
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
-	buf []byte
+
+	// Receive reads up to recvBatch datagrams per system call
+	// (recvmmsg) and returns them one by one: under a flood of packets
+	// the reader keeps up several times better than with one read each.
+	batch      []ipv4.Message // ipv4.Message and ipv6.Message are one type
+	next, read int            // batch[next:read] are still to return
 }
 
 // recvBuf fits the largest VRRP message (VRRPv3 with 255 IPv6 addresses is
-// 4088 bytes) with room to spot oversized ones.
+// 4088 bytes) behind an IPv4 header with options, with room to spot
+// oversized ones.
 const recvBuf = 8192
+
+// recvBatch is how many datagrams one read takes at most.
+const recvBatch = 32
 
 // sourcePoll is how often Listen re-checks a source address still in DAD.
 const sourcePoll = 50 * time.Millisecond
@@ -106,7 +124,7 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &RawConn{ifi: cfg.Interface, src: src, buf: make([]byte, recvBuf)}
+	rc := &RawConn{ifi: cfg.Interface, src: src}
 	network, laddr, group := "ip4:112", "0.0.0.0", vrrp.GroupIPv4
 	if cfg.IPv6 {
 		network, laddr, group = "ip6:112", "::", vrrp.GroupIPv6
@@ -130,13 +148,28 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 		rc.c.Close()
 		return nil, fmt.Errorf("netio: set up %s socket on %s: %w", network, cfg.Interface.Name, err)
 	}
+	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface)
+	if cfg.IPv6 {
+		oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
+	}
+	rc.batch = make([]ipv4.Message, recvBatch)
+	for i := range rc.batch {
+		rc.batch[i].Buffers = [][]byte{make([]byte, recvBuf)}
+		rc.batch[i].OOB = slices.Clone(oob)
+	}
 	return rc, nil
 }
 
+// rcvBuf is the receive buffer asked for (SO_RCVBUFFORCE, which
+// CAP_NET_ADMIN allows beyond net.core.rmem_max): a few thousand queued
+// datagrams, so that under a flood of packets a reader that keeps up on
+// average loses none of the master's adverts to a moment without CPU.
+const rcvBuf = 2 << 20
+
 // control runs before bind: keepalived's SO_BINDTODEVICE and
 // IP(V6)_MULTICAST_ALL=0, so the socket sees only this interface's
-// adverts and only the groups it joined itself; and no DF bit, like
-// keepalived's hand-built IPv4 header.
+// adverts and only the groups it joined itself; no DF bit, like
+// keepalived's hand-built IPv4 header; and a large receive buffer.
 func control(c syscall.RawConn, ifname string, six bool) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
@@ -144,6 +177,9 @@ func control(c syscall.RawConn, ifname string, six bool) error {
 		if serr = unix.BindToDevice(s, ifname); serr != nil {
 			serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
 			return
+		}
+		if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+			_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
 		}
 		if six {
 			// IPV6_MULTICAST_ALL exists since Linux 4.20; older kernels
@@ -243,6 +279,49 @@ func (c *RawConn) Send(b []byte, src, dst netip.Addr) error {
 	return nil
 }
 
+// Probe implements [Conn]: it connects a UDP socket, bound to the
+// interface and to src, to dst. Nothing goes on the wire, but the kernel
+// checks what makes a raw send fail when a node's address was removed:
+// that src is a usable local address (not tentative) and that dst is
+// reachable from it on this interface. Like Listen, it must run in the
+// network namespace the interface lives in.
+func (c *RawConn) Probe(src, dst netip.Addr) error {
+	if !src.IsValid() {
+		src = c.src
+	}
+	family := unix.AF_INET
+	if c.p6 != nil {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netio: probe %v -> %v: %w", src, dst, err)
+	}
+	defer unix.Close(fd)
+	sa := func(a netip.Addr, port int) unix.Sockaddr {
+		if c.p6 == nil {
+			return &unix.SockaddrInet4{Port: port, Addr: a.As4()}
+		}
+		s := &unix.SockaddrInet6{Port: port, Addr: a.As16()}
+		if zone(a, c.ifi) != "" {
+			s.ZoneId = uint32(c.ifi.Index)
+		}
+		return s
+	}
+	if err = unix.BindToDevice(fd, c.ifi.Name); err == nil {
+		if err = unix.Bind(fd, sa(src, 0)); err == nil {
+			err = unix.Connect(fd, sa(dst, 9)) // discard: nothing is sent by connect
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
+		}
+		return fmt.Errorf("netio: probe %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
+	}
+	return nil
+}
+
 // zone scopes link-local and link-local multicast destinations.
 func zone(a netip.Addr, ifi *net.Interface) string {
 	if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
@@ -265,30 +344,55 @@ func (c *RawConn) Receive() (Message, error) {
 	}
 }
 
-// receive reads one datagram; ok is false for one to skip (no control
-// message, as a datagram queued before SetControlMessage would have).
+// receive returns the next datagram, reading a new batch when the last
+// one is used up; ok is false for one to skip (no control message, as a
+// datagram queued before SetControlMessage would have; a truncated IPv4
+// header).
 func (c *RawConn) receive() (m Message, ok bool, err error) {
-	var n int
-	var from net.Addr
-	if c.p6 != nil {
-		var cm *ipv6.ControlMessage
-		n, cm, from, err = c.p6.ReadFrom(c.buf)
-		if err != nil || cm == nil {
+	if c.next >= c.read {
+		c.next, c.read = 0, 0
+		if c.p6 != nil {
+			c.read, err = c.p6.ReadBatch(c.batch, 0)
+		} else {
+			c.read, err = c.p4.ReadBatch(c.batch, 0)
+		}
+		if err != nil {
 			return m, false, err
+		}
+	}
+	b := &c.batch[c.next]
+	c.next++
+	if b.NN == 0 {
+		return m, false, nil
+	}
+	data := b.Buffers[0][:b.N]
+	if c.p6 != nil {
+		var cm ipv6.ControlMessage
+		if cm.Parse(b.OOB[:b.NN]) != nil {
+			return m, false, nil
 		}
 		m.TTL, m.Dst, m.IfIndex = cm.HopLimit, addr(cm.Dst), cm.IfIndex
 	} else {
-		var cm *ipv4.ControlMessage
-		n, cm, from, err = c.p4.ReadFrom(c.buf)
-		if err != nil || cm == nil {
-			return m, false, err
+		var cm ipv4.ControlMessage
+		if cm.Parse(b.OOB[:b.NN]) != nil {
+			return m, false, nil
 		}
 		m.TTL, m.Dst, m.IfIndex = cm.TTL, addr(cm.Dst), cm.IfIndex
+		// An IPv4 raw socket delivers the IP header; a batch read does
+		// not strip it as ReadFrom does.
+		if len(data) < ipv4.HeaderLen || data[0]>>4 != 4 {
+			return m, false, nil
+		}
+		hl := int(data[0]&0x0f) * 4
+		if hl < ipv4.HeaderLen || hl > len(data) {
+			return m, false, nil
+		}
+		data = data[hl:]
 	}
-	if ia, _ := from.(*net.IPAddr); ia != nil {
+	if ia, _ := b.Addr.(*net.IPAddr); ia != nil {
 		m.Src = addr(ia.IP)
 	}
-	m.Payload = append([]byte(nil), c.buf[:n]...)
+	m.Payload = append([]byte(nil), data...)
 	return m, m.Src.IsValid() && m.Dst.IsValid(), nil
 }
 
@@ -361,7 +465,7 @@ func pickSource(msgs []rtnetlink.AddressMessage, cfg Config) (netip.Addr, error)
 			continue
 		case !cfg.Source.IsValid() && cfg.IPv6 && !a.IsLinkLocalUnicast():
 			continue
-		case !cfg.Source.IsValid() && flags&unix.IFA_F_SECONDARY != 0:
+		case !cfg.Source.IsValid() && (flags&unix.IFA_F_SECONDARY != 0 || slices.Contains(cfg.NotSource, a)):
 			continue
 		case flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0:
 			tentative = true

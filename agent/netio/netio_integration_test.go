@@ -124,3 +124,45 @@ func TestSendReceive(t *testing.T) {
 		})
 	}
 }
+
+// TestProbe: Probe succeeds while the source address is on the interface
+// and fails, like Send, once it was removed; it works again when the
+// address comes back. Nothing is sent.
+func TestProbe(t *testing.T) {
+	bed := netns.New(t, netns.Spec{IPv6: true})
+	n1, n2 := bed.Node("n1"), bed.Node("n2")
+	probe := func(c *netio.RawConn, dst netip.Addr) error { // in n1, like the agent
+		var err error
+		if derr := netns.Do(n1.NS, func() error { err = c.Probe(netip.Addr{}, dst); return nil }); derr != nil {
+			t.Fatal(derr)
+		}
+		return err
+	}
+	c4 := listen(t, n1.NS, netio.Config{Multicast: true})
+	c6 := listen(t, n1.NS, netio.Config{IPv6: true, Multicast: true})
+	for _, tt := range []struct {
+		c   *netio.RawConn
+		dst netip.Addr
+	}{{c4, vrrp.GroupIPv4}, {c4, n2.Addr}, {c6, vrrp.GroupIPv6}, {c6, n2.Addr6}} {
+		if err := probe(tt.c, tt.dst); err != nil {
+			t.Errorf("Probe(%v) with the source on eth1: %v", tt.dst, err)
+		}
+	}
+	own := netip.PrefixFrom(n1.Addr, 24).String()
+	bed.Exec(n1.NS, "ip", "addr", "del", own, "dev", netns.NodeIface)
+	for _, dst := range []netip.Addr{vrrp.GroupIPv4, n2.Addr} {
+		err := probe(c4, dst)
+		if err == nil {
+			t.Errorf("Probe(%v) without the source address: nil error", dst)
+		}
+		p := vrrp.Packet{Version: 3, VRID: 51, Priority: 100, AdvertInt: time.Second, Addrs: mustAddrs("198.18.0.200")}
+		b, _ := p.Marshal(c4.Source(), dst)
+		if serr := c4.Send(b, netip.Addr{}, dst); serr == nil {
+			t.Errorf("Send(%v) without the source address: nil error (Probe: %v)", dst, err)
+		}
+	}
+	bed.Exec(n1.NS, "ip", "addr", "add", own, "dev", netns.NodeIface)
+	if err := probe(c4, n2.Addr); err != nil {
+		t.Errorf("Probe after the address came back: %v", err)
+	}
+}

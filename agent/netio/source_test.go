@@ -36,6 +36,8 @@ func TestPickSource(t *testing.T) {
 		wantErr bool // ErrSourceNotReady
 	}{
 		{"IPv4 primary, skipping secondaries and other interfaces", msgs, Config{}, "198.18.0.11", false},
+		{"IPv4 primary, skipping a VIP that became primary", append([]rtnetlink.AddressMessage{msg(3, "198.18.0.200", 0)}, msgs...),
+			Config{NotSource: []netip.Addr{netip.MustParseAddr("198.18.0.200")}}, "198.18.0.11", false},
 		{"IPv4 configured secondary", msgs, Config{Source: netip.MustParseAddr("198.18.0.102")}, "198.18.0.102", false},
 		{"IPv6 link-local, skipping tentative", msgs, Config{IPv6: true}, "fe80::2", false},
 		{"IPv6 configured global", msgs, Config{IPv6: true, Source: netip.MustParseAddr("2001:db8:18::11")}, "2001:db8:18::11", false},

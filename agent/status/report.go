@@ -69,4 +69,7 @@ type Counters struct {
 	Transitions uint64 `json:"transitions"`
 	// VIPRestored counts VIPs put back after something else removed them.
 	VIPRestored uint64 `json:"vip_restored"`
+	// SendErrors counts adverts that could not be sent (each puts the
+	// instance in FAULT until sending works again).
+	SendErrors uint64 `json:"send_errors"`
 }

@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -226,28 +229,48 @@ func (m *Manager) Has(index int, a netip.Addr) (bool, error) {
 	return false, nil
 }
 
-// RemoveStale removes from interface index every address among vips (same
-// address, any prefix length) and returns what it removed: VIPs a previous
-// agent (or keepalived) left behind when it was killed. Call it at startup,
-// before the instance can become master.
-func (m *Manager) RemoveStale(index int, vips []netip.Prefix) ([]netip.Prefix, error) {
+// Find returns the addresses on interface index that are among vips (same
+// address, any prefix length), with their remaining lifetimes: what a
+// previous run left behind. A finite lifetime means the address was added
+// with a lease (by [Manager.Add]: a previous agent was master until
+// moments ago); a permanent one was added by hand, by a network
+// configuration, or by keepalived, which leaves its VIPs behind when
+// killed.
+func (m *Manager) Find(index int, vips []netip.Prefix) ([]Address, error) {
 	as, err := m.List(index)
 	if err != nil {
 		return nil, err
 	}
-	var removed []netip.Prefix
+	var found []Address
 	for _, a := range as {
 		for _, v := range vips {
-			if a.Prefix.Addr() != v.Addr() {
-				continue
+			if a.Prefix.Addr() == v.Addr() {
+				found = append(found, a)
 			}
-			if err := m.Remove(index, a.Prefix); err != nil {
-				return removed, err
-			}
-			removed = append(removed, a.Prefix)
 		}
 	}
-	return removed, nil
+	return found, nil
+}
+
+// Leased reports whether a carries a lease: a finite valid lifetime.
+func (a Address) Leased() bool { return a.Valid != Forever }
+
+// PromoteSecondaries sets net.ipv4.conf.<dev>.promote_secondaries to 1 in
+// the calling thread's network namespace, as keepalived does on the
+// interfaces it adds VIPs to. Without it, deleting an interface's primary
+// IPv4 address deletes every secondary address of the same subnet: when
+// the node's own address was removed and added again (after a VIP of its
+// subnet became primary), removing the VIP later would delete the node's
+// address too.
+func PromoteSecondaries(dev string) error {
+	if dev == "" || dev == "." || dev == ".." || strings.Contains(dev, "/") {
+		return fmt.Errorf("vip: promote_secondaries: bad interface name %q", dev)
+	}
+	p := filepath.Join("/proc/sys/net/ipv4/conf", dev, "promote_secondaries")
+	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("vip: set %s: %w", p, err)
+	}
+	return nil
 }
 
 // LinkUp reports whether interface index is administratively up and has

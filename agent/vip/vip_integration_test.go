@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/hac-project/hac/agent/vip"
@@ -137,32 +138,63 @@ func TestAddLeaseRemove(t *testing.T) {
 	t.Logf("%v expired %v after its last renewal", sub, time.Since(start).Round(10*time.Millisecond))
 }
 
-func TestRemoveStale(t *testing.T) {
+func TestFind(t *testing.T) {
 	t.Parallel()
 	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
 	n := bed.Node("a")
 	m, _, idx := open(t, bed, n)
-	// keepalived leaves permanent VIPs behind after SIGKILL.
+	// keepalived leaves permanent VIPs behind after SIGKILL; a killed hac
+	// agent leaves leased ones.
 	bed.Exec(n.NS, "ip", "addr", "add", "198.18.0.210/32", "dev", netns.NodeIface)
 	bed.Exec(n.NS, "ip", "addr", "add", "198.18.0.211/24", "dev", netns.NodeIface)
-	removed, err := m.RemoveStale(idx, []netip.Prefix{
+	if err := m.Add(idx, netip.MustParsePrefix("198.18.0.213/32"), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	found, err := m.Find(idx, []netip.Prefix{
 		netip.MustParsePrefix("198.18.0.210/32"),
 		netip.MustParsePrefix("198.18.0.211/32"), // another prefix length: still ours
 		netip.MustParsePrefix("198.18.0.212/32"), // absent
+		netip.MustParsePrefix("198.18.0.213/32"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 2 {
-		t.Errorf("RemoveStale removed %v, want 198.18.0.210/32 and 198.18.0.211/24", removed)
+	got := map[string]bool{}
+	for _, a := range found {
+		got[a.Prefix.String()] = a.Leased()
 	}
-	for _, a := range []string{"198.18.0.210", "198.18.0.211"} {
-		if bed.HasAddr(n.NS, netns.NodeIface, netip.MustParseAddr(a)) {
-			t.Errorf("stale %s still on eth1", a)
-		}
+	want := map[string]bool{"198.18.0.210/32": false, "198.18.0.211/24": false, "198.18.0.213/32": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Find: address -> leased (-want +got):\n%s", diff)
+	}
+}
+
+// TestPromoteSecondaries: with promote_secondaries set, removing a primary
+// address (a VIP that became primary after the node's address was removed
+// and added again) keeps the secondary (the node's address).
+func TestPromoteSecondaries(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, _, idx := open(t, bed, n)
+	if err := netns.Do(n.NS, func() error { return vip.PromoteSecondaries(netns.NodeIface) }); err != nil {
+		t.Fatal(err)
+	}
+	own := netip.PrefixFrom(n.Addr, 24)
+	v := netip.MustParsePrefix("198.18.0.214/24")
+	bed.Exec(n.NS, "ip", "addr", "del", own.String(), "dev", netns.NodeIface)
+	if err := m.Add(idx, v, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	bed.Exec(n.NS, "ip", "addr", "add", own.String(), "dev", netns.NodeIface) // secondary now
+	if err := m.Remove(idx, v); err != nil {
+		t.Fatal(err)
 	}
 	if !bed.HasAddr(n.NS, netns.NodeIface, n.Addr) {
-		t.Errorf("RemoveStale removed the node's own address %v", n.Addr)
+		t.Errorf("removing the primary VIP %v removed the node's address %v", v, n.Addr)
+	}
+	if err := vip.PromoteSecondaries("../x"); err == nil {
+		t.Errorf("PromoteSecondaries accepted a path as interface name")
 	}
 }
 

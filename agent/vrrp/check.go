@@ -14,7 +14,11 @@ type Expect struct {
 	Auth      [8]byte       // VRRPv2 PASS data, see [PassAuth]
 	AdvertInt time.Duration // VRRPv2 adverts must match it; VRRPv3 ones carry the master's
 	Addrs     []netip.Addr  // the instance's VIPs, in any order
-	Unicast   bool          // the instance sends to peers and accepts only unicast adverts
+	// Self is our own source address: an advert from it was not sent by
+	// us (multicast loopback is off), so another node uses our address or
+	// spoofs it.
+	Self    netip.Addr
+	Unicast bool // the instance sends to peers and accepts only unicast adverts
 	// CheckSource, for unicast, accepts adverts only from Peers
 	// (keepalived's check_unicast_src).
 	CheckSource bool
@@ -25,8 +29,9 @@ type Expect struct {
 // hop limit, to a multicast destination or not, in keepalived 2.2.7's order
 // (vrrp_check_packet): VRID, TTL 255 for multicast only (keepalived's IPv6
 // unicast adverts arrive with hop limit 64), version, address family, VRRPv2
-// auth type, PASS data (constant time), advert interval, multicast versus
-// unicast, unicast source. The error is a [*DropError].
+// auth type, PASS data (constant time), advert interval, then hac's own
+// address check, multicast versus unicast, unicast source. The error is a
+// [*DropError].
 //
 // Unlike keepalived, an advert whose VIP set differs from ours (other
 // addresses, or another number of them) is not dropped: Check returns
@@ -56,6 +61,9 @@ func (e *Expect) Check(p *Packet, src netip.Addr, ttl int, multicast bool) (vips
 		if p.AdvertInt != e.AdvertInt {
 			return false, drop(DropInterval, "advert interval %v from %v, ours is %v: VRRPv2 needs the same advert_int on every node", p.AdvertInt, src, e.AdvertInt)
 		}
+	}
+	if e.Self.IsValid() && src.Unmap() == e.Self.Unmap() {
+		return false, drop(DropOwnAddr, "advert from our own address %v: another node uses our address, or spoofs it", src)
 	}
 	if multicast == e.Unicast {
 		if e.Unicast {

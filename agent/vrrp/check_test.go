@@ -53,6 +53,8 @@ func TestCheck(t *testing.T) {
 		{"v3 multicast to unicast instance", v3, e3u, peer, 255, true, vrrp.DropMode, false},
 		{"v3 unicast from a stranger", v3, e3u, netip.MustParseAddr("198.18.0.9"), 255, false, vrrp.DropSource, false},
 		{"v3 unicast source not checked", v3, withE(e3u, func(e *vrrp.Expect) { e.CheckSource = false }), netip.MustParseAddr("198.18.0.9"), 255, false, "", false},
+		{"our own address", v2, withE(e2, func(e *vrrp.Expect) { e.Self = peer }), peer, 255, true, vrrp.DropOwnAddr, false},
+		{"our own address before the unicast source", v3, withE(e3u, func(e *vrrp.Expect) { e.Self = netip.MustParseAddr("198.18.0.9") }), netip.MustParseAddr("198.18.0.9"), 255, false, vrrp.DropOwnAddr, false},
 		{"v6 multicast ok", v6, e6, netip.MustParseAddr("fe80::2"), 255, true, "", false},
 		{"v6 multicast hop limit 64", v6, e6, netip.MustParseAddr("fe80::2"), 64, true, vrrp.DropTTL, false},
 		{"v6 unicast hop limit 64", v6, withE(e6, func(e *vrrp.Expect) { e.Unicast = true }), netip.MustParseAddr("fd00::2"), 64, false, "", false},

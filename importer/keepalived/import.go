@@ -54,6 +54,9 @@ type SSH struct {
 	Host string
 	User string // empty: not written
 	Port int    // 0: not written
+	// Sudo says the login is not root and reads through sudo -n: written
+	// as become: "sudo".
+	Sudo bool
 }
 
 // Import merges the nodes' keepalived.conf files into one cluster
@@ -163,6 +166,9 @@ func (im *importer) run() {
 			}
 			if s.Port != 0 {
 				fmt.Fprintf(w, ", port: %d", s.Port)
+			}
+			if s.Sudo {
+				w.WriteString(`, become: "sudo"`)
 			}
 			w.WriteString("}")
 		}

@@ -59,6 +59,16 @@ func (n *Node) run(what string, argv ...string) ([]byte, error) {
 	return out, nil
 }
 
+// Sudo reports whether the login is not root: the node is read through
+// sudo -n (and hac apply must run through it too: ssh.become "sudo").
+func (n *Node) Sudo() (bool, error) {
+	out, err := n.r.Run(n.ctx, "who am I", "id -u", nil)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	return strings.TrimSpace(string(out)) != "0", nil
+}
+
 // Path returns the name a node's file has in positions: "NODE:PATH".
 func (n *Node) Path(p string) string { return n.Name + ":" + p }
 

@@ -246,6 +246,40 @@ func (b *Bed) Holders(a netip.Addr) []string {
 	return hs
 }
 
+// WatchHolders samples every 20 ms how many nodes carry address a until
+// the returned stop function is called; stop returns the longest time two
+// or more nodes held it together, to the sampling interval. It may run in
+// a goroutine of its own: a failing ip(8) counts as not held.
+func (b *Bed) WatchHolders(a netip.Addr) (stop func() time.Duration) {
+	done := make(chan struct{})
+	res := make(chan time.Duration, 1)
+	go func() {
+		var longest time.Duration
+		var since time.Time
+		for {
+			select {
+			case <-done:
+				res <- longest
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			hs, _ := b.Net.Holders(a)
+			if len(hs) < 2 {
+				since = time.Time{}
+				continue
+			}
+			if since.IsZero() {
+				since = time.Now()
+			}
+			longest = max(longest, time.Since(since))
+		}
+	}()
+	return func() time.Duration {
+		close(done)
+		return <-res
+	}
+}
+
 // Eventually polls cond every 20 ms until it holds or timeout passes, and
 // fails the test with msg in the second case.
 func (b *Bed) Eventually(timeout time.Duration, msg string, cond func() bool) {

@@ -125,7 +125,7 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		Format:  manifest.FormatVersion,
 		Cluster: c.Name,
 		Node:    n.Name,
-		SSH:     manifest.SSH{Host: n.SSH.Host, User: n.SSH.User, Port: n.SSH.Port, Jump: n.SSH.Jump},
+		SSH:     manifest.SSH{Host: n.SSH.Host, User: n.SSH.User, Port: n.SSH.Port, Jump: n.SSH.Jump, Become: n.SSH.Become},
 		Order:   order,
 		Files:   make([]manifest.File, 0, len(files)),
 	}

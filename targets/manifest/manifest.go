@@ -46,6 +46,9 @@ type SSH struct {
 	User string `json:"user,omitempty"`
 	Port int    `json:"port,omitempty"`
 	Jump string `json:"jump,omitempty"`
+	// Become is "sudo" when the login user is not root: every command
+	// runs through "sudo -n".
+	Become string `json:"become,omitempty"`
 }
 
 // File is one file for the node.
@@ -156,6 +159,9 @@ func Parse(b []byte) (*Manifest, error) {
 	}
 	if m.Format != FormatVersion {
 		return nil, fmt.Errorf("manifest: format %d, this hac reads format %d: rebuild with hac build", m.Format, FormatVersion)
+	}
+	if m.SSH.Become != "" && m.SSH.Become != "sudo" {
+		return nil, fmt.Errorf("manifest: ssh.become %q: hac knows only \"sudo\" (or none, to log in as root): rebuild with hac build", m.SSH.Become)
 	}
 	for _, f := range m.Files {
 		if f.Secret && f.SHA256 != "" {

@@ -13,7 +13,7 @@ import (
 func sample() *manifest.Manifest {
 	return &manifest.Manifest{
 		Format: manifest.FormatVersion, Cluster: "ncp-lb", Node: "lb1",
-		SSH:   manifest.SSH{Host: "lb1.example.net", User: "ops", Port: 2222, Jump: "bastion"},
+		SSH:   manifest.SSH{Host: "lb1.example.net", User: "ops", Port: 2222, Jump: "bastion", Become: "sudo"},
 		Order: 1,
 		Files: []manifest.File{
 			{Path: "/etc/hac/agent.json", Mode: 0o600, Owner: "root", Group: "root", Activate: "systemctl daemon-reload && systemctl restart hac-agent", Secret: true},
@@ -45,6 +45,7 @@ func TestParseErrors(t *testing.T) {
 		{"other format", `{"format": 2}`, "format 2, this hac reads format 1"},
 		{"unknown field", `{"format": 1, "extra": true}`, `unknown field "extra"`},
 		{"bad mode", `{"format": 1, "files": [{"path": "/x", "mode": "rw"}]}`, `invalid file mode "rw"`},
+		{"unknown become", `{"format": 1, "ssh": {"host": "lb1", "become": "doas"}}`, `ssh.become "doas": hac knows only "sudo"`},
 		{"mode too large", `{"format": 1, "files": [{"path": "/x", "mode": "17777"}]}`, "invalid file mode"},
 		{"digest of a secret", `{"format": 1, "files": [{"path": "/etc/hac/agent.json", "mode": "0600", "secret": true, "sha256": "` + strings.Repeat("ab", 32) + `"}]}`,
 			"/etc/hac/agent.json holds a secret but the manifest carries its sha256"},

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -43,15 +46,24 @@ Before activating a changed network file it arms a dead-man timer on the
 node: unless hac reconnects over a new SSH connection and confirms within
 --confirm-timeout, the node restores its previous files by itself.
 
+On nodes that run the agent, apply also installs this hac binary as
+/usr/local/bin/hac where it is missing or differs (hac plan says "hac
+missing" or "hac version differs"), checked against its digest on the node
+and renamed into place, then restarts the agent. It must be a static build
+(make build: CGO_ENABLED=0) for the node's architecture (uname -m); a node
+of another one is refused before anything changes. --install-agent=false
+leaves the nodes' hac alone.
+
+With ssh.become: "sudo", every command runs through "sudo -n"; a node where
+sudo wants a password is refused before anything changes on its cluster.
+
 A second apply finds nothing to do and says so. Exit codes: 0 applied (or
 nothing to do), 1 invalid configuration, 3 usage, 4 a node failed or could
 not be planned.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			if installAgent {
-				var err error
-				if o.Agent, err = runningAgent(); err != nil {
-					return err
-				}
+			var err error
+			if o.Agent, err = nodeAgent(c, installAgent); err != nil {
+				return err
 			}
 			t, d, err := f.prepare(c.ErrOrStderr(), args, o, true)
 			if err != nil {
@@ -100,8 +112,30 @@ not be planned.`,
 	fs.DurationVar(&o.VerifyTimeout, "verify-timeout", 30*time.Second, "how long the agent may take to reach the expected state")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "plan and report, change nothing")
 	fs.BoolVar(&o.NoActivate, "no-activate", false, "write the files but run no activation command and verify nothing")
-	fs.BoolVar(&installAgent, "install-agent", false, "also install this hac binary as "+deploy.AgentBinaryPath+" and enable the agent (same architecture only)")
+	agentFlag(c, &installAgent)
 	return c
+}
+
+// agentFlag registers --install-agent, which plan and apply share.
+func agentFlag(c *cobra.Command, install *bool) {
+	c.Flags().BoolVar(install, "install-agent", true, "install this hac binary as "+deploy.AgentBinaryPath+
+		" on the nodes that run the agent, where it is missing or differs (false: leave the nodes' hac alone)")
+}
+
+// nodeAgent is the binary plan and apply put on the nodes: this one, when
+// install is set. When this binary cannot run on a node (not Linux, or
+// linked with the C library) it is an error if --install-agent was given,
+// else a warning and nil: the nodes' hac is then not checked.
+func nodeAgent(c *cobra.Command, install bool) (*deploy.Agent, error) {
+	if !install {
+		return nil, nil
+	}
+	a, err := runningAgent()
+	if err != nil && !c.Flags().Changed("install-agent") {
+		fmt.Fprintf(c.ErrOrStderr(), "hac: warning: %v; the nodes' hac binaries are not checked (--install-agent=false silences this)\n", err)
+		return nil, nil
+	}
+	return a, err
 }
 
 // runningAgent is this hac binary, for --install-agent.
@@ -117,9 +151,28 @@ func runningAgent() (*deploy.Agent, error) {
 	if err != nil {
 		return nil, exitCode(ExitUsage, "--install-agent: %v", err)
 	}
+	if err := checkStatic(b); err != nil {
+		return nil, exitCode(ExitUsage, "--install-agent: %s: %v", exe, err)
+	}
 	m, ok := unameMachine[runtime.GOARCH]
 	if !ok {
 		return nil, exitCode(ExitUsage, "--install-agent: unknown architecture %s", runtime.GOARCH)
 	}
-	return &deploy.Agent{Binary: b, Machine: m}, nil
+	return &deploy.Agent{Binary: b, Machine: m, Version: buildVersion()}, nil
+}
+
+// checkStatic refuses a binary that needs a dynamic loader: one built
+// with cgo needs the C library it was linked against (glibc 2.34 for a
+// build on Debian 12), which older nodes lack.
+func checkStatic(b []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("not an ELF binary: %w", err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("this hac is dynamically linked (built with cgo) and may not start on a node with another C library: build it with make build (CGO_ENABLED=0)")
+		}
+	}
+	return nil
 }

@@ -60,7 +60,8 @@ includes, the node's address and subnet on the VRRP interface (ip -j addr),
 and its network configuration (ifupdown's interfaces files, netplan's): a
 VIP configured there statically (the seed's eth1:0 alias) is reported, as
 it must go (hac apply removes an ifupdown alias). The description says how
-each node was reached (its ssh field). --address and --subnet win over
+each node was reached (its ssh field, with become: "sudo" for a login that
+is not root). --address and --subnet win over
 what the node says, and are needed for files only.
 
 Every inconsistency between the files is reported with file:line:col and
@@ -162,9 +163,10 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 				}
 			}
 			var ps keepalived.Problems
-			pf, ps = readLive(dialer, node, target, conf, own)
+			var sudo bool
+			pf, sudo, ps = readLive(dialer, node, target, conf, own)
 			probs = append(probs, ps...)
-			opt.SSH[node] = keepalived.SSH{Host: target.Host, User: target.User, Port: target.Port}
+			opt.SSH[node] = keepalived.SSH{Host: target.Host, User: target.User, Port: target.Port, Sudo: sudo}
 		case errors.Is(err, live.ErrNotFound):
 			if _, err := os.Stat(file); err != nil {
 				return exitCode(ExitUsage, "%v", err)
@@ -308,19 +310,24 @@ func loadProblem(err error) keepalived.Problem {
 // readLive reads node's keepalived.conf (conf, with its includes) over
 // SSH, its own addresses on the interfaces its instances run on (into
 // own), and reports every VIP its network configuration sets statically.
-// It returns nil and the problem when the node cannot be read.
-func readLive(d *sshconn.Dialer, node string, t sshconn.Target, conf string, own map[string][]netip.Prefix) (*keepalived.File, keepalived.Problems) {
+// It says whether the login reads through sudo (not root). It returns nil
+// and the problem when the node cannot be read.
+func readLive(d *sshconn.Dialer, node string, t sshconn.Target, conf string, own map[string][]netip.Prefix) (*keepalived.File, bool, keepalived.Problems) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := d.Dial(ctx, t)
 	if err != nil {
-		return nil, keepalived.Problems{{Msg: fmt.Sprintf("node %s: %v", node, err)}}
+		return nil, false, keepalived.Problems{{Msg: fmt.Sprintf("node %s: %v", node, err)}}
 	}
 	defer c.Close()
 	n := live.New(ctx, node, c)
+	sudo, err := n.Sudo()
+	if err != nil {
+		return nil, false, keepalived.Problems{{Msg: err.Error()}}
+	}
 	pf, err := keepalived.Load(n.Path(conf), n)
 	if err != nil {
-		return nil, keepalived.Problems{loadProblem(err)}
+		return nil, sudo, keepalived.Problems{loadProblem(err)}
 	}
 	cfg, _ := keepalived.Decode(pf) // its problems are reported by the caller's Decode
 	vips := map[string][]netip.Addr{}
@@ -344,7 +351,7 @@ func readLive(d *sshconn.Dialer, node string, t sshconn.Target, conf string, own
 	}
 	aliases, err := n.Aliases(vips)
 	if err != nil {
-		return pf, append(probs, keepalived.Problem{Msg: fmt.Sprintf("node %s: reading its network configuration: %v", node, err)})
+		return pf, sudo, append(probs, keepalived.Problem{Msg: fmt.Sprintf("node %s: reading its network configuration: %v", node, err)})
 	}
 	for _, a := range aliases {
 		fix := "hac apply removes it (from the file and from the interface, without taking the interface down)"
@@ -354,7 +361,7 @@ func readLive(d *sshconn.Dialer, node string, t sshconn.Target, conf string, own
 		probs = append(probs, keepalived.Problem{Warning: true, Pos: model.Pos{File: a.File, Line: a.Line, Col: 1},
 			Msg: fmt.Sprintf("node %s: %s holds the VIP %s statically: the VRRP daemon must be its only holder (a static alias on every node makes every node answer ARP for it); %s", node, a.Name, a.VIP, fix)})
 	}
-	return pf, probs
+	return pf, sudo, probs
 }
 
 // liveAddresses gives the nodes read over SSH their address and the

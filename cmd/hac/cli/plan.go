@@ -39,7 +39,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
 	fs.StringVar(&f.format, "format", "text", "output format: text or json")
 	fs.BoolVar(&f.allowV2, "allow-v2-interval-change", false, "accept a new advert_int for a VRRPv2 instance (both nodes are briefly master during the rolling apply)")
-	fs.StringVar(&f.statusCommand, "agent-status-command", "hac agent status --format json", "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
+	fs.StringVar(&f.statusCommand, "agent-status-command", deploy.DefaultStatusCommand, "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
 }
 
 // sshFlags say how to reach nodes over SSH (plan, apply, status, import).
@@ -187,7 +187,10 @@ func interruptible() (context.Context, context.CancelFunc) {
 }
 
 func newPlanCmd() *cobra.Command {
-	var f deployFlags
+	var (
+		f            deployFlags
+		installAgent bool
+	)
 	c := &cobra.Command{
 		Use:   "plan PATH... | plan [--from OUT] CLUSTER...",
 		Short: "Show what hac apply would change on every node, as unified diffs",
@@ -196,7 +199,9 @@ names, reads the tree hac build wrote in ./out or --from OUT), connects to
 every node over SSH (in
 parallel), reads the files hac would write and prints, per node, a unified
 diff of each file that changes (coloured on a terminal) and the commands
-apply would run. Secret files show only "secret changed"; auth_pass and
+apply would run, and whether the node's hac binary is missing or has
+another version than this one (apply installs it; --install-agent=false:
+not checked). Secret files show only "secret changed"; auth_pass and
 "pass" values are masked in every diff.
 
 Host keys are always checked against known_hosts: an unknown host is
@@ -206,7 +211,11 @@ changed key is always refused.
 Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
 3 usage, 4 a node could not be reached or planned (see hac --help).`,
 		RunE: func(c *cobra.Command, args []string) error {
-			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{}, false)
+			agent, err := nodeAgent(c, installAgent)
+			if err != nil {
+				return err
+			}
+			t, d, err := f.prepare(c.ErrOrStderr(), args, deploy.Options{Agent: agent}, false)
 			if err != nil {
 				return err
 			}
@@ -233,5 +242,6 @@ Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
 		},
 	}
 	f.register(c)
+	agentFlag(c, &installAgent)
 	return c
 }

@@ -29,7 +29,7 @@ const (
 	ExitUsage = 3
 	// ExitFailed: the work failed: a file could not be read or written, a
 	// node could not be reached or planned, apply failed (the node was
-	// rolled back), the agent failed or did not answer.
+	// rolled back), destroy failed, the agent failed or did not answer.
 	ExitFailed = 4
 )
 
@@ -64,7 +64,8 @@ Exit codes, the same for every command:
   2  hac plan only: changes pending
   3  usage: unknown command or flag, bad argument, no such path
   4  failed: a file could not be written, a node could not be reached or
-     planned, apply failed and rolled back, the agent did not answer`,
+     planned (a sudo that wants a password included), apply or destroy
+     failed, the agent did not answer`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       buildVersion(),
@@ -84,7 +85,7 @@ Exit codes, the same for every command:
 		newExplainCmd(),
 		newBuildCmd(),
 		newAgentCmd(),
-		newPlanCmd(), newApplyCmd(), newStatusCmd(),
+		newPlanCmd(), newApplyCmd(), newStatusCmd(), newDestroyCmd(),
 		newLabCmd(),
 	)
 	return root

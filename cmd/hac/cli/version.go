@@ -14,9 +14,19 @@ func version() string {
 	return moduleVersion(bi)
 }
 
-// moduleVersion is bi's main module version, or "devel" for a build from a
-// work tree (go build reports "(devel)" there) or no build info.
+// releaseVersion, when set at link time (make build VERSION=v1.2.3:
+// -ldflags "-X github.com/hac-project/hac/cmd/hac/cli.releaseVersion=v1.2.3"),
+// is the version of a build that has no module version (a work tree or a
+// source tarball). hac plan compares it between this hac and the nodes'.
+var releaseVersion string
+
+// moduleVersion is releaseVersion when set, else bi's main module
+// version, or "devel" for a build from a work tree (go build reports
+// "(devel)" there) or no build info.
 func moduleVersion(bi *debug.BuildInfo) string {
+	if releaseVersion != "" {
+		return releaseVersion
+	}
 	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"os"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -23,5 +25,20 @@ func TestVersionLine(t *testing.T) {
 		if got := versionLine(tc.bi); got != tc.want {
 			t.Errorf("%s: versionLine = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestCheckStatic: a dynamically linked binary (here the system's sh) is
+// never what hac installs on the nodes.
+func TestCheckStatic(t *testing.T) {
+	b, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStatic(b); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Errorf("checkStatic(/bin/sh) = %v, want dynamically linked", err)
+	}
+	if err := checkStatic([]byte("#!/bin/sh\n")); err == nil || !strings.Contains(err.Error(), "not an ELF binary") {
+		t.Errorf("checkStatic(script) = %v, want not an ELF binary", err)
 	}
 }
