@@ -57,7 +57,15 @@ type Options struct {
 	StatusSocket string
 	// HandoffLinger overrides DefaultHandoffLinger when positive.
 	HandoffLinger time.Duration
+	// Takeover starts every instance taking over, as after [Agent.Takeover]
+	// (until released): with a VIP still leased on the interface it
+	// resumes as master at TakeoverPriority at once.
+	Takeover bool
 }
+
+// TakeoverFile is where hac apply asks the agent to start taking over:
+// when it exists at start, the agent runs as with Options.Takeover.
+const TakeoverFile = "/var/lib/hac/takeover"
 
 // AddrManager is what the agent needs of [vip.Manager].
 type AddrManager interface {

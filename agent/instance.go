@@ -142,15 +142,16 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 	}
 	in := &instance{
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
-		log:     a.log.With("instance", c.Name),
-		six:     c.VIPs[0].Prefix.Addr().Is6(),
-		byDev:   map[string][]netip.Addr{},
-		anns:    anns,
-		msgs:    make(chan received, rxQueue),
-		ctl:     make(chan func(), 64),
-		checked: make(chan checkResult),
-		done:    make(chan struct{}),
-		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
+		log:      a.log.With("instance", c.Name),
+		takeover: a.opts.Takeover,
+		six:      c.VIPs[0].Prefix.Addr().Is6(),
+		byDev:    map[string][]netip.Addr{},
+		anns:     anns,
+		msgs:     make(chan received, rxQueue),
+		ctl:      make(chan func(), 64),
+		checked:  make(chan checkResult),
+		done:     make(chan struct{}),
+		timer:    a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
 	for _, v := range c.VIPs {

@@ -16,9 +16,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/manifest"
 )
@@ -167,6 +169,14 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					r.Outcome = WouldApply
 				default:
 					start := time.Now()
+					if taker == nil && np.keepalived && np.aliases && !d.NoActivate && !agentBefore(p, res, idx, np) {
+						// The first node leaving keepalived has the VIP as a
+						// static alias, so clients may send to it: it
+						// keeps the VIP (leased) and its agent starts taking
+						// over, as master at once.
+						np.startTakeover()
+						taker = np
+					}
 					if taker == nil && np.keepalived && !d.NoActivate {
 						if taker, r.Error = d.takeOver(ctx, p, res, idx, np); r.Error != "" {
 							r.Outcome = Failed
@@ -209,17 +219,7 @@ const TakeoverCommand = AgentBinaryPath + " agent takeover"
 // once the cluster is done, or nil when no such node exists yet (np is
 // then the first node converted: a backup, by the rolling order).
 func (d *Deployer) takeOver(ctx context.Context, p *Plan, res *Result, idx []int, np *NodePlan) (*NodePlan, string) {
-	var taker *NodePlan
-	for _, i := range idx {
-		o := p.Nodes[i]
-		if o == np {
-			break
-		}
-		if (res.Nodes[i].Outcome == Applied || res.Nodes[i].Outcome == Unchanged) && wantDigest(o.node) != "" && o.conn != nil && len(o.node.Manifest.Expect) > 0 {
-			taker = o
-			break
-		}
-	}
+	taker := firstAgent(p, res, idx, np)
 	if taker == nil {
 		return nil, ""
 	}
@@ -249,11 +249,55 @@ func (d *Deployer) takeOver(ctx context.Context, p *Plan, res *Result, idx []int
 	return taker, ""
 }
 
-// release restores the taking-over node's priorities: the preferred
-// master preempts it again (make-before-break, no loss).
+// firstAgent returns the first node of the cluster before np, already
+// applied (or up to date), that runs the hac agent; nil when none does.
+func firstAgent(p *Plan, res *Result, idx []int, np *NodePlan) *NodePlan {
+	for _, i := range idx {
+		o := p.Nodes[i]
+		if o == np {
+			break
+		}
+		if (res.Nodes[i].Outcome == Applied || res.Nodes[i].Outcome == Unchanged) && wantDigest(o.node) != "" && o.conn != nil && len(o.node.Manifest.Expect) > 0 {
+			return o
+		}
+	}
+	return nil
+}
+
+func agentBefore(p *Plan, res *Result, idx []int, np *NodePlan) bool {
+	return firstAgent(p, res, idx, np) != nil
+}
+
+// startTakeover makes np's agent start taking over: the commit writes
+// agent.TakeoverFile (removed again by a rollback, or by release), and
+// the node's static VIP alias becomes a leased copy of the VIP instead of
+// going at once, so the node answers for the VIP throughout and its
+// agent, finding the leased VIP, resumes as master at priority 254 at
+// start: it announces the VIP (clients that had cached this node's
+// address, as the seed's alias on every node allows, keep it; the others
+// follow) and keepalived on the master yields when it hears it.
+func (np *NodePlan) startTakeover() {
+	np.changes = append(np.changes, &change{
+		file:   manifest.File{Path: agent.TakeoverFile, Mode: 0o600, Owner: build.FileOwner, Group: build.FileGroup},
+		remote: np.root + agent.TakeoverFile,
+		data:   []byte("Written by hac apply: the agent starts taking over (priority 254) until hac agent takeover --release.\n"),
+	})
+	for _, c := range np.changes {
+		if c.lease == "" {
+			continue
+		}
+		if i := slices.Index(np.Activate, c.file.Activate); i >= 0 {
+			np.Activate[i] = c.lease
+		}
+	}
+}
+
+// release restores the taking-over node's priorities, and removes the
+// file that would make its agent start taking over: the preferred master
+// preempts it again (make-before-break, no loss).
 func (d *Deployer) release(ctx context.Context, taker *NodePlan) error {
 	d.progress(taker, "restoring its priority after the takeover")
-	_, err := taker.conn.Run(ctx, "release the takeover on "+taker.Node, TakeoverCommand+" --release", nil)
+	_, err := taker.conn.Run(ctx, "release the takeover on "+taker.Node, TakeoverCommand+" --release && rm -f "+q(taker.root+agent.TakeoverFile), nil)
 	return err
 }
 

@@ -72,7 +72,10 @@ type NodePlan struct {
 	// keepalived says Stop stops keepalived: apply moves mastership to
 	// a node already running the hac agent first.
 	keepalived bool
-	conn       Conn
+	// aliases says the node's static VIP aliases are deleted from its
+	// interface (see startTakeover).
+	aliases bool
+	conn    Conn
 	err        error
 }
 
@@ -112,6 +115,9 @@ type change struct {
 	// undo is what the restore script runs for this change once the
 	// previous file is back; empty: the file's Activate.
 	undo string
+	// lease replaces Activate for a static alias on a node that starts
+	// taking over: the VIP stays, leased, for the agent to resume.
+	lease string
 }
 
 // Changed reports whether any node has changes.
@@ -194,6 +200,7 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if np.changes, err = d.planAliases(ctx, np, conn); err != nil {
 		return err
 	}
+	np.aliases = slices.ContainsFunc(np.changes, func(c *change) bool { return c.file.Activate != "" })
 	for i, f := range files {
 		if c := d.compare(f, paths[i], data(f), cur[i]); c != nil {
 			np.changes = append(np.changes, c)

@@ -174,7 +174,7 @@ func (d *Deployer) planAliases(ctx context.Context, np *NodePlan, conn Conn) ([]
 		if slices.ContainsFunc(np.node.Manifest.Files, func(m manifest.File) bool { return m.Path == f.Name }) {
 			continue // hac's own file
 		}
-		var names, del, add []string
+		var names, del, add, lease []string
 		for _, dev := range devs {
 			for _, st := range f.Stanzas {
 				if renders && st.Kind == "iface" && st.Name() == dev && !slices.Contains(names, dev) {
@@ -190,6 +190,7 @@ func (d *Deployer) planAliases(ctx context.Context, np *NodePlan, conn Conn) ([]
 				}
 				del = append(del, aliasCommand(a, dev, false))
 				add = append(add, aliasCommand(a, dev, true))
+				lease = append(lease, leaseCommand(a, dev))
 			}
 		}
 		if len(names) == 0 {
@@ -198,7 +199,8 @@ func (d *Deployer) planAliases(ctx context.Context, np *NodePlan, conn Conn) ([]
 		old := cur[i]
 		file := manifest.File{Path: f.Name, Mode: manifest.Mode(old.mode), Owner: old.owner, Group: old.group,
 			Activate: strings.Join(del, "; ")}
-		changes = append(changes, &change{file: file, remote: np.root + f.Name, data: f.Without(names), old: old, undo: strings.Join(add, "; ")})
+		changes = append(changes, &change{file: file, remote: np.root + f.Name, data: f.Without(names), old: old, undo: strings.Join(add, "; "),
+			lease: strings.Join(lease, "; ")})
 	}
 	return changes, nil
 }
@@ -220,6 +222,19 @@ func aliasCommand(a interfaces.Alias, dev string, add bool) string {
 		label = " label " + q(a.Name)
 	}
 	return fmt.Sprintf("%s || ip addr add %s dev %s%s", has, a.Prefix, q(dev), label)
+}
+
+// aliasLease is how long the VIP stays leased on a node that starts
+// taking over (see leaseCommand): its agent starts within it.
+const aliasLease = 10
+
+// leaseCommand turns the alias's permanent address into a copy of the VIP
+// leased for aliasLease seconds (added before the alias goes, so the node
+// never stops answering for it): an agent starting taking over finds the
+// leased VIP and resumes as master at once (agent.TakeoverFile).
+func leaseCommand(a interfaces.Alias, dev string) string {
+	host := netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Addr().BitLen())
+	return fmt.Sprintf("ip addr replace %s dev %s valid_lft %d preferred_lft %d; %s", host, q(dev), aliasLease, aliasLease, aliasCommand(a, dev, false))
 }
 
 // removeScript removes stale files ($3...) after backing each up into

@@ -607,7 +607,11 @@ func (n *Node) RebootHeld() {
 		n.bed.t.Fatalf("nodes: reboot %s: it is not running", n.Name)
 	}
 	// The session may end before the command returns.
-	if _, err := n.Run("systemctl reboot"); err != nil {
+	cmd := "systemctl reboot"
+	if n.bed.Login != "root" {
+		cmd = "sudo -n " + cmd // the login's sudo rule (Spec.Setup)
+	}
+	if _, err := n.Run(cmd); err != nil {
 		var re *sshconn.RunError
 		if !errors.As(err, &re) || !re.ConnectionLost() {
 			n.bed.t.Fatalf("nodes: %s: systemctl reboot: %v", n.Name, err)

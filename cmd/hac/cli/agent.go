@@ -70,11 +70,17 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	if err != nil {
 		return exitCode(ExitInvalid, "%v", err)
 	}
+	_, err = os.Stat(agent.TakeoverFile)
+	takeover := err == nil
+	if takeover {
+		log.Warn("starting taking over (hac apply is moving mastership here): priority 254 until hac agent takeover --release", "file", agent.TakeoverFile)
+	}
 	a, err := agent.New(cfg, agent.Options{
 		Logger:       log,
 		Version:      version(),
 		ConfigDigest: config.Digest(raw),
 		StatusSocket: socket,
+		Takeover:     takeover,
 	})
 	if err != nil {
 		var p *config.Problem
