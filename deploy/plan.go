@@ -76,7 +76,7 @@ type NodePlan struct {
 	// interface (see startTakeover).
 	aliases bool
 	conn    Conn
-	err        error
+	err     error
 }
 
 // Changed reports whether anything changes on the node.
