@@ -1,14 +1,12 @@
 package deploy_test
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/internal/nodes"
@@ -74,8 +72,10 @@ func TestMigrateFromKeepalived(t *testing.T) {
 	t.Logf("client's neighbours before the migration: %s; lb1 %s; lb2 %s", bed.Exec(bed.Client, "ip", "neigh"),
 		r.lb1.Exec("cat /sys/class/net/eth1/address"), r.lb2.Exec("cat /sys/class/net/eth1/address"))
 	mig := r.probe("2. apply: keepalived to the agent", func(p *netns.Prober) { gaps(t, p, func() { r.apply("migration") }) }, 500*time.Millisecond)
-	for _, n := range both {
-		t.Logf("%s's journal:\n%s", n, n.Exec("sudo -n journalctl -b -o short-precise --no-pager -u keepalived -u hac-agent | tail -n 40"))
+	if t.Failed() {
+		for _, n := range both {
+			t.Logf("%s's journal:\n%s", n, n.Exec("sudo -n journalctl -b -o short-precise --no-pager -u keepalived -u hac-agent | tail -n 40"))
+		}
 	}
 	for _, n := range both {
 		if got := strings.TrimSpace(n.Exec("systemctl is-enabled keepalived; systemctl is-active keepalived; true")); got != "disabled\ninactive" {
@@ -126,6 +126,14 @@ func TestMigrateFromKeepalived(t *testing.T) {
 		}
 	}
 	r.holders("on the agent again", "lb1")
+	for _, n := range both {
+		if out := n.Exec("sudo -n find /etc /var/lib/hac/takeover -name '.*.hac-tmp-*' -o -name takeover 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: files left behind: %s", n, out)
+		}
+	}
+	if out, err := r.run("plan", r.dir); err != nil || !strings.Contains(out, "No changes") {
+		t.Errorf("hac plan after the switches: %v\n%s\nwant no changes", err, out)
+	}
 
 	for _, s := range []struct {
 		step string
@@ -188,13 +196,5 @@ func (r *realPair) runPlain(args ...string) (string, error) {
 
 // sudoAgentState is agentState for a node reached as a user with sudo.
 func sudoAgentState(n *nodes.Node) string {
-	out, err := n.Run("sudo -n " + deploy.DefaultStatusCommand)
-	if err != nil {
-		return ""
-	}
-	var rep status.Report
-	if json.Unmarshal([]byte(out), &rep) != nil || len(rep.Instances) == 0 {
-		return ""
-	}
-	return rep.Instances[0].State
+	return agentStateBy(n, "sudo -n "+deploy.DefaultStatusCommand)
 }
