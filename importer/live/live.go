@@ -132,10 +132,11 @@ func parseAddrs(b []byte) ([]Addr, error) {
 	for _, l := range links {
 		for _, a := range l.AddrInfo {
 			ip, err := netip.ParseAddr(a.Local)
-			if err != nil {
+			p := netip.PrefixFrom(ip, a.PrefixLen)
+			if err != nil || !p.IsValid() {
 				continue
 			}
-			out = append(out, Addr{Prefix: netip.PrefixFrom(ip, a.PrefixLen), Label: a.Label, Scope: a.Scope,
+			out = append(out, Addr{Prefix: p, Label: a.Label, Scope: a.Scope,
 				Permanent: a.ValidLft == nil || *a.ValidLft == 4294967295})
 		}
 	}

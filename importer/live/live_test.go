@@ -67,3 +67,30 @@ func TestTarget(t *testing.T) {
 		t.Errorf("Target of a file: %v, want ErrNotFound", err)
 	}
 }
+
+// FuzzParseAddrs: whatever ip -j addr prints, parsing never panics and
+// every address it returns is valid with a prefix length of its family.
+func FuzzParseAddrs(f *testing.F) {
+	f.Add([]byte(ipj))
+	f.Add([]byte(`[{"addr_info":[{"local":"2001:db8::1","prefixlen":200}]}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		addrs, err := parseAddrs(b)
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if !a.Prefix.IsValid() {
+				t.Fatalf("invalid prefix from %q: %+v", b, a)
+			}
+		}
+	})
+}
+
+// FuzzNetplanAliases: any YAML is read without a panic.
+func FuzzNetplanAliases(f *testing.F) {
+	f.Add([]byte("network:\n  ethernets:\n    eth1:\n      addresses: [198.18.0.102/24]\n"))
+	vips := map[string][]netip.Addr{"eth1": {netip.MustParseAddr("198.18.0.102")}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = netplanAliases("f", b, vips)
+	})
+}
