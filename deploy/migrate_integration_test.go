@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/internal/nodes"
+	"github.com/hac-project/hac/targets/ifupdown"
+	"github.com/hac-project/hac/targets/netplan"
 )
 
 // TestMigrateFromKeepalived takes over the seed's running keepalived pair
@@ -197,4 +200,39 @@ func (r *realPair) runPlain(args ...string) (string, error) {
 // sudoAgentState is agentState for a node reached as a user with sudo.
 func sudoAgentState(n *nodes.Node) string {
 	return agentStateBy(n, "sudo -n "+deploy.DefaultStatusCommand)
+}
+
+// TestRendererSwitchOnRealNodes: the seed's cluster rendered for netplan,
+// then ifupdown, then netplan again, each applied by hac: every switch
+// leaves exactly one network file for eth1 (the other renderer's is
+// removed once the new one is active), and after a reboot of the master
+// eth1 comes up from it and the master takes the VIP back. The loss of
+// each switch is measured, not asserted: ifupdown's activation takes eth1
+// down on the master (docs/deploy.md).
+func TestRendererSwitchOnRealNodes(t *testing.T) {
+	t.Parallel()
+	r := newRealPair(t, seedCluster(t, [2]string{`render: network: "ifupdown"`, `render: network: "netplan"`}))
+	r.apply("netplan")
+	cue := filepath.Join(r.dir, "cluster.cue")
+	netplanFile, ifupdownFile := netplan.Path("eth1"), ifupdown.Path("eth1")
+	var figures []string
+	for _, s := range []struct{ from, to, keep, gone string }{
+		{`network: "netplan"`, `network: "ifupdown"`, ifupdownFile, netplanFile},
+		{`network: "ifupdown"`, `network: "netplan"`, netplanFile, ifupdownFile},
+	} {
+		r.edit(cue, s.from, s.to)
+		res := r.probe("switch to "+s.to, func(*netns.Prober) { r.apply(s.to) }, 300*time.Millisecond)
+		figures = append(figures, fmt.Sprintf("%s: %d lost (gap %v)", s.to, res.Lost, res.MaxGap.Round(time.Millisecond)))
+		for _, n := range []*nodes.Node{r.lb1, r.lb2} {
+			if out := n.Exec("ls " + s.keep + " " + s.gone + " 2>&1; true"); !strings.Contains(out, s.gone+": No such file") || strings.Contains(out, s.keep+": No such file") {
+				t.Errorf("%s after the switch to %s: %s\nwant %s and not %s", n, s.to, out, s.keep, s.gone)
+			}
+		}
+		r.lb1.Reboot()
+		r.bed.Eventually(60*time.Second, "lb1 does not take the VIP back after the reboot", func() bool { return agentState(r.lb1) == "MASTER" })
+		if out := r.lb1.Exec("ip -o -4 addr show dev eth1"); !strings.Contains(out, "198.18.0.11/24") {
+			t.Errorf("after the switch to %s and a reboot, lb1's eth1 has %q, want 198.18.0.11/24", s.to, out)
+		}
+	}
+	t.Logf("figures: switches %s", strings.Join(figures, "; "))
 }

@@ -207,7 +207,7 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		opt.Header += "\nLeft out by --ignore-unsupported (hac cannot carry them; hac apply writes keepalived.conf without them):\n- " + strings.Join(leftOut, "\n- ")
 		if !f.replaceKeepalived {
 			probs = append(probs, keepalived.Problem{Flag: "--replace-keepalived-conf",
-				Msg: fmt.Sprintf("%d directive(s) would be left out (%s), and the imported cluster renders keepalived.conf, so hac apply would replace every node's keepalived.conf without them: pass --replace-keepalived-conf to confirm, or move them out of keepalived first", len(leftOut), strings.Join(leftOut, "; "))})
+				Msg: fmt.Sprintf("%d directive(s) would be left out (%s), and %s: pass --replace-keepalived-conf to confirm, or move them out of keepalived first", len(leftOut), strings.Join(leftOut, "; "), lostBy(f.agent))})
 		}
 	}
 	// Merge even after decode errors, so that every problem is reported.
@@ -224,6 +224,15 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		return exitCode(ExitFailed, "%v", err)
 	}
 	return exitCode(ExitInvalid, "nothing written: %s", importFix(probs))
+}
+
+// lostBy says how hac apply would drop the directives an import leaves
+// out.
+func lostBy(agent bool) string {
+	if agent {
+		return "the imported cluster runs the hac agent, so hac apply would stop keepalived on every node, and them with it"
+	}
+	return "the imported cluster renders keepalived.conf, so hac apply would replace every node's keepalived.conf without them"
 }
 
 // importFix says what to do about the errors: the flags that give what
