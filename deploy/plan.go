@@ -69,8 +69,8 @@ type NodePlan struct {
 	stale   []*change // files hac installed before and no longer builds
 	record  *change   // the node's new RecordPath, nil when unchanged
 	restart []string  // what the restore script runs to undo Stop
-	// keepalived says Stop stops keepalived: apply moves mastership to
-	// a node already running the hac agent first.
+	// keepalived says Stop stops a running keepalived: apply moves
+	// mastership to a node running the hac agent first.
 	keepalived bool
 	// aliases says the node's static VIP aliases are deleted from its
 	// interface (see startTakeover).

@@ -77,11 +77,17 @@ systemctl is-active keepalived; systemctl is-enabled keepalived 2>/dev/null; tru
 		if err != nil {
 			return err
 		}
-		if st := strings.Fields(string(out)); slices.Contains(st, "active") || slices.Contains(st, "enabled") {
+		st := strings.Fields(string(out))
+		if slices.Contains(st, "active") || slices.Contains(st, "enabled") {
 			np.stop(keepalived.Deactivate, keepalived.Activate)
 		}
+		// Only a running keepalived may hold the VIP (an installed one
+		// without a configuration is enabled but never starts).
+		np.keepalived = slices.Contains(st, "active")
 	}
-	np.keepalived = slices.Contains(np.Stop, keepalived.Deactivate)
+	if slices.ContainsFunc(np.stale, func(c *change) bool { return c.file.Path == keepalived.Path }) {
+		np.keepalived = true // hac's keepalived.conf: it runs
+	}
 	return nil
 }
 
