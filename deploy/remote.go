@@ -33,6 +33,15 @@ func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
 	if n.Manifest.SSH.Become != model.BecomeSudo {
 		return c, nil
 	}
+	return Sudo(ctx, c, n.Manifest.SSH.User)
+}
+
+// Sudo returns c running every command through "sudo -n", once it has
+// checked that sudo runs without a password; a sudo that wants one (or a
+// terminal, or is missing) is an error saying how to fix it, naming user
+// (the login, for the message; empty: the node's answer). It closes c
+// when the check fails. hac import reads nodes through it too.
+func Sudo(ctx context.Context, c Conn, user string) (Conn, error) {
 	out, err := c.Run(ctx, "check sudo", "id -un && sudo -n true", nil)
 	if err == nil {
 		return sudoConn{c}, nil
@@ -42,10 +51,10 @@ func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
 	if errors.As(err, &re) && re.ConnectionLost() {
 		return nil, err
 	}
-	user, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if user == "" {
-		user = cmp.Or(n.Manifest.SSH.User, "USER")
+	if who, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); who != "" {
+		user = who
 	}
+	user = cmp.Or(user, "USER")
 	const why = "%w: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": "
 	switch {
 	case re != nil && re.Status == 127:

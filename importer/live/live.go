@@ -3,7 +3,8 @@
 // addresses on its VRRP interfaces (ip -j addr) and the static aliases of
 // its network configuration (ifupdown's interfaces files, netplan's
 // files). Files are read as root: through sudo -n when the login is
-// another user, and a sudo that wants a password is an error saying so.
+// another user ([Node.AsRoot]), and a sudo that wants a password is an
+// error saying so.
 package live
 
 import (
@@ -12,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"path"
 	"slices"
@@ -20,14 +20,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/importer/interfaces"
 )
 
-// Runner runs a shell command on the node; *sshconn.Client is one.
-type Runner interface {
-	Run(ctx context.Context, what, cmd string, stdin io.Reader) ([]byte, error)
-}
+// Runner runs a shell command on the node: a [deploy.Conn].
+type Runner = deploy.Conn
 
 // A Node is a running node. Its file names carry the prefix "NAME:" (the
 // node's name), so positions in problems say which node they are on.
@@ -37,20 +36,16 @@ type Node struct {
 	r    Runner
 }
 
-// New returns the node name reached through r.
+// New returns the node name reached through r; see [Node.AsRoot].
 func New(ctx context.Context, name string, r Runner) *Node { return &Node{Name: name, ctx: ctx, r: r} }
-
-// asRoot runs its arguments as root: directly when logged in as root,
-// else through sudo -n (never asking for a password).
-const asRoot = `if [ "$(id -u)" = 0 ]; then exec "$@"; fi
-if ! sudo -n true 2>/dev/null; then echo "hac: $(id -un) cannot run sudo without a password on this node: give it a NOPASSWD sudo rule (e.g. $(id -un) ALL=(root) NOPASSWD: ALL in /etc/sudoers.d/hac) or log in as root" >&2; exit 3; fi
-exec sudo -n -- "$@"`
 
 func (n *Node) run(what string, argv ...string) ([]byte, error) {
 	var b strings.Builder
-	b.WriteString("sh -c " + sshconn.Quote(asRoot) + " hac")
-	for _, a := range argv {
-		b.WriteString(" " + sshconn.Quote(a))
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(sshconn.Quote(a))
 	}
 	out, err := n.r.Run(n.ctx, what, b.String(), nil)
 	if err != nil {
@@ -59,14 +54,24 @@ func (n *Node) run(what string, argv ...string) ([]byte, error) {
 	return out, nil
 }
 
-// Sudo reports whether the login is not root: the node is read through
-// sudo -n (and hac apply must run through it too: ssh.become "sudo").
-func (n *Node) Sudo() (bool, error) {
+// AsRoot makes the node read as root: through sudo -n ([deploy.Sudo], so a
+// sudo that wants a password is refused as hac apply refuses it) when the
+// login is not root. It reports whether it uses sudo (and hac apply must
+// too: ssh.become "sudo").
+func (n *Node) AsRoot() (bool, error) {
 	out, err := n.r.Run(n.ctx, "who am I", "id -u", nil)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", n.Name, err)
 	}
-	return strings.TrimSpace(string(out)) != "0", nil
+	if strings.TrimSpace(string(out)) == "0" {
+		return false, nil
+	}
+	c, err := deploy.Sudo(n.ctx, n.r, "")
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	n.r = c
+	return true, nil
 }
 
 // Path returns the name a node's file has in positions: "NODE:PATH".

@@ -330,7 +330,7 @@ func readLive(d *sshconn.Dialer, node string, t sshconn.Target, conf string, own
 	}
 	defer c.Close()
 	n := live.New(ctx, node, c)
-	sudo, err := n.Sudo()
+	sudo, err := n.AsRoot()
 	if err != nil {
 		return nil, false, keepalived.Problems{{Msg: err.Error()}}
 	}
