@@ -456,7 +456,7 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			fmt.Fprintf(&b, "  will stop first: %s\n", a)
 		}
 		if np.keepalived {
-			b.WriteString("  keepalived stops here: a node already running the hac agent takes mastership first (hac agent takeover), so no packet is lost\n")
+			b.WriteString("  keepalived stops here once mastership has moved to a hac agent (a takeover: this node's, started with the VIP its static alias held, or that of a node converted before), so no packet is lost\n")
 		}
 		for _, a := range np.Activate {
 			fmt.Fprintf(&b, "  will run: %s\n", a)
