@@ -213,7 +213,10 @@ func (in *instance) residualVIPs() error {
 	if len(removed) > 0 {
 		in.log.Warn("removed stale VIPs left by a previous run", "vips", removed)
 	}
-	if in.resume {
+	switch {
+	case in.resume && in.takeover:
+		in.log.Warn("VIPs leased for a takeover (hac apply moving mastership here): resuming as master", "vips", in.prefixes())
+	case in.resume:
 		in.log.Warn("VIPs still leased from a previous run (killed while master?): resuming as master; a better master makes us step down", "vips", in.prefixes())
 	}
 	return nil
