@@ -31,7 +31,9 @@ import (
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
+	"github.com/hac-project/hac/agent/sdnotify"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
 )
@@ -61,6 +63,9 @@ type Options struct {
 	// (until released): with a VIP still leased on the interface it
 	// resumes as master at TakeoverPriority at once.
 	Takeover bool
+	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
+	// hac agent reload); empty: reloading is refused.
+	ConfigPath string
 }
 
 // TakeoverFile is where hac apply asks the agent to start taking over:
@@ -94,6 +99,14 @@ type env struct {
 	// run runs a check or notify command: see [runCommand].
 	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
 	closers []func() error
+
+	// notify sends a notification to systemd (package sdnotify); nil:
+	// not run by systemd. watchdog is the unit's WatchdogSec; 0: none.
+	notify   func(state string) error
+	watchdog time.Duration
+	// checkHost checks a configuration against the node before a reload
+	// ([checkHost]); nil: not checked.
+	checkHost func(cfg *config.Config) error
 }
 
 // Agent runs the VRRP instances of one node.
@@ -107,11 +120,20 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
+	metrics   net.Listener // agent.metrics, opened by New; nil: none
+	groups    []*syncGroup
 
 	mu    sync.Mutex
 	drops map[string]uint64 // packets no instance claims
 
+	// topo guards what a reload changes while other goroutines read it:
+	// cfg, instances, conns, opts.ConfigDigest; each conn's byID has its
+	// own lock.
+	topo     sync.RWMutex
+	reloader reloader
+
 	notifying sync.WaitGroup // notify commands running
+	changed   chan struct{}  // an instance changed state: tell systemd
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -126,16 +148,39 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 }
 
 // New checks cfg, the node and the status socket's directory, takes the
-// node lock (package rundir) and returns an agent that uses the system's
-// network stack in the calling thread's network namespace (Run opens the
+// node lock (package rundir), opens the metrics listener (agent.metrics)
+// and reads systemd's notify socket and watchdog from the environment
+// (package sdnotify), and returns an agent that uses the system's network
+// stack in the calling thread's network namespace (Run opens the
 // sockets). It changes nothing on the node when it fails.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
 	lock, err := preflight(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
+	// The metrics listener is the last check: a port in use refuses the
+	// start before anything is touched.
+	var ml net.Listener
+	if cfg.Metrics != "" {
+		if ml, err = metrics.Listen(cfg.Metrics); err != nil {
+			lock.Release()
+			return nil, fmt.Errorf("%w; nothing was changed", err)
+		}
+	}
+	sd, wd, err := sdnotify.FromEnv()
+	if err != nil {
+		if ml != nil {
+			ml.Close()
+		}
+		lock.Release()
+		return nil, err
+	}
 	m, err := vip.Dial()
 	if err != nil {
+		sd.Close()
+		if ml != nil {
+			ml.Close()
+		}
 		lock.Release()
 		return nil, err
 	}
@@ -155,15 +200,21 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			}
 			return a, nil
 		},
-		promote: vip.PromoteSecondaries,
-		run:     runCommand,
-		closers: []func() error{m.Close, lock.Release},
+		promote:   vip.PromoteSecondaries,
+		run:       runCommand,
+		checkHost: checkHost,
+		closers:   []func() error{m.Close, lock.Release, sd.Close},
 	}
-	return newAgent(cfg, opts, e), nil
+	if sd != nil {
+		e.notify, e.watchdog = sd.Notify, wd
+	}
+	a := newAgent(cfg, opts, e)
+	a.metrics = ml
+	return a, nil
 }
 
 func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
-	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}}
+	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, clock: opts.Clock, env: e, drops: map[string]uint64{}, changed: make(chan struct{}, 1)}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -200,7 +251,9 @@ func watch(ctx context.Context, fn func([]vip.Event)) error {
 // instances that use it, by VRID.
 type sharedConn struct {
 	conn  netio.Conn
+	mu    sync.RWMutex // byID and watch, which a reload changes
 	byID  map[uint8]*instance
+	watch map[identity]watcher // identities no instance runs, watched across a reload
 	iface string
 	six   bool
 	src   netip.Addr
@@ -215,6 +268,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	defer func() {
 		for _, c := range a.env.closers {
 			c()
+		}
+		if a.metrics != nil {
+			a.metrics.Close()
 		}
 	}()
 	if err := a.setup(ctx); err != nil {
@@ -243,7 +299,24 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}()
 		a.log.Info("status socket ready", "socket", path)
 	}
+	if a.metrics != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(bg, a.metrics, metrics.Handler(a.Report)); err != nil {
+				a.log.Error("metrics listener stopped", "address", a.cfg.Metrics, "err", err)
+			}
+		}()
+		a.log.Info("metrics ready", "address", a.metrics.Addr().String(), "path", metrics.Path)
+	}
 	for _, c := range a.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.read(c)
+		}()
+	}
+	a.reloader.goRead = func(c *sharedConn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -259,6 +332,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 
 	var running sync.WaitGroup
+	a.reloader.goRun = func(in *instance) {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			in.run()
+		}()
+	}
 	for _, in := range a.instances {
 		running.Add(1)
 		go func() {
@@ -266,18 +346,35 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			in.run()
 		}()
 	}
+	if a.env.notify != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.notifySystemd(bg)
+		}()
+	}
+	if a.env.watchdog > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.watchdog(bg, a.env.watchdog)
+		}()
+	}
+	a.reloader.start()
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "node", a.cfg.Node, "instances", len(a.instances), "version", a.opts.Version)
 
 	<-ctx.Done()
+	a.reloader.stop()
 	a.log.Info("stopping: masters hand off make-before-break")
-	for _, in := range a.instances {
+	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
+	for _, in := range a.list() {
 		in.post(in.shutdown)
 	}
 	running.Wait()
 	a.notifying.Wait()
 	a.log.Info("agent stopped")
 	cancelBG()
-	for _, c := range a.conns {
+	for _, c := range a.connList() {
 		c.conn.Close()
 	}
 	wg.Wait()
@@ -340,7 +437,9 @@ func (a *Agent) setup(ctx context.Context) error {
 		}
 	}
 	anns := map[string]Announcer{}
+	a.reloader.anns, a.reloader.annFams = anns, map[string][2]bool{}
 	for _, d := range slices.Sorted(maps.Keys(devs)) {
+		a.reloader.annFams[d] = [2]bool{devs[d].v4, devs[d].v6}
 		an, err := a.env.announce(ifaces[d], devs[d].v4, devs[d].v6)
 		if err != nil {
 			return err
@@ -363,6 +462,7 @@ func (a *Agent) setup(ctx context.Context) error {
 		}
 		a.instances = append(a.instances, in)
 	}
+	a.setupGroups()
 	return nil
 }
 
@@ -372,7 +472,9 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 	six := in.six
 	for _, c := range a.conns {
 		if c.iface == ifi.Name && c.six == six && (!in.cfg.Source.IsValid() || c.src == in.cfg.Source) && c.mcast == !in.cfg.Unicast {
+			c.mu.Lock()
 			c.byID[in.cfg.VRID] = in
+			c.mu.Unlock()
 			in.conn, in.src = c.conn, c.conn.Source()
 			return nil
 		}
@@ -407,7 +509,14 @@ func (a *Agent) read(c *sharedConn) {
 		}
 		var in *instance
 		if len(m.Payload) >= 2 {
-			in = c.byID[m.Payload[1]]
+			in = c.lookup(m.Payload[1])
+		}
+		if len(m.Payload) >= 2 {
+			id := identity{vrid: m.Payload[1], version: int(m.Payload[0] >> 4)}
+			if w, ok := c.watcher(id); ok && (in == nil || in.cfg.Version != id.version) {
+				w.in.deliverAs(m, w.exp)
+				continue
+			}
 		}
 		if in == nil {
 			if len(m.Payload) >= 2 && a.claimedElsewhere(c, m.Payload[1]) {
@@ -425,8 +534,8 @@ func (a *Agent) read(c *sharedConn) {
 // claimedElsewhere reports whether another socket on c's interface and
 // family carries VRID id: every raw socket sees every advert.
 func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
-	for _, o := range a.conns {
-		if o != c && o.iface == c.iface && o.six == c.six && o.byID[id] != nil {
+	for _, o := range a.connList() {
+		if o != c && o.iface == c.iface && o.six == c.six && o.lookup(id) != nil {
 			return true
 		}
 	}
@@ -435,7 +544,7 @@ func (a *Agent) claimedElsewhere(c *sharedConn, id uint8) bool {
 
 // dispatch hands netlink events to every instance.
 func (a *Agent) dispatch(evs []vip.Event) {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		in.post(func() { in.onEvents(evs) })
 	}
 }
@@ -443,13 +552,14 @@ func (a *Agent) dispatch(evs []vip.Event) {
 // Abort cuts a graceful stop short: masters still draining remove their
 // VIPs and stop at once (a second SIGTERM).
 func (a *Agent) Abort() {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		in.post(in.shutdown)
 	}
 }
 
 // Report returns the agent's status.
 func (a *Agent) Report() status.Report {
+	a.topo.RLock()
 	r := status.Report{
 		Cluster:      a.cfg.Cluster,
 		Node:         a.cfg.Node,
@@ -457,9 +567,13 @@ func (a *Agent) Report() status.Report {
 		Version:      a.opts.Version,
 		Started:      a.started,
 	}
+	a.topo.RUnlock()
 	now := a.clock.Now()
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		r.Instances = append(r.Instances, in.snapshot(now))
+	}
+	for _, g := range a.groups {
+		r.SyncGroups = append(r.SyncGroups, g.report())
 	}
 	a.mu.Lock()
 	if len(a.drops) > 0 {
@@ -478,7 +592,7 @@ func (a *Agent) Report() status.Report {
 // advert on (RFC 5798 section 6.4: a backup whose priority now beats the
 // master's takes over when its timer fires).
 func (a *Agent) SetPriority(name string, prio uint8) error {
-	for _, in := range a.instances {
+	for _, in := range a.list() {
 		if in.cfg.Name == name {
 			in.post(func() { in.do(in.m.Step(in.clock.Now(), fsm.PriorityChange{Priority: prio})) })
 			return nil
@@ -505,7 +619,8 @@ func (a *Agent) Takeover(name string, release bool) ([]string, error) {
 }
 
 // Handoff hands mastership off gracefully without stopping: every master
-// instance (or only the named one) sends priority 0, keeps its VIPs until
+// instance (or only the named one, with the other members of its sync
+// group, which move together) sends priority 0, keeps its VIPs until
 // the new master is heard, then rejoins as backup with priority 1 so it
 // does not preempt back. With release, it restores the configured
 // priorities instead. It returns the instances it acted on.
@@ -513,16 +628,17 @@ func (a *Agent) Handoff(name string, release bool) ([]string, error) {
 	return a.each(name, func(in *instance) bool { return in.handoff(release) })
 }
 
-// each runs do in the goroutine of every instance (or only the named one)
-// and returns the names of those where it did something.
+// each runs do in the goroutine of every instance (or only the named one
+// and the other members of its sync group) and returns the names of those
+// where it did something.
 func (a *Agent) each(name string, do func(*instance) bool) ([]string, error) {
 	var done []string
 	found := false
-	for _, in := range a.instances {
-		if name != "" && in.cfg.Name != name {
+	for _, in := range a.list() {
+		if name != "" && !slices.Contains(a.groupOf(name), in.cfg.Name) {
 			continue
 		}
-		found = true
+		found = found || in.cfg.Name == name || name == ""
 		res := make(chan bool, 1)
 		in.post(func() { res <- do(in) })
 		select {

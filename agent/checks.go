@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
 )
 
 // checkState counts a health check's results like keepalived's
@@ -59,12 +62,16 @@ type checkResult struct {
 // results (each bounded by its timeout), then keeps running them every
 // interval until ctx ends. State changes arrive on in.checked.
 func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
-	base := len(in.items)
-	states := make([]checkState, len(in.cfg.Checks))
+	in.loopChecks(ctx, wg, in.firstResults(ctx, in.cfg.Checks))
+}
+
+// firstResults runs every check of cs once, in parallel, and returns
+// their states after that first result. It only reads in.
+func (in *instance) firstResults(ctx context.Context, cs []config.Check) []checkState {
+	states := make([]checkState, len(cs))
 	var first sync.WaitGroup
-	for i := range in.cfg.Checks {
-		c := &in.cfg.Checks[i]
-		in.items = append(in.items, item{name: c.Name, weight: c.Weight})
+	for i := range cs {
+		c := &cs[i]
 		states[i] = checkState{rise: c.Rise, fall: c.Fall}
 		first.Add(1)
 		go func() {
@@ -73,8 +80,16 @@ func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
 		}()
 	}
 	first.Wait()
+	return states
+}
+
+// loopChecks adds the checks of in.cfg, in their states after the first
+// result, to the items and runs them every interval until ctx ends.
+func (in *instance) loopChecks(ctx context.Context, wg *sync.WaitGroup, states []checkState) {
+	base := len(in.items)
 	for i := range in.cfg.Checks {
-		in.items[base+i].up = states[i].up
+		c := &in.cfg.Checks[i]
+		in.items = append(in.items, item{name: c.Name, weight: c.Weight, up: states[i].up})
 		in.log.Info("check initial state", "check", in.cfg.Checks[i].Name, "up", states[i].up, "weight", in.cfg.Checks[i].Weight)
 		wg.Add(1)
 		go func() {
@@ -108,17 +123,64 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 }
 
 // probe runs the check once and reports success; failures are logged at
-// debug level (the state changes are logged by the instance).
+// debug level (the state changes are logged by the instance). Every run
+// that was not cut short by the instance stopping is counted with its
+// result and duration.
 func (in *instance) probe(ctx context.Context, c *config.Check) bool {
+	start := in.clock.Now()
 	err := in.a.env.run(ctx, c.Command, c.User, time.Duration(c.Timeout))
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
 		}
+		result := status.CheckFailed
+		if errors.Is(err, errTimeout) {
+			result = status.CheckTimeout
+		}
+		in.runs.count(c.Name, result, in.clock.Now().Sub(start))
 		in.log.Debug("check failed", "check", c.Name, "err", err)
 		return false
 	}
+	in.runs.count(c.Name, status.CheckOK, in.clock.Now().Sub(start))
 	return true
+}
+
+// checkRuns counts the runs of an instance's health checks by check and
+// result, and the time they took: the one count of check results, which
+// status and metrics show. The checks' goroutines count, Report reads.
+type checkRuns struct {
+	mu      sync.Mutex
+	results map[string]map[string]uint64 // check name -> result -> runs
+	seconds map[string]float64           // check name -> seconds spent
+}
+
+func (r *checkRuns) count(check, result string, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.results == nil {
+		r.results, r.seconds = map[string]map[string]uint64{}, map[string]float64{}
+	}
+	if r.results[check] == nil {
+		r.results[check] = map[string]uint64{}
+	}
+	r.results[check][result]++
+	r.seconds[check] += took.Seconds()
+}
+
+// fill returns checks with their counts filled in (a copy: the published
+// snapshot is shared).
+func (r *checkRuns) fill(checks []status.Item) []status.Item {
+	if len(checks) == 0 {
+		return checks
+	}
+	checks = slices.Clone(checks)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range checks {
+		checks[i].Results = maps.Clone(r.results[checks[i].Name])
+		checks[i].RunSeconds = r.seconds[checks[i].Name]
+	}
+	return checks
 }
 
 // errTimeout says a command ran out of time and was killed.

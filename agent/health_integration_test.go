@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hac-project/hac/agent/agenttest"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -61,8 +62,11 @@ func TestHealth(t *testing.T) {
 		Checks: []status.Item{{Name: "web", Up: true, Weight: -150}},
 	}
 	got := tracking{Priority: in.Priority, Base: in.BasePriority, Tracks: in.Tracks, Checks: in.Checks}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(status.Item{}, "Results", "RunSeconds")); diff != "" {
 		t.Errorf("n1 status (-want +got):\n%s", diff)
+	}
+	if c := in.Checks[0]; c.Results["ok"] == 0 || c.RunSeconds <= 0 {
+		t.Errorf("n1's check ran without being counted: %v, %v s", c.Results, c.RunSeconds)
 	}
 
 	failover := func(what string, fail, heal func()) {
@@ -101,6 +105,9 @@ func TestHealth(t *testing.T) {
 	bed.Exec(n1.NS, "ip", "link", "set", "trk1", "up")
 	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
 	a1.NoDrops("VI_1")
+	if r := a1.Instance("VI_1").Checks[0].Results; r["failed"] == 0 || r["ok"] == 0 {
+		t.Errorf("n1's check runs by result %v, want ok and failed runs counted", r)
+	}
 	a1.Stop()
 	a2.Stop()
 }

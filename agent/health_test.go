@@ -62,11 +62,13 @@ type fakeRun struct {
 	mu      sync.Mutex
 	healthy map[string]bool
 	calls   []string
+	argvs   [][]string // every call's argv
 }
 
 func (f *fakeRun) run(ctx context.Context, argv []string, _ string, timeout time.Duration) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, argv[0])
+	f.argvs = append(f.argvs, argv)
 	ok := f.healthy[argv[0]]
 	f.mu.Unlock()
 	if argv[0] == "hang" {
@@ -103,6 +105,19 @@ func (f *fakeRun) notified() []string {
 	return n
 }
 
+// called returns the argv of every call of program, in order.
+func (f *fakeRun) called(program string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, a := range f.argvs {
+		if a[0] == program {
+			out = append(out, strings.Join(a, " "))
+		}
+	}
+	return out
+}
+
 // TestTracking: a check with a positive weight, a tracked interface with a
 // negative one and a weight-0 check move the effective priority and the
 // state; notify commands run on every transition.
@@ -118,7 +133,7 @@ func TestTracking(t *testing.T) {
 				{Name: "slow", Command: []string{"hang"}, Interval: sec, Timeout: sec, Rise: 1, Fall: 1, Weight: -10},
 			}
 			c.Notify = &config.Notify{Master: []string{"notify-master"}, Backup: []string{"notify-backup"},
-				Fault: []string{"notify-fault"}, Stop: []string{"notify-stop"}}
+				Fault: []string{"notify-fault"}, Stop: []string{"notify-stop"}, All: []string{"generic", "--flag"}}
 			e.run = f.run
 		})
 		prio := func(want int, state string) {
@@ -135,7 +150,13 @@ func TestTracking(t *testing.T) {
 		time.Sleep(time.Second + 10*time.Millisecond)
 		prio(110, "BACKUP")
 		in := r.instance()
-		want := []status.Item{{Name: "web", Up: true, Weight: 20}, {Name: "db", Up: true}, {Name: "slow", Weight: -10}}
+		// Each check ran once and is counted with its result and time
+		// (the hanging one for its whole timeout).
+		want := []status.Item{
+			{Name: "web", Up: true, Weight: 20, Results: map[string]uint64{"ok": 1}},
+			{Name: "db", Up: true, Results: map[string]uint64{"ok": 1}},
+			{Name: "slow", Weight: -10, Results: map[string]uint64{"timeout": 1}, RunSeconds: 1},
+		}
 		if diff := cmp.Diff(want, in.Checks); diff != "" {
 			t.Errorf("checks (-want +got):\n%s", diff)
 		}
@@ -179,6 +200,20 @@ func TestTracking(t *testing.T) {
 		wantN := []string{"notify-backup", "notify-master", "notify-fault", "notify-backup", "notify-master", "notify-stop"}
 		if diff := cmp.Diff(wantN, f.notified()); diff != "" {
 			t.Errorf("notify commands (-want +got):\n%s", diff)
+		}
+		// keepalived's generic notify: INSTANCE, the name, the state and
+		// the effective priority (in FAULT the one the weight-0 item
+		// does not change: 100 - 50 - 10).
+		wantG := []string{
+			"generic --flag INSTANCE VI_1 BACKUP 110",
+			"generic --flag INSTANCE VI_1 MASTER 110",
+			"generic --flag INSTANCE VI_1 FAULT 40",
+			"generic --flag INSTANCE VI_1 BACKUP 40",
+			"generic --flag INSTANCE VI_1 MASTER 90",
+			"generic --flag INSTANCE VI_1 STOP 90",
+		}
+		if diff := cmp.Diff(wantG, f.called("generic")); diff != "" {
+			t.Errorf("generic notify (-want +got):\n%s", diff)
 		}
 	})
 }

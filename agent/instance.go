@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
@@ -68,6 +69,11 @@ type instance struct {
 
 	items  []item  // tracked interfaces (first, as tracks), then checks
 	tracks []track // the tracked interfaces, as items[:len(tracks)]
+	// stopChecks ends the check loops and waits for them.
+	stopChecks func()
+
+	group  *syncGroup // nil: not in a sync group (group.go)
+	member int        // the instance's index in group
 
 	timer     Timer // the machine's deadline
 	garpTimer Timer // delayed burst and refresh
@@ -102,9 +108,18 @@ type instance struct {
 	drops   map[string]uint64
 	dropLog warnings
 
+	// exp is what deliver checks adverts with: expect, or a copy a
+	// reload stored with the new VIPs.
+	exp atomic.Pointer[vrrp.Expect]
+
 	mu   sync.Mutex
 	snap status.Instance
 	last time.Time // lastAdvert, for the snapshot
+
+	seenMaster netip.Addr    // the last master seen, for counters.MasterChanges
+	started    chan struct{} // closed once the instance has its initial state
+	beat       atomic.Uint64 // the last watchdog round the loop answered
+	runs       checkRuns     // health-check results, counted on the checks' goroutines
 }
 
 // received is a valid advert and where it came from.
@@ -145,15 +160,31 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		log:      a.log.With("instance", c.Name),
 		takeover: a.opts.Takeover,
 		six:      c.VIPs[0].Prefix.Addr().Is6(),
-		byDev:    map[string][]netip.Addr{},
 		anns:     anns,
 		msgs:     make(chan received, rxQueue),
 		ctl:      make(chan func(), 64),
 		checked:  make(chan checkResult),
 		done:     make(chan struct{}),
+		started:  make(chan struct{}),
 		timer:    a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
+	if err := in.setVIPs(c, lookup); err != nil {
+		return nil, err
+	}
+	if err := in.residualVIPs(); err != nil {
+		return nil, err
+	}
+	in.promote()
+	return in, nil
+}
+
+// setVIPs resolves the VIPs of c to the interfaces they go on; it
+// changes nothing when one cannot be resolved.
+func (in *instance) setVIPs(c *config.Instance, lookup func(string) (*net.Interface, error)) error {
+	var vips []vipOn
+	var addrs []netip.Addr
+	byDev := map[string][]netip.Addr{}
 	for _, v := range c.VIPs {
 		dev := v.Device
 		if dev == "" {
@@ -161,23 +192,25 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		}
 		difi, err := lookup(dev)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		in.vips = append(in.vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
-		in.addrs = append(in.addrs, v.Prefix.Addr())
-		in.byDev[dev] = append(in.byDev[dev], v.Prefix.Addr())
+		vips = append(vips, vipOn{prefix: v.Prefix, index: difi.Index, dev: dev})
+		addrs = append(addrs, v.Prefix.Addr())
+		byDev[dev] = append(byDev[dev], v.Prefix.Addr())
 	}
-	if err := in.residualVIPs(); err != nil {
-		return nil, err
-	}
+	in.vips, in.addrs, in.byDev = vips, addrs, byDev
+	return nil
+}
+
+// promote sets promote_secondaries on the devices of IPv4 VIPs.
+func (in *instance) promote() {
 	for dev, as := range in.byDev {
-		if as[0].Is4() && a.env.promote != nil {
-			if err := a.env.promote(dev); err != nil {
+		if as[0].Is4() && in.a.env.promote != nil {
+			if err := in.a.env.promote(dev); err != nil {
 				in.log.Warn("cannot set promote_secondaries: removing a VIP that became primary may remove the addresses of its subnet", "device", dev, "err", err)
 			}
 		}
 	}
-	return in, nil
 }
 
 // residualVIPs looks for VIPs a previous run left on the interfaces. A VIP
@@ -226,28 +259,17 @@ func (in *instance) residualVIPs() error {
 // socket (and so the source address) is known.
 func (in *instance) initMachine() error {
 	c := in.cfg
-	m, err := fsm.New(fsm.Config{
-		Version:       c.Version,
-		Priority:      c.Priority,
-		AdvertInt:     time.Duration(c.AdvertInt),
-		Preempt:       c.Preempt,
-		PreemptDelay:  time.Duration(c.PreemptDelay),
-		Primary:       in.src,
-		HandoffLinger: in.a.opts.HandoffLinger,
-	})
+	m, err := fsm.New(in.fsmConfig(c))
 	if err != nil {
 		return fmt.Errorf("agent: instance %s: %w", c.Name, err)
 	}
 	in.m = m
 	in.pkt = vrrp.Packet{Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs}
-	in.expect = vrrp.Expect{
-		Version: c.Version, VRID: c.VRID, AdvertInt: time.Duration(c.AdvertInt), Addrs: in.addrs, Self: in.src,
-		Unicast: c.Unicast, CheckSource: c.Unicast, Peers: c.Peers, // keepalived's unicast_peer check
-	}
+	in.expect = expectFor(c, in.src, in.addrs)
 	if c.Version == 2 && c.Auth != nil {
 		in.pkt.AuthType, in.pkt.Auth = vrrp.AuthPass, vrrp.PassAuth(c.Auth.Pass)
-		in.expect.AuthType, in.expect.Auth = in.pkt.AuthType, in.pkt.Auth
 	}
+	in.exp.Store(&in.expect)
 	switch {
 	case c.Unicast:
 		in.dsts = c.Peers
@@ -256,7 +278,7 @@ func (in *instance) initMachine() error {
 	default:
 		in.dsts = []netip.Addr{vrrp.GroupIPv4}
 	}
-	in.lease = vip.LeaseFor(fsm.MasterDownInterval(c.Version, c.Priority, time.Duration(c.AdvertInt), fsm.DefaultDownAdverts))
+	in.lease = leaseOf(c)
 	in.publish()
 	return nil
 }
@@ -273,13 +295,17 @@ func (in *instance) post(f func()) {
 // deliver checks a received packet on the socket's reader goroutine and
 // queues it for the instance if it is a valid advert; an invalid one is
 // dropped and counted, and so is a valid one when the queue is full (the
-// newest is dropped). Only in.expect, immutable once the instance runs, and
+// newest is dropped). Only in.exp, replaced whole by a reload, and
 // the drop counters are used here.
-func (in *instance) deliver(m netio.Message) {
+func (in *instance) deliver(m netio.Message) { in.deliverAs(m, in.exp.Load()) }
+
+// deliverAs is deliver checking the packet against exp: the instance's
+// own expectations, or another identity's it watches (see watcher).
+func (in *instance) deliverAs(m netio.Message, exp *vrrp.Expect) {
 	p, err := vrrp.Parse(m.Payload, m.Src, m.Dst)
 	var differ bool
 	if err == nil {
-		differ, err = in.expect.Check(p, m.Src, m.TTL, m.Multicast())
+		differ, err = exp.Check(p, m.Src, m.TTL, m.Multicast())
 	}
 	if err != nil {
 		reason := "invalid"
@@ -314,16 +340,19 @@ func (in *instance) run() {
 	in.setupTracks()
 	ctx, cancel := context.WithCancel(context.Background())
 	var checks sync.WaitGroup
-	defer checks.Wait()
-	defer cancel()
+	in.stopChecks = func() { cancel(); checks.Wait() }
+	defer func() { in.stopChecks() }() // a reload may replace the checks
 	in.startChecks(ctx, &checks)
 	now = in.clock.Now()
 	in.applyPriority(now)
+	in.checkSource(now)
 	if in.resume {
 		in.do(in.m.Step(now, fsm.Resume{}))
 	} else {
 		in.do(in.m.Step(now, fsm.Start{}))
 	}
+	in.publish()
+	close(in.started)
 	for {
 		in.arm()
 		in.publish()
@@ -405,6 +434,7 @@ func (in *instance) do(acts []fsm.Action) {
 			in.warn("fsm:"+act.Message, act.Message, "peer", addrAttr(act.Peer))
 		}
 	}
+	in.syncGroupStep(acts)
 }
 
 // sendResult steps the machine with what send and probe found.
@@ -442,6 +472,10 @@ func addrAttr(a netip.Addr) string {
 func (in *instance) transition(t fsm.Transition) {
 	now := in.clock.Now()
 	in.counters.Transitions++
+	if in.counters.TransitionReasons == nil {
+		in.counters.TransitionReasons = map[string]uint64{}
+	}
+	in.counters.TransitionReasons[t.Reason]++
 	in.since, in.reason = now, t.Reason
 	in.log.Info("transition", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "peer", addrAttr(t.Peer), "priority", in.m.Priority())
 	in.notify(t.To)
@@ -497,6 +531,7 @@ func (in *instance) renew() {
 			return
 		}
 	}
+	in.counters.LeaseRenewals++
 	in.renewed = now
 }
 
@@ -620,7 +655,18 @@ func (in *instance) onEvents(evs []vip.Event) {
 			if e.Index == in.ifi.Index {
 				in.setLink(now, e.Up)
 			}
+		case vip.AddrAdded:
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Fault {
+				in.probeSend() // back at once, not at the next probe
+				in.sendResult()
+			}
 		case vip.AddrRemoved:
+			// A backup sends nothing, so no send failure would tell it;
+			// a master finds out at its next advert (send_errors).
+			if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src && in.m.State() == fsm.Backup {
+				in.warn("source", "our source address was removed from the interface: FAULT until it is back", "source", in.src.String(), "interface", in.cfg.Interface)
+				in.do(in.m.Step(now, fsm.SendFailed{}))
+			}
 			for _, v := range in.vips {
 				if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
 					in.restore(v)
@@ -717,6 +763,10 @@ func (in *instance) takeOver(release bool) bool {
 
 // publish copies the instance's state for Report.
 func (in *instance) publish() {
+	if m := in.m.Master(); m.IsValid() && m != in.seenMaster {
+		in.seenMaster = m
+		in.counters.MasterChanges++
+	}
 	s := status.Instance{
 		Name:         in.cfg.Name,
 		VRID:         in.cfg.VRID,
@@ -733,10 +783,15 @@ func (in *instance) publish() {
 	if s.VIPs == nil {
 		s.VIPs = []netip.Prefix{}
 	}
+	s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
 	s.Tracks, s.Checks = in.itemStates()
 	in.mu.Lock()
+	changed := in.snap.State != s.State
 	in.snap, in.last = s, in.lastAdvert
 	in.mu.Unlock()
+	if changed {
+		in.a.stateChanged()
+	}
 }
 
 // snapshot returns the last published state with the advert age at now.
@@ -747,9 +802,25 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 	in.dropMu.Lock()
 	s.Counters.Drops = maps.Clone(in.drops) // counted on the reader goroutine
 	in.dropMu.Unlock()
+	s.Checks = in.runs.fill(s.Checks)
 	s.LastAdvertMillis = -1
 	if !in.last.IsZero() {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()
 	}
 	return s
+}
+
+// checkSource checks at start, without sending, that adverts could be
+// sent (the source address is on the interface, the peers are
+// reachable); when not, the instance starts in FAULT instead of waiting
+// for the address (or becoming master without a way to advertise) and
+// the machine's send probe brings it back once they can.
+func (in *instance) checkSource(now time.Time) {
+	for _, dst := range in.dsts {
+		if err := in.conn.Probe(in.src, dst); err != nil {
+			in.warn("source", "adverts cannot be sent (is the source address on the interface?): FAULT until they can, probing every advert interval", "source", in.src.String(), "dst", dst.String(), "err", err)
+			in.do(in.m.Step(now, fsm.SendFailed{}))
+			return
+		}
+	}
 }

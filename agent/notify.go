@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/election"
 )
 
 // Notify timeouts: a notify command is killed (with its process group)
@@ -15,43 +19,84 @@ const (
 	stopTimeout   = time.Second
 )
 
-// notify runs the instance's notify command for a transition to state to,
-// if one is configured, in the background: the state machine never waits.
-// Like keepalived's notify_master/backup/fault/stop, the command gets only
-// its configured arguments. The agent waits for running notify commands
-// (bounded by their timeouts) before it exits.
-func (in *instance) notify(to fsm.State) {
-	n := in.cfg.Notify
-	if n == nil {
-		return
-	}
-	var argv []string
-	timeout := notifyTimeout
-	switch to {
-	case fsm.Master:
-		argv = n.Master
-	case fsm.Backup:
-		argv = n.Backup
-	case fsm.Fault:
-		argv = n.Fault
+// notifyState is the state word keepalived's generic notify script gets
+// (vrrp_notify.c): MASTER, BACKUP, FAULT or STOP; "" for a state that
+// runs no command (INIT, DRAINING).
+func notifyState(s fsm.State) string {
+	switch s {
+	case fsm.Master, fsm.Backup, fsm.Fault:
+		return s.String()
 	case fsm.Stopped:
-		if !in.stopping {
-			return // a handoff without stopping: the instance rejoins
-		}
-		argv, timeout = n.Stop, stopTimeout
+		return "STOP"
 	}
-	if len(argv) == 0 {
-		return
+	return ""
+}
+
+// notifyCommands returns the commands n runs on entering state (a word of
+// notifyState), for an instance or a group (kind "INSTANCE" or "GROUP")
+// named name at priority prio: the state's own command with only its
+// configured arguments (keepalived's notify_master etc.), then the
+// generic one (keepalived's notify) with kind, name, state and prio
+// appended, as keepalived calls it.
+func notifyCommands(n *config.Notify, state, kind, name string, prio int) [][]string {
+	if n == nil || state == "" {
+		return nil
 	}
-	state := to.String()
-	in.a.notifying.Add(1)
-	go func() {
-		defer in.a.notifying.Done()
-		// Only the program's name is logged: arguments may hold secrets.
-		if err := in.a.env.run(context.Background(), argv, "", timeout); err != nil {
-			in.log.Warn("notify command failed", "state", state, "program", argv[0], "err", err)
-			return
-		}
-		in.log.Debug("notify command done", "state", state, "program", argv[0])
-	}()
+	var cmds [][]string
+	if own := map[string][]string{"MASTER": n.Master, "BACKUP": n.Backup, "FAULT": n.Fault, "STOP": n.Stop}[state]; len(own) > 0 {
+		cmds = append(cmds, own)
+	}
+	if len(n.All) > 0 {
+		argv := append(append([]string(nil), n.All...), kind, name, state, strconv.Itoa(prio))
+		cmds = append(cmds, argv)
+	}
+	return cmds
+}
+
+// notify runs the instance's notify commands for a transition to state
+// to, if configured, in the background: the state machine never waits.
+// The agent waits for running notify commands (bounded by their timeouts)
+// before it exits.
+func (in *instance) notify(to fsm.State) {
+	if to == fsm.Stopped && !in.stopping {
+		return // a handoff without stopping: the instance rejoins
+	}
+	state := notifyState(to)
+	in.a.runNotify(in.log, state, notifyCommands(in.cfg.Notify, state, "INSTANCE", in.cfg.Name, in.notifyPriority()))
+}
+
+// notifyPriority is the priority the generic notify command gets:
+// keepalived's effective priority, which a weight-0 item in fault does
+// not change (hac's machine runs at 0 then).
+func (in *instance) notifyPriority() int {
+	if p := in.m.Priority(); p != 0 {
+		return int(p)
+	}
+	items := make([]election.Item, len(in.items))
+	for i, it := range in.items {
+		items[i] = election.Item{Weight: it.weight, Up: it.up || it.weight == 0}
+	}
+	return int(election.Effective(in.cfg.Priority, items))
+}
+
+// runNotify starts each command in the background, killed after
+// notifyTimeout, or stopTimeout on entering STOP (keepalived runs its STOP
+// scripts with a 1 s timeout). Failures are logged with the program name
+// only: arguments may hold secrets.
+func (a *Agent) runNotify(log *slog.Logger, state string, cmds [][]string) {
+	timeout := notifyTimeout
+	if state == "STOP" {
+		timeout = stopTimeout
+	}
+	for _, argv := range cmds {
+		a.notifying.Add(1)
+		go func() {
+			defer a.notifying.Done()
+			if err := a.env.run(context.Background(), argv, "", timeout); err != nil {
+				log.Warn("notify command failed", "state", state, "program", argv[0], "err", err)
+				return
+			}
+			log.Debug("notify command done", "state", state, "program", argv[0])
+		}()
+	}
 }

@@ -20,8 +20,8 @@ import (
 // runtime directories and the lock file. On success the caller owns the
 // lock.
 func preflight(cfg *config.Config, opts Options) (*rundir.Lock, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("agent config is invalid, nothing was changed:\n%w", err)
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
 	}
 	if p := (&Agent{cfg: cfg, opts: opts}).statusPath(); p != "" {
 		if err := status.CheckPath(p); err != nil {
@@ -32,11 +32,29 @@ func preflight(cfg *config.Config, opts Options) (*rundir.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHost(cfg); err != nil {
+	if err := checkNode(cfg, checkHost); err != nil {
 		lock.Release()
-		return nil, fmt.Errorf("agent config does not fit this node, nothing was changed:\n%w", err)
+		return nil, err
 	}
 	return lock, nil
+}
+
+// checkConfig is the check of the file alone, at start and before a
+// reload: [config.Config.Validate], every problem at once.
+func checkConfig(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("agent config is invalid, nothing was changed:\n%w", err)
+	}
+	return nil
+}
+
+// checkNode is the check of cfg against the node (check is [checkHost]
+// but in tests), at start and before a reload.
+func checkNode(cfg *config.Config, check func(*config.Config) error) error {
+	if err := check(cfg); err != nil {
+		return fmt.Errorf("agent config does not fit this node, nothing was changed:\n%w", err)
+	}
+	return nil
 }
 
 // checkHost reads the node's interfaces and addresses and checks cfg

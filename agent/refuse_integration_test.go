@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -56,6 +57,15 @@ func TestRefusedBeforeTouching(t *testing.T) {
 		mod(c, &c.Instances[0])
 		return c
 	}
+	// A port in use in n1's namespace, for agent.metrics.
+	var busy net.Listener
+	if err := netns.Do(n.NS, func() (err error) {
+		busy, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	const pass = "a-forty-character-pass-0123456789abcdefg"
 	for _, tc := range []struct {
 		name string
@@ -81,6 +91,8 @@ func TestRefusedBeforeTouching(t *testing.T) {
 		{"status socket in a world-writable directory", v3(func(c *config.Config, _ *config.Instance) {
 			c.StatusSocket = filepath.Join(open, "agent.sock")
 		}), open + " is writable by other users"},
+		{"metrics port in use", v3(func(c *config.Config, _ *config.Instance) { c.Metrics = busy.Addr().String() }),
+			"metrics: cannot listen on " + busy.Addr().String() + " (agent.metrics)"},
 		{"every problem at once", v3(func(_ *config.Config, in *config.Instance) { in.VRID, in.Priority = 0, 0 }), "instances[0].vrid: 0 is out of range 1..255: use the cluster's virtual_router_id\ninstances[0].priority: 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,15 +18,17 @@ import (
 // cluster decodes into them (defaults filled in).
 type (
 	rawCluster struct {
-		Network rawNetwork             `json:"network"`
-		Nodes   map[string]rawNode     `json:"nodes"`
-		VRRP    map[string]rawInstance `json:"vrrp"`
+		Network rawNetwork              `json:"network"`
+		Nodes   map[string]rawNode      `json:"nodes"`
+		VRRP    map[string]rawInstance  `json:"vrrp"`
+		Sync    map[string]rawSyncGroup `json:"sync_groups"`
 		Render  struct {
 			Network    string `json:"network"`
 			Keepalived bool   `json:"keepalived"`
 		} `json:"render"`
 		Agent struct {
 			StatusSocket string `json:"status_socket"`
+			Metrics      string `json:"metrics"`
 		} `json:"agent"`
 	}
 	rawNetwork struct {
@@ -82,12 +84,18 @@ type (
 			Weight   int      `json:"weight"`
 			User     string   `json:"user"`
 		} `json:"checks"`
-		Notify struct {
-			Master []string `json:"master"`
-			Backup []string `json:"backup"`
-			Fault  []string `json:"fault"`
-			Stop   []string `json:"stop"`
-		} `json:"notify"`
+		Notify rawNotify `json:"notify"`
+	}
+	rawNotify struct {
+		Master []string `json:"master"`
+		Backup []string `json:"backup"`
+		Fault  []string `json:"fault"`
+		Stop   []string `json:"stop"`
+		All    []string `json:"all"`
+	}
+	rawSyncGroup struct {
+		Instances []string  `json:"instances"`
+		Notify    rawNotify `json:"notify"`
 	}
 )
 
@@ -206,9 +214,18 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 		Name:       b.name,
 		Pos:        toPos(b.user.Pos()),
 		Keepalived: raw.Render.Keepalived,
-		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket},
+		Agent:      model.AgentOptions{StatusSocket: raw.Agent.StatusSocket, Metrics: raw.Agent.Metrics},
 	}
 	b.checkName(nil, "cluster", b.name)
+	if m := raw.Agent.Metrics; m != "" {
+		if err := config.CheckListenAddress(m); err != nil {
+			b.errf(at("agent", "metrics"), "%v", err)
+		} else if ap := netip.MustParseAddrPort(m); !ap.Addr().IsLoopback() && !ap.Addr().IsUnspecified() {
+			// One setting for every node: an address only one node has
+			// (its own, a VIP) would keep the others from starting.
+			b.errf(at("agent", "metrics"), "%q: every node of the cluster listens on it, and %v is not an address every node has: use \"127.0.0.1:%d\" (scraped on the node) or \"0.0.0.0:%d\" (every address)", m, ap.Addr(), ap.Port(), ap.Port())
+		}
+	}
 	b.network(c, &raw.Network)
 	b.nodes(c, raw)
 	for _, name := range sortedKeys(raw.VRRP) {
@@ -219,6 +236,7 @@ func (b *builder) build(raw *rawCluster) *model.Cluster {
 	}
 	b.vipsUnique(c)
 	b.vridsUnique(c)
+	b.syncGroups(c, raw.Sync)
 	for _, in := range c.Instances {
 		b.failover(in)
 	}

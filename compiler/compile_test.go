@@ -86,7 +86,7 @@ func TestExamples(t *testing.T) {
 	for _, c := range res.Clusters {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{"ncp-lb", "v6-lb", "web-lb"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"gw", "ncp-lb", "v6-lb", "web-lb"}, names); diff != "" {
 		t.Errorf("clusters (-want +got):\n%s", diff)
 	}
 }

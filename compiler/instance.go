@@ -33,7 +33,7 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 		Preempt:      ri.Preempt,
 		Unicast:      ri.Transport == "unicast",
 		PreemptDelay: b.duration(at(loc, "preempt_delay"), ri.PreemptDelay),
-		Notify:       model.Notify{Master: ri.Notify.Master, Backup: ri.Notify.Backup, Fault: ri.Notify.Fault, Stop: ri.Notify.Stop},
+		Notify:       b.notify(at(loc, "notify"), &ri.Notify),
 		GARP: model.GARP{
 			Repeat:        ri.GARP.Repeat,
 			Delay:         b.duration(at(loc, "garp", "delay"), ri.GARP.Delay),
@@ -72,15 +72,21 @@ func (b *builder) instance(c *model.Cluster, name string, ri *rawInstance) *mode
 		}
 		in.Checks = append(in.Checks, chk)
 	}
+	return in
+}
+
+// notify builds notify commands, refusing an empty program (the agent
+// would refuse it at start).
+func (b *builder) notify(loc []cue.Selector, rn *rawNotify) model.Notify {
 	for _, nt := range []struct {
 		key  string
 		argv []string
-	}{{"master", ri.Notify.Master}, {"backup", ri.Notify.Backup}, {"fault", ri.Notify.Fault}, {"stop", ri.Notify.Stop}} {
+	}{{"master", rn.Master}, {"backup", rn.Backup}, {"fault", rn.Fault}, {"stop", rn.Stop}, {"all", rn.All}} {
 		if len(nt.argv) > 0 && nt.argv[0] == "" {
-			b.errf(at(loc, "notify", nt.key, 0), "the command's program is empty")
+			b.errf(at(loc, nt.key, 0), "the command's program is empty")
 		}
 	}
-	return in
+	return model.Notify{Master: rn.Master, Backup: rn.Backup, Fault: rn.Fault, Stop: rn.Stop, All: rn.All}
 }
 
 // advertInt checks advert_int for the instance's version.

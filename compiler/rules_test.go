@@ -56,6 +56,9 @@ func errorLines(ds Diagnostics) []string {
 
 const vi = `clusters."ncp-lb".vrrp.VI_1.`
 
+// syncVI2 is a second instance on the seed's nodes, for sync groups.
+const syncVI2 = `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 200, lb2: 100}, vips: ["192.168.200.103"]}`
+
 func TestRules(t *testing.T) {
 	noEnv := Options{LookupEnv: func(string) (string, bool) { return "", false }}
 	tests := []struct {
@@ -67,6 +70,14 @@ func TestRules(t *testing.T) {
 		{"ssh become sudo", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "sudo"}`}, nil},
 		{"ssh become unknown", []string{`ssh: {host: "lb1.example.net"}`, `ssh: {host: "lb1.example.net", user: "admin", become: "doas"}`},
 			[]string{`clusters."ncp-lb".nodes.lb1.ssh.become: "doas" is not allowed: must be "sudo"`}},
+		{"metrics address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "127.0.0.1:9650"`}, nil},
+		{"metrics on one node's address", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "192.168.200.11:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "192.168.200.11:9650": every node of the cluster listens on it, and 192.168.200.11 is not an address every node has: use "127.0.0.1:9650" (scraped on the node) or "0.0.0.0:9650" (every address)`}},
+		{"metrics host name", []string{`render: network: "ifupdown"`, `render: network: "ifupdown"
+	agent: metrics: "localhost:9650"`},
+			[]string{`clusters."ncp-lb".agent.metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
 		{"vrid range", []string{"virtual_router_id: 51", "virtual_router_id: 256"},
 			[]string{vi + "virtual_router_id: 256 is out of range: must be 1..255"}},
 		{"unknown renderer", []string{`render: network: "ifupdown"`, `render: network: "ifupdwn"`},
@@ -146,6 +157,31 @@ func TestRules(t *testing.T) {
 		// The agent refuses an empty program at start: vet says it first.
 		{"notify with an empty program", []string{`vips: [`, `notify: master: ["", "x"], vips: [`},
 			[]string{vi + `notify.master[0]: the command's program is empty`}},
+		{"generic notify with an empty program", []string{`vips: [`, `notify: all: [""], vips: [`},
+			[]string{vi + `notify.all[0]: the command's program is empty`}},
+		{"sync group", []string{"\trender:", syncVI2 + `
+	sync_groups: router: {instances: ["VI_1", "VI_2"], notify: all: ["/usr/local/bin/notify"]}
+	render:`}, nil},
+		{"sync group: unknown and repeated members", []string{"\trender:", syncVI2 + `
+	sync_groups: router: instances: ["VI_1", "VI_9"]
+	sync_groups: other: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[0]: instance VI_1 is already in a sync group: an instance is in one sync group at most`,
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_9 is not in this cluster: instances are VI_1, VI_2`}},
+		{"sync group: other nodes and transport", []string{"\trender:", `	nodes: lb3: {address: "192.168.200.13", ssh: {host: "lb3"}}
+	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 200, lb2: 100, lb3: 50}, vips: ["192.168.200.103"], transport: "multicast"}
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 is multicast but VI_1 is unicast: the members of a sync group use one transport`,
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 runs on lb1, lb2, lb3 but VI_1 on lb1, lb2: the members of a sync group run on the same nodes`}},
+		{"sync group: members with other masters", []string{"\trender:", `	vrrp: VI_2: {virtual_router_id: 52, priority: {lb1: 100, lb2: 200}, vips: ["192.168.200.103"]}
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`}, []string{
+			`clusters."ncp-lb".sync_groups.router.instances[1]: instance VI_2 orders its nodes lb2 > lb1 by priority but VI_1 lb1 > lb2: the group has one master node, so one of these orders could never hold: give the members the same order`}},
+		{"sync group: weighted member", []string{"\trender:", syncVI2 + `
+	sync_groups: router: instances: ["VI_1", "VI_2"]
+	render:`, `vips: [`, `checks: web: {command: ["true"], weight: -150}, vips: [`}, []string{
+			vi + `checks.web.weight: instance VI_1 is in sync group router, which moves on faults, not on priorities (keepalived ignores the weight there): use weight 0 (the group goes to fault while the check fails)`}},
 		{"pass from unset env is only a warning", []string{`"pass1234"`, `{env: "NOPE"}`}, nil},
 		// What keepalived.conf cannot carry is refused by vet, with a
 		// position (it used to pass vet and fail inside the renderer).

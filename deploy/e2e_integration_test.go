@@ -454,6 +454,31 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); strings.Contains(j, "timed out") || strings.Contains(j, "SIGKILL") {
 		t.Errorf("the stop ran into the stop timeout:\n%s", j)
 	}
+	// Type=notify: the restarted unit went active only once the agent
+	// said READY=1 (every instance had its state): systemd's "Started"
+	// line follows the agent's "ready" line. STATUS= shows each node's
+	// state, the watchdog is armed, and the logs carry journald
+	// priorities (the <N> prefix is parsed, not shown).
+	j := r.lb1.Exec("journalctl -u hac-agent -o cat --no-pager")
+	ready, started := strings.LastIndex(j, "ready: every instance has its initial state"), strings.LastIndex(j, "Started hac-agent")
+	if ready < 0 || started < ready {
+		t.Errorf("lb1's unit went active before the agent was ready (ready at %d, Started at %d):\n%s", ready, started, j)
+	}
+	for _, n := range []struct {
+		node *nodes.Node
+		want string
+	}{{r.lb1, "VI_1 MASTER"}, {r.lb2, "VI_1 BACKUP"}} {
+		show := n.node.Exec("systemctl show -p Type -p StatusText -p WatchdogUSec -p NRestarts hac-agent")
+		for _, want := range []string{"Type=notify\n", "StatusText=" + n.want + "\n", "WatchdogUSec=10s\n"} {
+			if !strings.Contains(show, want) {
+				t.Errorf("systemctl show on %s:\n%s\nlacks %q", n.node.Name, show, want)
+			}
+		}
+	}
+	info, warn := r.lb1.Exec("journalctl -u hac-agent -p info -o cat --no-pager"), r.lb1.Exec("journalctl -u hac-agent -p warning -o cat --no-pager")
+	if !strings.Contains(info, `msg="agent started"`) || strings.Contains(warn, `msg="agent started"`) || strings.Contains(info, "<6>") {
+		t.Errorf("journald priorities: the info line \"agent started\" is not (only) at priority info:\n-p info:\n%s\n-p warning:\n%s", info, warn)
+	}
 	// SIGKILL: systemd restarts the agent (Restart=on-failure).
 	old := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
 	kill := r.probe("SIGKILL of the master's agent", func(*netns.Prober) {
@@ -469,6 +494,75 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	}
 	t.Logf("figures: restart %d lost (gap %v, took %v); SIGKILL %d lost (gap %v)",
 		res.Lost, res.MaxGap.Round(time.Millisecond), took.Round(time.Millisecond), kill.Lost, kill.MaxGap.Round(time.Millisecond))
+
+	// The watchdog: a frozen agent (SIGSTOP: no loop runs) stops its
+	// pings; systemd aborts it after WatchdogSec and restarts it. The
+	// frozen master's lease hands the VIP to lb2 meanwhile (one holder),
+	// and the restarted agent takes it back.
+	frozen := strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent"))
+	var restartedAfter time.Duration
+	hang := r.probe("the master's agent frozen (SIGSTOP)", func(*netns.Prober) {
+		start := time.Now()
+		r.lb1.Exec("kill -STOP " + frozen)
+		r.bed.Eventually(20*time.Second, "lb2 did not take over from the frozen master", func() bool { return agentState(r.lb2) == "MASTER" })
+		r.bed.Eventually(10*time.Second, "the frozen master's VIP did not expire", func() bool {
+			return slices.Equal(r.bed.Holders(seedVIP), []string{"lb2"})
+		})
+		r.bed.Eventually(40*time.Second, "systemd did not restart the frozen agent", func() bool {
+			pid, err := r.lb1.Run("systemctl show -P MainPID hac-agent")
+			pid = strings.TrimSpace(pid)
+			return err == nil && pid != "0" && pid != frozen
+		})
+		restartedAfter = time.Since(start)
+		r.bed.Eventually(20*time.Second, "the restarted agent did not take mastership back", func() bool { return agentState(r.lb1) == "MASTER" })
+	}, 300*time.Millisecond)
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "Watchdog timeout") {
+		t.Errorf("no watchdog timeout in lb1's journal:\n%s", j)
+	}
+	if n := strings.TrimSpace(r.lb1.Exec("systemctl show -P NRestarts hac-agent")); n != "2" {
+		t.Errorf("NRestarts = %s after the SIGKILL and the watchdog, want 2", n)
+	}
+	t.Logf("figures: frozen master restarted by the watchdog after %v; %d probes lost (gap %v)",
+		restartedAfter.Round(time.Millisecond), hang.Lost, hang.MaxGap.Round(time.Millisecond))
+
+	// systemctl reload under the exact unit (ExecReload): the agent
+	// re-reads agent.json in the same process and the master keeps the
+	// VIP; then an apply that changes only agent.json (a check's
+	// interval) reloads both agents instead of restarting them.
+	pids := func() [2]string {
+		return [2]string{strings.TrimSpace(r.lb1.Exec("systemctl show -P MainPID hac-agent")), strings.TrimSpace(r.lb2.Exec("systemctl show -P MainPID hac-agent"))}
+	}
+	before := pids()
+	rl := r.probe("systemctl reload hac-agent on the master", func(*netns.Prober) {
+		r.lb1.Exec("systemctl reload hac-agent")
+	}, 300*time.Millisecond)
+	if rl.Lost != 0 || agentState(r.lb1) != "MASTER" || pids() != before {
+		t.Errorf("systemctl reload: %d lost, lb1 %s, pids %v (were %v); want 0 lost, MASTER, the same processes", rl.Lost, agentState(r.lb1), pids(), before)
+	}
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "msg=reloaded") {
+		t.Errorf("no reload in lb1's journal:\n%s", j)
+	}
+	r.write(seedCluster(t,
+		[2]string{`render: network: "ifupdown"`, `render: network: "none"`},
+		[2]string{`vips: [`, `checks: probe: {command: ["/usr/local/lib/hac-probe", "check"], interval: "2s"}
+		notify: master: ["/usr/local/lib/hac-probe", "notify-master"]
+		vips: [`}))
+	var applyOut string
+	ap := r.probe("an apply that changes only agent.json", func(*netns.Prober) {
+		var err error
+		applyOut, err = r.run("apply", "--install-agent", "--verify-timeout", "60s", r.dir)
+		if err != nil {
+			t.Fatalf("hac apply: %v\n%s", err, applyOut)
+		}
+	}, 300*time.Millisecond)
+	if !strings.Contains(applyOut, "systemctl reload-or-restart hac-agent") || strings.Contains(applyOut, "systemctl restart hac-agent") {
+		t.Errorf("the apply of agent.json alone did not reload:\n%s", applyOut)
+	}
+	if ap.Lost != 0 || pids() != before {
+		t.Errorf("apply of agent.json alone: %d lost, pids %v (were %v); want 0 lost, the same processes", ap.Lost, pids(), before)
+	}
+	r.holders("after the reloading apply", "lb1")
+	t.Logf("figures: systemctl reload %d lost (gap %v); reloading apply %d lost (gap %v)", rl.Lost, rl.MaxGap.Round(time.Millisecond), ap.Lost, ap.MaxGap.Round(time.Millisecond))
 
 	// A check run as another user: the unit grants the agent setuid,
 	// setgid and kill, still sandboxed; the check passes only when it

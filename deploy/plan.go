@@ -237,7 +237,44 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if d.NoActivate {
 		np.Stop, np.restart = nil, nil
 	}
+	np.Activate = activations(np.changes, np.Activate)
 	return nil
+}
+
+// activations returns cmds, the activation commands of changes, as apply
+// runs them: a reload of agent.json becomes a restart when the change is
+// one a reload refuses ([needsRestart]), and a restart covers a reload
+// ([targets.Activations]). The plan and the restore script both use it.
+func activations(changes []*change, cmds []string) []string {
+	restart := needsRestart(changes)
+	var out []string
+	for _, a := range cmds {
+		if restart && a == targets.ActivateAgentConfig {
+			a = targets.ActivateAgent
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return targets.Activations(out)
+}
+
+// needsRestart reports whether an agent.json change is one a running
+// agent's reload refuses ([config.RestartOnly]: the metrics listener, the
+// sync groups, the status socket), so that apply restarts the agent (with
+// its make-before-break handoff) instead of reloading it.
+func needsRestart(changes []*change) bool {
+	for _, c := range changes {
+		if c.file.Path != config.DefaultPath || !c.old.exists {
+			continue
+		}
+		old, err1 := config.Parse(c.old.content)
+		cur, err2 := config.Parse(c.data)
+		if err1 == nil && err2 == nil && config.RestartOnly(old, cur) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // compare returns the change that turns cur into f, or nil. An owner or

@@ -1,6 +1,7 @@
 package election
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -92,5 +93,33 @@ func TestTable(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Table (-want +got):\n%s", diff)
+	}
+}
+
+// A weight-0 item of one sync group member failing on a node puts the
+// other members in FAULT there too: they move with it.
+func TestGroupCases(t *testing.T) {
+	mk := func(name string, track []model.TrackInterface) *model.Instance {
+		return &model.Instance{Name: name, Track: track, Members: []model.Member{{Node: "r1", Priority: 200}, {Node: "r2", Priority: 100}}}
+	}
+	in, out := mk("VI_in", nil), mk("VI_out", []model.TrackInterface{{Interface: "eth2"}})
+	c := &model.Cluster{Instances: []*model.Instance{in, out}}
+	if got := GroupCases(c, in); got != nil {
+		t.Fatalf("no sync group: %v, want none", got)
+	}
+	c.SyncGroups = []model.SyncGroup{{Name: "router", Instances: []string{"VI_in", "VI_out"}}}
+	var got []string
+	for _, fc := range GroupCases(c, in) {
+		got = append(got, fmt.Sprintf("%s on %s: %s -> %s", fc.Event, fc.Node, fc, fc.Master))
+	}
+	want := []string{
+		"VI_out track_interface eth2 down (sync group router) on r1: r1 200 (fault), r2 100 -> r2",
+		"VI_out track_interface eth2 down (sync group router) on r2: r1 200, r2 100 (fault) -> r1",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("group cases (-want +got):\n%s", diff)
+	}
+	if got := GroupCases(c, out); len(got) != 0 {
+		t.Errorf("VI_in has no weight-0 item: %v, want no case for VI_out", got)
 	}
 }

@@ -63,7 +63,6 @@ func Outcome(in *model.Instance, failed *Event, node string) Case {
 	}
 	evs := Events(in)
 	items := make([]Item, len(evs))
-	best := -1
 	for _, m := range in.Members {
 		for i, ev := range evs {
 			down := failed != nil && node == m.Node && ev.Kind == failed.Kind && ev.Index == failed.Index
@@ -79,18 +78,69 @@ func Outcome(in *model.Instance, failed *Event, node string) Case {
 			np.Priority = int(Effective(m.Priority, items))
 		}
 		c.Priorities = append(c.Priorities, np)
+	}
+	c.elect()
+	return c
+}
+
+// elect sets Master and Tie from the priorities: the highest priority
+// not in fault.
+func (c *Case) elect() {
+	best := -1
+	c.Master, c.Tie = "", false
+	for _, p := range c.Priorities {
 		switch {
-		case np.Fault:
-		case np.Priority > best:
-			best, c.Master, c.Tie = np.Priority, m.Node, false
-		case np.Priority == best:
+		case p.Fault:
+		case p.Priority > best:
+			best, c.Master, c.Tie = p.Priority, p.Node, false
+		case p.Priority == best:
 			c.Tie = true
 		}
 	}
 	if c.Tie {
 		c.Master = ""
 	}
-	return c
+}
+
+// ClusterTable is [Table] for an instance of cluster c, followed by its
+// [GroupCases]: the failover table hac vet -v and hac explain print.
+func ClusterTable(c *model.Cluster, in *model.Instance) []Case {
+	return append(Table(in), GroupCases(c, in)...)
+}
+
+// GroupCases returns, for an instance in a sync group of c, the cases
+// where a weight-0 tracked interface or check of another member fails on
+// each node: the group puts this instance in FAULT on that node too
+// (keepalived's vrrp_sync_fault), so it moves with that member. Members
+// have no weighted items (the compiler refuses them), so faults are the
+// only way a group moves. Nil when the instance is in no group.
+func GroupCases(c *model.Cluster, in *model.Instance) []Case {
+	g := c.SyncGroupOf(in.Name)
+	if g == nil {
+		return nil
+	}
+	var out []Case
+	for _, name := range g.Instances {
+		o := c.Instance(name)
+		if o == nil || o == in {
+			continue
+		}
+		for _, ev := range Events(o) {
+			if ev.Weight != 0 {
+				continue
+			}
+			for _, m := range in.Members {
+				fc := Outcome(in, nil, m.Node)
+				fc.Event = name + " " + ev.String() + " down (sync group " + g.Name + ")"
+				for i := range fc.Priorities {
+					fc.Priorities[i].Fault = fc.Priorities[i].Fault || fc.Priorities[i].Node == m.Node
+				}
+				fc.elect()
+				out = append(out, fc)
+			}
+		}
+	}
+	return out
 }
 
 // Table returns, for an instance, the healthy case and then, for every

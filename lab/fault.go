@@ -50,21 +50,24 @@ func standIns(cfg *config.Config) (map[string][]string, error) {
 				progs[p] = append(progs[p], c.Name)
 			}
 		}
-		if in.Notify == nil {
-			continue
-		}
-		for _, argv := range [][]string{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop} {
-			if len(argv) == 0 {
-				continue
-			}
-			if p, err := resolve(argv[0]); err == nil { // a missing notify program only fails in the node
-				if _, ok := progs[p]; !ok {
-					progs[p] = nil
-				}
+		notifyStandIns(progs, in.Notify)
+	}
+	for _, g := range cfg.SyncGroups {
+		notifyStandIns(progs, g.Notify)
+	}
+	return progs, nil
+}
+
+// notifyStandIns adds the programs of notify commands (the generic one
+// included) to progs.
+func notifyStandIns(progs map[string][]string, n *config.Notify) {
+	for _, argv := range n.Commands() {
+		if p, err := resolve(argv[0]); err == nil { // a missing notify program only fails in the node
+			if _, ok := progs[p]; !ok {
+				progs[p] = nil
 			}
 		}
 	}
-	return progs, nil
 }
 
 // resolve returns the file a command name runs, symbolic links followed.

@@ -54,15 +54,19 @@ func TestStandIns(t *testing.T) {
 			{Name: "nginx", Command: []string{"true", "x"}},
 			{Name: "haproxy", Command: []string{"true", "y"}},
 			{Name: "disk", Command: []string{"false"}},
-		}, Notify: &config.Notify{Master: []string{"false", "master"}, Backup: []string{"/nonexistent/notify"}}},
-	}}
+		}, Notify: &config.Notify{Master: []string{"false", "master"}, Backup: []string{"/nonexistent/notify"}, All: []string{"echo"}}},
+	}, SyncGroups: []config.SyncGroup{{Name: "g", Instances: []string{"web"}, Notify: &config.Notify{All: []string{"sleep"}}}}}
 	progs, err := standIns(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tru, _ := resolve("true")
 	fls, _ := resolve("false")
-	want := map[string][]string{tru: {"nginx", "haproxy"}, fls: {"disk"}}
+	echo, _ := resolve("echo")
+	slp, _ := resolve("sleep")
+	// The generic notify and the sync group's commands are stood in for
+	// too: the cluster's commands never run on this machine.
+	want := map[string][]string{tru: {"nginx", "haproxy"}, fls: {"disk"}, echo: nil, slp: nil}
 	if diff := cmp.Diff(want, progs); diff != "" {
 		t.Errorf("standIns (-want +got):\n%s", diff)
 	}

@@ -48,6 +48,9 @@ type Cluster struct {
 	Network   Network
 	Nodes     []*Node     // sorted by Name
 	Instances []*Instance // sorted by Name
+	// SyncGroups are instances that fail over together (keepalived's
+	// vrrp_sync_group), sorted by Name.
+	SyncGroups []SyncGroup
 	// Keepalived asks for /etc/keepalived/keepalived.conf on every node
 	// (sites that keep keepalived instead of the hac agent).
 	Keepalived bool
@@ -59,6 +62,16 @@ func (c *Cluster) Node(name string) *Node {
 	for _, n := range c.Nodes {
 		if n.Name == name {
 			return n
+		}
+	}
+	return nil
+}
+
+// Instance returns the instance with the given name, or nil.
+func (c *Cluster) Instance(name string) *Instance {
+	for _, in := range c.Instances {
+		if in.Name == name {
+			return in
 		}
 	}
 	return nil
@@ -223,17 +236,50 @@ type Check struct {
 	User     string
 }
 
-// Notify holds commands run on state changes; each is an argv, empty when unset.
+// Notify holds commands run on state changes; each is an argv, empty when
+// unset. All is keepalived's generic notify: it runs on every change with
+// "INSTANCE" (or "GROUP"), the name, the state (MASTER, BACKUP, FAULT,
+// STOP) and the priority (0 for a group) appended.
 type Notify struct {
 	Master []string
 	Backup []string
 	Fault  []string
 	Stop   []string
+	All    []string
+}
+
+// IsZero reports whether no command is set.
+func (n Notify) IsZero() bool {
+	return len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop)+len(n.All) == 0
+}
+
+// SyncGroup is a set of instances that fail over together (keepalived's
+// vrrp_sync_group): one member in fault puts every member in fault, and
+// they become master and backup together. Its members run on the same
+// nodes with the same transport.
+type SyncGroup struct {
+	Name      string
+	Pos       Pos
+	Instances []string // the members' names, as written
+	Notify    Notify
+}
+
+// SyncGroupOf returns the sync group the named instance is in, or nil.
+func (c *Cluster) SyncGroupOf(instance string) *SyncGroup {
+	for i := range c.SyncGroups {
+		for _, name := range c.SyncGroups[i].Instances {
+			if name == instance {
+				return &c.SyncGroups[i]
+			}
+		}
+	}
+	return nil
 }
 
 // AgentOptions configures the hac agent on every node of a cluster.
 type AgentOptions struct {
 	StatusSocket string // unix socket for hac agent status
+	Metrics      string // IP:port the agent serves Prometheus metrics on; empty: none
 }
 
 // Secret is a value that must never be printed: its String and GoString

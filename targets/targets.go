@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
 
 	"github.com/hac-project/hac/model"
 )
@@ -66,6 +67,23 @@ const ActivateAgent = "systemctl daemon-reload && systemctl enable hac-agent && 
 // agent's graceful stop hands its VIPs over with no loss.
 const DeactivateAgent = "systemctl disable --now hac-agent"
 
+// ActivateAgentConfig is the command that activates a change of agent.json
+// alone: the running agent re-reads it without a gap (the unit's
+// ExecReload, hac agent reload), and fails when it refuses the file; a
+// stopped agent is started. [Activations] leaves it out when
+// ActivateAgent runs too: a restart reads the new file.
+const ActivateAgentConfig = "systemctl reload-or-restart hac-agent"
+
+// Activations returns the commands to run for the activation commands of
+// the changed files (distinct, in order), less those another one covers:
+// [ActivateAgentConfig] when [ActivateAgent] is among them.
+func Activations(cmds []string) []string {
+	if !slices.Contains(cmds, ActivateAgent) {
+		return cmds
+	}
+	return slices.DeleteFunc(slices.Clone(cmds), func(c string) bool { return c == ActivateAgentConfig })
+}
+
 // Header returns the comment lines that start every generated text file,
 // each prefixed by the format's comment marker.
 func Header(comment string, c *model.Cluster, n *model.Node) string {
@@ -79,6 +97,22 @@ func Instances(c *model.Cluster, n *model.Node) []*model.Instance {
 	for _, in := range c.Instances {
 		if in.Member(n.Name) != nil {
 			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// SyncGroups returns the sync groups of c that node n runs: those of its
+// instances (the members of a group run on the same nodes), in model
+// order.
+func SyncGroups(c *model.Cluster, n *model.Node) []model.SyncGroup {
+	var out []model.SyncGroup
+	for _, g := range c.SyncGroups {
+		for _, name := range g.Instances {
+			if in := c.Instance(name); in != nil && in.Member(n.Name) != nil {
+				out = append(out, g)
+				break
+			}
 		}
 	}
 	return out

@@ -5,8 +5,12 @@
 package agenttest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +22,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
@@ -222,10 +230,16 @@ var _ Node = (*Hac)(nil)
 // runs it.
 func NewHac(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Instance) *Hac {
 	t.Helper()
+	return NewHacGroups(t, bed, n, nil, instances...)
+}
+
+// NewHacGroups is [NewHac] with sync groups of the instances.
+func NewHacGroups(t testing.TB, bed *netns.Bed, n *netns.Node, groups []config.SyncGroup, instances ...config.Instance) *Hac {
+	t.Helper()
 	h := &Hac{daemon: newDaemon(t, bed, n, "hac")}
 	h.Config = filepath.Join(h.dir, "agent.json")
 	h.Socket = filepath.Join(h.dir, "agent.sock")
-	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: n.Name, StatusSocket: h.Socket, Instances: instances}
+	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: n.Name, StatusSocket: h.Socket, Instances: instances, SyncGroups: groups}
 	b, err := config.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +248,57 @@ func NewHac(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Ins
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Configure rewrites the agent.json with mod applied; call it before
+// Start.
+func (h *Hac) Configure(mod func(*config.Config)) {
+	h.t.Helper()
+	c, _, err := config.Load(h.Config)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	mod(c)
+	b, err := config.Marshal(c)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(h.Config, b, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// Scrape fetches the agent's Prometheus metrics (agent.metrics must be
+// set) over a connection opened inside its node's namespace.
+func (h *Hac) Scrape() (map[string]*dto.MetricFamily, error) {
+	c, _, err := config.Load(h.Config)
+	if err != nil {
+		return nil, err
+	}
+	var conn net.Conn
+	err = netns.Do(h.node.NS, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", c.Metrics, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: hac\r\n\r\n"); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
 }
 
 // Start starts hac agent with debug logs.
@@ -307,10 +372,17 @@ var _ Node = (*Keepalived)(nil)
 // needs keepalived on PATH (testenv.NeedTool).
 func NewKeepalived(t testing.TB, bed *netns.Bed, n *netns.Node, instances ...config.Instance) *Keepalived {
 	t.Helper()
+	return NewKeepalivedGroups(t, bed, n, nil, instances...)
+}
+
+// NewKeepalivedGroups is [NewKeepalived] with sync groups of the
+// instances (vrrp_sync_group blocks).
+func NewKeepalivedGroups(t testing.TB, bed *netns.Bed, n *netns.Node, groups []config.SyncGroup, instances ...config.Instance) *Keepalived {
+	t.Helper()
 	testenv.NeedTool(t, "keepalived")
 	k := &Keepalived{daemon: newDaemon(t, bed, n, "keepalived")}
 	k.Config = filepath.Join(k.dir, "keepalived.conf")
-	if err := os.WriteFile(k.Config, []byte(KeepalivedConf(n.Name, instances)), 0o600); err != nil {
+	if err := os.WriteFile(k.Config, []byte(KeepalivedConf(n.Name, instances)+keepalivedGroups(groups)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.killAll)
@@ -411,7 +483,7 @@ func (k *Keepalived) Complaints() []string {
 // protocol settings hac uses for them.
 func KeepalivedConf(node string, instances []config.Instance) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    enable_script_security\n}\n", node)
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    enable_script_security\n    script_user root\n}\n", node)
 	for _, in := range instances {
 		fmt.Fprintf(&b, "\nvrrp_instance %s {\n    state BACKUP\n    interface %s\n    virtual_router_id %d\n    version %d\n    priority %d\n",
 			in.Name, in.Interface, in.VRID, in.Version, in.Priority)
@@ -441,8 +513,36 @@ func KeepalivedConf(node string, instances []config.Instance) string {
 			fmt.Fprintf(&b, "        %s\n", v.Prefix)
 		}
 		b.WriteString("    }\n")
+		if len(in.Track) > 0 {
+			b.WriteString("    track_interface {\n")
+			for _, tr := range in.Track {
+				fmt.Fprintf(&b, "        %s weight %d\n", tr.Interface, tr.Weight)
+			}
+			b.WriteString("    }\n")
+		}
+		if in.Notify != nil && len(in.Notify.All) > 0 {
+			fmt.Fprintf(&b, "    notify \"%s\"\n", strings.Join(in.Notify.All, " "))
+		}
 		fmt.Fprintf(&b, "    garp_master_delay %d\n    garp_master_repeat %d\n}\n",
 			int(time.Duration(in.GARP.Delay).Seconds()), max(in.GARP.Repeat, 1))
+	}
+	return b.String()
+}
+
+// keepalivedGroups renders vrrp_sync_group blocks (with the generic
+// notify command, the only one the tests use).
+func keepalivedGroups(groups []config.SyncGroup) string {
+	var b strings.Builder
+	for _, g := range groups {
+		fmt.Fprintf(&b, "\nvrrp_sync_group %s {\n    group {\n", g.Name)
+		for _, in := range g.Instances {
+			fmt.Fprintf(&b, "        %s\n", in)
+		}
+		b.WriteString("    }\n")
+		if g.Notify != nil && len(g.Notify.All) > 0 {
+			fmt.Fprintf(&b, "    notify \"%s\"\n", strings.Join(g.Notify.All, " "))
+		}
+		b.WriteString("}\n")
 	}
 	return b.String()
 }

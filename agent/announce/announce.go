@@ -28,8 +28,8 @@ type NAWriter interface {
 // An Announcer sends gratuitous ARP and unsolicited NA on one interface.
 type Announcer struct {
 	ifi *net.Interface
-	arp *arp.Client // nil without IPv4 VIPs
-	na  NAWriter    // nil without IPv6 VIPs
+	arp net.PacketConn // AF_PACKET; nil without IPv4 VIPs
+	na  NAWriter       // nil without IPv6 VIPs
 	// Router sets the R flag of neighbour advertisements; Open sets it
 	// when the interface forwards IPv6, as keepalived does.
 	Router bool
@@ -96,17 +96,11 @@ func forwarding(iface string) bool {
 
 // New makes an announcer on ifi from an AF_PACKET-like conn for ARP and an
 // NDP writer (either may be nil when that family has no VIPs). Tests pass
-// fakes.
+// fakes. The interface needs no IPv4 address of its own: a gratuitous ARP
+// carries only the VIP (an instance whose node address is missing starts
+// in FAULT, and announces once it is back).
 func New(ifi *net.Interface, arpConn net.PacketConn, na NAWriter) (*Announcer, error) {
-	a := &Announcer{ifi: ifi, na: na}
-	if arpConn != nil {
-		c, err := arp.New(ifi, arpConn)
-		if err != nil {
-			return nil, fmt.Errorf("announce: ARP on %s: %w (gratuitous ARP needs an IPv4 address on the interface)", ifi.Name, err)
-		}
-		a.arp = c
-	}
-	return a, nil
+	return &Announcer{ifi: ifi, arp: arpConn, na: na}, nil
 }
 
 // Close closes the sockets.
@@ -157,7 +151,16 @@ func (a *Announcer) garp(ip netip.Addr) error {
 		if err != nil {
 			return err
 		}
-		if err := a.arp.WriteTo(p, ethernet.Broadcast); err != nil {
+		pb, err := p.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: a.ifi.HardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}
+		fb, err := f.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if _, err := a.arp.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
 			return err
 		}
 	}

@@ -51,8 +51,7 @@ func (f *fakeNA) Close() error { return nil }
 
 var mac = net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}
 
-// testIface is the loopback interface (arp.New wants an interface with an
-// IPv4 address) with a made-up MAC.
+// testIface is the loopback interface with a made-up MAC.
 func testIface(t *testing.T) *net.Interface {
 	t.Helper()
 	lo, err := net.InterfaceByName("lo")

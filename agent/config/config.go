@@ -29,11 +29,26 @@ const DefaultStatusSocket = "/run/hac/agent.sock"
 
 // Config is the whole agent configuration of one node.
 type Config struct {
-	Format       int        `json:"format"`
-	Cluster      string     `json:"cluster"`
-	Node         string     `json:"node"`
-	StatusSocket string     `json:"status_socket"`
-	Instances    []Instance `json:"instances"`
+	Format       int    `json:"format"`
+	Cluster      string `json:"cluster"`
+	Node         string `json:"node"`
+	StatusSocket string `json:"status_socket"`
+	// Metrics is the address (IP:port) the agent serves Prometheus
+	// metrics on, at /metrics; empty: none.
+	Metrics   string     `json:"metrics,omitempty"`
+	Instances []Instance `json:"instances"`
+	// SyncGroups are keepalived's vrrp_sync_group: instances that fail
+	// over together (package fsm's Group).
+	SyncGroups []SyncGroup `json:"sync_groups,omitempty"`
+}
+
+// SyncGroup is a set of this node's instances that move between MASTER,
+// BACKUP and FAULT together, by name, with the group's notify commands
+// (the generic one gets "GROUP", the name, the state and 0).
+type SyncGroup struct {
+	Name      string   `json:"name"`
+	Instances []string `json:"instances"`
+	Notify    *Notify  `json:"notify,omitempty"`
 }
 
 // Instance is one VRRP instance as this node runs it.
@@ -96,12 +111,31 @@ type Check struct {
 	User     string   `json:"user,omitempty"`
 }
 
-// Notify holds argv lists run on transitions.
+// Notify holds argv lists run on transitions. All is keepalived's generic
+// notify: it runs on every one with four more arguments, "INSTANCE" (or
+// "GROUP"), the name, the state (MASTER, BACKUP, FAULT or STOP) and the
+// priority (0 for a group).
 type Notify struct {
 	Master []string `json:"master,omitempty"`
 	Backup []string `json:"backup,omitempty"`
 	Fault  []string `json:"fault,omitempty"`
 	Stop   []string `json:"stop,omitempty"`
+	All    []string `json:"all,omitempty"`
+}
+
+// Commands returns every command n holds (master, backup, fault, stop,
+// all), skipping unset ones; none for a nil Notify.
+func (n *Notify) Commands() [][]string {
+	if n == nil {
+		return nil
+	}
+	var out [][]string
+	for _, argv := range [][]string{n.Master, n.Backup, n.Fault, n.Stop, n.All} {
+		if len(argv) > 0 {
+			out = append(out, argv)
+		}
+	}
+	return out
 }
 
 // Duration is a time.Duration written as a Go duration string ("1s", "100ms").

@@ -3,8 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,6 +61,11 @@ func (c *Config) Validate() error {
 			v.bad("status_socket", "%d bytes long: a unix socket path has at most %d: use a shorter one", len(s), maxSocketPath)
 		}
 	}
+	if c.Metrics != "" {
+		if err := CheckListenAddress(c.Metrics); err != nil {
+			v.bad("metrics", "%v", err)
+		}
+	}
 	if len(c.Instances) == 0 {
 		v.bad("instances", "none: nothing to run; add at least one instance")
 	}
@@ -95,6 +103,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	v.syncGroups(c)
 	return v.err()
 }
 
@@ -140,6 +149,27 @@ func CheckInterfaceName(name string) error {
 		return fmt.Errorf("interface name %q is not allowed", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) || r == 0 }):
 		return fmt.Errorf("interface name %q must not contain '/', ':' or whitespace", name)
+	}
+	return nil
+}
+
+// CheckListenAddress says what is wrong with a TCP listen address such as
+// the metrics address, or returns nil: an IP literal (no host name, which
+// would need a resolver at start) and a port 1..65535, "IP:port" or
+// "[IPv6]:port".
+func CheckListenAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not IP:port: write e.g. \"127.0.0.1:9650\" or \"[::1]:9650\"", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < 1 || strconv.FormatUint(n, 10) != port {
+		return fmt.Errorf("%q: port %q is not a number 1..65535: write e.g. \"127.0.0.1:9650\"", s, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no address: write \"127.0.0.1:%s\" for this node only, or \"0.0.0.0:%s\" to listen on every address", s, port, port)
+	}
+	if a, err := netip.ParseAddr(host); err != nil || a.IsMulticast() {
+		return fmt.Errorf("%q: %q is not a unicast IP address (host names are not resolved): write e.g. \"127.0.0.1:%s\"", s, host, port)
 	}
 	return nil
 }
@@ -330,11 +360,64 @@ func (v *validator) tracking(at string, in *Instance) {
 			v.bad(cat+".user", "%q is not a user name: use the name of a user on the node, or leave user out", k.User)
 		}
 	}
-	if n := in.Notify; n != nil {
-		v.argv(at+".notify.master", n.Master, false)
-		v.argv(at+".notify.backup", n.Backup, false)
-		v.argv(at+".notify.fault", n.Fault, false)
-		v.argv(at+".notify.stop", n.Stop, false)
+	v.notify(at+".notify", in.Notify)
+}
+
+// notify checks the notify commands of an instance or a sync group.
+func (v *validator) notify(at string, n *Notify) {
+	if n == nil {
+		return
+	}
+	v.argv(at+".master", n.Master, false)
+	v.argv(at+".backup", n.Backup, false)
+	v.argv(at+".fault", n.Fault, false)
+	v.argv(at+".stop", n.Stop, false)
+	v.argv(at+".all", n.All, false)
+}
+
+// syncGroups checks the sync groups: named, of this node's instances, each
+// instance in one group at most, and no weighted tracked interface or
+// check in a member (keepalived ignores those weights in a sync group:
+// the group moves on faults, never on priorities).
+func (v *validator) syncGroups(c *Config) {
+	names := map[string]int{}
+	member := map[string]int{}
+	for g := range c.SyncGroups {
+		sg := &c.SyncGroups[g]
+		at := fmt.Sprintf("sync_groups[%d]", g)
+		v.label(at+".name", sg.Name)
+		if j, ok := names[sg.Name]; ok && sg.Name != "" {
+			v.bad(at+".name", "%q is also the name of sync_groups[%d]: give every sync group its own name", sg.Name, j)
+		}
+		names[sg.Name] = g
+		if len(sg.Instances) == 0 {
+			v.bad(at+".instances", "none: list the instances that fail over together")
+		}
+		for k, name := range sg.Instances {
+			iat := fmt.Sprintf("%s.instances[%d]", at, k)
+			i := slices.IndexFunc(c.Instances, func(in Instance) bool { return in.Name == name })
+			if i < 0 {
+				v.bad(iat, "%q is not an instance of this node: list instances by name", name)
+				continue
+			}
+			if j, ok := member[name]; ok {
+				v.bad(iat, "%q is already in sync_groups[%d]: an instance is in one sync group at most", name, j)
+				continue
+			}
+			member[name] = g
+			in := &c.Instances[i]
+			for t, tr := range in.Track {
+				if tr.Weight != 0 {
+					v.bad(fmt.Sprintf("instances[%d].track_interfaces[%d].weight", i, t), "%d in sync group %q: a sync group moves on faults, not on priorities (keepalived ignores these weights): use weight 0", tr.Weight, sg.Name)
+				}
+			}
+			for k, ch := range in.Checks {
+				if ch.Weight != 0 {
+					v.bad(fmt.Sprintf("instances[%d].checks[%d].weight", i, k), "%d in sync group %q: a sync group moves on faults, not on priorities (keepalived ignores these weights): use weight 0", ch.Weight, sg.Name)
+				}
+			}
+		}
+		v.notify(at+".notify", sg.Notify)
 	}
 }
 

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ func valid() *Config {
 				Track: []Track{{Interface: "eth2", Weight: -50}},
 				Checks: []Check{{Name: "web", Command: []string{"/usr/bin/curl", "-fs", "http://127.0.0.1/"},
 					Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3, Weight: 20, User: "nobody"}},
-				Notify: &Notify{Master: []string{"/usr/local/bin/notify", "master"}, Stop: []string{"/bin/true"}},
+				Notify: &Notify{Master: []string{"/usr/local/bin/notify", "master"}, Stop: []string{"/bin/true"}, All: []string{"/usr/local/bin/notify"}},
 			},
 			{
 				Name: "VI_6", VRID: 51, Version: 3, Interface: "eth1", Priority: 255,
@@ -35,6 +37,7 @@ func valid() *Config {
 				Track:     []Track{{Interface: "eth3", Weight: 0}},
 			},
 		},
+		SyncGroups: []SyncGroup{{Name: "router", Instances: []string{"VI_6"}, Notify: &Notify{All: []string{"/usr/local/bin/notify"}}}},
 	}
 }
 
@@ -75,7 +78,17 @@ func TestValidate(t *testing.T) {
 			`status_socket: "run/agent.sock" is not an absolute, clean file path: use e.g. "/run/hac/agent.sock"`}},
 		{"status socket too long", func(c *Config) { c.StatusSocket = "/run/" + strings.Repeat("x", 110) }, []string{
 			"status_socket: 115 bytes long: a unix socket path has at most 107: use a shorter one"}},
-		{"no instances", func(c *Config) { c.Instances = nil }, []string{
+		{"metrics", func(c *Config) { c.Metrics = "127.0.0.1:9650" }, nil},
+		{"metrics on every IPv6 address", func(c *Config) { c.Metrics = "[::]:9650" }, nil},
+		{"metrics without a port", func(c *Config) { c.Metrics = "127.0.0.1" }, []string{
+			`metrics: "127.0.0.1" is not IP:port: write e.g. "127.0.0.1:9650" or "[::1]:9650"`}},
+		{"metrics port", func(c *Config) { c.Metrics = "127.0.0.1:70000" }, []string{
+			`metrics: "127.0.0.1:70000": port "70000" is not a number 1..65535: write e.g. "127.0.0.1:9650"`}},
+		{"metrics without an address", func(c *Config) { c.Metrics = ":9650" }, []string{
+			`metrics: ":9650" has no address: write "127.0.0.1:9650" for this node only, or "0.0.0.0:9650" to listen on every address`}},
+		{"metrics host name", func(c *Config) { c.Metrics = "localhost:9650" }, []string{
+			`metrics: "localhost:9650": "localhost" is not a unicast IP address (host names are not resolved): write e.g. "127.0.0.1:9650"`}},
+		{"no instances", func(c *Config) { c.Instances, c.SyncGroups = nil, nil }, []string{
 			"instances: none: nothing to run; add at least one instance"}},
 		{"vrid 0", func(c *Config) { c.Instances[0].VRID = 0 }, []string{
 			"instances[0].vrid: 0 is out of range 1..255: use the cluster's virtual_router_id"}},
@@ -161,7 +174,7 @@ func TestValidate(t *testing.T) {
 			"instances[0].track_interfaces[0].interface: interface name is empty",
 			"instances[0].track_interfaces[0].weight: 300 is out of range -253..253 (keepalived's range)",
 			"instances[0].track_interfaces[2].interface: eth2 is also track_interfaces[1]: track each interface once"}},
-		{"owner weight", func(c *Config) { c.Instances[1].Track[0].Weight = 10 }, []string{
+		{"owner weight", func(c *Config) { c.Instances[1].Track[0].Weight, c.SyncGroups = 10, nil }, []string{
 			"instances[1].track_interfaces[0].weight: 10 has no effect at priority 255: the address owner keeps 255 and goes to FAULT while the item is down; use weight 0"}},
 		{"checks", func(c *Config) {
 			c.Instances[0].Checks = append(c.Instances[0].Checks,
@@ -180,6 +193,24 @@ func TestValidate(t *testing.T) {
 			`instances[0].checks[0].command: empty: give the program and its arguments, e.g. ["/usr/local/bin/check", "--quiet"]`}},
 		{"notify", func(c *Config) { c.Instances[0].Notify.Fault = []string{""} }, []string{
 			"instances[0].notify.fault[0]: the program name is empty: give the program to run"}},
+		{"generic notify", func(c *Config) { c.Instances[0].Notify.All = []string{"", "x"} }, []string{
+			"instances[0].notify.all[0]: the program name is empty: give the program to run"}},
+		{"sync group of unknown and repeated instances", func(c *Config) {
+			c.SyncGroups[0].Instances = []string{"VI_9"}
+			c.SyncGroups = append(c.SyncGroups, SyncGroup{Name: "router", Instances: []string{"VI_6"}}, SyncGroup{Name: "x", Instances: []string{"VI_6"}})
+		}, []string{
+			`sync_groups[0].instances[0]: "VI_9" is not an instance of this node: list instances by name`,
+			`sync_groups[1].name: "router" is also the name of sync_groups[0]: give every sync group its own name`,
+			`sync_groups[2].instances[0]: "VI_6" is already in sync_groups[1]: an instance is in one sync group at most`}},
+		{"sync group without instances, bad notify", func(c *Config) {
+			c.SyncGroups[0].Instances = nil
+			c.SyncGroups[0].Notify.Stop = []string{""}
+		}, []string{
+			"sync_groups[0].instances: none: list the instances that fail over together",
+			"sync_groups[0].notify.stop[0]: the program name is empty: give the program to run"}},
+		{"weights in a sync group", func(c *Config) { c.SyncGroups[0].Instances = []string{"VI_1"} }, []string{
+			`instances[0].track_interfaces[0].weight: -50 in sync group "router": a sync group moves on faults, not on priorities (keepalived ignores these weights): use weight 0`,
+			`instances[0].checks[0].weight: 20 in sync group "router": a sync group moves on faults, not on priorities (keepalived ignores these weights): use weight 0`}},
 		{"duplicates across instances", func(c *Config) {
 			in := c.Instances[0]
 			in.Source, in.Peers = netip.Addr{}, nil
@@ -242,6 +273,32 @@ func FuzzParseValidate(f *testing.F) {
 		}
 		if err := c2.Validate(); err != nil {
 			t.Fatalf("a valid config is invalid after a round trip: %v\n%s", err, out)
+		}
+	})
+}
+
+// FuzzCheckListenAddress: an accepted metrics address is an IP literal
+// and a port that net resolves without a resolver, and names the same
+// address back.
+func FuzzCheckListenAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9650", "[::1]:9650", "0.0.0.0:1", "[fe80::1%eth1]:9650", ":9650", "localhost:9650", "1.2.3.4:0", "[::]:65535", "1.2.3.4:+80", "1.2.3.4:0x50"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckListenAddress(s) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			t.Fatalf("accepted %q: %v", s, err)
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("accepted %q with host %q: %v", s, host, err)
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Addr() != a || strconv.Itoa(int(ap.Port())) != port || ap.Port() == 0 {
+			t.Fatalf("accepted %q: as AddrPort %v, %v", s, ap, err)
 		}
 	})
 }

@@ -137,14 +137,20 @@ func FuzzElection(f *testing.F) {
 // TestElectionProperty runs many random scenarios (fixed seeds, so runs
 // are reproducible) through the FuzzElection checks.
 func TestElectionProperty(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for run := range 400 {
-		data := make([]byte, 2+rng.IntN(90))
+	randomRuns(t, 1, 400, 2, 90, func(t *testing.T, data []byte) { runElection(t, data) })
+}
+
+// randomRuns runs scenario on runs random inputs of min to min+spread-1
+// bytes from a fixed seed (so runs are reproducible), and says how to
+// reproduce the first failure as a fuzz seed.
+func randomRuns(t *testing.T, seed uint64, runs, min, spread int, scenario func(*testing.T, []byte)) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for run := range runs {
+		data := make([]byte, min+rng.IntN(spread))
 		for k := range data {
 			data[k] = byte(rng.UintN(256))
 		}
-		ok := t.Run("", func(t *testing.T) { runElection(t, data) })
-		if !ok {
+		if !t.Run("", func(t *testing.T) { scenario(t, data) }) {
 			t.Fatalf("run %d failed; reproduce with f.Add(%#v)", run, data)
 		}
 	}

@@ -74,6 +74,11 @@ type Config struct {
 	// saw the new master's first advert, to cover the new master adding
 	// its VIPs and sending its gratuitous ARPs; 0 removes them at once.
 	HandoffLinger time.Duration
+	// Synced makes the instance a member of a sync group (keepalived's
+	// vrrp_sync_group): when its Master_Down_Timer fires it returns
+	// [WantMaster] and stays Backup until the group's coordinator
+	// ([Group]) steps [GroupMaster]. See group.go.
+	Synced bool
 }
 
 // ErrConfig is returned, wrapped, by [New] for an invalid [Config].
@@ -131,6 +136,8 @@ type Machine struct {
 	linkDown  bool
 	sendFault bool      // adverts cannot be sent: Fault until SendRecovered
 	answered  time.Time // Master: when a lower-priority advert was last answered
+
+	sync syncState // sync group membership (group.go)
 }
 
 // New returns a machine in Initialize for cfg, or an error wrapping
@@ -228,6 +235,8 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		}
 	case PriorityChange:
 		return m.setPriority(now, ev.Priority)
+	case GroupMaster, GroupBackup, GroupFault, GroupRecovered:
+		return m.groupStep(now, ev)
 	case VIPsReady:
 		if m.becoming {
 			m.becoming = false
@@ -252,6 +261,8 @@ func (m *Machine) initialize(now time.Time, reason string) []Action {
 		return m.enterFault(now, nil, ReasonTrackFault)
 	case m.sendFault:
 		return m.enterFault(now, nil, ReasonSendFailed)
+	case m.sync.fault:
+		return m.enterFault(now, nil, ReasonSyncGroup)
 	}
 	if m.priority == 255 || reason == ReasonResume {
 		if reason == ReasonInit {
@@ -270,6 +281,7 @@ func (m *Machine) initialize(now time.Time, reason string) []Action {
 // Master_Down_Interval, removing the VIPs if held.
 func (m *Machine) enterBackup(now time.Time, reason string, peer netip.Addr) []Action {
 	acts := m.release()
+	m.sync.want = false
 	m.state = Backup
 	m.drainUntil = time.Time{}
 	m.startDownTimer(now, m.masterDownInterval())
@@ -281,6 +293,7 @@ func (m *Machine) enterBackup(now time.Time, reason string, peer netip.Addr) []A
 // (keepalived's order); GARP and the Transition follow VIPsReady.
 func (m *Machine) becomeMaster(now time.Time, reason string, peer netip.Addr) []Action {
 	m.state = Master
+	m.sync.want = false
 	m.masterAdverInt = m.cfg.AdvertInt
 	m.timer = now.Add(m.cfg.AdvertInt)
 	m.drainUntil = time.Time{}
@@ -373,9 +386,11 @@ func (m *Machine) backupAdvert(now time.Time, a Advert) []Action {
 	m.master = a.Src
 	switch {
 	case a.Priority == 0:
+		m.sync.want = false
 		m.timer = now.Add(SkewTime(m.cfg.Version, m.priority, m.masterAdverInt))
 		m.timerCause = ReasonPriorityZero
 	case !m.preempt() || a.Priority >= m.priority || m.preemptDelayed(now):
+		m.sync.want = false
 		m.adoptInterval(a)
 		m.startDownTimer(now, m.masterDownInterval())
 		if m.cfg.PreemptDelay > 0 {
@@ -461,6 +476,9 @@ func (m *Machine) timeout(now time.Time) []Action {
 			return []Action{ProbeSend{}}
 		}
 	case Backup:
+		if m.cfg.Synced {
+			return m.wantMaster(now)
+		}
 		return m.becomeMaster(now, m.timerCause, m.master)
 	case Master:
 		m.timer = now.Add(m.cfg.AdvertInt)
@@ -530,6 +548,7 @@ func (m *Machine) fault(now time.Time, reason string, sendZero bool) []Action {
 func (m *Machine) enterFault(now time.Time, acts []Action, reason string) []Action {
 	acts = append(acts, m.release()...)
 	m.state = Fault
+	m.sync.want = false
 	m.timer, m.drainUntil = time.Time{}, time.Time{}
 	if m.sendFault {
 		m.timer = now.Add(m.cfg.AdvertInt)

@@ -649,3 +649,33 @@ func TestMasterAnswersAtMostOncePerInterval(t *testing.T) {
 	step(t, m, now+ms(1101), low)
 	wantState(t, m, Master)
 }
+
+// A missing source address (the node's address not on the interface, at
+// start or removed later) is a [SendFailed] the driver steps before any
+// advert is due: the instance waits in Fault, never becomes master
+// without a way to advertise, probes every Advertisement_Interval and
+// starts over when the address is back.
+func TestSourceMissing(t *testing.T) {
+	// At start: Fault at once, whether starting or resuming (the leased
+	// VIPs of a previous run are removed: it cannot hold them).
+	for _, start := range []Event{Start{}, Resume{}} {
+		m := newMachine(t, nil)
+		step(t, m, 0, SendFailed{})
+		var want []Action
+		if _, ok := start.(Resume); ok {
+			want = append(want, RemoveVIPs{})
+		}
+		want = append(want, Transition{From: Initialize, To: Fault, Reason: ReasonSendFailed})
+		step(t, m, ms(1), start, want...)
+		step(t, m, ms(1001), Timeout{}, ProbeSend{})
+		step(t, m, ms(1002), SendRecovered{}, Transition{From: Fault, To: Backup, Reason: ReasonSendOK})
+	}
+	// Removed while backup: Fault, no VIPs to remove; the master-down
+	// timer is gone (a backup that cannot advertise must not take over).
+	m := newMachine(t, nil)
+	step(t, m, 0, Start{}, Transition{From: Initialize, To: Backup, Reason: ReasonInit})
+	step(t, m, ms(100), SendFailed{}, Transition{From: Backup, To: Fault, Reason: ReasonSendFailed})
+	wantDeadline(t, m, ms(1100)) // the probe, not Master_Down_Interval
+	step(t, m, ms(1100), Timeout{}, ProbeSend{})
+	step(t, m, ms(1200), SendRecovered{}, Transition{From: Fault, To: Backup, Reason: ReasonSendOK})
+}

@@ -21,6 +21,9 @@ type sim struct {
 	steps int
 	// check runs after every step; nil: only the machine invariants.
 	check func()
+	// after runs after every step of node i with its actions, as a
+	// driver hands them to a sync group (group_test.go); nil: nothing.
+	after func(i int, acts []Action)
 	// multi is when two or more nodes started holding the VIPs at once
 	// (zero: at most one holds them); longest is the longest such period
 	// since watch was called, counted from then.
@@ -108,6 +111,9 @@ func (s *sim) step(i int, ev Event) {
 		}
 	}
 	s.invariants()
+	if s.after != nil {
+		s.after(i, acts)
+	}
 	switch {
 	case failed:
 		s.step(i, SendFailed{})

@@ -53,7 +53,9 @@ func (s State) String() string {
 
 // An Event is something the driver tells a [Machine] with [Machine.Step]:
 // one of [Start], [Resume], [Advert], [Timeout], [Shutdown], [LinkDown],
-// [LinkUp], [PriorityChange], [VIPsReady], [SendFailed] or [SendRecovered].
+// [LinkUp], [PriorityChange], [VIPsReady], [SendFailed] or [SendRecovered],
+// and for a sync group member [GroupMaster], [GroupBackup], [GroupFault] or
+// [GroupRecovered] (see [Group]).
 type Event interface{ event() }
 
 // Start starts the instance: the Startup event of RFC 5798 section 6.4.1.
@@ -134,7 +136,12 @@ func (VIPsReady) event()      {}
 // backups take over after Master_Down_Interval, and a master still holding
 // them would make two holders. The machine goes to Fault (a draining one
 // stops), removes the VIPs and from then on returns [ProbeSend] every
-// Advertisement_Interval until the driver steps [SendRecovered].
+// Advertisement_Interval until the driver steps [SendRecovered]. The
+// driver also steps it when it knows no advert could be sent before one
+// is due: before [Start] or [Resume] (the source address is missing at
+// start: the instance starts in Fault) and when the source address is
+// removed while in Backup (a backup that cannot advertise must not take
+// over).
 type SendFailed struct{}
 
 // SendRecovered reports that sending works again (a [ProbeSend]
@@ -144,7 +151,8 @@ type SendRecovered struct{}
 
 // An Action is something the driver must do, in the order [Machine.Step]
 // returns them: one of [SendAdvert], [AddVIPs], [RemoveVIPs],
-// [SendGratuitous], [ProbeSend], [Transition] or [Warning].
+// [SendGratuitous], [ProbeSend], [Transition] or [Warning], and for a sync
+// group member [WantMaster] (for its [Group]).
 type Action interface{ action() }
 
 // SendAdvert sends one advertisement with Priority (0: the master is

@@ -87,6 +87,11 @@ type Config struct {
 // refuses the source address. The agent retries later; it is not fatal.
 var ErrSourceNotReady = errors.New("source address not usable yet")
 
+// ErrSourceMissing is returned (wrapped, with [ErrSourceNotReady]) when
+// the source address is not on the interface at all, or failed duplicate
+// address detection: waiting will not make it usable.
+var ErrSourceMissing = errors.New("source address missing")
+
 // RawConn is a VRRP socket on one interface and family.
 type RawConn struct {
 	ifi *net.Interface
@@ -114,8 +119,11 @@ const recvBatch = 32
 const sourcePoll = 50 * time.Millisecond
 
 // Listen opens a VRRP socket on cfg.Interface. It waits, until ctx ends,
-// for the source address to be usable (IPv6: not tentative). Listen must
-// run in the network namespace the interface lives in.
+// for the source address to be usable (IPv6: not tentative). A configured
+// cfg.Source that is not on the interface is not waited for: the socket
+// uses it anyway, and the caller finds it missing with [RawConn.Probe]
+// (the agent's instance is in FAULT until it is added). Listen must run
+// in the network namespace the interface lives in.
 func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 	if cfg.Interface == nil {
 		return nil, errors.New("netio: listen: no interface given")
@@ -419,6 +427,9 @@ func waitSource(ctx context.Context, cfg Config) (netip.Addr, error) {
 		if !errors.Is(err, ErrSourceNotReady) {
 			return netip.Addr{}, err
 		}
+		if cfg.Source.IsValid() && errors.Is(err, ErrSourceMissing) {
+			return cfg.Source.Unmap(), nil
+		}
 		select {
 		case <-ctx.Done():
 			return netip.Addr{}, fmt.Errorf("netio: %s: %w (%w)", cfg.Interface.Name, err, ctx.Err())
@@ -467,7 +478,9 @@ func pickSource(msgs []rtnetlink.AddressMessage, cfg Config) (netip.Addr, error)
 			continue
 		case !cfg.Source.IsValid() && (flags&unix.IFA_F_SECONDARY != 0 || slices.Contains(cfg.NotSource, a)):
 			continue
-		case flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0:
+		case flags&unix.IFA_F_DADFAILED != 0:
+			continue // never usable: as if missing
+		case flags&unix.IFA_F_TENTATIVE != 0:
 			tentative = true
 			continue
 		}
@@ -483,5 +496,5 @@ func pickSource(msgs []rtnetlink.AddressMessage, cfg Config) (netip.Addr, error)
 	if tentative {
 		return netip.Addr{}, fmt.Errorf("%w: %s on %s is still in duplicate address detection", ErrSourceNotReady, what, cfg.Interface.Name)
 	}
-	return netip.Addr{}, fmt.Errorf("%w: %s has no %s: add it, or configure the source", ErrSourceNotReady, cfg.Interface.Name, what)
+	return netip.Addr{}, fmt.Errorf("%w: %w: %s has no %s: add it, or configure the source", ErrSourceNotReady, ErrSourceMissing, cfg.Interface.Name, what)
 }

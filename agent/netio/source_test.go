@@ -34,24 +34,27 @@ func TestPickSource(t *testing.T) {
 		cfg     Config
 		want    string
 		wantErr bool // ErrSourceNotReady
+		missing bool // and ErrSourceMissing: not worth waiting for
 	}{
-		{"IPv4 primary, skipping secondaries and other interfaces", msgs, Config{}, "198.18.0.11", false},
+		{"IPv4 primary, skipping secondaries and other interfaces", msgs, Config{}, "198.18.0.11", false, false},
 		{"IPv4 primary, skipping a VIP that became primary", append([]rtnetlink.AddressMessage{msg(3, "198.18.0.200", 0)}, msgs...),
-			Config{NotSource: []netip.Addr{netip.MustParseAddr("198.18.0.200")}}, "198.18.0.11", false},
-		{"IPv4 configured secondary", msgs, Config{Source: netip.MustParseAddr("198.18.0.102")}, "198.18.0.102", false},
-		{"IPv6 link-local, skipping tentative", msgs, Config{IPv6: true}, "fe80::2", false},
-		{"IPv6 configured global", msgs, Config{IPv6: true, Source: netip.MustParseAddr("2001:db8:18::11")}, "2001:db8:18::11", false},
-		{"IPv6 only tentative", msgs[:5], Config{IPv6: true}, "", true},
-		{"configured source missing", msgs, Config{Source: netip.MustParseAddr("198.18.0.50")}, "", true},
-		{"no addresses", nil, Config{}, "", true},
+			Config{NotSource: []netip.Addr{netip.MustParseAddr("198.18.0.200")}}, "198.18.0.11", false, false},
+		{"IPv4 configured secondary", msgs, Config{Source: netip.MustParseAddr("198.18.0.102")}, "198.18.0.102", false, false},
+		{"IPv6 link-local, skipping tentative", msgs, Config{IPv6: true}, "fe80::2", false, false},
+		{"IPv6 configured global", msgs, Config{IPv6: true, Source: netip.MustParseAddr("2001:db8:18::11")}, "2001:db8:18::11", false, false},
+		{"IPv6 only tentative", msgs[:5], Config{IPv6: true}, "", true, false},
+		{"IPv6 configured, DAD failed", append(msgs, msg(3, "2001:db8:18::12", unix.IFA_F_DADFAILED|unix.IFA_F_TENTATIVE)),
+			Config{IPv6: true, Source: netip.MustParseAddr("2001:db8:18::12")}, "", true, true},
+		{"configured source missing", msgs, Config{Source: netip.MustParseAddr("198.18.0.50")}, "", true, true},
+		{"no addresses", nil, Config{}, "", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Interface = ifi
 			got, err := pickSource(tt.msgs, tt.cfg)
 			if tt.wantErr {
-				if !errors.Is(err, ErrSourceNotReady) {
-					t.Errorf("pickSource = %v, %v; want ErrSourceNotReady", got, err)
+				if !errors.Is(err, ErrSourceNotReady) || errors.Is(err, ErrSourceMissing) != tt.missing {
+					t.Errorf("pickSource = %v, %v; want ErrSourceNotReady, ErrSourceMissing %v", got, err, tt.missing)
 				}
 				return
 			}

@@ -4,7 +4,10 @@
 package status
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +23,17 @@ type Report struct {
 	// Drops counts received packets no instance claims (an unknown VRID),
 	// by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// SyncGroups are the node's sync groups (instances that fail over
+	// together) with the group's state.
+	SyncGroups []SyncGroup `json:"sync_groups,omitempty"`
+}
+
+// SyncGroup is a sync group's state: INIT, BACKUP, MASTER, FAULT (a
+// member has a fault of its own, so every member is in FAULT) or STOPPED.
+type SyncGroup struct {
+	Name      string   `json:"name"`
+	State     string   `json:"state"`
+	Instances []string `json:"instances"`
 }
 
 // Instance is one VRRP instance's state.
@@ -55,7 +69,20 @@ type Item struct {
 	Name   string `json:"name"`
 	Up     bool   `json:"up"`
 	Weight int    `json:"weight"`
+	// Results counts a health check's runs by result: "ok", "failed"
+	// (non-zero exit, or the program could not start) or "timeout"
+	// (killed after its timeout). RunSeconds is the time they took in
+	// all. Both are empty for a tracked interface.
+	Results    map[string]uint64 `json:"results,omitempty"`
+	RunSeconds float64           `json:"run_seconds,omitempty"`
 }
+
+// The results of a health-check run, as counted in [Item.Results].
+const (
+	CheckOK      = "ok"
+	CheckFailed  = "failed"
+	CheckTimeout = "timeout"
+)
 
 // Counters count what an instance did and what it dropped.
 type Counters struct {
@@ -67,9 +94,49 @@ type Counters struct {
 	// VIPMismatch counts adverts whose VIP list differs from ours (obeyed).
 	VIPMismatch uint64 `json:"vip_mismatch"`
 	Transitions uint64 `json:"transitions"`
+	// TransitionReasons counts the transitions by reason (the fsm's
+	// Reason constants: "init", "master_down_timer", "link_down", ...).
+	TransitionReasons map[string]uint64 `json:"transition_reasons,omitempty"`
+	// MasterChanges counts the times the master this node sees changed
+	// to another address (the first one seen included; itself when it
+	// becomes master).
+	MasterChanges uint64 `json:"master_changes"`
+	// LeaseRenewals counts renewals of the VIPs' lease while master.
+	LeaseRenewals uint64 `json:"lease_renewals"`
 	// VIPRestored counts VIPs put back after something else removed them.
 	VIPRestored uint64 `json:"vip_restored"`
 	// SendErrors counts adverts that could not be sent (each puts the
 	// instance in FAULT until sending works again).
 	SendErrors uint64 `json:"send_errors"`
+}
+
+// maxListed is how many instances [Report.Summary] names one by one.
+const maxListed = 4
+
+// Summary is the report in one line, for systemd's STATUS= (systemctl
+// status): each instance and its state ("VI_1 MASTER, VI_2 BACKUP"), or,
+// beyond four instances, how many are in each state ("100 instances: 50
+// MASTER, 50 BACKUP").
+func (r *Report) Summary() string {
+	if len(r.Instances) <= maxListed {
+		s := make([]string, len(r.Instances))
+		for i, in := range r.Instances {
+			s[i] = in.Name + " " + in.State
+		}
+		return strings.Join(s, ", ")
+	}
+	count := map[string]int{}
+	var order []string
+	for _, in := range r.Instances {
+		if count[in.State] == 0 {
+			order = append(order, in.State)
+		}
+		count[in.State]++
+	}
+	slices.Sort(order)
+	s := make([]string, len(order))
+	for i, st := range order {
+		s[i] = fmt.Sprintf("%d %s", count[st], st)
+	}
+	return fmt.Sprintf("%d instances: %s", len(r.Instances), strings.Join(s, ", "))
 }

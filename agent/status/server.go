@@ -31,11 +31,15 @@ type Handler interface {
 	// so they take mastership; with release it restores the configured
 	// priorities. It returns the instances it acted on.
 	Takeover(instance string, release bool) ([]string, error)
+	// Reload re-reads the agent's configuration file and runs it without
+	// a gap, or refuses it and keeps the running one. It returns what it
+	// did, one line per instance.
+	Reload() ([]string, error)
 }
 
 // Request is one request on the status socket, a JSON line.
 type Request struct {
-	// Op is "status", "handoff" or "takeover".
+	// Op is "status", "handoff", "takeover" or "reload".
 	Op       string `json:"op"`
 	Instance string `json:"instance,omitempty"` // handoff, takeover: only this one
 	Release  bool   `json:"release,omitempty"`  // handoff, takeover: restore priorities
@@ -44,7 +48,7 @@ type Request struct {
 // Response is the answer, one JSON document.
 type Response struct {
 	Report *Report   `json:"report,omitempty"`
-	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on
+	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on; reload: what it did
 	Error  string    `json:"error,omitempty"`
 }
 
@@ -199,8 +203,16 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 			}
 			resp.Done = &done
 		}
+	case "reload":
+		done, err := h.Reload()
+		if err != nil {
+			resp.Error = err.Error()
+		}
+		if done != nil {
+			resp.Done = &done
+		}
 	default:
-		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff or takeover", req.Op)
+		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff, takeover or reload", req.Op)
 	}
 	_ = enc.Encode(resp)
 }
@@ -279,6 +291,19 @@ func Takeover(ctx context.Context, path, instance string, release bool) ([]strin
 
 func act(ctx context.Context, path string, req Request) ([]string, error) {
 	resp, err := call(ctx, path, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Done == nil {
+		return nil, nil
+	}
+	return *resp.Done, nil
+}
+
+// Reload asks the agent at path to re-read its configuration file and
+// reload it (see [Handler.Reload]) and returns what it did.
+func Reload(ctx context.Context, path string) ([]string, error) {
+	resp, err := call(ctx, path, Request{Op: "reload"})
 	if err != nil {
 		return nil, err
 	}

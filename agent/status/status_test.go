@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -68,6 +69,15 @@ func TestWriteText(t *testing.T) {
 
 type fakeAgent struct {
 	handoffs, takeovers []string
+	reloads             int
+}
+
+func (f *fakeAgent) Reload() ([]string, error) {
+	f.reloads++
+	if f.reloads > 1 {
+		return nil, errors.New("reload refused, the running configuration stays: instances[0].vrid: 0")
+	}
+	return []string{"VI_1: kept"}, nil
 }
 
 func (f *fakeAgent) Report() status.Report { return sample() }
@@ -119,6 +129,13 @@ func TestSocket(t *testing.T) {
 	if err != nil || len(done) != 1 || cmp.Diff([]string{"true"}, f.takeovers) != "" {
 		t.Errorf("Takeover = %v, %v (calls %v), want [VI_1] after one release call", done, err, f.takeovers)
 	}
+	done, err = status.Reload(qctx, path)
+	if d := cmp.Diff([]string{"VI_1: kept"}, done); d != "" || err != nil {
+		t.Errorf("Reload = %v (-want +got):\n%s", err, d)
+	}
+	if _, err := status.Reload(qctx, path); err == nil || !strings.Contains(err.Error(), "instances[0].vrid") {
+		t.Errorf("refused Reload = %v, want the problems", err)
+	}
 	// An endless unterminated line costs MaxRequest bytes, then an answer.
 	c, err := net.Dial("unix", path)
 	if err != nil {
@@ -165,5 +182,27 @@ func TestListenRefusesOpenDirectory(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("the refused socket was created: %v", err)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	mk := func(states ...string) *status.Report {
+		r := &status.Report{}
+		for i, s := range states {
+			r.Instances = append(r.Instances, status.Instance{Name: fmt.Sprintf("VI_%d", i+1), State: s})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		r    *status.Report
+		want string
+	}{
+		{mk("MASTER"), "VI_1 MASTER"},
+		{mk("MASTER", "BACKUP", "FAULT", "BACKUP"), "VI_1 MASTER, VI_2 BACKUP, VI_3 FAULT, VI_4 BACKUP"},
+		{mk("MASTER", "BACKUP", "MASTER", "BACKUP", "FAULT"), "5 instances: 2 BACKUP, 1 FAULT, 2 MASTER"},
+	} {
+		if got := tc.r.Summary(); got != tc.want {
+			t.Errorf("Summary = %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -47,6 +47,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "%s tracking: %s\n", in.Name, items(in.Tracks, in.Checks))
 		}
 	}
+	for _, g := range r.SyncGroups {
+		fmt.Fprintf(&b, "sync group %s: %s (%s)\n", g.Name, g.State, strings.Join(g.Instances, ", "))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

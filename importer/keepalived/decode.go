@@ -60,6 +60,28 @@ type Config struct {
 	Global    Global
 	Scripts   []*Script   // vrrp_script blocks, in file order
 	Instances []*Instance // vrrp_instance blocks, in file order
+	// SyncGroups are the vrrp_sync_group blocks, in file order.
+	SyncGroups []*SyncGroup
+}
+
+// SyncGroup is a vrrp_sync_group block: instances that fail over together.
+type SyncGroup struct {
+	Name      string
+	Pos       model.Pos
+	Instances []string // the group block's names, in file order
+	Notify    Notify
+	// Positions of each directive seen, by keyword.
+	Positions map[string]model.Pos
+}
+
+// SyncGroup returns the vrrp_sync_group of that name, or nil.
+func (c *Config) SyncGroup(name string) *SyncGroup {
+	for _, g := range c.SyncGroups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
 }
 
 // Script returns the vrrp_script of that name, or nil.
@@ -155,8 +177,9 @@ type TrackScript struct {
 // Notify holds the notify commands, each as argv.
 type Notify struct {
 	Master, Backup, Fault, Stop []string
-	// Any is the generic notify script (called with 4 extra arguments).
-	Any []string
+	// All is the generic notify script (keepalived's notify, called with
+	// 4 extra arguments: INSTANCE|GROUP, the name, the state, the priority).
+	All []string
 }
 
 // GARPSettings holds the garp_master_* settings; nil when unset.
@@ -195,6 +218,14 @@ func Decode(f *File) (*Config, Problems) {
 				}
 				c.Instances = append(c.Instances, d.instance(name, s))
 			}
+		case "vrrp_sync_group":
+			if name, ok := d.named(s); ok {
+				if c.SyncGroup(name) != nil {
+					d.errf(s.Pos, "vrrp_sync_group %s is defined twice", name)
+					continue
+				}
+				c.SyncGroups = append(c.SyncGroups, d.syncGroup(name, s))
+			}
 		default:
 			d.unsupported(s, "at the top level")
 		}
@@ -206,7 +237,83 @@ func Decode(f *File) (*Config, Problems) {
 			}
 		}
 	}
+	member := map[string]*SyncGroup{}
+	for _, g := range c.SyncGroups {
+		for _, name := range g.Instances {
+			switch {
+			case c.Instance(name) == nil:
+				d.errf(g.Positions["group"], "vrrp_sync_group %s: %s names no vrrp_instance", g.Name, name)
+			case member[name] != nil:
+				d.errf(g.Positions["group"], "vrrp_sync_group %s: %s is already in vrrp_sync_group %s (keepalived ignores it here): list it in one group", g.Name, name, member[name].Name)
+			default:
+				member[name] = g
+			}
+		}
+	}
 	return c, d.problems
+}
+
+// syncGroup decodes a vrrp_sync_group block: its group { } of instance
+// names and its notify commands.
+func (d *decoder) syncGroup(name string, blk *Stmt) *SyncGroup {
+	g := &SyncGroup{Name: name, Pos: blk.Pos, Positions: map[string]model.Pos{}}
+	for _, s := range blk.Block {
+		switch s.Keyword() {
+		case "group":
+			if !d.block(s) {
+				continue
+			}
+			for _, e := range s.Block {
+				if e.HasBlock {
+					d.errf(e.Pos, "vrrp_sync_group %s: group lists instance names, without { } blocks", name)
+					continue
+				}
+				for _, w := range e.Words {
+					if slices.Contains(g.Instances, w.Text) {
+						d.errf(w.Pos, "vrrp_sync_group %s: %s is listed twice", name, w.Text)
+						continue
+					}
+					g.Instances = append(g.Instances, w.Text)
+				}
+			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			if !d.notify(&g.Notify, s) {
+				continue
+			}
+		default:
+			d.unsupported(s, "in vrrp_sync_group")
+			continue
+		}
+		if _, dup := g.Positions[s.Keyword()]; dup {
+			d.errf(s.Pos, "vrrp_sync_group %s: %s is given twice", name, s.Keyword())
+		}
+		g.Positions[s.Keyword()] = s.Pos
+	}
+	if len(g.Instances) == 0 {
+		d.errf(blk.Pos, "vrrp_sync_group %s has no group { } of instances", name)
+	}
+	return g
+}
+
+// notify decodes a notify_* or generic notify statement into n.
+func (d *decoder) notify(n *Notify, s *Stmt) bool {
+	if !d.args(s, 1, math.MaxInt) {
+		return false
+	}
+	argv := scriptArgv(s.Args())
+	switch s.Keyword() {
+	case "notify_master":
+		n.Master = argv
+	case "notify_backup":
+		n.Backup = argv
+	case "notify_fault":
+		n.Fault = argv
+	case "notify_stop":
+		n.Stop = argv
+	default:
+		n.All = argv
+	}
+	return true
 }
 
 type decoder struct {
@@ -522,21 +629,7 @@ func (d *decoder) instanceStmt(in *Instance, s *Stmt) bool {
 			}
 		}
 	case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
-		if ok = d.args(s, 1, math.MaxInt); ok {
-			argv := scriptArgv(s.Args())
-			switch s.Keyword() {
-			case "notify_master":
-				in.Notify.Master = argv
-			case "notify_backup":
-				in.Notify.Backup = argv
-			case "notify_fault":
-				in.Notify.Fault = argv
-			case "notify_stop":
-				in.Notify.Stop = argv
-			default:
-				in.Notify.Any = argv
-			}
-		}
+		ok = d.notify(&in.Notify, s)
 	case "garp_master_delay", "garp_master_refresh":
 		if ok = d.args(s, 1, 1); ok {
 			v, _ := d.seconds(s, s.Args()[0], 0, 1e6)

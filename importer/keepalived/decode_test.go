@@ -86,6 +86,14 @@ func TestDecodeProblems(t *testing.T) {
 			[]string{`k.conf:5:8: state: "PRIMARY" is neither MASTER nor BACKUP`}},
 		{"track weight", inst(" track_interface {\n eth0 weigth 10\n }"),
 			[]string{`k.conf:6:7: track_interface: expected "weight N" after the name, got "weigth"`}},
+		{"sync group of unknown and repeated instances", inst("") + "vrrp_sync_group g {\n group {\n VI_1 VI_9\n }\n}\nvrrp_sync_group h {\n group { VI_1 }\n}\n",
+			[]string{"k.conf:8:2: vrrp_sync_group g: VI_9 names no vrrp_instance",
+				"k.conf:13:2: vrrp_sync_group h: VI_1 is already in vrrp_sync_group g (keepalived ignores it here): list it in one group"}},
+		{"sync group keywords", inst("") + "vrrp_sync_group g {\n group { VI_1 }\n track_interface { eth2 }\n notify_master /bin/up\n notify_master /bin/up\n}\n",
+			[]string{"k.conf:9:2: track_interface in vrrp_sync_group is not supported by hac import",
+				"k.conf:11:2: vrrp_sync_group g: notify_master is given twice"}},
+		{"empty sync group", "vrrp_sync_group g {\n}\n",
+			[]string{"k.conf:1:1: vrrp_sync_group g has no group { } of instances"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +111,20 @@ func TestDecodeProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeSyncGroup: a vrrp_sync_group's members and notify commands,
+// and the generic notify of an instance.
+func TestDecodeSyncGroup(t *testing.T) {
+	c := decodeFile(t, "testdata/router-r1.conf")
+	want := []*SyncGroup{{Name: "router", Instances: []string{"VI_in", "VI_out"},
+		Notify: Notify{Master: []string{"/usr/local/bin/router-up"}, All: []string{"/usr/local/bin/hac-notify", "--log"}}}}
+	if diff := cmp.Diff(want, c.SyncGroups, cmpopts.IgnoreFields(SyncGroup{}, "Pos", "Positions")); diff != "" {
+		t.Errorf("sync groups (-want +got):\n%s", diff)
+	}
+	if got := c.Instance("VI_in").Notify.All; !cmp.Equal(got, []string{"/usr/local/bin/hac-notify", "--log"}) {
+		t.Errorf("VI_in generic notify %q", got)
 	}
 }
 

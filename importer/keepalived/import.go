@@ -135,10 +135,11 @@ func (im *importer) run() {
 	names := im.instanceNames()
 	// Check (and write) every instance even after an error, so that
 	// every problem is reported at once; the text is dropped on errors.
-	var vrrp strings.Builder
+	var vrrp, sync strings.Builder
 	for _, name := range names {
 		im.instance(&vrrp, name)
 	}
+	im.syncGroups(&sync)
 	if im.problems.Errors() > 0 {
 		return
 	}
@@ -177,6 +178,7 @@ func (im *importer) run() {
 	w.WriteString("}\nvrrp: {\n")
 	w.WriteString(vrrp.String())
 	w.WriteString("}\n")
+	w.WriteString(sync.String())
 	fmt.Fprintf(w, "render: {network: %s, keepalived: %t}\n", quote(cmp.Or(im.opt.Render, "none")), !im.opt.Agent)
 	w.WriteString("}\n")
 }
@@ -330,9 +332,6 @@ func (im *importer) instanceNames() []string {
 			if !slices.Contains(names, in.Name) {
 				names = append(names, in.Name)
 			}
-			if len(in.Notify.Any) > 0 {
-				im.errf(in.Positions["notify"], nil, "instance %s: the generic notify script is not supported by hac: use notify_master, notify_backup, notify_fault and notify_stop", in.Name)
-			}
 		}
 	}
 	return names
@@ -435,20 +434,76 @@ func (im *importer) instance(w *strings.Builder, name string) {
 		w.WriteString("]\n")
 	}
 	writeChecks(w, ref)
-	nt := m.Notify
-	if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
-		w.WriteString("notify: {\n")
-		for _, f := range []struct {
-			k    string
-			argv []string
-		}{{"master", nt.Master}, {"backup", nt.Backup}, {"fault", nt.Fault}, {"stop", nt.Stop}} {
-			if len(f.argv) > 0 {
-				fmt.Fprintf(w, "%s: %s\n", f.k, stringList(f.argv))
+	writeNotify(w, m.Notify)
+	w.WriteString("}\n")
+}
+
+// writeNotify writes the notify commands that are set, if any.
+func writeNotify(w *strings.Builder, nt Notify) {
+	if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop)+len(nt.All) == 0 {
+		return
+	}
+	w.WriteString("notify: {\n")
+	for _, f := range []struct {
+		k    string
+		argv []string
+	}{{"master", nt.Master}, {"backup", nt.Backup}, {"fault", nt.Fault}, {"stop", nt.Stop}, {"all", nt.All}} {
+		if len(f.argv) > 0 {
+			fmt.Fprintf(w, "%s: %s\n", f.k, stringList(f.argv))
+		}
+	}
+	w.WriteString("}\n")
+}
+
+// syncGroups checks that every node declares each vrrp_sync_group alike
+// (the same members and notify commands) and writes them.
+func (im *importer) syncGroups(w *strings.Builder) {
+	var names []string
+	for _, n := range im.nodes {
+		for _, g := range n.Config.SyncGroups {
+			if !slices.Contains(names, g.Name) {
+				names = append(names, g.Name)
 			}
 		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	w.WriteString("sync_groups: {\n")
+	for _, name := range names {
+		var ref *SyncGroup
+		var refNode string
+		for _, n := range im.nodes {
+			g := n.Config.SyncGroup(name)
+			if g == nil {
+				if len(n.Config.Instances) > 0 {
+					im.errf(fileStart(n.Config.File), nil, "node %s has no vrrp_sync_group %s, which another node has: declare it on every node", n.Node, name)
+				}
+				continue
+			}
+			if ref == nil {
+				ref, refNode = g, n.Node
+				continue
+			}
+			if a, b := sortedNames(ref.Instances), sortedNames(g.Instances); !slices.Equal(a, b) {
+				im.errf(g.Positions["group"], []model.Pos{ref.Positions["group"]}, "vrrp_sync_group %s: members differ between nodes: %s has %v, %s has %v; make the files agree", name, n.Node, b, refNode, a)
+			}
+			if !reflect.DeepEqual(ref.Notify, g.Notify) {
+				im.errf(g.Pos, []model.Pos{ref.Pos}, "vrrp_sync_group %s: notify commands differ between nodes %s and %s; make the files agree", name, n.Node, refNode)
+			}
+		}
+		fmt.Fprintf(w, "%s: {\ninstances: %s\n", label(name), stringList(ref.Instances))
+		writeNotify(w, ref.Notify)
 		w.WriteString("}\n")
 	}
 	w.WriteString("}\n")
+}
+
+// sortedNames returns a sorted copy.
+func sortedNames(ns []string) []string {
+	out := slices.Clone(ns)
+	slices.Sort(out)
+	return out
 }
 
 // writeChecks writes the instance's tracked scripts as checks, by the
@@ -491,7 +546,7 @@ var agreed = []field{
 	{"garp_master_* settings", []string{"garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat"}, func(m InstanceMeaning) any { return m.GARP }, true},
 	{"track_interface list", []string{"track_interface"}, func(m InstanceMeaning) any { return m.Track }, true},
 	{"tracked scripts (track_script and their vrrp_script)", []string{"track_script"}, func(m InstanceMeaning) any { return m.Checks }, true},
-	{"notify commands", []string{"notify_master", "notify_backup", "notify_fault", "notify_stop"}, func(m InstanceMeaning) any { return m.Notify }, true},
+	{"notify commands", []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}, func(m InstanceMeaning) any { return m.Notify }, true},
 }
 
 // agree reports every setting on which a member differs from the first.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,6 +87,7 @@ func TestImportGolden(t *testing.T) {
 		{"seed with the pass in the environment", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"},
 			func() Options { o := seedOptions; o.PassEnv = "NCP_LB_PASS"; return o }(), "seed-env.cue", 0},
 		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}, "trio.cue", 0},
+		{"router: sync group and generic notify", []string{"r1=router-r1.conf", "r2=router-r2.conf"}, Options{Cluster: "gw"}, "router.cue", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,5 +203,41 @@ func TestImportUnicastPeers(t *testing.T) {
 	want := []string{"instance VI_db: node n3's unicast_peer list [198.18.0.11] is not the other nodes' unicast_src_ip [198.18.0.11 198.18.0.12]: list exactly the other nodes"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// TestImportSyncGroupMismatch: a vrrp_sync_group must be the same on every
+// node (members and notify commands) and declared on each.
+func TestImportSyncGroupMismatch(t *testing.T) {
+	r1, err := os.ReadFile("testdata/router-r1.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := os.ReadFile("testdata/router-r2.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, old, new, want string
+	}{
+		{"members", "        VI_out\n    }", "    }", "r2.conf:9:5: vrrp_sync_group router: members differ between nodes: r2 has [VI_in], r1 has [VI_in VI_out]; make the files agree"},
+		{"notify", `notify_master "/usr/local/bin/router-up"`, `notify_master "/usr/local/bin/other"`, "r2.conf:8:1: vrrp_sync_group router: notify commands differ between nodes r2 and r1; make the files agree"},
+		{"missing", "vrrp_sync_group router", "vrrp_sync_group other", "r1.conf:1:1: node r1 has no vrrp_sync_group other, which another node has: declare it on every node"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := strings.Replace(string(r2), tt.old, tt.new, 1)
+			nodes := []NodeConfig{{"r1", decodeSrc(t, "r1.conf", string(r1))}, {"r2", decodeSrc(t, "r2.conf", b)}}
+			src, probs := Import(nodes, Options{Cluster: "gw"})
+			if src != nil || probs.Errors() == 0 {
+				t.Fatalf("Import: no error, want %q", tt.want)
+			}
+			var got []string
+			for _, p := range probs {
+				got = append(got, p.String())
+			}
+			if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, tt.want) }) {
+				t.Errorf("problems:\n%s\nwant one starting %q", strings.Join(got, "\n"), tt.want)
+			}
+		})
 	}
 }

@@ -28,7 +28,16 @@ const (
 // instance's interface). Two files with equal Meanings make keepalived
 // behave the same.
 type Meaning struct {
-	Instances []InstanceMeaning // sorted by name
+	Instances  []InstanceMeaning  // sorted by name
+	SyncGroups []SyncGroupMeaning // sorted by name
+}
+
+// SyncGroupMeaning is one vrrp_sync_group: its members (sorted) and
+// notify commands.
+type SyncGroupMeaning struct {
+	Name      string
+	Instances []string
+	Notify    Notify
 }
 
 // InstanceMeaning is one vrrp_instance with defaults applied.
@@ -78,6 +87,10 @@ func (c *Config) Meaning() Meaning {
 		m.Instances = append(m.Instances, c.instanceMeaning(in))
 	}
 	slices.SortFunc(m.Instances, func(a, b InstanceMeaning) int { return cmp.Compare(a.Name, b.Name) })
+	for _, g := range c.SyncGroups {
+		m.SyncGroups = append(m.SyncGroups, SyncGroupMeaning{Name: g.Name, Instances: sortedNames(g.Instances), Notify: g.Notify})
+	}
+	slices.SortFunc(m.SyncGroups, func(a, b SyncGroupMeaning) int { return cmp.Compare(a.Name, b.Name) })
 	return m
 }
 

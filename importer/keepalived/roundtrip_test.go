@@ -29,6 +29,7 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"seed", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"}, seedOptions},
 		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}},
+		{"router: sync group and generic notify", []string{"r1=router-r1.conf", "r2=router-r2.conf"}, Options{Cluster: "gw"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

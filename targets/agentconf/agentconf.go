@@ -39,7 +39,7 @@ func (AgentConf) Render(c *model.Cluster, n *model.Node) ([]targets.File, error)
 		Path:       config.DefaultPath,
 		Mode:       0o600,
 		Data:       b,
-		Activate:   targets.ActivateAgent,
+		Activate:   targets.ActivateAgentConfig,
 		Deactivate: targets.DeactivateAgent,
 		Secret:     true,
 	}}, nil
@@ -53,6 +53,7 @@ func Config(c *model.Cluster, n *model.Node) *config.Config {
 		Cluster:      c.Name,
 		Node:         n.Name,
 		StatusSocket: c.Agent.StatusSocket,
+		Metrics:      c.Agent.Metrics,
 		Instances:    []config.Instance{},
 	}
 	if cfg.StatusSocket == "" {
@@ -61,7 +62,18 @@ func Config(c *model.Cluster, n *model.Node) *config.Config {
 	for _, in := range targets.Instances(c, n) {
 		cfg.Instances = append(cfg.Instances, instance(in, in.Member(n.Name)))
 	}
+	for _, g := range targets.SyncGroups(c, n) {
+		cfg.SyncGroups = append(cfg.SyncGroups, config.SyncGroup{Name: g.Name, Instances: g.Instances, Notify: notify(g.Notify)})
+	}
 	return cfg
+}
+
+// notify returns the commands for agent.json, nil when there are none.
+func notify(nt model.Notify) *config.Notify {
+	if nt.IsZero() {
+		return nil
+	}
+	return &config.Notify{Master: nt.Master, Backup: nt.Backup, Fault: nt.Fault, Stop: nt.Stop, All: nt.All}
 }
 
 func instance(in *model.Instance, m *model.Member) config.Instance {
@@ -108,8 +120,6 @@ func instance(in *model.Instance, m *model.Member) config.Instance {
 			User:     ch.User,
 		})
 	}
-	if nt := in.Notify; len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
-		ci.Notify = &config.Notify{Master: nt.Master, Backup: nt.Backup, Fault: nt.Fault, Stop: nt.Stop}
-	}
+	ci.Notify = notify(in.Notify)
 	return ci
 }

@@ -206,6 +206,8 @@ func TestOrderAndExpect(t *testing.T) {
 		"web/web3":   "3 files, apply order 0, VI_api BACKUP(50) VI_web BACKUP(50)",
 		"v6/v6a":     "3 files, apply order 1, VI_6 MASTER(120)",
 		"v6/v6b":     "3 files, apply order 0, VI_6 BACKUP(110)",
+		"gw/r1":      "3 files, apply order 1, VI_in MASTER(200) VI_out MASTER(200)",
+		"gw/r2":      "3 files, apply order 0, VI_in BACKUP(100) VI_out BACKUP(100)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("summaries (-want +got):\n%s", diff)

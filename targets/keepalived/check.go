@@ -73,17 +73,7 @@ func Check(c *model.Cluster) []Problem {
 					"check %s differs from the check of that name in instance %s, and keepalived.conf has one vrrp_script per name on a node: rename one of them, or make them the same", ch.Name, first.in.Name)
 			}
 		}
-		for _, nt := range []struct {
-			key  string
-			argv []string
-		}{{"master", in.Notify.Master}, {"backup", in.Notify.Backup}, {"fault", in.Notify.Fault}, {"stop", in.Notify.Stop}} {
-			if len(nt.argv) == 0 {
-				continue
-			}
-			if _, err := command(nt.argv); err != nil {
-				add(at("notify", nt.key), nil, "%v", err)
-			}
-		}
+		checkNotify(in.Notify, at("notify"), add)
 		if _, err := wholeSeconds(in.GARP.Delay); err != nil {
 			add(at("garp", "delay"), nil, "delay %v", err)
 		}
@@ -91,7 +81,25 @@ func Check(c *model.Cluster) []Problem {
 			add(at("garp", "refresh"), nil, "refresh %v", err)
 		}
 	}
+	for _, g := range c.SyncGroups {
+		if err := checkWord(g.Name); err != nil {
+			add([]any{"sync_groups", g.Name}, nil, "sync group name %v", err)
+		}
+		checkNotify(g.Notify, []any{"sync_groups", g.Name, "notify"}, add)
+	}
 	return ps
+}
+
+// checkNotify reports the notify commands keepalived.conf cannot carry.
+func checkNotify(nt model.Notify, at []any, add func(path, related []any, format string, args ...any)) {
+	for _, k := range notifyKeys(nt) {
+		if len(k.argv) == 0 {
+			continue
+		}
+		if _, err := command(k.argv); err != nil {
+			add(append(append([]any(nil), at...), k.field), nil, "%v", err)
+		}
+	}
 }
 
 // shareNode reports whether two instances have a member node in common.

@@ -96,7 +96,8 @@ func Config(c *model.Cluster, n *model.Node) ([]byte, error) {
 	w.p("")
 	w.p("global_defs {")
 	w.p("router_id %s", n.Name)
-	if len(scripts) > 0 || hasNotify(ins) {
+	groups := targets.SyncGroups(c, n)
+	if len(scripts) > 0 || hasNotify(ins, groups) {
 		w.p("enable_script_security")
 		w.p("script_user root")
 	}
@@ -109,6 +110,11 @@ func Config(c *model.Cluster, n *model.Node) ([]byte, error) {
 	for _, in := range ins {
 		if err := writeInstance(w, in, in.Member(n.Name)); err != nil {
 			return nil, fmt.Errorf("keepalived: node %s: instance %s: %w", n.Name, in.Name, err)
+		}
+	}
+	for _, g := range groups {
+		if err := writeSyncGroup(w, g); err != nil {
+			return nil, fmt.Errorf("keepalived: node %s: sync group %s: %w", n.Name, g.Name, err)
 		}
 	}
 	return []byte(w.b.String()), nil
@@ -134,14 +140,66 @@ func equalCheck(a, b model.Check) bool {
 		a.Rise == b.Rise && a.Fall == b.Fall && a.Weight == b.Weight && a.User == b.User
 }
 
-func hasNotify(ins []*model.Instance) bool {
+func hasNotify(ins []*model.Instance, groups []model.SyncGroup) bool {
 	for _, in := range ins {
-		nt := in.Notify
-		if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop) > 0 {
+		if !in.Notify.IsZero() {
+			return true
+		}
+	}
+	for _, g := range groups {
+		if !g.Notify.IsZero() {
 			return true
 		}
 	}
 	return false
+}
+
+// writeSyncGroup writes a vrrp_sync_group block after the instances it
+// names.
+func writeSyncGroup(w *writer, g model.SyncGroup) error {
+	if err := checkWord(g.Name); err != nil {
+		return fmt.Errorf("name %w", err)
+	}
+	w.p("")
+	w.p("vrrp_sync_group %s {", g.Name)
+	w.p("group {")
+	for _, name := range g.Instances {
+		w.p("%s", name)
+	}
+	w.p("}")
+	if err := writeNotify(w, g.Notify); err != nil {
+		return err
+	}
+	w.p("}")
+	return nil
+}
+
+// notifyKeys are the notify commands with their keepalived keywords and
+// their field names in the schema.
+func notifyKeys(nt model.Notify) []struct {
+	keyword, field string
+	argv           []string
+} {
+	return []struct {
+		keyword, field string
+		argv           []string
+	}{{"notify_master", "master", nt.Master}, {"notify_backup", "backup", nt.Backup}, {"notify_fault", "fault", nt.Fault},
+		{"notify_stop", "stop", nt.Stop}, {"notify", "all", nt.All}}
+}
+
+// writeNotify writes the notify commands that are set.
+func writeNotify(w *writer, nt model.Notify) error {
+	for _, k := range notifyKeys(nt) {
+		if len(k.argv) == 0 {
+			continue
+		}
+		cmd, err := command(k.argv)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.keyword, err)
+		}
+		w.p("%s %s", k.keyword, cmd)
+	}
+	return nil
 }
 
 func writeScript(w *writer, ch model.Check) error {
@@ -255,18 +313,8 @@ func writeInstance(w *writer, in *model.Instance, m *model.Member) error {
 		}
 		w.p("}")
 	}
-	for _, nt := range []struct {
-		key  string
-		argv []string
-	}{{"notify_master", in.Notify.Master}, {"notify_backup", in.Notify.Backup}, {"notify_fault", in.Notify.Fault}, {"notify_stop", in.Notify.Stop}} {
-		if len(nt.argv) == 0 {
-			continue
-		}
-		cmd, err := command(nt.argv)
-		if err != nil {
-			return fmt.Errorf("%s: %w", nt.key, err)
-		}
-		w.p("%s %s", nt.key, cmd)
+	if err := writeNotify(w, in.Notify); err != nil {
+		return err
 	}
 	delay, err := wholeSeconds(in.GARP.Delay)
 	if err != nil {

@@ -19,6 +19,12 @@ const Path = "/etc/systemd/system/hac-agent.service"
 // Binary is where hac apply installs the hac binary on a node.
 const Binary = "/usr/local/bin/hac"
 
+// WatchdogSec is the unit's watchdog timeout: the agent pings every half
+// of it while every instance's protocol loop answers. A hung agent is
+// restarted after it; the VIP lease, not the watchdog, bounds how long a
+// hung master keeps its VIPs.
+const WatchdogSec = "10s"
+
 // Systemd is the systemd unit target.
 type Systemd struct{}
 
@@ -50,8 +56,20 @@ After=network-online.target
 ConditionPathExists=%s
 
 [Service]
-Type=simple
+# READY=1 once every instance has its initial state; STATUS= shows each
+# instance's state (systemctl status). Watchdog pings come from every
+# instance's protocol loop: a stuck agent is restarted, and meanwhile its
+# VIPs' lease runs out and a backup takes over.
+Type=notify
+NotifyAccess=main
+WatchdogSec=%s
+# Ready after the first run of every check (in parallel, each bounded by
+# its timeout).
+TimeoutStartSec=%d
 ExecStart=%s agent --config %s
+# systemctl reload: agent.json is re-read without a gap; a refused file
+# fails the reload and the running configuration stays.
+ExecReload=%s agent reload --config %s
 Restart=on-failure
 RestartSec=1s
 # On SIGTERM a master hands over (priority 0 advert) and keeps its VIPs
@@ -61,7 +79,7 @@ KillMode=mixed
 TimeoutStopSec=%d
 RuntimeDirectory=hac
 RuntimeDirectoryMode=0750
-`, c.Name, n.Name, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))
+`, c.Name, n.Name, config.DefaultPath, WatchdogSec, startTimeout(ins), Binary, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))
 	caps := "CAP_NET_RAW CAP_NET_ADMIN"
 	if checksSwitchUser(ins) {
 		b.WriteString("# Health checks run as another user: switching to it and killing it on timeout.\n")
@@ -104,6 +122,19 @@ func stopTimeout(ins []*model.Instance) int {
 		longest = max(longest, in.AdvertInt)
 	}
 	d := 4*longest + 10*time.Second
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// startTimeout returns TimeoutStartSec in whole seconds: systemd's
+// default of 90, or the longest check timeout and 30 seconds of margin
+// when that is longer (the agent is ready once every check ran once).
+func startTimeout(ins []*model.Instance) int {
+	d := 90 * time.Second
+	for _, in := range ins {
+		for _, c := range in.Checks {
+			d = max(d, c.Timeout+30*time.Second)
+		}
+	}
 	return int((d + time.Second - 1) / time.Second)
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hac-project/hac/internal/realtool"
 	"github.com/hac-project/hac/targets/internal/fixture"
@@ -69,5 +70,31 @@ func TestCheckUserCapabilities(t *testing.T) {
 			t.Errorf("check user %q: unit lacks %q or the sandbox:\n%s", tc.user, tc.want, unit)
 		}
 		realtool.SystemdVerify(t, files[0], systemd.Binary)
+	}
+}
+
+// TestStartTimeout: the unit waits for READY=1 at least as long as the
+// first run of the slowest check may take, with a margin.
+func TestStartTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    string
+	}{
+		{2 * time.Second, "\nTimeoutStartSec=90\n"},
+		{100 * time.Second, "\nTimeoutStartSec=130\n"},
+	} {
+		c := fixture.ThreeNode()
+		for _, in := range c.Instances {
+			for i := range in.Checks {
+				in.Checks[i].Timeout = tc.timeout
+			}
+		}
+		files, err := systemd.Systemd{}.Render(c, c.Nodes[0])
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Render = %d files, %v", len(files), err)
+		}
+		if unit := string(files[0].Data); !strings.Contains(unit, tc.want) {
+			t.Errorf("check timeout %v: unit lacks %q:\n%s", tc.timeout, tc.want, unit)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/journal"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -36,6 +37,16 @@ and keeps its VIPs until the new master is heard, so clients lose nothing.
 A second SIGTERM cuts the handoff short. VIPs carry a kernel-enforced lease
 renewed while master: if the agent is killed, they expire by themselves.
 
+Under systemd (the unit hac build writes) it notifies readiness, a status
+line and the watchdog, and its log lines carry journald priorities. With
+metrics in agent.json it serves Prometheus metrics at /metrics.
+
+On SIGHUP (systemctl reload, hac agent reload) it re-reads --config without
+a gap: unchanged instances keep running untouched, the others are changed
+in place or handed off and restarted (docs/agent.md says which field does
+what); an invalid file is refused with one log line and the running
+configuration stays.
+
 Subcommands talk to the running agent over its status socket (root only).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -46,7 +57,7 @@ Subcommands talk to the running agent over its status socket (root only).`,
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	c.Flags().StringVar(&socket, "status-socket", "", "status socket path (default: the config's status_socket; - for none)")
-	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd(), newAgentTakeoverCmd())
+	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd(), newAgentTakeoverCmd(), newAgentReloadCmd())
 	return c
 }
 
@@ -56,16 +67,27 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		return exitCode(ExitUsage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
+	var mk func(io.Writer) slog.Handler
 	switch logFormat {
 	case "text":
-		h = slog.NewTextHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, hopts) }
 	case "json":
-		h = slog.NewJSONHandler(stderr, hopts)
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
 	default:
 		return exitCode(ExitUsage, "unknown --log-format %q: use text or json", logFormat)
 	}
+	h := mk(stderr)
+	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
+		// Under systemd: journald takes each line's priority from its
+		// <N> prefix, so journalctl -p err finds the errors.
+		h = journal.NewHandler(stderr, mk)
+	}
 	log := slog.New(h)
+	// SIGHUP is a reload: caught from here on, so that it never kills
+	// the agent (Go's default for SIGHUP).
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	cfg, raw, err := config.Load(cfgPath)
 	if err != nil {
 		return exitCode(ExitInvalid, "%v", err)
@@ -81,6 +103,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		ConfigDigest: config.Digest(raw),
 		StatusSocket: socket,
 		Takeover:     takeover,
+		ConfigPath:   cfgPath,
 	})
 	if err != nil {
 		var p *config.Problem
@@ -101,6 +124,11 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 			var s os.Signal
 			select {
 			case s = <-sigs:
+			case <-hups:
+				n--
+				log.Info("signal: reload", "signal", "hangup", "config", cfgPath)
+				go a.Reload() // logs what it did, or why it refused
+				continue
 			case <-done:
 				return
 			}
@@ -172,7 +200,8 @@ func newAgentHandoffCmd() *cobra.Command {
 		Use:   "handoff [--socket P] [--instance NAME] [--release]",
 		Short: "Hand mastership off gracefully, without stopping the agent",
 		Long: `handoff asks the running agent to hand off every instance it is master of
-(or only --instance): priority 0 is sent, the VIPs stay until the new
+(or only --instance, with the other members of its sync group, which move
+together): priority 0 is sent, the VIPs stay until the new
 master is heard, then the instance rejoins as a backup with priority 1 so it
 does not take mastership back. --release restores the configured priority
 (so a preempting instance takes mastership back). Restarting the agent
@@ -210,8 +239,9 @@ func newAgentTakeoverCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "takeover [--socket P] [--instance NAME] [--release]",
 		Short: "Take mastership with no loss: run at priority 254 until released",
-		Long: `takeover asks the running agent to run every instance (or only --instance)
-at priority 254, the highest a node that does not own the VIP may have:
+		Long: `takeover asks the running agent to run every instance (or only --instance,
+with the other members of its sync group, which move together) at
+priority 254, the highest a node that does not own the VIP may have:
 with preemption on, it becomes master within one Master_Down_Interval, and
 the old master (a hac agent or keepalived) yields when it hears the higher
 priority, after this node holds the VIPs, so no packet is lost. It ends a
@@ -242,5 +272,40 @@ uses it to move mastership off a keepalived node before converting it.`,
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "take over only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a takeover")
+	return c
+}
+
+func newAgentReloadCmd() *cobra.Command {
+	var socket, cfgPath string
+	c := &cobra.Command{
+		Use:   "reload [--socket P] [--config F]",
+		Short: "Make the running agent re-read its configuration without a gap",
+		Long: `reload asks the running agent to re-read its configuration file (the one
+it was started with) and run it without a gap, as SIGHUP and systemctl
+reload hac-agent do: unchanged instances keep their state, VIPs and timers;
+priority, preemption, VIPs, GARP, tracking, checks and notify change in
+place; a change of VRID, interface, version, VIP family, advert interval,
+auth, source or unicast peers hands the instance off and starts it again; removed
+instances hand off, added ones start. It prints what it did per instance.
+An invalid file is refused before anything changes: the problems are
+printed, the running configuration stays.
+Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			// A reload waits for handoffs: up to four advert intervals.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done, err := status.Reload(ctx, agentSocket(socket, cfgPath))
+			for _, d := range done {
+				fmt.Fprintln(c.OutOrStdout(), d)
+			}
+			if err != nil {
+				return exitCode(ExitFailed, "%v", err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	return c
 }

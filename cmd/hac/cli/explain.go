@@ -220,7 +220,10 @@ func explainInstance(b *strings.Builder, c *model.Cluster, in *model.Instance) {
 		next := in.Members[1]
 		fmt.Fprintf(b, "  graceful stop: the master sends priority 0; %s takes over after its skew (%v)\n", next.Node, skew(in, next.Priority))
 	}
-	cases := election.Table(in)
+	if g := c.SyncGroupOf(in.Name); g != nil {
+		fmt.Fprintf(b, "  sync group %s: %s fail over together (one in fault puts all in fault on that node; they become master together)\n", g.Name, strings.Join(g.Instances, ", "))
+	}
+	cases := election.ClusterTable(c, in)
 	if len(cases) > 1 {
 		b.WriteString("  failover:\n")
 		tw = tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hac-project/hac/internal/journal"
 )
 
 // Exit codes: one table for every subcommand (the README's "Exit codes"
@@ -102,6 +104,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err := root.Execute()
 	if err == nil {
 		return ExitOK
+	}
+	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
+		// Under systemd (hac agent): the final error is an error for
+		// journald too (journalctl -p err).
+		stderr = journal.Lines(f, journal.PriErr)
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -94,7 +94,7 @@ func writeFailover(w io.Writer, c *model.Cluster) {
 		fmt.Fprintf(w, "%s/%s: vrid %d, VRRPv%d, master %s\n", c.Name, in.Name, in.VRID, in.Version, in.Master().Node)
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "  EVENT\tON\tPRIORITIES\tMASTER")
-		for _, fc := range election.Table(in) {
+		for _, fc := range election.ClusterTable(c, in) {
 			master := cmp.Or(fc.Master, "none")
 			if fc.Tie {
 				master = "tie!"

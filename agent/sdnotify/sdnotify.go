@@ -1,0 +1,116 @@
+// Package sdnotify speaks systemd's service notification protocol
+// (sd_notify(3)) for a Type=notify unit: one datagram of newline-separated
+// VAR=value assignments (READY=1, STATUS=..., STOPPING=1, WATCHDOG=1) sent
+// to the unix datagram socket systemd names in NOTIFY_SOCKET (a file path,
+// or an abstract socket written with a leading '@'), and the watchdog
+// interval systemd asks for in WATCHDOG_USEC.
+package sdnotify
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The environment variables systemd sets for a service.
+const (
+	EnvSocket      = "NOTIFY_SOCKET"
+	EnvWatchdog    = "WATCHDOG_USEC"
+	EnvWatchdogPID = "WATCHDOG_PID"
+)
+
+// Notifier sends notifications to systemd. A nil *Notifier (not run by
+// systemd, or by a unit that is not Type=notify) sends nothing.
+type Notifier struct {
+	conn *net.UnixConn
+}
+
+// New returns a notifier for the socket path or '@'-prefixed abstract
+// name socket.
+func New(socket string) (*Notifier, error) {
+	if socket == "" || (socket[0] != '/' && socket[0] != '@') {
+		return nil, fmt.Errorf("sdnotify: %s=%q is neither an absolute path nor an abstract socket name (@...)", EnvSocket, socket)
+	}
+	// Go's net package turns a leading '@' into the abstract namespace's NUL.
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("sdnotify: %s: %w", socket, err)
+	}
+	return &Notifier{conn: conn}, nil
+}
+
+// FromEnv returns the notifier and the watchdog timeout (WatchdogSec=;
+// 0: none, or meant for another process) systemd set in the environment,
+// and removes those variables so that the commands the process runs do
+// not inherit them. It returns a nil notifier when NOTIFY_SOCKET is unset.
+func FromEnv() (*Notifier, time.Duration, error) {
+	socket := os.Getenv(EnvSocket)
+	usec, pid := os.Getenv(EnvWatchdog), os.Getenv(EnvWatchdogPID)
+	for _, v := range []string{EnvSocket, EnvWatchdog, EnvWatchdogPID} {
+		os.Unsetenv(v)
+	}
+	if socket == "" {
+		return nil, 0, nil
+	}
+	wd, err := watchdog(usec, pid, os.Getpid())
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := New(socket)
+	if err != nil {
+		return nil, 0, err
+	}
+	return n, wd, nil
+}
+
+// watchdog parses WATCHDOG_USEC and WATCHDOG_PID as sd_watchdog_enabled(3)
+// does: the timeout, or 0 when there is none or it is for another pid.
+func watchdog(usec, pid string, self int) (time.Duration, error) {
+	if usec == "" {
+		return 0, nil
+	}
+	if pid != "" && pid != strconv.Itoa(self) {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(usec, 10, 63)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("sdnotify: %s=%q is not a positive number of microseconds", EnvWatchdog, usec)
+	}
+	return time.Duration(n) * time.Microsecond, nil
+}
+
+// Notify sends one notification, such as "READY=1\nSTATUS=VI_1 MASTER".
+// Newlines inside a STATUS text would start a new assignment: callers
+// pass one-line values (see [Status]).
+func (n *Notifier) Notify(state string) error {
+	if n == nil {
+		return nil
+	}
+	if _, err := n.conn.Write([]byte(state)); err != nil {
+		return fmt.Errorf("sdnotify: %w", err)
+	}
+	return nil
+}
+
+// Close releases the socket.
+func (n *Notifier) Close() error {
+	if n == nil {
+		return nil
+	}
+	return n.conn.Close()
+}
+
+// Status returns the STATUS= assignment for text, on one line.
+func Status(text string) string {
+	return "STATUS=" + strings.Join(strings.Fields(text), " ")
+}
+
+// The notifications the agent sends.
+const (
+	Ready    = "READY=1"
+	Stopping = "STOPPING=1"
+	Watchdog = "WATCHDOG=1"
+)

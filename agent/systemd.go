@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/hac-project/hac/agent/sdnotify"
+)
+
+// The agent under systemd (Type=notify, WatchdogSec=): it sends READY=1
+// once its sockets are open and every instance has its initial state,
+// STATUS= with a one-line summary (status.Report.Summary) whenever an
+// instance changes state, STOPPING=1 when it starts handing off, and
+// WATCHDOG=1 only while every instance's protocol loop answers (see
+// watchdog).
+
+// sdNotify sends a notification to systemd, if the agent runs under it.
+func (a *Agent) sdNotify(state string) {
+	if a.env.notify == nil {
+		return
+	}
+	if err := a.env.notify(state); err != nil {
+		a.log.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+// stateChanged tells the systemd notifier that an instance's state
+// changed; it never blocks.
+func (a *Agent) stateChanged() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// allStarted reports whether every instance has its initial state.
+func (a *Agent) allStarted() bool {
+	for _, in := range a.list() {
+		select {
+		case <-in.started:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// notifySystemd sends READY=1 once every instance has its initial state,
+// then STATUS= on every state change, until ctx ends.
+func (a *Agent) notifySystemd(ctx context.Context) {
+	for _, in := range a.list() {
+		select {
+		case <-in.started:
+		case <-ctx.Done():
+			return
+		}
+	}
+	r := a.Report()
+	sent := r.Summary()
+	a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(sent))
+	a.log.Info("ready: every instance has its initial state", "status", sent)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.changed:
+			r := a.Report()
+			if s := r.Summary(); s != sent {
+				sent = s
+				a.sdNotify(sdnotify.Status(s))
+			}
+		}
+	}
+}
+
+// watchdog sends WATCHDOG=1 every half of timeout (systemd's WatchdogSec)
+// as long as the agent is healthy, until ctx ends. During start-up
+// (bounded by the unit's TimeoutStartSec: the first check runs) it pings
+// unconditionally. From then on every round asks each instance's protocol
+// loop to answer (a function on its control channel, never blocking the
+// asker) and the next round pings only if every loop answered, or has
+// stopped: a loop that is stuck (a blocked system call, a deadlock) stops
+// the pings, and systemd restarts the agent after timeout. Meanwhile the
+// stuck master renews neither its adverts nor its VIPs' lease, so a
+// backup takes over and the lease removes the VIPs by themselves.
+func (a *Agent) watchdog(ctx context.Context, timeout time.Duration) {
+	t := a.clock.NewTimer()
+	defer t.Stop()
+	var asked uint64      // the round every loop must answer; 0: none
+	var those []*instance // the instances asked in that round (a reload may add some since)
+	for {
+		t.Reset(timeout / 2)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if !a.allStarted() {
+			a.sdNotify(sdnotify.Watchdog)
+			continue
+		}
+		if asked == 0 || answered(those, asked) {
+			a.sdNotify(sdnotify.Watchdog)
+		} else {
+			a.log.Error("an instance's protocol loop does not answer: no watchdog ping (systemd restarts the agent after WatchdogSec)", "round", asked)
+		}
+		asked++
+		round := asked
+		those = a.list()
+		for _, in := range those {
+			select {
+			case in.ctl <- func() { in.beat.Store(round) }:
+			default: // queue full: it answers next round, or the ping waits
+			}
+		}
+	}
+}
+
+// answered reports whether every instance of ins that still runs answered
+// round.
+func answered(ins []*instance, round uint64) bool {
+	for _, in := range ins {
+		select {
+		case <-in.done:
+			continue
+		default:
+		}
+		if in.beat.Load() != round {
+			return false
+		}
+	}
+	return true
+}
