@@ -134,6 +134,45 @@ type Agent struct {
 
 	notifying sync.WaitGroup // notify commands running
 	changed   chan struct{}  // an instance changed state: tell systemd
+
+	takeovers takeovers
+}
+
+// takeovers is the agent's takeover state by instance name
+// ([Agent.Takeover], Options.Takeover): an instance a reload starts
+// (restarted or added) takes it on, so that a restart neither ends a
+// takeover nor starts one again after its release.
+type takeovers struct {
+	mu  sync.Mutex
+	all bool            // every instance takes over, unless by says otherwise
+	by  map[string]bool // per instance, after a takeover of named instances
+}
+
+// set records a takeover (on) or its release of the named instances, or
+// of all when names is nil.
+func (t *takeovers) set(names []string, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if names == nil {
+		t.all, t.by = on, nil
+		return
+	}
+	if t.by == nil {
+		t.by = map[string]bool{}
+	}
+	for _, n := range names {
+		t.by[n] = on
+	}
+}
+
+// of reports whether the named instance takes over.
+func (t *takeovers) of(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on, ok := t.by[name]; ok {
+		return on
+	}
+	return t.all
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -224,6 +263,7 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 	if a.opts.HandoffLinger <= 0 {
 		a.opts.HandoffLinger = DefaultHandoffLinger
 	}
+	a.takeovers.all = opts.Takeover
 	return a
 }
 
@@ -614,8 +654,22 @@ const TakeoverPriority = 254
 // one holds the VIPs, so no packet is lost. hac apply uses it to move
 // mastership off a keepalived node before converting it. With release it
 // restores the configured priorities. It returns the instances it acted on.
+// A named instance takes the other members of its sync group with it (they
+// move together). An instance a reload starts again, or adds, takes on the
+// takeover state of its name; Takeover waits for a running reload to end.
 func (a *Agent) Takeover(name string, release bool) ([]string, error) {
-	return a.each(name, func(in *instance) bool { return in.takeOver(release) })
+	a.reloader.mu.Lock() // no instance starts meanwhile with the old state
+	defer a.reloader.mu.Unlock()
+	done, err := a.each(name, func(in *instance) bool { return in.takeOver(release) })
+	if err != nil {
+		return nil, err
+	}
+	var names []string // nil: all
+	if name != "" {
+		names = a.groupOf(name)
+	}
+	a.takeovers.set(names, !release)
+	return done, nil
 }
 
 // Handoff hands mastership off gracefully without stopping: every master

@@ -158,7 +158,7 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 	in := &instance{
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
 		log:      a.log.With("instance", c.Name),
-		takeover: a.opts.Takeover,
+		takeover: a.takeovers.of(c.Name),
 		six:      c.VIPs[0].Prefix.Addr().Is6(),
 		anns:     anns,
 		msgs:     make(chan received, rxQueue),
