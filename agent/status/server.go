@@ -143,7 +143,8 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 }
 
 // ReadRequest reads one request: a JSON object on one line of at most
-// [MaxRequest] bytes, without unknown fields. It never reads past the
+// [MaxRequest] bytes, without unknown fields, and without fields its op
+// does not take (instance and release are handoff's and takeover's). It never reads past the
 // limit, so an endless line costs the agent MaxRequest bytes at most.
 func ReadRequest(r io.Reader) (Request, error) {
 	line, err := bufio.NewReaderSize(io.LimitReader(r, MaxRequest), MaxRequest).ReadSlice('\n')
@@ -163,6 +164,9 @@ func ReadRequest(r io.Reader) (Request, error) {
 	}
 	if dec.More() {
 		return Request{}, errors.New("more than one JSON value on the request line")
+	}
+	if (req.Op == "status" || req.Op == "reload") && (req.Instance != "" || req.Release) {
+		return Request{}, fmt.Errorf("op %q takes no instance or release (only handoff and takeover do)", req.Op)
 	}
 	return req, nil
 }
