@@ -36,4 +36,3 @@ func RestartOnly(old, cur *Config) error {
 	}
 	return errors.Join(errs...)
 }
-
