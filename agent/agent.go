@@ -59,10 +59,18 @@ type Options struct {
 	StatusSocket string
 	// HandoffLinger overrides DefaultHandoffLinger when positive.
 	HandoffLinger time.Duration
+	// Takeover starts every instance taking over, as after [Agent.Takeover]
+	// (until released): with a VIP still leased on the interface it
+	// resumes as master at TakeoverPriority at once.
+	Takeover bool
 	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
 	// hac agent reload); empty: reloading is refused.
 	ConfigPath string
 }
+
+// TakeoverFile is where hac apply asks the agent to start taking over:
+// when it exists at start, the agent runs as with Options.Takeover.
+const TakeoverFile = "/var/lib/hac/takeover"
 
 // AddrManager is what the agent needs of [vip.Manager].
 type AddrManager interface {
@@ -128,6 +136,45 @@ type Agent struct {
 
 	notifying sync.WaitGroup // notify commands running
 	changed   chan struct{}  // an instance changed state: tell systemd
+
+	takeovers takeovers
+}
+
+// takeovers is the agent's takeover state by instance name
+// ([Agent.Takeover], Options.Takeover): an instance a reload starts
+// (restarted or added) takes it on, so that a restart neither ends a
+// takeover nor starts one again after its release.
+type takeovers struct {
+	mu  sync.Mutex
+	all bool            // every instance takes over, unless by says otherwise
+	by  map[string]bool // per instance, after a takeover of named instances
+}
+
+// set records a takeover (on) or its release of the named instances, or
+// of all when names is nil.
+func (t *takeovers) set(names []string, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if names == nil {
+		t.all, t.by = on, nil
+		return
+	}
+	if t.by == nil {
+		t.by = map[string]bool{}
+	}
+	for _, n := range names {
+		t.by[n] = on
+	}
+}
+
+// of reports whether the named instance takes over.
+func (t *takeovers) of(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on, ok := t.by[name]; ok {
+		return on
+	}
+	return t.all
 }
 
 // Run runs the agent for cfg until ctx ends, then stops it gracefully:
@@ -219,6 +266,7 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 		a.opts.HandoffLinger = DefaultHandoffLinger
 	}
 	a.renewals = newRenewer(e.addrs, a.clock)
+	a.takeovers.all = opts.Takeover
 	return a
 }
 
@@ -620,6 +668,37 @@ func (a *Agent) SetPriority(name string, prio uint8) error {
 	return fmt.Errorf("no instance named %q", name)
 }
 
+// TakeoverPriority is the priority an instance runs with during a
+// takeover: the highest a node that does not own the VIP may have, so it
+// preempts any other master (keepalived included) within one
+// Master_Down_Interval.
+const TakeoverPriority = 254
+
+// Takeover makes every instance (or only the named one) take mastership:
+// it runs with [TakeoverPriority] until released, and with preemption on
+// becomes master within Master_Down_Interval; the old master (a hac agent
+// or keepalived) yields when it hears the higher priority, after the new
+// one holds the VIPs, so no packet is lost. hac apply uses it to move
+// mastership off a keepalived node before converting it. With release it
+// restores the configured priorities. It returns the instances it acted on.
+// A named instance takes the other members of its sync group with it (they
+// move together). An instance a reload starts again, or adds, takes on the
+// takeover state of its name; Takeover waits for a running reload to end.
+func (a *Agent) Takeover(name string, release bool) ([]string, error) {
+	a.reloader.mu.Lock() // no instance starts meanwhile with the old state
+	defer a.reloader.mu.Unlock()
+	done, err := a.each(name, func(in *instance) bool { return in.takeOver(release) })
+	if err != nil {
+		return nil, err
+	}
+	var names []string // nil: all
+	if name != "" {
+		names = a.groupOf(name)
+	}
+	a.takeovers.set(names, !release)
+	return done, nil
+}
+
 // Handoff hands mastership off gracefully without stopping: every master
 // instance (or only the named one, with the other members of its sync
 // group, which move together) sends priority 0, keeps its VIPs until
@@ -627,6 +706,13 @@ func (a *Agent) SetPriority(name string, prio uint8) error {
 // does not preempt back. With release, it restores the configured
 // priorities instead. It returns the instances it acted on.
 func (a *Agent) Handoff(name string, release bool) ([]string, error) {
+	return a.each(name, func(in *instance) bool { return in.handoff(release) })
+}
+
+// each runs do in the goroutine of every instance (or only the named one
+// and the other members of its sync group) and returns the names of those
+// where it did something.
+func (a *Agent) each(name string, do func(*instance) bool) ([]string, error) {
 	var done []string
 	found := false
 	for _, in := range a.list() {
@@ -635,7 +721,7 @@ func (a *Agent) Handoff(name string, release bool) ([]string, error) {
 		}
 		found = found || in.cfg.Name == name || name == ""
 		res := make(chan bool, 1)
-		in.post(func() { res <- in.handoff(release) })
+		in.post(func() { res <- do(in) })
 		select {
 		case ok := <-res:
 			if ok {

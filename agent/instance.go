@@ -98,6 +98,7 @@ type instance struct {
 	masterAddr  netip.Addr
 	heldPrefix  []netip.Prefix
 	handoffPrio bool // priority lowered by Handoff
+	takeover    bool // priority raised by Takeover
 	released    bool // Handoff release asked while handing off: rejoin at the configured priority
 
 	// The receive side: the reader goroutine of the socket checks every
@@ -157,15 +158,16 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 	}
 	in := &instance{
 		a: a, cfg: c, clock: a.clock, ifi: ifi,
-		log:     a.log.With("instance", c.Name),
-		six:     c.VIPs[0].Prefix.Addr().Is6(),
-		anns:    anns,
-		msgs:    make(chan received, rxQueue),
-		ctl:     make(chan func(), 64),
-		checked: make(chan checkResult),
-		done:    make(chan struct{}),
-		started: make(chan struct{}),
-		timer:   a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
+		log:      a.log.With("instance", c.Name),
+		takeover: a.takeovers.of(c.Name),
+		six:      c.VIPs[0].Prefix.Addr().Is6(),
+		anns:     anns,
+		msgs:     make(chan received, rxQueue),
+		ctl:      make(chan func(), 64),
+		checked:  make(chan checkResult),
+		done:     make(chan struct{}),
+		started:  make(chan struct{}),
+		timer:    a.clock.NewTimer(), garpTimer: a.clock.NewTimer(),
 		drops: map[string]uint64{},
 	}
 	if err := in.setVIPs(c, lookup); err != nil {
@@ -245,7 +247,10 @@ func (in *instance) residualVIPs() error {
 	if len(removed) > 0 {
 		in.log.Warn("removed stale VIPs left by a previous run", "vips", removed)
 	}
-	if in.resume {
+	switch {
+	case in.resume && in.takeover:
+		in.log.Warn("VIPs leased for a takeover (hac apply moving mastership here): resuming as master", "vips", in.prefixes())
+	case in.resume:
 		in.log.Warn("VIPs still leased from a previous run (killed while master?): resuming as master; a better master makes us step down", "vips", in.prefixes())
 	}
 	return nil
@@ -760,6 +765,21 @@ func (in *instance) handoff(release bool) bool {
 	}
 	in.handingOff = true
 	in.do(in.m.Step(now, fsm.Shutdown{}))
+	return true
+}
+
+// takeOver raises the priority to TakeoverPriority (ending a handoff), or
+// with release restores the configured one; it reports whether it did
+// anything.
+func (in *instance) takeOver(release bool) bool {
+	if in.takeover == !release || in.stopping {
+		return false
+	}
+	in.takeover = !release
+	if !release {
+		in.handoffPrio = false
+	}
+	in.applyPriority(in.clock.Now())
 	return true
 }
 

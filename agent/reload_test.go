@@ -355,3 +355,36 @@ func TestReloadVRIDFollowsOldMaster(t *testing.T) {
 		r.stop(t)
 	})
 }
+
+// An instance a reload restarts takes on the takeover state of its name
+// (hac agent takeover): still at TakeoverPriority while the takeover
+// lasts, and at its configured priority once released, so that a reload
+// neither ends a takeover early nor starts it again after its release.
+func TestReloadRestartKeepsTakeover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		becomeMaster(t, r)
+		if done, err := r.a.Takeover("", false); err != nil || !cmp.Equal(done, []string{"VI_1"}) {
+			t.Fatalf("Takeover = %v, %v; want VI_1", done, err)
+		}
+		vrid := uint8(61)
+		restart := func(want int) {
+			t.Helper()
+			done, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.Instances[0].VRID = vrid }), "sha256:new")
+			if err != nil || !cmp.Equal(done, []string{"VI_1: restarted (vrid)"}) {
+				t.Fatalf("ReloadConfig = %v, %v", done, err)
+			}
+			vrid++
+			becomeMaster(t, r)
+			if in := r.instance(); in.Priority != want || in.BasePriority != 100 {
+				t.Errorf("after the restart: priority %d (base %d), want %d (base 100)", in.Priority, in.BasePriority, want)
+			}
+		}
+		restart(TakeoverPriority)
+		if done, err := r.a.Takeover("VI_1", true); err != nil || !cmp.Equal(done, []string{"VI_1"}) {
+			t.Fatalf("Takeover release = %v, %v; want VI_1", done, err)
+		}
+		restart(100)
+		r.stop(t)
+	})
+}

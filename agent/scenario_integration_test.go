@@ -170,6 +170,32 @@ func TestHandoffCommand(t *testing.T) {
 	}
 }
 
+// TestTakeoverCommand: hac agent takeover makes the backup master by
+// preemption at priority 254, without loss; --release restores its
+// priority and the preferred master preempts back, without loss either.
+func TestTakeoverCommand(t *testing.T) {
+	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
+	vip := netip.MustParseAddr(vip1)
+	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
+	p := bed.Probe(vip, 10*time.Millisecond)
+	out := bed.Exec(a2.Node().NS, agenttest.HacBinary(t), "agent", "takeover", "--socket", a2.Socket)
+	t.Logf("hac agent takeover: %s", strings.TrimSpace(out))
+	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
+	agenttest.WaitState(t, a1, "VI_1", "BACKUP", 2*time.Second)
+	if in := a2.Instance("VI_1"); in.Priority != 254 || in.BasePriority != 100 {
+		t.Errorf("n2 taking over: priority %d/%d, want 254/100", in.Priority, in.BasePriority)
+	}
+	bed.Exec(a2.Node().NS, agenttest.HacBinary(t), "agent", "takeover", "--release", "--socket", a2.Socket)
+	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
+	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 3*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	r := p.Stop()
+	t.Logf("takeover and release: %v", r)
+	if r.Lost != 0 {
+		t.Errorf("takeover and release lost %d probes, want 0", r.Lost)
+	}
+}
+
 // TestCrash: SIGKILL of the master. The backup takes over; the dead
 // agent's VIP expires with its lease (keepalived leaves it forever); a
 // restarted agent finds no stale VIP and takes mastership back cleanly.

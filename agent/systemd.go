@@ -57,8 +57,10 @@ func (a *Agent) notifySystemd(ctx context.Context) {
 	}
 	r := a.Report()
 	sent := r.Summary()
-	a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(sent))
+	// The log line first: it is true before systemd hears READY=1 and
+	// logs the unit as started, so the journal keeps that order.
 	a.log.Info("ready: every instance has its initial state", "status", sent)
+	a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(sent))
 	for {
 		select {
 		case <-ctx.Done():

@@ -81,14 +81,19 @@ func (in *instance) setItem(now time.Time, i int, up bool) {
 }
 
 // wantPriority is the priority the machine should run with: the effective
-// one, or 1 after a handoff (until released) unless the tracking faults.
+// one, 1 after a handoff or TakeoverPriority during a takeover (until
+// released), unless the tracking faults.
 func (in *instance) wantPriority() uint8 {
 	items := make([]election.Item, len(in.items))
 	for i, it := range in.items {
 		items[i] = election.Item{Weight: it.weight, Up: it.up}
 	}
 	p := election.Effective(in.cfg.Priority, items)
-	if in.handoffPrio && p != 0 {
+	switch {
+	case p == 0:
+	case in.takeover:
+		return TakeoverPriority
+	case in.handoffPrio:
 		return 1
 	}
 	return p

@@ -16,9 +16,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/manifest"
 )
@@ -151,10 +153,11 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 			// that wants a password) stops its whole cluster before
 			// any of its nodes changes.
 			stopped := slices.ContainsFunc(idx, func(i int) bool { return p.Nodes[i].err != nil })
+			var taker *NodePlan // a node taking mastership over, until released
 			for _, i := range idx {
 				np := p.Nodes[i]
 				r := &res.Nodes[i]
-				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes)}
+				*r = NodeResult{Cluster: np.Cluster, Node: np.Node, Files: len(np.changes) + len(np.stale)}
 				switch {
 				case np.err != nil: // even after a failed node: say why it was not planned
 					r.Outcome, r.Error = NotPlanned, np.Error
@@ -166,11 +169,32 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 					r.Outcome = WouldApply
 				default:
 					start := time.Now()
+					if taker == nil && np.keepalived && np.aliases && !d.NoActivate && !agentBefore(p, res, idx, np) {
+						// The first node leaving keepalived has the VIP as a
+						// static alias, so clients may send to it: it
+						// keeps the VIP (leased) and its agent starts taking
+						// over, as master at once.
+						np.startTakeover()
+						taker = np
+					}
+					if taker == nil && np.keepalived && !d.NoActivate {
+						if taker, r.Error = d.takeOver(ctx, p, res, idx, np); r.Error != "" {
+							r.Outcome = Failed
+							break
+						}
+					}
 					r.Outcome, r.Error = d.applyNode(ctx, np)
 					r.Duration = time.Since(start)
 				}
 				d.progress(np, string(r.Outcome)+errSuffix(r.Error))
 				if r.Outcome == Failed || r.Outcome == RolledBack || r.Outcome == NotPlanned {
+					stopped = true
+				}
+			}
+			if taker != nil {
+				if err := d.release(ctx, taker); err != nil {
+					last := idx[len(idx)-1]
+					res.Nodes[last].Outcome, res.Nodes[last].Error = Failed, err.Error()
 					stopped = true
 				}
 			}
@@ -180,6 +204,101 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 	}
 	g.Wait()
 	return res
+}
+
+// TakeoverCommand makes a node's agent take mastership (hac agent
+// takeover, by the binary's full path as DefaultStatusCommand); with
+// " --release" it restores its priority.
+const TakeoverCommand = AgentBinaryPath + " agent takeover"
+
+// takeOver moves mastership off the keepalived that np is about to stop:
+// the first node of the cluster already applied that runs the hac agent
+// takes over by preemption at priority 254, which keepalived answers
+// within one advert (it yields after the agent holds the VIPs), so no
+// packet is lost when keepalived stops. It returns that node, to release
+// once the cluster is done, or nil when no such node exists yet (np is
+// then the first node converted: a backup, by the rolling order).
+func (d *Deployer) takeOver(ctx context.Context, p *Plan, res *Result, idx []int, np *NodePlan) (*NodePlan, string) {
+	taker := firstAgent(p, res, idx, np)
+	if taker == nil {
+		return nil, ""
+	}
+	d.progress(np, "moving mastership to "+taker.Node+" before keepalived stops")
+	if _, err := taker.conn.Run(ctx, "takeover on "+taker.Node, TakeoverCommand, nil); err != nil {
+		return nil, "nothing changed: " + err.Error()
+	}
+	err := d.poll(ctx, func() []string {
+		v := d.view(ctx, taker, taker.conn)
+		if v.err != "" {
+			return []string{taker.Node + ": " + v.err}
+		}
+		var out []string
+		for _, e := range taker.node.Manifest.Expect {
+			if in := findInstance(v.report, e.Instance); in == nil || in.State != "MASTER" {
+				out = append(out, fmt.Sprintf("%s: %s is not master yet", taker.Node, e.Instance))
+			}
+		}
+		return out
+	})
+	if err != nil {
+		if rerr := d.release(ctx, taker); rerr != nil {
+			err = fmt.Errorf("%w; %v", err, rerr)
+		}
+		return nil, "nothing changed: the takeover by " + taker.Node + " failed: " + err.Error()
+	}
+	return taker, ""
+}
+
+// firstAgent returns the first node of the cluster before np, already
+// applied (or up to date), that runs the hac agent; nil when none does.
+func firstAgent(p *Plan, res *Result, idx []int, np *NodePlan) *NodePlan {
+	for _, i := range idx {
+		o := p.Nodes[i]
+		if o == np {
+			break
+		}
+		if (res.Nodes[i].Outcome == Applied || res.Nodes[i].Outcome == Unchanged) && wantDigest(o.node) != "" && o.conn != nil && len(o.node.Manifest.Expect) > 0 {
+			return o
+		}
+	}
+	return nil
+}
+
+func agentBefore(p *Plan, res *Result, idx []int, np *NodePlan) bool {
+	return firstAgent(p, res, idx, np) != nil
+}
+
+// startTakeover makes np's agent start taking over: the commit writes
+// agent.TakeoverFile (removed again by a rollback, or by release), and
+// the node's static VIP alias becomes a leased copy of the VIP instead of
+// going at once, so the node answers for the VIP throughout and its
+// agent, finding the leased VIP, resumes as master at priority 254 at
+// start: it announces the VIP (clients that had cached this node's
+// address, as the seed's alias on every node allows, keep it; the others
+// follow) and keepalived on the master yields when it hears it.
+func (np *NodePlan) startTakeover() {
+	np.changes = append(np.changes, &change{
+		file:   manifest.File{Path: agent.TakeoverFile, Mode: 0o600, Owner: build.FileOwner, Group: build.FileGroup},
+		remote: np.root + agent.TakeoverFile,
+		data:   []byte("Written by hac apply: the agent starts taking over (priority 254) until hac agent takeover --release.\n"),
+	})
+	for _, c := range np.changes {
+		if c.lease == "" {
+			continue
+		}
+		if i := slices.Index(np.Activate, c.file.Activate); i >= 0 {
+			np.Activate[i] = c.lease
+		}
+	}
+}
+
+// release restores the taking-over node's priorities, and removes the
+// file that would make its agent start taking over: the preferred master
+// preempts it again (make-before-break, no loss).
+func (d *Deployer) release(ctx context.Context, taker *NodePlan) error {
+	d.progress(taker, "restoring its priority after the takeover")
+	_, err := taker.conn.Run(ctx, "release the takeover on "+taker.Node, TakeoverCommand+" --release && rm -f "+q(taker.root+agent.TakeoverFile), nil)
+	return err
 }
 
 // finishCluster checks, once every node of a cluster is applied, that each
@@ -230,8 +349,11 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	files := append([]*change{{
 		file:   manifest.File{Path: st + "/restore-" + tok + ".sh", Mode: 0o700},
 		remote: st + "/restore-" + tok + ".sh",
-		data:   restoreScript(st, tok, np.changes, np.Activate, np.root),
+		data:   restoreScript(st, tok, np, d.NoActivate),
 	}}, np.changes...)
+	if np.record != nil {
+		files = append(files, np.record)
+	}
 	arm := 0
 	timeout := positive(d.ConfirmTimeout, 60*time.Second)
 	if np.DeadMan && !d.NoActivate {
@@ -280,6 +402,9 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	if d.NoActivate {
 		return Applied, ""
 	}
+	if err := d.stopServices(ctx, np, conn); err != nil {
+		return d.rollback(ctx, np, conn, tok, err)
+	}
 	var err error
 	if arm > 0 {
 		conn, err = d.activateNetwork(ctx, np, conn, tok, deadline)
@@ -296,7 +421,24 @@ func (d *Deployer) applyNode(ctx context.Context, np *NodePlan) (Outcome, string
 	if err != nil {
 		return d.rollback(ctx, np, conn, tok, err)
 	}
+	if err := d.removeStale(ctx, np, conn); err != nil {
+		return Failed, "the new files are active, but removing the old ones failed: " + err.Error()
+	}
 	return Applied, ""
+}
+
+// stopServices runs the plan's Stop commands (services of files hac no
+// longer builds, keepalived run by hand) before the new files are
+// activated: a node runs one VRRP daemon at a time.
+func (d *Deployer) stopServices(ctx context.Context, np *NodePlan, conn Conn) error {
+	if len(np.Stop) == 0 {
+		return nil
+	}
+	d.progress(np, "stopping: "+strings.Join(np.Stop, "; "))
+	ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+	defer cancel()
+	_, err := conn.Run(ctx, "stop", shell(activateScript, append([]string{np.root}, np.Stop...)...), nil)
+	return err
 }
 
 // activate runs the node's activation commands in one session, stopping

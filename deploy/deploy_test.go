@@ -94,6 +94,7 @@ type file struct {
 	mode         uint32
 	owner, group string
 	activate     string
+	deactivate   string
 	network      bool
 	secret       bool
 }
@@ -110,7 +111,7 @@ func (r *rig) treeOf(cluster, node string, order int, expect []manifest.Expect, 
 	n := &deploy.Node{Manifest: m, Files: map[string][]byte{}}
 	for _, f := range files {
 		m.Files = append(m.Files, manifest.File{Path: f.path, Mode: manifest.Mode(f.mode), Owner: f.owner, Group: f.group, SHA256: manifest.Digest([]byte(f.data), f.secret),
-			Activate: f.activate, Network: f.network, Secret: f.secret})
+			Activate: f.activate, Deactivate: f.deactivate, Network: f.network, Secret: f.secret})
 		n.Files[f.path] = []byte(f.data)
 	}
 	t, err := deploy.NewTree([]*deploy.Node{n})

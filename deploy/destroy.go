@@ -173,16 +173,12 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	return nil
 }
 
-// nodeRecord is the manifest of what hac apply last installed, which the
-// node keeps (when an apply wrote one).
-const nodeRecord = "/var/lib/hac/manifest.json"
-
 // installedFiles are the files hac installed on the node: those of the
-// node's record of the last apply (nodeRecord) and of the tree's manifest
+// node's record of the last apply (RecordPath) and of the tree's manifest
 // (the record may predate the description, the description the record),
 // each path once, the record's first.
 func installedFiles(ctx context.Context, conn Conn, nt *NodeTeardown) ([]manifest.File, error) {
-	rec, err := readFiles(ctx, conn, []string{nt.root + nodeRecord})
+	rec, err := readFiles(ctx, conn, []string{nt.root + RecordPath})
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +186,7 @@ func installedFiles(ctx context.Context, conn Conn, nt *NodeTeardown) ([]manifes
 	if rec[0].exists {
 		m, err := manifest.Parse(rec[0].content)
 		if err != nil {
-			return nil, fmt.Errorf("%s on the node: %w: move it away to destroy by the cluster description alone", nodeRecord, err)
+			return nil, fmt.Errorf("%s on the node: %w: move it away to destroy by the cluster description alone", RecordPath, err)
 		}
 		files = m.Files
 	}

@@ -98,8 +98,11 @@ func (r *realPair) apply(what string) {
 
 // agentState returns instance VI_1's state on n ("" when the agent does
 // not answer).
-func agentState(n *nodes.Node) string {
-	out, err := n.Run("hac agent status --format json")
+func agentState(n *nodes.Node) string { return agentStateBy(n, "hac agent status --format json") }
+
+// agentStateBy is agentState with the status command cmd.
+func agentStateBy(n *nodes.Node, cmd string) string {
+	out, err := n.Run(cmd)
 	if err != nil {
 		return ""
 	}

@@ -25,6 +25,15 @@ import (
 // agent's unit runs it from.
 const AgentBinaryPath = systemd.Binary
 
+// RecordPath is where apply keeps, on each node, the manifest of what hac
+// installed there: the next plan finds the files hac installed before and
+// no longer builds (stale files) by it.
+const RecordPath = "/var/lib/hac/manifest.json"
+
+// InterfacesPath is ifupdown's main configuration file, where a static
+// VIP alias (eth1:0) is usually written.
+const InterfacesPath = "/etc/network/interfaces"
+
 // Plan is what an apply would change on every node.
 type Plan struct {
 	Nodes []*NodePlan `json:"nodes"`
@@ -42,6 +51,11 @@ type NodePlan struct {
 	// Activate are the commands apply will run, deduplicated, in
 	// manifest order.
 	Activate []string `json:"activate"`
+	// Stop are the commands apply runs before activating, to stop and
+	// disable the services of files hac no longer builds and a VRRP
+	// daemon found running that hac replaces (keepalived run by hand):
+	// one VRRP daemon on a node at a time.
+	Stop []string `json:"stop"`
 	// DeadMan says a network file changes: apply arms the dead-man timer.
 	DeadMan bool `json:"dead_man"`
 	// Agent says why the hac binary on the node changes ("hac missing",
@@ -52,12 +66,21 @@ type NodePlan struct {
 	node    *Node
 	root    string // Options.Root for this node
 	changes []*change
+	stale   []*change // files hac installed before and no longer builds
+	record  *change   // the node's new RecordPath, nil when unchanged
+	restart []string  // what the restore script runs to undo Stop
+	// keepalived says Stop stops a running keepalived: apply moves
+	// mastership to a node running the hac agent first.
+	keepalived bool
+	// aliases says the node's static VIP aliases are deleted from its
+	// interface (see startTakeover).
+	aliases bool
 	conn    Conn
 	err     error
 }
 
 // Changed reports whether anything changes on the node.
-func (np *NodePlan) Changed() bool { return len(np.changes) > 0 }
+func (np *NodePlan) Changed() bool { return len(np.changes)+len(np.stale)+len(np.Stop) > 0 }
 
 // Err returns the error that prevented planning the node, or nil.
 func (np *NodePlan) Err() error { return np.err }
@@ -67,8 +90,9 @@ func (np *NodePlan) Err() error { return np.err }
 type FileChange struct {
 	Path string `json:"path"`
 	// Action is "create", "update", "mode" (same bytes, the mode
-	// changes, maybe the owner too) or "owner" (only the owner or group
-	// changes).
+	// changes, maybe the owner too), "owner" (only the owner or group
+	// changes) or "remove" (hac installed it before and no longer builds
+	// it: removed once the new files are active).
 	Action  string `json:"action"`
 	OldMode string `json:"old_mode,omitempty"`
 	Mode    string `json:"mode"`
@@ -88,6 +112,12 @@ type change struct {
 	remote string // path on the node, with the root prefix
 	data   []byte
 	old    remoteFile
+	// undo is what the restore script runs for this change once the
+	// previous file is back; empty: the file's Activate.
+	undo string
+	// lease replaces Activate for a static alias on a node that starts
+	// taking over: the VIP stays, leased, for the agent to resume.
+	lease string
 }
 
 // Changed reports whether any node has changes.
@@ -163,14 +193,21 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	for i, f := range files {
 		paths[i] = np.root + f.Path
 	}
-	cur, err := readFiles(ctx, conn, paths)
+	cur, err := readFiles(ctx, conn, append(paths, np.root+RecordPath))
 	if err != nil {
 		return err
 	}
+	if np.changes, err = d.planAliases(ctx, np, conn); err != nil {
+		return err
+	}
+	np.aliases = slices.ContainsFunc(np.changes, func(c *change) bool { return c.file.Activate != "" })
 	for i, f := range files {
 		if c := d.compare(f, paths[i], data(f), cur[i]); c != nil {
 			np.changes = append(np.changes, c)
 		}
+	}
+	if err := d.planStale(ctx, np, conn, cur[len(files)]); err != nil {
+		return err
 	}
 	if d.Agent != nil && !runsKeepalived(n) {
 		cs, err := d.planAgent(ctx, np, conn)
@@ -194,15 +231,32 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		}
 		np.DeadMan = np.DeadMan || (c.file.Network && c.file.Activate != "")
 	}
-	if needsRestart(np.changes) {
-		for i, a := range np.Activate {
-			if a == targets.ActivateAgentConfig {
-				np.Activate[i] = targets.ActivateAgent
-			}
+	for _, c := range np.stale {
+		np.Files = append(np.Files, FileChange{Path: c.file.Path, Action: "remove", Mode: fmt.Sprintf("%04o", c.old.mode), Secret: c.file.Secret})
+	}
+	if d.NoActivate {
+		np.Stop, np.restart = nil, nil
+	}
+	np.Activate = activations(np.changes, np.Activate)
+	return nil
+}
+
+// activations returns cmds, the activation commands of changes, as apply
+// runs them: a reload of agent.json becomes a restart when the change is
+// one a reload refuses ([needsRestart]), and a restart covers a reload
+// ([targets.Activations]). The plan and the restore script both use it.
+func activations(changes []*change, cmds []string) []string {
+	restart := needsRestart(changes)
+	var out []string
+	for _, a := range cmds {
+		if restart && a == targets.ActivateAgentConfig {
+			a = targets.ActivateAgent
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
 		}
 	}
-	np.Activate = targets.Activations(np.Activate)
-	return nil
+	return targets.Activations(out)
 }
 
 // needsRestart reports whether an agent.json change is one a running
@@ -413,7 +467,7 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			if f.OldOwner != "" {
 				mode += ", " + f.OldOwner + " -> " + f.Owner
 			}
-			meta := f.Action == "mode" || f.Action == "owner"
+			meta := f.Action == "mode" || f.Action == "owner" || f.Action == "remove"
 			note := ""
 			if f.Secret && !meta {
 				note = ", secret changed (content not shown)"
@@ -434,6 +488,12 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 		}
 		if np.Agent != "" {
 			fmt.Fprintf(&b, "  %s\n", np.Agent)
+		}
+		for _, a := range np.Stop {
+			fmt.Fprintf(&b, "  will stop first: %s\n", a)
+		}
+		if np.keepalived {
+			b.WriteString("  keepalived stops here once mastership has moved to a hac agent (a takeover: this node's, started with the VIP its static alias held, or that of a node converted before), so no packet is lost\n")
 		}
 		for _, a := range np.Activate {
 			fmt.Fprintf(&b, "  will run: %s\n", a)
@@ -504,6 +564,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		}
 		if np.Activate == nil {
 			np.Activate = []string{}
+		}
+		if np.Stop == nil {
+			np.Stop = []string{}
 		}
 	}
 	e := json.NewEncoder(w)

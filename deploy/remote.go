@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/hac-project/hac/deploy/sshconn"
@@ -32,6 +33,15 @@ func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
 	if n.Manifest.SSH.Become != model.BecomeSudo {
 		return c, nil
 	}
+	return Sudo(ctx, c, n.Manifest.SSH.User)
+}
+
+// Sudo returns c running every command through "sudo -n", once it has
+// checked that sudo runs without a password; a sudo that wants one (or a
+// terminal, or is missing) is an error saying how to fix it, naming user
+// (the login, for the message; empty: the node's answer). It closes c
+// when the check fails. hac import reads nodes through it too.
+func Sudo(ctx context.Context, c Conn, user string) (Conn, error) {
 	out, err := c.Run(ctx, "check sudo", "id -un && sudo -n true", nil)
 	if err == nil {
 		return sudoConn{c}, nil
@@ -41,10 +51,10 @@ func become(ctx context.Context, c Conn, n *Node) (Conn, error) {
 	if errors.As(err, &re) && re.ConnectionLost() {
 		return nil, err
 	}
-	user, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if user == "" {
-		user = cmp.Or(n.Manifest.SSH.User, "USER")
+	if who, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); who != "" {
+		user = who
 	}
+	user = cmp.Or(user, "USER")
 	const why = "%w: ssh.become is \"sudo\" and hac runs every command through \"sudo -n\": "
 	switch {
 	case re != nil && re.Status == 127:
@@ -317,13 +327,15 @@ rm -f -- "$st/confirmed-$tok"
 systemctl stop "hac-deadman-$tok.timer" >/dev/null 2>&1 || true
 exit 0`
 
-// restoreScript renders the node-side rollback for one apply: put back the
-// previous files (atomically, from $state/prev, with their mode and owner:
-// cp -p as root keeps both), remove the files that did
-// not exist, and re-run their activation commands. "restore.sh deadman N"
-// sleeps N seconds and only runs when the timer is still armed;
-// "restore.sh now" runs at once and disarms it.
-func restoreScript(state, tok string, changes []*change, activate []string, root string) []byte {
+// restoreScript renders the node-side rollback for one apply: stop the
+// services of files the apply created (their Deactivate), put back the
+// previous files (atomically, from $state/prev, with their mode and
+// owner: cp -p as root keeps both), remove the files that did not exist,
+// then re-run the changed files' activation (or their undo) and restart
+// the services the apply stopped. "restore.sh deadman N" sleeps N seconds
+// and only runs when the timer is still armed; "restore.sh now" runs at
+// once and disarms it.
+func restoreScript(state, tok string, np *NodePlan, noActivate bool) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "#!/bin/sh\n# Written by hac apply (%s): restores the files it replaced and re-activates them.\nset -u\nst=%s\n", tok, q(state))
 	fmt.Fprintf(&b, `case "${1:-now}" in
@@ -334,6 +346,33 @@ rc=0
 put() { d=${2%%/*}/ b=${2##*/}; t="$d.$b.hac-tmp-restore"
   { cp -p -- "$1" "$t" && sync && mv -f -- "$t" "$2"; } || rc=1; }
 `, tok)
+	changes := np.changes
+	if np.record != nil {
+		changes = append(slices.Clip(changes), np.record)
+	}
+	var pre, post []string
+	add := func(list *[]string, cmd string) {
+		if cmd != "" && !noActivate && !slices.Contains(*list, cmd) {
+			*list = append(*list, cmd)
+		}
+	}
+	for _, c := range changes {
+		switch {
+		case !c.old.exists && c.file.Deactivate != "":
+			add(&pre, c.file.Deactivate)
+		case c.undo != "":
+			add(&post, c.undo)
+		default:
+			add(&post, c.file.Activate)
+		}
+	}
+	for _, r := range np.restart {
+		add(&post, r)
+	}
+	post = activations(changes, post)
+	for _, a := range pre {
+		fmt.Fprintf(&b, "HAC_ROOT=%s sh -c %s || rc=1\n", q(np.root), q(a))
+	}
 	for _, c := range changes {
 		if c.old.exists {
 			fmt.Fprintf(&b, "put %s %s\n", q(state+"/prev"+c.file.Path), q(c.remote))
@@ -341,8 +380,8 @@ put() { d=${2%%/*}/ b=${2##*/}; t="$d.$b.hac-tmp-restore"
 			fmt.Fprintf(&b, "rm -f -- %s || rc=1\n", q(c.remote))
 		}
 	}
-	for _, a := range activate {
-		fmt.Fprintf(&b, "HAC_ROOT=%s sh -c %s || rc=1\n", q(root), q(a))
+	for _, a := range post {
+		fmt.Fprintf(&b, "HAC_ROOT=%s sh -c %s || rc=1\n", q(np.root), q(a))
 	}
 	fmt.Fprintf(&b, "echo $rc > \"$st/restored-%s\"\nexit $rc\n", tok)
 	return b.Bytes()

@@ -29,6 +29,10 @@ type File struct {
 	// Activate is the shell command that makes a change of the file take
 	// effect on the node; files sharing a command run it once.
 	Activate string
+	// Deactivate is the shell command that stops what the file started
+	// (a service), run by hac apply before it removes the file once no
+	// build produces it any more; empty when nothing needs stopping.
+	Deactivate string
 	// Network marks files whose activation reconfigures the network and
 	// can cut an SSH session.
 	Network bool
@@ -58,6 +62,10 @@ const GatewayMetric = 20000
 // ActivateAgent is the command that activates the agent's files: the unit
 // and agent.json share it, so hac apply runs it once when both change.
 const ActivateAgent = "systemctl daemon-reload && systemctl enable hac-agent && systemctl restart hac-agent"
+
+// DeactivateAgent stops and disables the agent: on the master, the
+// agent's graceful stop hands its VIPs over with no loss.
+const DeactivateAgent = "systemctl disable --now hac-agent"
 
 // ActivateAgentConfig is the command that activates a change of agent.json
 // alone: the running agent re-reads it without a gap (the unit's

@@ -20,6 +20,10 @@ func TestReadRequest(t *testing.T) {
 	}{
 		{"status", `{"op":"status"}` + "\n", status.Request{Op: "status"}, ""},
 		{"handoff", `{"op":"handoff","instance":"VI_1","release":true}` + "\n", status.Request{Op: "handoff", Instance: "VI_1", Release: true}, ""},
+		{"takeover", `{"op":"takeover","instance":"VI_1"}` + "\n", status.Request{Op: "takeover", Instance: "VI_1"}, ""},
+		{"reload", `{"op":"reload"}` + "\n", status.Request{Op: "reload"}, ""},
+		{"reload of one instance", `{"op":"reload","instance":"VI_1"}` + "\n", status.Request{}, `op "reload" takes no instance or release`},
+		{"status with release", `{"op":"status","release":true}` + "\n", status.Request{}, `op "status" takes no instance or release`},
 		{"unterminated", `{"op":"status"}`, status.Request{}, "not terminated by a newline"},
 		{"too long", strings.Repeat(" ", status.MaxRequest) + `{"op":"status"}` + "\n", status.Request{}, "longer than 4096 bytes"},
 		{"unknown field", `{"op":"status","x":1}` + "\n", status.Request{}, `unknown field "x"`},
@@ -66,6 +70,8 @@ func TestReadRequestBounded(t *testing.T) {
 func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte(`{"op":"status"}` + "\n"))
 	f.Add([]byte(`{"op":"handoff","instance":"VI_1","release":true}` + "\n"))
+	f.Add([]byte(`{"op":"takeover","release":true}` + "\n"))
+	f.Add([]byte(`{"op":"reload"}` + "\n"))
 	f.Add([]byte(`{"op":"status"`))
 	f.Add(bytes.Repeat([]byte("["), 5000))
 	f.Fuzz(func(t *testing.T, in []byte) {

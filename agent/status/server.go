@@ -27,6 +27,10 @@ type Handler interface {
 	// instances, or the named one); with release it restores the
 	// configured priorities. It returns the instances it acted on.
 	Handoff(instance string, release bool) ([]string, error)
+	// Takeover raises the priority of all instances (or the named one)
+	// so they take mastership; with release it restores the configured
+	// priorities. It returns the instances it acted on.
+	Takeover(instance string, release bool) ([]string, error)
 	// Reload re-reads the agent's configuration file and runs it without
 	// a gap, or refuses it and keeps the running one. It returns what it
 	// did, one line per instance.
@@ -35,16 +39,16 @@ type Handler interface {
 
 // Request is one request on the status socket, a JSON line.
 type Request struct {
-	// Op is "status", "handoff" or "reload".
+	// Op is "status", "handoff", "takeover" or "reload".
 	Op       string `json:"op"`
-	Instance string `json:"instance,omitempty"` // handoff: only this one
-	Release  bool   `json:"release,omitempty"`  // handoff: restore priorities
+	Instance string `json:"instance,omitempty"` // handoff, takeover: only this one
+	Release  bool   `json:"release,omitempty"`  // handoff, takeover: restore priorities
 }
 
 // Response is the answer, one JSON document.
 type Response struct {
 	Report *Report   `json:"report,omitempty"`
-	Done   *[]string `json:"done,omitempty"` // handoff: instances acted on; reload: what it did
+	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on; reload: what it did
 	Error  string    `json:"error,omitempty"`
 }
 
@@ -139,7 +143,8 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 }
 
 // ReadRequest reads one request: a JSON object on one line of at most
-// [MaxRequest] bytes, without unknown fields. It never reads past the
+// [MaxRequest] bytes, without unknown fields, and without fields its op
+// does not take (instance and release are handoff's and takeover's). It never reads past the
 // limit, so an endless line costs the agent MaxRequest bytes at most.
 func ReadRequest(r io.Reader) (Request, error) {
 	line, err := bufio.NewReaderSize(io.LimitReader(r, MaxRequest), MaxRequest).ReadSlice('\n')
@@ -159,6 +164,9 @@ func ReadRequest(r io.Reader) (Request, error) {
 	}
 	if dec.More() {
 		return Request{}, errors.New("more than one JSON value on the request line")
+	}
+	if (req.Op == "status" || req.Op == "reload") && (req.Instance != "" || req.Release) {
+		return Request{}, fmt.Errorf("op %q takes no instance or release (only handoff and takeover do)", req.Op)
 	}
 	return req, nil
 }
@@ -185,8 +193,12 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 	case "status":
 		r := h.Report()
 		resp.Report = &r
-	case "handoff":
-		done, err := h.Handoff(req.Instance, req.Release)
+	case "handoff", "takeover":
+		act := h.Handoff
+		if req.Op == "takeover" {
+			act = h.Takeover
+		}
+		done, err := act(req.Instance, req.Release)
 		if err != nil {
 			resp.Error = err.Error()
 		} else {
@@ -204,7 +216,7 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 			resp.Done = &done
 		}
 	default:
-		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff or reload", req.Op)
+		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff, takeover or reload", req.Op)
 	}
 	_ = enc.Encode(resp)
 }
@@ -272,7 +284,17 @@ func Query(ctx context.Context, path string) (*Report, error) {
 // Handoff asks the agent at path to hand off mastership (see
 // [Handler.Handoff]) and returns the instances it acted on.
 func Handoff(ctx context.Context, path, instance string, release bool) ([]string, error) {
-	resp, err := call(ctx, path, Request{Op: "handoff", Instance: instance, Release: release})
+	return act(ctx, path, Request{Op: "handoff", Instance: instance, Release: release})
+}
+
+// Takeover asks the agent at path to take mastership (see
+// [Handler.Takeover]) and returns the instances it acted on.
+func Takeover(ctx context.Context, path, instance string, release bool) ([]string, error) {
+	return act(ctx, path, Request{Op: "takeover", Instance: instance, Release: release})
+}
+
+func act(ctx context.Context, path string, req Request) ([]string, error) {
+	resp, err := call(ctx, path, req)
 	if err != nil {
 		return nil, err
 	}

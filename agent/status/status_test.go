@@ -68,8 +68,8 @@ func TestWriteText(t *testing.T) {
 }
 
 type fakeAgent struct {
-	handoffs []string
-	reloads  int
+	handoffs, takeovers []string
+	reloads             int
 }
 
 func (f *fakeAgent) Reload() ([]string, error) {
@@ -83,6 +83,10 @@ func (f *fakeAgent) Reload() ([]string, error) {
 func (f *fakeAgent) Report() status.Report { return sample() }
 func (f *fakeAgent) Handoff(name string, release bool) ([]string, error) {
 	f.handoffs = append(f.handoffs, name)
+	return []string{"VI_1"}, nil
+}
+func (f *fakeAgent) Takeover(name string, release bool) ([]string, error) {
+	f.takeovers = append(f.takeovers, fmt.Sprint(name, release))
 	return []string{"VI_1"}, nil
 }
 
@@ -120,6 +124,10 @@ func TestSocket(t *testing.T) {
 	done, err := status.Handoff(qctx, path, "VI_1", false)
 	if err != nil || len(done) != 1 || done[0] != "VI_1" || len(f.handoffs) != 1 {
 		t.Errorf("Handoff = %v, %v (calls %v), want [VI_1]", done, err, f.handoffs)
+	}
+	done, err = status.Takeover(qctx, path, "", true)
+	if err != nil || len(done) != 1 || cmp.Diff([]string{"true"}, f.takeovers) != "" {
+		t.Errorf("Takeover = %v, %v (calls %v), want [VI_1] after one release call", done, err, f.takeovers)
 	}
 	done, err = status.Reload(qctx, path)
 	if d := cmp.Diff([]string{"VI_1: kept"}, done); d != "" || err != nil {

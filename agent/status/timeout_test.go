@@ -13,9 +13,10 @@ import (
 
 type nobody struct{}
 
-func (nobody) Report() Report                         { return Report{} }
-func (nobody) Handoff(string, bool) ([]string, error) { return nil, nil }
-func (nobody) Reload() ([]string, error)              { return nil, nil }
+func (nobody) Report() Report                          { return Report{} }
+func (nobody) Handoff(string, bool) ([]string, error)  { return nil, nil }
+func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
+func (nobody) Reload() ([]string, error)               { return nil, nil }
 
 // TestRequestTimeout: a client that never finishes its request is cut off
 // after the request timeout (here 100 ms), with an answer saying so.

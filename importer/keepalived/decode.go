@@ -190,7 +190,9 @@ type GARPSettings struct {
 
 // Decode interprets a parsed file. Every directive it does not support,
 // every bad value and every misplaced statement is a Problem with its
-// position; what it understands goes into the Config.
+// position; what it understands goes into the Config. Files read by
+// [Load] have their includes expanded; an include left in a file from
+// [Parse] is reported as unsupported.
 func Decode(f *File) (*Config, Problems) {
 	d := &decoder{}
 	c := &Config{File: f.Name, Global: Global{Pos: map[string]model.Pos{}}}
@@ -224,8 +226,6 @@ func Decode(f *File) (*Config, Problems) {
 				}
 				c.SyncGroups = append(c.SyncGroups, d.syncGroup(name, s))
 			}
-		case "include":
-			d.errf(s.Pos, "include is not supported: import the included files' content as part of this file")
 		default:
 			d.unsupported(s, "at the top level")
 		}

@@ -64,8 +64,6 @@ func TestDecodeProblems(t *testing.T) {
 	}{
 		{"unsupported top level", "virtual_server 10.0.0.1 80 {\n}\n",
 			[]string{"k.conf:1:1: virtual_server at the top level is not supported by hac import: remove it, or pass --ignore-unsupported to import without it"}},
-		{"include", "include /etc/keepalived/other.conf\n",
-			[]string{"k.conf:1:1: include is not supported: import the included files' content as part of this file"}},
 		{"unsupported in instance", inst(" use_vmac"),
 			[]string{"k.conf:5:2: use_vmac in vrrp_instance is not supported by hac import"}},
 		{"unsupported in global_defs", "global_defs {\n notification_email { a@b }\n}\n",

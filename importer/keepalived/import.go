@@ -42,6 +42,21 @@ type Options struct {
 	PassEnv, PassFile string
 	// Header is written at the top of the file as // comment lines.
 	Header string
+	// Agent makes the cluster run the hac agent (render.keepalived:
+	// false): hac apply then converts the nodes from keepalived.
+	Agent bool
+	// SSH says how each node was reached, written as its ssh field.
+	SSH map[string]SSH
+}
+
+// SSH is how a node was reached, as the schema's ssh field.
+type SSH struct {
+	Host string
+	User string // empty: not written
+	Port int    // 0: not written
+	// Sudo says the login is not root and reads through sudo -n: written
+	// as become: "sudo".
+	Sudo bool
 }
 
 // Import merges the nodes' keepalived.conf files into one cluster
@@ -145,13 +160,26 @@ func (im *importer) run() {
 		if im.ifaces[n.Node] != im.iface {
 			fmt.Fprintf(w, ", interface: %s", quote(im.ifaces[n.Node]))
 		}
+		if s, ok := im.opt.SSH[n.Node]; ok {
+			fmt.Fprintf(w, ", ssh: {host: %s", quote(s.Host))
+			if s.User != "" {
+				fmt.Fprintf(w, ", user: %s", quote(s.User))
+			}
+			if s.Port != 0 {
+				fmt.Fprintf(w, ", port: %d", s.Port)
+			}
+			if s.Sudo {
+				w.WriteString(`, become: "sudo"`)
+			}
+			w.WriteString("}")
+		}
 		w.WriteString("}\n")
 	}
 	w.WriteString("}\nvrrp: {\n")
 	w.WriteString(vrrp.String())
 	w.WriteString("}\n")
 	w.WriteString(sync.String())
-	fmt.Fprintf(w, "render: {network: %s, keepalived: true}\n", quote(cmp.Or(im.opt.Render, "none")))
+	fmt.Fprintf(w, "render: {network: %s, keepalived: %t}\n", quote(cmp.Or(im.opt.Render, "none")), !im.opt.Agent)
 	w.WriteString("}\n")
 }
 

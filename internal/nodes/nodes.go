@@ -89,6 +89,53 @@ address $ADDR
 netmask 255.255.255.0
 EOF`
 
+// SeedVIP is the seed's VIP (192.168.200.102) in the bed's subnet.
+const SeedVIP = "198.18.0.102"
+
+// SeedState returns Spec.Setup commands that put each node in the state
+// the seed's servers are in before hac: a user admin with a NOPASSWD sudo
+// rule, eth1 and a static eth1:0 alias holding SeedVIP in
+// /etc/network/interfaces (on every node, as the seed writes it), and
+// keepalived running as Debian's service from a keepalived.conf like the
+// seed's: master gets state MASTER and priority 200, the others BACKUP
+// and 100 (VRID 51, advert_int 1, PASS pass1234). Add NoRootLogin for
+// the seed's sshd; use it with Spec.OwnNetwork.
+func SeedState(master string) []string {
+	return []string{
+		"useradd -m -s /bin/bash admin",
+		"echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin",
+		SeedInterfaces,
+		`cat >> /etc/network/interfaces <<EOF
+
+# VIP
+auto eth1:0
+iface eth1:0 inet static
+address ` + SeedVIP + `
+netmask 255.255.255.0
+EOF`,
+		`prio=100; state=BACKUP; [ "$NODE" = ` + master + ` ] && { prio=200; state=MASTER; }
+cat > /etc/keepalived/keepalived.conf <<EOF
+vrrp_instance VI_1 {
+	state $state
+	interface eth1
+	virtual_router_id 51
+	priority $prio
+	advert_int 1
+	authentication {
+		auth_type PASS
+		auth_pass pass1234
+	}
+	virtual_ipaddress {
+		` + SeedVIP + `
+	}
+}
+EOF`,
+	}
+}
+
+// NoRootLogin is a Spec.Setup command that turns root login off in sshd.
+const NoRootLogin = "echo 'PermitRootLogin no' > /etc/ssh/sshd_config.d/no-root.conf"
+
 // A Bed is a set of running nodes on a netns bed. Its methods fail the
 // test on error.
 type Bed struct {
@@ -560,7 +607,11 @@ func (n *Node) RebootHeld() {
 		n.bed.t.Fatalf("nodes: reboot %s: it is not running", n.Name)
 	}
 	// The session may end before the command returns.
-	if _, err := n.Run("systemctl reboot"); err != nil {
+	cmd := "systemctl reboot"
+	if n.bed.Login != "root" {
+		cmd = "sudo -n " + cmd // the login's sudo rule (Spec.Setup)
+	}
+	if _, err := n.Run(cmd); err != nil {
 		var re *sshconn.RunError
 		if !errors.As(err, &re) || !re.ConnectionLost() {
 			n.bed.t.Fatalf("nodes: %s: systemctl reboot: %v", n.Name, err)

@@ -162,37 +162,7 @@ func TestSeedState(t *testing.T) {
 	b := New(t, Spec{
 		Login:      "admin",
 		OwnNetwork: true,
-		Setup: []string{
-			"useradd -m -s /bin/bash admin",
-			"echo 'admin ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin",
-			"echo 'PermitRootLogin no' > /etc/ssh/sshd_config.d/no-root.conf",
-			SeedInterfaces,
-			`cat >> /etc/network/interfaces <<EOF
-
-# VIP
-auto eth1:0
-iface eth1:0 inet static
-address 198.18.0.102
-netmask 255.255.255.0
-EOF`,
-			`prio=100; state=BACKUP; [ "$NODE" = n1 ] && { prio=200; state=MASTER; }
-cat > /etc/keepalived/keepalived.conf <<EOF
-vrrp_instance VI_1 {
-	state $state
-	interface eth1
-	virtual_router_id 51
-	priority $prio
-	advert_int 1
-	authentication {
-		auth_type PASS
-		auth_pass pass1234
-	}
-	virtual_ipaddress {
-		198.18.0.102
-	}
-}
-EOF`,
-		},
+		Setup:      append(SeedState("n1"), NoRootLogin),
 	})
 	n1 := b.Node("n1")
 	if got := strings.TrimSpace(n1.Exec("id -un; sudo -n id -un")); got != "admin\nroot" {

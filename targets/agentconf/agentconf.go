@@ -36,11 +36,12 @@ func (AgentConf) Render(c *model.Cluster, n *model.Node) ([]targets.File, error)
 		return nil, fmt.Errorf("agent: node %s: %w", n.Name, err)
 	}
 	return []targets.File{{
-		Path:     config.DefaultPath,
-		Mode:     0o600,
-		Data:     b,
-		Activate: targets.ActivateAgentConfig,
-		Secret:   true,
+		Path:       config.DefaultPath,
+		Mode:       0o600,
+		Data:       b,
+		Activate:   targets.ActivateAgentConfig,
+		Deactivate: targets.DeactivateAgent,
+		Secret:     true,
 	}}, nil
 }
 

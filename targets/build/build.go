@@ -131,14 +131,15 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 	}
 	for _, f := range files {
 		m.Files = append(m.Files, manifest.File{
-			Path:     f.Path,
-			Mode:     manifest.Mode(f.Mode),
-			Owner:    FileOwner,
-			Group:    FileGroup,
-			SHA256:   manifest.Digest(f.Data, f.Secret),
-			Activate: f.Activate,
-			Network:  f.Network,
-			Secret:   f.Secret,
+			Path:       f.Path,
+			Mode:       manifest.Mode(f.Mode),
+			Owner:      FileOwner,
+			Group:      FileGroup,
+			SHA256:     manifest.Digest(f.Data, f.Secret),
+			Activate:   f.Activate,
+			Deactivate: f.Deactivate,
+			Network:    f.Network,
+			Secret:     f.Secret,
 		})
 	}
 	for _, in := range targets.Instances(c, n) {
@@ -146,8 +147,12 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		if in.Master().Node == n.Name {
 			state = "MASTER"
 		}
+		var vips []string
+		for _, v := range in.VIPs {
+			vips = append(vips, v.Prefix.Addr().String())
+		}
 		m.Expect = append(m.Expect, manifest.Expect{Instance: in.Name, State: state, Priority: int(in.Member(n.Name).Priority),
-			Version: in.Version, AdvertIntMillis: in.AdvertInt.Milliseconds()})
+			Version: in.Version, AdvertIntMillis: in.AdvertInt.Milliseconds(), Interface: in.Member(n.Name).Interface, VIPs: vips})
 	}
 	return Tree{Cluster: c.Name, Node: n.Name, Files: files, Manifest: m}, nil
 }

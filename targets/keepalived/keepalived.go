@@ -26,6 +26,10 @@ const Path = "/etc/keepalived/keepalived.conf"
 // when it is not running.
 const Activate = "systemctl enable keepalived && systemctl reload-or-restart keepalived"
 
+// Deactivate stops and disables keepalived: a master sends priority 0 and
+// drops its VIPs at once (a backup takes over after Skew_Time).
+const Deactivate = "systemctl disable --now keepalived"
+
 // Keepalived is the keepalived.conf target.
 type Keepalived struct{}
 
@@ -47,11 +51,12 @@ func (Keepalived) Render(c *model.Cluster, n *model.Node) ([]targets.File, error
 		return nil, err
 	}
 	return []targets.File{{
-		Path:     Path,
-		Mode:     0o600,
-		Data:     data,
-		Activate: Activate,
-		Secret:   true,
+		Path:       Path,
+		Mode:       0o600,
+		Data:       data,
+		Activate:   Activate,
+		Deactivate: Deactivate,
+		Secret:     true,
 	}}, nil
 }
 

@@ -70,6 +70,10 @@ type File struct {
 	// effect, e.g. "netplan apply"; empty when none is needed. Files that
 	// share a command run it once.
 	Activate string `json:"activate,omitempty"`
+	// Deactivate is the shell command that stops what the file started
+	// (a service): hac apply runs it, then removes the file, once a build
+	// no longer produces the file. Empty when nothing needs stopping.
+	Deactivate string `json:"deactivate,omitempty"`
 	// Network marks files whose activation can cut the SSH session; hac
 	// apply arms a dead-man timer before activating them.
 	Network bool `json:"network,omitempty"`
@@ -89,6 +93,12 @@ type Expect struct {
 	// hac.
 	Version         int   `json:"version,omitempty"`
 	AdvertIntMillis int64 `json:"advert_int_ms,omitempty"`
+	// Interface is the instance's interface on this node and VIPs its
+	// virtual addresses (without prefix length): hac apply finds a static
+	// alias holding a VIP (eth1:0 in /etc/network/interfaces) by them.
+	// Empty in a manifest from an older hac.
+	Interface string   `json:"interface,omitempty"`
+	VIPs      []string `json:"vips,omitempty"`
 }
 
 // Digest returns the SHA256 field of a file with content data: its hex

@@ -88,10 +88,11 @@ RuntimeDirectoryMode=0750
 	fmt.Fprintf(&b, "AmbientCapabilities=%s\nCapabilityBoundingSet=%s\n%s", caps, caps, sandbox)
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
 	return []targets.File{{
-		Path:     Path,
-		Mode:     0o644,
-		Data:     []byte(b.String()),
-		Activate: targets.ActivateAgent,
+		Path:       Path,
+		Mode:       0o644,
+		Data:       []byte(b.String()),
+		Activate:   targets.ActivateAgent,
+		Deactivate: targets.DeactivateAgent,
 	}}, nil
 }
 

@@ -58,7 +58,7 @@ Subcommands talk to the running agent over its status socket (root only).`,
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	c.Flags().StringVar(&socket, "status-socket", "", "status socket path (default: the config's status_socket; - for none)")
-	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd(), newAgentReloadCmd())
+	c.AddCommand(newAgentStatusCmd(), newAgentHandoffCmd(), newAgentTakeoverCmd(), newAgentReloadCmd())
 	return c
 }
 
@@ -94,11 +94,17 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		return exitCode(ExitInvalid, "%v", err)
 	}
 	warnReadableSecret(log, cfgPath, cfg)
+	_, err = os.Stat(agent.TakeoverFile)
+	takeover := err == nil
+	if takeover {
+		log.Warn("starting taking over (hac apply is moving mastership here): priority 254 until hac agent takeover --release", "file", agent.TakeoverFile)
+	}
 	a, err := agent.New(cfg, agent.Options{
 		Logger:       log,
 		Version:      version(),
 		ConfigDigest: config.Digest(raw),
 		StatusSocket: socket,
+		Takeover:     takeover,
 		ConfigPath:   cfgPath,
 	})
 	if err != nil {
@@ -226,6 +232,48 @@ restores it too.`,
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "hand off only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a handoff")
+	return c
+}
+
+func newAgentTakeoverCmd() *cobra.Command {
+	var socket, cfgPath, instance string
+	var release bool
+	c := &cobra.Command{
+		Use:   "takeover [--socket P] [--instance NAME] [--release]",
+		Short: "Take mastership with no loss: run at priority 254 until released",
+		Long: `takeover asks the running agent to run every instance (or only --instance,
+with the other members of its sync group, which move together) at
+priority 254, the highest a node that does not own the VIP may have:
+with preemption on, it becomes master within one Master_Down_Interval, and
+the old master (a hac agent or keepalived) yields when it hears the higher
+priority, after this node holds the VIPs, so no packet is lost. It ends a
+handoff. --release restores the configured priority (so a preferred
+master preempts again). Restarting the agent restores it too. hac apply
+uses it to move mastership off a keepalived node before converting it.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done, err := status.Takeover(ctx, agentSocket(socket, cfgPath), instance, release)
+			if err != nil {
+				return exitCode(ExitFailed, "%v", err)
+			}
+			what := "taking over"
+			if release {
+				what = "priority restored"
+			}
+			if len(done) == 0 {
+				_, err = fmt.Fprintln(c.OutOrStdout(), "nothing to do: already taking over (or not, with --release)")
+				return err
+			}
+			_, err = fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", what, strings.Join(done, ", "))
+			return err
+		},
+	}
+	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
+	c.Flags().StringVar(&instance, "instance", "", "take over only this instance")
+	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a takeover")
 	return c
 }
 

@@ -22,34 +22,44 @@ import (
 // deployFlags are the flags plan, apply and status share: where the
 // files come from and how to reach the nodes.
 type deployFlags struct {
-	from           string
-	clusters       []string
-	sshConfig      string
-	knownHosts     string
-	acceptNew      bool
-	identities     []string
-	connectTimeout time.Duration
-	retries        int
-	root           string
-	format         string
-	statusCommand  string
-	allowV2        bool
+	sshFlags
+	from          string
+	clusters      []string
+	root          string
+	format        string
+	statusCommand string
+	allowV2       bool
 }
 
 func (f *deployFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&f.from, "from", "", "use the tree hac build wrote in `DIR` instead of compiling PATH")
 	fs.StringArrayVar(&f.clusters, "cluster", nil, "only this cluster (repeatable)")
+	f.sshFlags.register(c)
+	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
+	fs.StringVar(&f.format, "format", "text", "output format: text or json")
+	fs.BoolVar(&f.allowV2, "allow-v2-interval-change", false, "accept a new advert_int for a VRRPv2 instance (both nodes are briefly master during the rolling apply)")
+	fs.StringVar(&f.statusCommand, "agent-status-command", deploy.DefaultStatusCommand, "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
+}
+
+// sshFlags say how to reach nodes over SSH (plan, apply, status, import).
+type sshFlags struct {
+	sshConfig      string
+	knownHosts     string
+	acceptNew      bool
+	identities     []string
+	connectTimeout time.Duration
+	retries        int
+}
+
+func (f *sshFlags) register(c *cobra.Command) {
+	fs := c.Flags()
 	fs.StringVarP(&f.sshConfig, "ssh-config", "F", "", "ssh client config `FILE` (default ~/.ssh/config; \"none\" for none)")
 	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts `FILE` (default ~/.ssh/known_hosts)")
 	fs.BoolVar(&f.acceptNew, "accept-new", false, "trust the key of a host not in known_hosts yet and record it (a changed key is always refused)")
 	fs.StringArrayVarP(&f.identities, "identity", "i", nil, "private key `FILE` to try after ssh-agent (repeatable)")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "bound on each SSH connection attempt")
 	fs.IntVar(&f.retries, "retries", 2, "retries of a failed connection, with backoff")
-	fs.StringVar(&f.root, "root", "", "prefix every remote path with `DIR` ({cluster} and {node} are replaced; activation commands see it as $HAC_ROOT)")
-	fs.StringVar(&f.format, "format", "text", "output format: text or json")
-	fs.BoolVar(&f.allowV2, "allow-v2-interval-change", false, "accept a new advert_int for a VRRPv2 instance (both nodes are briefly master during the rolling apply)")
-	fs.StringVar(&f.statusCommand, "agent-status-command", deploy.DefaultStatusCommand, "command printing the agent's status as JSON on a node ({cluster} and {node} are replaced)")
 }
 
 // tree loads the deployment: compiled and built in memory from PATHs, or
@@ -111,7 +121,7 @@ func anyPath(args []string) bool {
 }
 
 // dialer opens SSH connections as the flags say; notices go to stderr.
-func (f *deployFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
+func (f *sshFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
 	o := sshconn.Options{
 		ConfigFile:    f.sshConfig,
 		AcceptNew:     f.acceptNew,
