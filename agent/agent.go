@@ -370,13 +370,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.read(c)
 		}()
 	}
+	// Decided once, before a reload may change the instances.
+	coalesce := renewCoalesce
+	if len(a.instances) == 1 {
+		coalesce = 0
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		coalesce := renewCoalesce
-		if len(a.instances) == 1 {
-			coalesce = 0
-		}
 		a.renewals.run(bg, coalesce)
 	}()
 	wg.Add(1)
