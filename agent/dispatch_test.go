@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 // changes and resyncs wake all of them.
 func TestConcerns(t *testing.T) {
 	p := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-	in := &instance{vips: []vipOn{{prefix: p("198.18.1.1/32"), index: 3, dev: "eth1"}}}
+	in := &instance{vips: []vipOn{{prefix: p("198.18.1.1/32"), index: 3, dev: "eth1"}},
+		ifi: &net.Interface{Index: 3, Name: "eth1"}, src: netip.MustParseAddr("198.18.1.11")}
 	evs := []vip.Event{
 		{Kind: vip.AddrAdded, Index: 3, Prefix: p("198.18.1.1/32")},
 		{Kind: vip.AddrRemoved, Index: 3, Prefix: p("198.18.1.1/32")},
@@ -24,8 +26,11 @@ func TestConcerns(t *testing.T) {
 		{Kind: vip.Link, Index: 3, Up: false},
 		{Kind: vip.Link, Index: 9, Up: true}, // a tracked interface, perhaps
 		{Kind: vip.Resync},
+		{Kind: vip.AddrRemoved, Index: 3, Prefix: p("198.18.1.11/24")}, // our source: a backup faults
+		{Kind: vip.AddrAdded, Index: 3, Prefix: p("198.18.1.11/24")},   // back: out of FAULT at once
+		{Kind: vip.AddrRemoved, Index: 4, Prefix: p("198.18.1.11/24")}, // on another interface
 	}
-	want := []bool{false, true, true, false, false, true, true, true}
+	want := []bool{false, true, true, false, false, true, true, true, true, true, false}
 	var got []bool
 	for _, e := range evs {
 		got = append(got, in.concerns(e))

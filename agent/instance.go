@@ -656,7 +656,12 @@ func (in *instance) concerns(e vip.Event) bool {
 	switch e.Kind {
 	case vip.Link, vip.Resync:
 		return true
+	case vip.AddrAdded:
+		return e.Index == in.ifi.Index && e.Prefix.Addr() == in.src // the source is back: out of FAULT at once
 	case vip.AddrRemoved:
+		if e.Index == in.ifi.Index && e.Prefix.Addr() == in.src {
+			return true // a backup goes to FAULT at once
+		}
 		for _, v := range in.vips {
 			if v.index == e.Index && v.prefix.Addr() == e.Prefix.Addr() {
 				return true
