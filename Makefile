@@ -47,11 +47,19 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# fuzz: every fuzz target for FUZZTIME. A run that fails with only Go's
+# fuzztime-deadline race (no failing input written) is run once more; any
+# finding, or a second failure, fails.
 fuzz:
 	@for dir in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
 	  for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$dir/*_test.go); do \
 	    echo "fuzz ./$$dir $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$dir || exit 1; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$dir 2>&1); rc=$$?; echo "$$out"; \
+	    if [ $$rc -ne 0 ]; then \
+	      echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written' || exit 1; \
+	      echo "retry: a bare 'context deadline exceeded' at the -fuzztime boundary is Go 1.26's fuzz coordinator race (go.dev/issue/75804), not a finding"; \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$dir || exit 1; \
+	    fi; \
 	  done; \
 	done
 
