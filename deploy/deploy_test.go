@@ -25,6 +25,7 @@ import (
 	"github.com/hac-project/hac/deploy"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/deploy/sshtest"
+	"github.com/hac-project/hac/internal/testenv"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -36,25 +37,7 @@ type rig struct {
 	srv    *sshtest.Server
 	root   string
 	dialer *sshconn.Dialer
-	log    *logBuffer
-}
-
-// logBuffer collects progress lines; it is safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log    *testenv.Buffer
 }
 
 func newRig(t *testing.T, o sshtest.Options) *rig {
@@ -62,7 +45,7 @@ func newRig(t *testing.T, o sshtest.Options) *rig {
 	dir := t.TempDir()
 	key, pub := sshtest.ClientKey(t, dir)
 	o.ClientKeys = append(o.ClientKeys, pub)
-	r := &rig{t: t, root: t.TempDir(), log: &logBuffer{}}
+	r := &rig{t: t, root: t.TempDir(), log: &testenv.Buffer{}}
 	if o.AuthorizedKeysFile != "" {
 		o.AuthorizedKeysFile = r.root + o.AuthorizedKeysFile
 		os.MkdirAll(filepath.Dir(o.AuthorizedKeysFile), 0o755)

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -288,7 +287,7 @@ func TestFailHeal(t *testing.T) {
 	// The failover table: nginx failing on lb1 (weight -50) makes lb2
 	// master of web; api does not move.
 	watch := exec.Command(agenttest.HacBinary(t), "lab", "watch", "--root", root, "--for", "60s")
-	var wout syncBuffer
+	var wout testenv.Buffer
 	watch.Stdout, watch.Stderr = &wout, &wout
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -349,7 +348,7 @@ func TestDownAfterKill(t *testing.T) {
 			t.Parallel()
 			dir := example(t, "ncp-two-node")
 			cmd := exec.Command(agenttest.HacBinary(t), append(append([]string{"lab"}, tc.args...), "--root", root, dir)...)
-			var out syncBuffer
+			var out testenv.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -469,22 +468,4 @@ func TestRefuses(t *testing.T) {
 	if left := leftovers(t, root, nil); len(left) > 0 {
 		t.Errorf("left after refusals:\n%s", strings.Join(left, "\n"))
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
