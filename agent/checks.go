@@ -111,7 +111,15 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 			return
 		case <-t.C():
 		}
-		if !s.observe(in.probe(ctx, c)) {
+		up := in.probe(ctx, c)
+		if ctx.Err() != nil {
+			// Cut short (the checks are replaced by a reload, or the
+			// instance stops): not a result. Reported, it could reach
+			// the instance after the new checks took this index, and
+			// fault it (a select with both cases ready picks at random).
+			return
+		}
+		if !s.observe(up) {
 			continue
 		}
 		select {

@@ -359,7 +359,10 @@ func TestNetplanOnRealNodes(t *testing.T) {
 
 // probeScript is installed on the nodes of TestAgentUnitOnRealNodes as a
 // health check and a notify command: it records what a command run by
-// the agent may do inside the unit's sandbox.
+// the agent may do inside the unit's sandbox. Two runs may overlap (a
+// reload runs the new check once while the old one still runs), so each
+// writes its own temporary file: with one shared name, one run's mv
+// failed, the check failed and the master faulted (61 probes lost).
 const probeScript = `cat > /usr/local/lib/hac-probe <<'EOF'
 #!/bin/sh
 f=/run/hac/probe-$1
@@ -371,7 +374,7 @@ f=/run/hac/probe-$1
   if sudo -n true 2>/dev/null; then echo "sudo works"; else echo "sudo refused"; fi
   if ping -c1 -W1 198.18.0.100 >/dev/null 2>&1; then echo "ping works"; else echo "ping fails"; fi
   grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
-} > "$f.tmp" && mv "$f.tmp" "$f"
+} > "$f.tmp.$$" && mv "$f.tmp.$$" "$f"
 EOF
 chmod 755 /usr/local/lib/hac-probe`
 
@@ -559,7 +562,8 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 		t.Errorf("the apply of agent.json alone did not reload:\n%s", applyOut)
 	}
 	if ap.Lost != 0 || pids() != before {
-		t.Errorf("apply of agent.json alone: %d lost, pids %v (were %v); want 0 lost, the same processes", ap.Lost, pids(), before)
+		t.Errorf("apply of agent.json alone: %d lost, pids %v (were %v); want 0 lost, the same processes\nlb1:\n%s\nlb2:\n%s", ap.Lost, pids(), before,
+			r.lb1.Exec("journalctl -u hac-agent --no-pager -n 40"), r.lb2.Exec("journalctl -u hac-agent --no-pager -n 40"))
 	}
 	r.holders("after the reloading apply", "lb1")
 	t.Logf("figures: systemctl reload %d lost (gap %v); reloading apply %d lost (gap %v)", rl.Lost, rl.MaxGap.Round(time.Millisecond), ap.Lost, ap.MaxGap.Round(time.Millisecond))
