@@ -7,12 +7,10 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/format"
-	"cuelang.org/go/cue/literal"
 
 	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
@@ -71,10 +69,10 @@ func Import(nodes []NodeConfig, opt Options) ([]byte, Problems) {
 	if im.problems.Errors() > 0 {
 		return nil, im.problems
 	}
-	src, err := format.Source([]byte(im.out.String()))
+	src, err := format.Node(im.out)
 	if err != nil {
-		// The text is built from quoted literals; a failure here is a bug.
-		panic(fmt.Sprintf("keepalived: generated CUE does not format: %v\n%s", err, im.out.String()))
+		// The tree is built from quoted literals; a failure here is a bug.
+		panic(fmt.Sprintf("keepalived: generated CUE does not format: %v", err))
 	}
 	return src, im.problems
 }
@@ -83,7 +81,7 @@ type importer struct {
 	nodes    []NodeConfig
 	opt      Options
 	problems Problems
-	out      strings.Builder
+	out      *ast.File
 
 	addrs   map[string][]netip.Addr // node -> addresses, IPv4 first
 	iface   string                  // network.interface
@@ -133,54 +131,64 @@ func (im *importer) run() {
 	im.interfaces()
 	im.subnetsFor()
 	names := im.instanceNames()
-	// Check (and write) every instance even after an error, so that
-	// every problem is reported at once; the text is dropped on errors.
-	var vrrp, sync strings.Builder
+	// Check (and build) every instance even after an error, so that
+	// every problem is reported at once; the output is dropped on errors.
+	var vrrp block
 	for _, name := range names {
-		im.instance(&vrrp, name)
+		if f := im.instance(name); f != nil {
+			vrrp.elts = append(vrrp.elts, f)
+		}
 	}
-	im.syncGroups(&sync)
+	sync := im.syncGroups()
 	if im.problems.Errors() > 0 {
 		return
 	}
-	w := &im.out
-	for _, line := range strings.Split(im.opt.Header, "\n") {
-		if line != "" {
-			fmt.Fprintf(w, "// %s\n", line)
-		}
-	}
-	fmt.Fprintf(w, "clusters: %s: {\n", label(im.opt.Cluster))
-	im.writeNetwork()
-	w.WriteString("nodes: {\n")
+	var cl block
+	cl.set("network", im.network())
+	var nodes block
 	for _, n := range im.nodes {
-		fmt.Fprintf(w, "%s: {address: %s", label(n.Node), quote(im.addrs[n.Node][0].String()))
-		if len(im.addrs[n.Node]) > 1 {
-			fmt.Fprintf(w, ", address6: %s", quote(im.addrs[n.Node][1].String()))
-		}
-		if im.ifaces[n.Node] != im.iface {
-			fmt.Fprintf(w, ", interface: %s", quote(im.ifaces[n.Node]))
-		}
-		if s, ok := im.opt.SSH[n.Node]; ok {
-			fmt.Fprintf(w, ", ssh: {host: %s", quote(s.Host))
-			if s.User != "" {
-				fmt.Fprintf(w, ", user: %s", quote(s.User))
-			}
-			if s.Port != 0 {
-				fmt.Fprintf(w, ", port: %d", s.Port)
-			}
-			if s.Sudo {
-				w.WriteString(`, become: "sudo"`)
-			}
-			w.WriteString("}")
-		}
-		w.WriteString("}\n")
+		nodes.set(n.Node, im.node(n.Node))
 	}
-	w.WriteString("}\nvrrp: {\n")
-	w.WriteString(vrrp.String())
-	w.WriteString("}\n")
-	w.WriteString(sync.String())
-	fmt.Fprintf(w, "render: {network: %s, keepalived: %t}\n", quote(cmp.Or(im.opt.Render, "none")), !im.opt.Agent)
-	w.WriteString("}\n")
+	cl.set("nodes", nodes.lines())
+	cl.set("vrrp", vrrp.lines())
+	if sync != nil {
+		cl.set("sync_groups", sync)
+	}
+	var render block
+	render.set("network", str(cmp.Or(im.opt.Render, "none")))
+	render.set("keepalived", ast.NewBool(!im.opt.Agent))
+	cl.set("render", render.line())
+	im.out = &ast.File{Decls: []ast.Decl{nested("clusters", im.opt.Cluster, cl.lines())}}
+	if c := comment(im.opt.Header); c != nil {
+		ast.AddComment(im.out, c)
+	}
+}
+
+// node returns a node's fields, on one line.
+func (im *importer) node(name string) ast.Expr {
+	var b block
+	b.set("address", str(im.addrs[name][0].String()))
+	if len(im.addrs[name]) > 1 {
+		b.set("address6", str(im.addrs[name][1].String()))
+	}
+	if im.ifaces[name] != im.iface {
+		b.set("interface", str(im.ifaces[name]))
+	}
+	if s, ok := im.opt.SSH[name]; ok {
+		var ssh block
+		ssh.set("host", str(s.Host))
+		if s.User != "" {
+			ssh.set("user", str(s.User))
+		}
+		if s.Port != 0 {
+			ssh.set("port", num(s.Port))
+		}
+		if s.Sudo {
+			ssh.set("become", str("sudo"))
+		}
+		b.set("ssh", ssh.line())
+	}
+	return b.line()
 }
 
 // nodeAddresses finds each node's addresses: unicast_src_ip and --address.
@@ -337,17 +345,20 @@ func (im *importer) instanceNames() []string {
 	return names
 }
 
-func (im *importer) writeNetwork() {
-	w := &im.out
-	fmt.Fprintf(w, "network: {interface: %s, subnet: %s", quote(im.iface), quote(im.subnets[0].String()))
+// network returns the network fields, on one line.
+func (im *importer) network() ast.Expr {
+	var b block
+	b.set("interface", str(im.iface))
+	b.set("subnet", str(im.subnets[0].String()))
 	if len(im.subnets) > 1 {
-		fmt.Fprintf(w, ", subnet6: %s", quote(im.subnets[1].String()))
+		b.set("subnet6", str(im.subnets[1].String()))
 	}
-	w.WriteString("}\n")
+	return b.line()
 }
 
-// instance checks one instance across its members and writes it.
-func (im *importer) instance(w *strings.Builder, name string) {
+// instance checks one instance across its members and returns its field;
+// nil when they disagree.
+func (im *importer) instance(name string) *ast.Field {
 	var mbs []member
 	for _, n := range im.nodes {
 		if in := n.Config.Instance(name); in != nil {
@@ -356,110 +367,128 @@ func (im *importer) instance(w *strings.Builder, name string) {
 	}
 	if len(mbs) < 2 {
 		im.errf(mbs[0].in.Pos, nil, "instance %s is only in node %s's file: a VRRP instance needs at least two nodes", name, mbs[0].node)
-		return
+		return nil
 	}
 	agree := im.agree(name, mbs)
 	im.checkPriorities(name, mbs)
 	im.checkUnicast(name, mbs)
 	if !agree {
-		return
+		return nil
 	}
 	ref := mbs[0]
 	m := ref.m
 	im.checkState(name, mbs)
-	if ref.in.AuthType == "PASS" && m.Version == 3 {
-		im.warnf(ref.pos("auth_type"), "instance %s: keepalived ignores authentication in VRRPv3: it is not imported", name)
-	}
-	if v2 := m.Version == 2; v2 && ref.in.AdvertInt != 0 && ref.in.AdvertInt != m.AdvertInt {
-		im.warnf(ref.pos("advert_int"), "instance %s: VRRPv2 advert_int %s is rounded by keepalived to %s: imported as %s", name, seconds(ref.in.AdvertInt), seconds(m.AdvertInt), seconds(m.AdvertInt))
-	}
-
-	fmt.Fprintf(w, "%s: {\n", label(name))
-	fmt.Fprintf(w, "virtual_router_id: %d\n", m.VRID)
+	var b block
+	b.set("virtual_router_id", num(m.VRID))
 	if m.Version != 2 {
-		fmt.Fprintf(w, "version: %d\n", m.Version)
-	}
-	w.WriteString("priority: {")
-	for i, mb := range mbs {
-		if i > 0 {
-			w.WriteString(", ")
+		v := b.set("version", num(m.Version))
+		if ref.in.AuthType == "PASS" && m.Version == 3 {
+			msg := fmt.Sprintf("instance %s: keepalived ignores authentication in VRRPv3: it is not imported", name)
+			im.warnf(ref.pos("auth_type"), "%s", msg)
+			ast.AddComment(v, comment("keepalived.conf has authentication, which keepalived ignores in VRRPv3: not imported."))
 		}
-		fmt.Fprintf(w, "%s: %d", label(mb.node), mb.m.Priority)
 	}
-	w.WriteString("}\n")
-	fmt.Fprintf(w, "advert_int: %s\n", quote(duration(m.AdvertInt)))
+	var prio block
+	for _, mb := range mbs {
+		prio.set(mb.node, num(mb.m.Priority))
+	}
+	b.set("priority", prio.line())
+	adv := b.set("advert_int", str(duration(m.AdvertInt)))
+	if m.Version == 2 && ref.in.AdvertInt != 0 && ref.in.AdvertInt != m.AdvertInt {
+		im.warnf(ref.pos("advert_int"), "instance %s: VRRPv2 advert_int %s is rounded by keepalived to %s: imported as %s", name, seconds(ref.in.AdvertInt), seconds(m.AdvertInt), seconds(m.AdvertInt))
+		ast.AddComment(adv, comment(fmt.Sprintf("keepalived.conf has advert_int %s, which keepalived rounds to %s in VRRPv2.", seconds(ref.in.AdvertInt), seconds(m.AdvertInt))))
+	}
 	if !m.Preempt {
-		w.WriteString("preempt: false\n")
+		p := b.set("preempt", ast.NewBool(false))
+		// keepalived ignores preempt_delay with nopreempt; hac refuses a
+		// setting that does nothing, so it is left out.
+		if m.PreemptDelay != 0 {
+			ast.AddComment(p, comment(fmt.Sprintf("keepalived.conf has preempt_delay %s, which keepalived ignores with nopreempt: not imported.", seconds(m.PreemptDelay))))
+		}
 	}
-	// keepalived ignores preempt_delay with nopreempt; hac refuses a
-	// setting that does nothing, so it is left out.
 	if m.PreemptDelay != 0 && m.Preempt {
-		fmt.Fprintf(w, "preempt_delay: %s\n", quote(duration(m.PreemptDelay)))
+		b.set("preempt_delay", str(duration(m.PreemptDelay)))
 	}
 	if m.AuthPass != "" {
-		pass := quote(m.AuthPass)
+		var pass ast.Expr = str(m.AuthPass)
 		switch {
 		case im.opt.PassEnv != "":
-			pass = fmt.Sprintf("{env: %s}", quote(im.opt.PassEnv))
+			var e block
+			e.set("env", str(im.opt.PassEnv))
+			pass = e.line()
 		case im.opt.PassFile != "":
-			pass = fmt.Sprintf("{file: %s}", quote(im.opt.PassFile))
+			var f block
+			f.set("file", str(im.opt.PassFile))
+			pass = f.line()
 		}
-		fmt.Fprintf(w, "auth: {type: \"PASS\", pass: %s}\n", pass)
+		var auth block
+		auth.set("type", str("PASS"))
+		auth.set("pass", pass)
+		b.set("auth", auth.line())
 	}
-	w.WriteString("vips: [")
-	for i, v := range m.VIPs {
-		if i > 0 {
-			w.WriteString(", ")
-		}
+	var vips []ast.Expr
+	for _, v := range m.VIPs {
 		if v.Dev == m.Interface {
-			w.WriteString(quote(vipString(v.Prefix)))
-		} else {
-			fmt.Fprintf(w, "{address: %s, device: %s}", quote(vipString(v.Prefix)), quote(v.Dev))
+			vips = append(vips, str(vipString(v.Prefix)))
+			continue
 		}
+		var d block
+		d.set("address", str(vipString(v.Prefix)))
+		d.set("device", str(v.Dev))
+		vips = append(vips, d.line())
 	}
-	w.WriteString("]\n")
+	b.set("vips", ast.NewList(vips...))
 	if !m.Unicast {
-		w.WriteString("transport: \"multicast\"\n")
+		b.set("transport", str("multicast"))
 	}
 	if g := m.GARP; g != garp(GARPSettings{}) {
-		fmt.Fprintf(w, "garp: {repeat: %d, delay: %s, refresh: %s, refresh_repeat: %d}\n",
-			g.Repeat, quote(duration(g.Delay)), quote(duration(g.Refresh)), g.RefreshRepeat)
+		var gb block
+		gb.set("repeat", num(g.Repeat))
+		gb.set("delay", str(duration(g.Delay)))
+		gb.set("refresh", str(duration(g.Refresh)))
+		gb.set("refresh_repeat", num(g.RefreshRepeat))
+		b.set("garp", gb.line())
 	}
 	if len(m.Track) > 0 {
-		w.WriteString("track_interfaces: [")
-		for i, t := range m.Track {
-			if i > 0 {
-				w.WriteString(", ")
-			}
-			fmt.Fprintf(w, "{interface: %s, weight: %d}", quote(t.Interface), t.Weight)
+		var ts []ast.Expr
+		for _, t := range m.Track {
+			var tb block
+			tb.set("interface", str(t.Interface))
+			tb.set("weight", num(t.Weight))
+			ts = append(ts, tb.line())
 		}
-		w.WriteString("]\n")
+		b.set("track_interfaces", ast.NewList(ts...))
 	}
-	writeChecks(w, ref)
-	writeNotify(w, m.Notify)
-	w.WriteString("}\n")
+	if c := checks(ref); c != nil {
+		b.set("checks", c)
+	}
+	if n := notify(m.Notify); n != nil {
+		b.set("notify", n)
+	}
+	return &ast.Field{Label: label(name), Value: b.lines()}
 }
 
-// writeNotify writes the notify commands that are set, if any.
-func writeNotify(w *strings.Builder, nt Notify) {
+// notify returns the notify commands that are set; nil when none is.
+func notify(nt Notify) ast.Expr {
 	if len(nt.Master)+len(nt.Backup)+len(nt.Fault)+len(nt.Stop)+len(nt.All) == 0 {
-		return
+		return nil
 	}
-	w.WriteString("notify: {\n")
+	var b block
 	for _, f := range []struct {
 		k    string
 		argv []string
 	}{{"master", nt.Master}, {"backup", nt.Backup}, {"fault", nt.Fault}, {"stop", nt.Stop}, {"all", nt.All}} {
 		if len(f.argv) > 0 {
-			fmt.Fprintf(w, "%s: %s\n", f.k, stringList(f.argv))
+			b.set(f.k, strs(f.argv))
 		}
 	}
-	w.WriteString("}\n")
+	return b.lines()
 }
 
 // syncGroups checks that every node declares each vrrp_sync_group alike
-// (the same members and notify commands) and writes them.
-func (im *importer) syncGroups(w *strings.Builder) {
+// (the same members and notify commands) and returns them; nil when
+// there is none.
+func (im *importer) syncGroups() ast.Expr {
 	var names []string
 	for _, n := range im.nodes {
 		for _, g := range n.Config.SyncGroups {
@@ -469,9 +498,9 @@ func (im *importer) syncGroups(w *strings.Builder) {
 		}
 	}
 	if len(names) == 0 {
-		return
+		return nil
 	}
-	w.WriteString("sync_groups: {\n")
+	var groups block
 	for _, name := range names {
 		var ref *SyncGroup
 		var refNode string
@@ -494,11 +523,14 @@ func (im *importer) syncGroups(w *strings.Builder) {
 				im.errf(g.Pos, []model.Pos{ref.Pos}, "vrrp_sync_group %s: notify commands differ between nodes %s and %s; make the files agree", name, n.Node, refNode)
 			}
 		}
-		fmt.Fprintf(w, "%s: {\ninstances: %s\n", label(name), stringList(ref.Instances))
-		writeNotify(w, ref.Notify)
-		w.WriteString("}\n")
+		var g block
+		g.set("instances", strs(ref.Instances))
+		if n := notify(ref.Notify); n != nil {
+			g.set("notify", n)
+		}
+		groups.set(name, g.lines())
 	}
-	w.WriteString("}\n")
+	return groups.lines()
 }
 
 // sortedNames returns a sorted copy.
@@ -508,24 +540,29 @@ func sortedNames(ns []string) []string {
 	return out
 }
 
-// writeChecks writes the instance's tracked scripts as checks, by the
-// vrrp_script's name.
-func writeChecks(w *strings.Builder, ref member) {
+// checks returns the instance's tracked scripts as checks, by the
+// vrrp_script's name; nil when there is none.
+func checks(ref member) ast.Expr {
 	if len(ref.in.TrackScripts) == 0 {
-		return
+		return nil
 	}
-	w.WriteString("checks: {\n")
+	var b block
 	for _, ts := range ref.in.TrackScripts {
 		sc := ref.cfg.Script(ts.Name)
 		ch := ref.cfg.checkMeaning(sc, ts)
-		fmt.Fprintf(w, "%s: {\ncommand: %s\ninterval: %s\ntimeout: %s\nrise: %d\nfall: %d\nweight: %d\n",
-			label(ts.Name), stringList(ch.Command), quote(duration(ch.Interval)), quote(duration(ch.Timeout)), ch.Rise, ch.Fall, ch.Weight)
+		var c block
+		c.set("command", strs(ch.Command))
+		c.set("interval", str(duration(ch.Interval)))
+		c.set("timeout", str(duration(ch.Timeout)))
+		c.set("rise", num(ch.Rise))
+		c.set("fall", num(ch.Fall))
+		c.set("weight", num(ch.Weight))
 		if ch.User != defaultScriptUser {
-			fmt.Fprintf(w, "user: %s\n", quote(ch.User))
+			c.set("user", str(ch.User))
 		}
-		w.WriteString("}\n")
+		b.set(ts.Name, c.lines())
 	}
-	w.WriteString("}\n")
+	return b.lines()
 }
 
 // field is one setting every member of an instance must agree on.
@@ -667,23 +704,6 @@ func duration(d time.Duration) string {
 
 // seconds writes d as a number of seconds, decimals only when needed.
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
-
-func quote(s string) string { return literal.String.Quote(s) }
-
-func label(s string) string {
-	if ast.StringLabelNeedsQuoting(s) {
-		return quote(s)
-	}
-	return s
-}
-
-func stringList(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = quote(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
 
 // fileStart is the position of a file's first character, for problems
 // concerning a whole file.

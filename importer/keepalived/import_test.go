@@ -195,7 +195,7 @@ func TestImportInconsistencies(t *testing.T) {
 
 // TestImportNopreemptDelay: keepalived ignores preempt_delay with
 // nopreempt; the import leaves it out (it wrote both, which hac vet
-// refuses as a setting that does nothing).
+// refuses as a setting that does nothing) and says so in a comment.
 func TestImportNopreemptDelay(t *testing.T) {
 	nodes := load(t, "lb1=seed-master.conf", "lb2=seed-backup.conf")
 	for _, n := range nodes {
@@ -207,8 +207,12 @@ func TestImportNopreemptDelay(t *testing.T) {
 	if probs.Errors() > 0 {
 		t.Fatalf("Import: %v", probs)
 	}
-	if !regexp.MustCompile(`preempt:\s+false`).Match(src) || strings.Contains(string(src), "preempt_delay") {
+	if !regexp.MustCompile(`preempt:\s+false`).Match(src) || strings.Contains(string(src), "preempt_delay:") {
 		t.Errorf("want preempt: false and no preempt_delay:\n%s", src)
+	}
+	// The description says what was left out, next to the field.
+	if want := "// keepalived.conf has preempt_delay 30, which keepalived ignores with nopreempt: not imported.\n\t\t\tpreempt: false"; !strings.Contains(string(src), want) {
+		t.Errorf("want the comment %q:\n%s", want, src)
 	}
 }
 
