@@ -120,7 +120,9 @@ func TestImportHostileValues(t *testing.T) {
 			func(c *model.Cluster) any { return instance(c, "VI_in").Auth.Pass.Ref },
 			func(h string) any { return "env " + h }, false, false},
 		{"header comment",
-			func(_ []NodeConfig, opt *Options, h string) { opt.Header = "Imported from " + h + "\n\x00\xff\ufeff" + h },
+			func(_ []NodeConfig, opt *Options, h string) {
+				opt.Header = "Imported from " + h + "\n\x00\xff\ufeff" + h
+			},
 			func(c *model.Cluster) any { return c.Name },
 			func(string) any { return "gw" }, false, false},
 	}
