@@ -84,16 +84,34 @@ func TestImportGolden(t *testing.T) {
 		opt    Options
 		golden string
 		warns  int
+		edit   func([]NodeConfig) // changes to the decoded files, if any
 	}{
-		{"seed", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"}, seedOptions, "seed.cue", 0},
+		{"seed", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"}, seedOptions, "seed.cue", 0, nil},
 		{"seed with the pass in the environment", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"},
-			func() Options { o := seedOptions; o.PassEnv = "NCP_LB_PASS"; return o }(), "seed-env.cue", 0},
-		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}, "trio.cue", 0},
-		{"router: sync group and generic notify", []string{"r1=router-r1.conf", "r2=router-r2.conf"}, Options{Cluster: "gw"}, "router.cue", 0},
+			func() Options { o := seedOptions; o.PassEnv = "NCP_LB_PASS"; return o }(), "seed-env.cue", 0, nil},
+		{"trio unicast", []string{"n1=trio-n1.conf", "n2=trio-n2.conf", "n3=trio-n3.conf"}, Options{Cluster: "trio"}, "trio.cue", 0, nil},
+		{"router: sync group and generic notify", []string{"r1=router-r1.conf", "r2=router-r2.conf"}, Options{Cluster: "gw"}, "router.cue", 0, nil},
+		// What the import leaves out is said in comments: at the top (the
+		// header hac import writes, with what --ignore-unsupported left
+		// out) and next to the field concerned.
+		{"comments", []string{"lb1=seed-master.conf", "lb2=seed-backup.conf"},
+			func() Options {
+				o := seedOptions
+				o.Header = "Imported by hac import keepalived from lb1=m.conf, lb2=b.conf.\nLeft out by --ignore-unsupported (hac cannot carry them):\n- virtual_server (b.conf:17:1)"
+				return o
+			}(), "comments.cue", 1, func(nodes []NodeConfig) {
+				for _, n := range nodes {
+					n.Config.Instances[0].AdvertInt = 1500 * time.Millisecond
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, probs := Import(load(t, tt.nodes...), tt.opt)
+			nodes := load(t, tt.nodes...)
+			if tt.edit != nil {
+				tt.edit(nodes)
+			}
+			src, probs := Import(nodes, tt.opt)
 			if probs.Errors() > 0 || len(probs) != tt.warns {
 				t.Fatalf("Import: %d problems, want %d warnings:\n%v", len(probs), tt.warns, probs)
 			}

@@ -2,8 +2,6 @@ package keepalived
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,14 +59,11 @@ var addrCmp = cmp.Options{
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
 }
 
-// compileOne compiles CUE source holding one cluster.
+// compileOne compiles CUE source holding one cluster, in memory as hac
+// import does.
 func compileOne(t *testing.T, src []byte) *model.Cluster {
 	t.Helper()
-	name := filepath.Join(t.TempDir(), "imported.cue")
-	if err := os.WriteFile(name, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	res, err := compiler.Compile([]string{name}, compiler.Options{})
+	res, err := compiler.CompileSources([]compiler.Source{{Name: "imported.cue", Data: src}}, compiler.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
