@@ -552,24 +552,36 @@ func TestDeadManReconnectsAfterCut(t *testing.T) {
 	}
 }
 
+// TestV2IntervalChangeRefused: plan refuses a VRRPv2 advert_int change
+// by the facts of the node's record of its last apply and the new
+// manifest (it does not parse agent.json), for a node running the agent
+// and one running keepalived alike; a node without a record is planned.
 func TestV2IntervalChangeRefused(t *testing.T) {
-	r := newRig(t, sshtest.Options{})
-	conf := func(adv time.Duration) string {
-		b, err := config.Marshal(&config.Config{Format: config.FormatVersion, Cluster: "c1", Node: "n1", StatusSocket: "/run/hac/agent.sock",
-			Instances: []config.Instance{{Name: "VI_1", VRID: 51, Version: 2, Interface: "eth1", Priority: 100, AdvertInt: config.Duration(adv)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
+	v2 := func(adv time.Duration) []manifest.Expect {
+		return []manifest.Expect{{Instance: "VI_1", State: "BACKUP", Priority: 100, Version: 2, AdvertIntMillis: adv.Milliseconds()}}
 	}
-	r.put(config.DefaultPath, conf(time.Second), 0o600)
-	tree := r.tree(file{path: config.DefaultPath, data: conf(2 * time.Second), mode: 0o600, secret: true})
-	p := r.deployer(nil).Plan(context.Background(), tree)
-	defer p.Close()
-	if p.Err() == nil || !strings.Contains(p.Nodes[0].Error, "VRRPv2 instance VI_1: advert_int changes from 1s to 2s") {
-		t.Errorf("plan error %v: %s", p.Err(), p.Nodes[0].Error)
+	for _, f := range []file{
+		{path: config.DefaultPath, data: "{}\n", mode: 0o600, secret: true},
+		{path: "/etc/keepalived/keepalived.conf", data: "# keepalived\n", mode: 0o600, secret: true},
+	} {
+		t.Run(f.path, func(t *testing.T) {
+			r := newRig(t, sshtest.Options{})
+			tree := r.treeOf("c1", "n1", 0, v2(2*time.Second), f)
+			// No record: nothing is known of what runs.
+			plan(t, r.deployer(nil), tree)
+			rec, err := manifest.Marshal(&manifest.Manifest{Format: manifest.FormatVersion, Cluster: "c1", Node: "n1", Expect: v2(time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.put(deploy.RecordPath, string(rec), 0o644)
+			p := r.deployer(nil).Plan(context.Background(), tree)
+			defer p.Close()
+			if p.Err() == nil || !strings.Contains(p.Nodes[0].Error, "VRRPv2 instance VI_1: advert_int changes from 1s to 2s") {
+				t.Errorf("plan error %v: %s", p.Err(), p.Nodes[0].Error)
+			}
+			plan(t, r.deployer(func(o *deploy.Options) { o.AllowV2IntervalChange = true }), tree)
+		})
 	}
-	plan(t, r.deployer(func(o *deploy.Options) { o.AllowV2IntervalChange = true }), tree)
 }
 
 // TestOwnerChangeAndRollback: files owned by another user are planned as

@@ -68,6 +68,9 @@ type NodePlan struct {
 	changes []*change
 	stale   []*change // files hac installed before and no longer builds
 	record  *change   // the node's new RecordPath, nil when unchanged
+	// recorded is the manifest of the node's last apply (its
+	// RecordPath); nil when the node has none.
+	recorded *manifest.Manifest
 	restart []string  // what the restore script runs to undo Stop
 	// keepalived says Stop stops a running keepalived: apply moves
 	// mastership to a node running the hac agent first.
@@ -217,7 +220,7 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 		np.changes = append(np.changes, cs...)
 	}
 	if !d.AllowV2IntervalChange {
-		if err := checkV2Interval(np.changes); err != nil {
+		if err := checkV2Interval(np.recorded, n.Manifest); err != nil {
 			return err
 		}
 	}
@@ -300,29 +303,28 @@ func ownerSpec(f manifest.File) string {
 	return f.Owner + ":" + f.Group
 }
 
-// checkV2Interval refuses a change of a VRRPv2 instance's advert_int in
-// agent.json: a VRRPv2 node discards adverts whose interval differs from
-// its own (RFC 3768 section 7.1), so during a rolling apply the updated
-// backup would stop hearing the master and take the VIP too.
-func checkV2Interval(changes []*change) error {
-	for _, c := range changes {
-		if c.file.Path != config.DefaultPath || !c.old.exists {
-			continue
-		}
-		old, err1 := config.Parse(c.old.content)
-		cur, err2 := config.Parse(c.data)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		for _, in := range cur.Instances {
-			for _, was := range old.Instances {
-				if was.Name == in.Name && was.Version == 2 && in.Version == 2 && was.AdvertInt != in.AdvertInt {
-					return fmt.Errorf("VRRPv2 instance %s: advert_int changes from %s to %s, and a VRRPv2 node discards adverts with "+
-						"another interval (RFC 3768 section 7.1): during the rolling apply the updated backup would stop hearing the "+
-						"master and take the VIP too, until the master is updated. Move the instance to VRRPv3 (it learns the master's "+
-						"interval), or accept that brief split with --allow-v2-interval-change",
-						in.Name, time.Duration(was.AdvertInt), time.Duration(in.AdvertInt))
-				}
+// checkV2Interval refuses a change of a VRRPv2 instance's advert
+// interval: a VRRPv2 node discards adverts whose interval differs from its
+// own (RFC 3768 section 7.1; keepalived drops them too), so during a
+// rolling apply the updated backup would stop hearing the master and take
+// the VIP too. It compares the facts of the manifest the node recorded at
+// its last apply (was) with the new manifest's (next), never agent.json
+// or keepalived.conf. Without a record (a node hac never applied, or its
+// record moved away), or for an instance whose record lacks the version or
+// interval (written by an older hac), the running interval is unknown: the
+// plan goes on, as it always did for a node without hac's agent.json.
+func checkV2Interval(was, next *manifest.Manifest) error {
+	if was == nil {
+		return nil
+	}
+	for _, in := range next.Expect {
+		for _, old := range was.Expect {
+			if old.Instance == in.Instance && old.Version == 2 && in.Version == 2 && old.AdvertIntMillis != 0 && old.AdvertIntMillis != in.AdvertIntMillis {
+				return fmt.Errorf("VRRPv2 instance %s: advert_int changes from %s to %s, and a VRRPv2 node discards adverts with "+
+					"another interval (RFC 3768 section 7.1): during the rolling apply the updated backup would stop hearing the "+
+					"master and take the VIP too, until the master is updated. Move the instance to VRRPv3 (it learns the master's "+
+					"interval), or accept that brief split with --allow-v2-interval-change",
+					in.Instance, time.Duration(old.AdvertIntMillis)*time.Millisecond, time.Duration(in.AdvertIntMillis)*time.Millisecond)
 			}
 		}
 	}

@@ -19,9 +19,9 @@ import (
 // RecordPath) with the tree: files hac installed before and no longer
 // builds become stale (removed after the new files are active, their
 // services stopped before), and the new record is written with the other
-// files. A node that is to run the hac agent but runs keepalived that hac
-// did not install (the way people run it before hac) gets keepalived
-// stopped and disabled too.
+// files; the record, parsed, stays in np.recorded. A node that is to run
+// the hac agent but runs keepalived that hac did not install (the way
+// people run it before hac) gets keepalived stopped and disabled too.
 func (d *Deployer) planStale(ctx context.Context, np *NodePlan, conn Conn, rec remoteFile) error {
 	n := np.node
 	b, err := manifest.Marshal(n.Manifest)
@@ -39,6 +39,7 @@ func (d *Deployer) planStale(ctx context.Context, np *NodePlan, conn Conn, rec r
 			return fmt.Errorf("%s on the node: %w: move it away to plan without it (hac then forgets which files it installed before)", RecordPath, err)
 		}
 		installed = old.Files
+		np.recorded = old
 	}
 	var stale []manifest.File
 	var paths []string
