@@ -136,13 +136,7 @@ func TestImportHostileValues(t *testing.T) {
 				if probs.Errors() > 0 {
 					t.Fatalf("Import: %v", probs)
 				}
-				if _, err := cueparser.ParseFile("imported.cue", src); err != nil {
-					t.Fatalf("the output is not CUE: %v\n%s", err, src)
-				}
-				res, err := compiler.CompileSources([]compiler.Source{{Name: "imported.cue", Data: src}}, compiler.Options{LookupEnv: func(string) (string, bool) { return "secret", true }})
-				if err != nil {
-					t.Fatal(err)
-				}
+				res := compileImported(t, src)
 				if res.Diags.HasErrors() {
 					var b strings.Builder
 					if err := res.Diags.WriteText(&b); err != nil {
@@ -168,6 +162,21 @@ func TestImportHostileValues(t *testing.T) {
 			})
 		}
 	}
+}
+
+// compileImported checks that src, an import's output, is CUE, and
+// compiles it in memory (every environment variable set: a pass given by
+// --pass-env is found).
+func compileImported(t *testing.T, src []byte) *compiler.Result {
+	t.Helper()
+	if _, err := cueparser.ParseFile("imported.cue", src); err != nil {
+		t.Fatalf("the output is not CUE: %v\n%s", err, src)
+	}
+	res, err := compiler.CompileSources([]compiler.Source{{Name: "imported.cue", Data: src}}, compiler.Options{LookupEnv: func(string) (string, bool) { return "secret", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // instance returns the cluster's instance of that name, or nil.
@@ -217,13 +226,7 @@ func FuzzImport(f *testing.F) {
 		if probs.Errors() > 0 {
 			return
 		}
-		if _, err := cueparser.ParseFile("imported.cue", out); err != nil {
-			t.Fatalf("the output is not CUE: %v\n%s", err, out)
-		}
-		res, err := compiler.CompileSources([]compiler.Source{{Name: "imported.cue", Data: out}}, compiler.Options{LookupEnv: func(string) (string, bool) { return "", false }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := compileImported(t, out)
 		if res.Diags.HasErrors() {
 			for _, d := range res.Diags {
 				if d.Msg == "" {
