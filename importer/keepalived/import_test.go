@@ -284,3 +284,39 @@ func TestImportSyncGroupMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestImportNotes: what keepalived.conf holds and the import does not
+// carry over is a warning and a comment next to the field concerned.
+func TestImportNotes(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Instance)
+		warning string
+		comment string // with the line that follows it
+	}{
+		{"authentication in VRRPv3", func(in *Instance) { in.Version = 3 },
+			"keepalived ignores authentication in VRRPv3: it is not imported",
+			"// keepalived.conf has authentication, which keepalived ignores in VRRPv3: not imported.\n\t\t\tversion: 3\n"},
+		{"VRRPv2 advert_int rounded", func(in *Instance) { in.AdvertInt = 2500 * time.Millisecond },
+			"VRRPv2 advert_int 2.5 is rounded by keepalived to 3: imported as 3",
+			"// keepalived.conf has advert_int 2.5, which keepalived rounds to 3 in VRRPv2.\n\t\t\tadvert_int: \"3s\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := load(t, "lb1=seed-master.conf", "lb2=seed-backup.conf")
+			for _, n := range nodes {
+				tt.edit(n.Config.Instances[0])
+			}
+			src, probs := Import(nodes, seedOptions)
+			if probs.Errors() > 0 {
+				t.Fatalf("Import: %v", probs)
+			}
+			if !slices.ContainsFunc(probs, func(p Problem) bool { return p.Warning && strings.Contains(p.Msg, tt.warning) }) {
+				t.Errorf("warnings %v, want one with %q", probs, tt.warning)
+			}
+			if !strings.Contains(string(src), tt.comment) {
+				t.Errorf("want the comment %q:\n%s", tt.comment, src)
+			}
+		})
+	}
+}
