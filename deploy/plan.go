@@ -71,7 +71,7 @@ type NodePlan struct {
 	// recorded is the manifest of the node's last apply (its
 	// RecordPath); nil when the node has none.
 	recorded *manifest.Manifest
-	restart []string  // what the restore script runs to undo Stop
+	restart  []string // what the restore script runs to undo Stop
 	// keepalived says Stop stops a running keepalived: apply moves
 	// mastership to a node running the hac agent first.
 	keepalived bool
