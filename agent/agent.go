@@ -30,7 +30,6 @@ import (
 
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
-	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/sdnotify"
@@ -320,14 +319,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.metrics.Close()
 		}
 	}()
-	if err := a.setup(ctx); err != nil {
-		return err
-	}
+	// The sockets setup opened are closed also when it fails half-way.
 	defer func() {
 		for _, c := range a.conns {
 			c.conn.Close()
 		}
 	}()
+	if err := a.setup(ctx); err != nil {
+		return err
+	}
 
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
@@ -652,21 +652,6 @@ func (a *Agent) Report() status.Report {
 	}
 	a.mu.Unlock()
 	return r
-}
-
-// SetPriority sets the effective priority of the named instance, as
-// health checks and tracked interfaces will: 0 puts it in FAULT (a master
-// sends priority 0 first), any other value is advertised from the next
-// advert on (RFC 5798 section 6.4: a backup whose priority now beats the
-// master's takes over when its timer fires).
-func (a *Agent) SetPriority(name string, prio uint8) error {
-	for _, in := range a.list() {
-		if in.cfg.Name == name {
-			in.post(func() { in.do(in.m.Step(in.clock.Now(), fsm.PriorityChange{Priority: prio})) })
-			return nil
-		}
-	}
-	return fmt.Errorf("no instance named %q", name)
 }
 
 // TakeoverPriority is the priority an instance runs with during a

@@ -95,7 +95,6 @@ type instance struct {
 	counters    status.Counters
 	since       time.Time
 	reason      string
-	masterAddr  netip.Addr
 	heldPrefix  []netip.Prefix
 	handoffPrio bool // priority lowered by Handoff
 	takeover    bool // priority raised by Takeover
