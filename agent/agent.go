@@ -532,7 +532,7 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 			c.mu.Lock()
 			c.byID[in.cfg.VRID] = in
 			c.mu.Unlock()
-			in.conn, in.src = c.conn, c.conn.Source()
+			in.adv.attach(c.conn)
 			return nil
 		}
 	}
@@ -547,7 +547,7 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 		return fmt.Errorf("agent: instance %s: %w", in.cfg.Name, err)
 	}
 	a.conns = append(a.conns, &sharedConn{conn: conn, byID: map[uint8]*instance{in.cfg.VRID: in}, iface: ifi.Name, six: six, src: conn.Source(), mcast: !in.cfg.Unicast})
-	in.conn, in.src = conn, conn.Source()
+	in.adv.attach(conn)
 	return nil
 }
 
@@ -571,7 +571,7 @@ func (a *Agent) read(c *sharedConn) {
 		if len(m.Payload) >= 2 {
 			id := identity{vrid: m.Payload[1], version: int(m.Payload[0] >> 4)}
 			if w, ok := c.watcher(id); ok && (in == nil || in.cfg.Version != id.version) {
-				w.in.deliverAs(m, w.exp)
+				w.in.adv.deliverAs(m, w.exp)
 				continue
 			}
 		}
@@ -584,7 +584,7 @@ func (a *Agent) read(c *sharedConn) {
 			a.mu.Unlock()
 			continue
 		}
-		in.deliver(m)
+		in.adv.deliver(m)
 	}
 }
 

@@ -54,7 +54,7 @@ func (s *checkState) observe(ok bool) bool {
 
 // checkResult is a check's state change for the instance goroutine.
 type checkResult struct {
-	item int // index in instance.items
+	item int // index in the instance priority's items
 	up   bool
 }
 
@@ -86,15 +86,14 @@ func (in *instance) firstResults(ctx context.Context, cs []config.Check) []check
 // loopChecks adds the checks of in.cfg, in their states after the first
 // result, to the items and runs them every interval until ctx ends.
 func (in *instance) loopChecks(ctx context.Context, wg *sync.WaitGroup, states []checkState) {
-	base := len(in.items)
 	for i := range in.cfg.Checks {
 		c := &in.cfg.Checks[i]
-		in.items = append(in.items, item{name: c.Name, weight: c.Weight, up: states[i].up})
-		in.log.Info("check initial state", "check", in.cfg.Checks[i].Name, "up", states[i].up, "weight", in.cfg.Checks[i].Weight)
+		idx := in.prio.addCheck(c.Name, c.Weight, states[i].up)
+		in.log.Info("check initial state", "check", c.Name, "up", states[i].up, "weight", c.Weight)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in.loopCheck(ctx, &in.cfg.Checks[i], &states[i], base+i)
+			in.loopCheck(ctx, c, &states[i], idx)
 		}()
 	}
 }
