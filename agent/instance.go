@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -27,7 +26,8 @@ const warnEvery = 10 * time.Second
 // instance runs one VRRP instance: its goroutine (run) drives the state
 // machine (package fsm) and carries out its actions with the parts it
 // composes, each with one job: adv (advert I/O), vips (the leased VIPs),
-// garp (the GARP schedule) and prio (priority tracking). Everything but
+// garp (the GARP schedule), prio (priority tracking) and checks (running
+// the health checks). Everything but
 // the snapshot, the channels and what a part's doc says is owned by the
 // instance goroutine.
 type instance struct {
@@ -44,12 +44,10 @@ type instance struct {
 	garp garpSchedule
 	prio priority
 
-	ctl     chan func()
-	checked chan checkResult
-	done    chan struct{}
+	checks checkRunner
 
-	// stopChecks ends the check loops and waits for them.
-	stopChecks func()
+	ctl  chan func()
+	done chan struct{}
 
 	group  *syncGroup // nil: not in a sync group (group.go)
 	member int        // the instance's index in group
@@ -74,7 +72,6 @@ type instance struct {
 	seenMaster netip.Addr    // the last master seen, for counters.MasterChanges
 	started    chan struct{} // closed once the instance has its initial state
 	beat       atomic.Uint64 // the last watchdog round the loop answered
-	runs       checkRuns     // health-check results, counted on the checks' goroutines
 }
 
 // warnings rate-limits repeated warnings by key.
@@ -111,8 +108,8 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		vips:    leasedVIPs{mgr: a.env.addrs, renewals: a.renewals, clock: a.clock, log: log},
 		garp:    garpSchedule{cfg: c.GARP, timer: a.clock.NewTimer()},
 		prio:    priority{takeover: a.takeovers.of(c.Name)},
+		checks:  checkRunner{clock: a.clock, run: a.env.run, log: log, results: make(chan checkResult)},
 		ctl:     make(chan func(), 64),
-		checked: make(chan checkResult),
 		done:    make(chan struct{}),
 		started: make(chan struct{}),
 		timer:   a.clock.NewTimer(),
@@ -207,11 +204,8 @@ func (in *instance) run() {
 		in.do(in.m.Step(now, fsm.LinkDown{}))
 	}
 	in.setupTracks()
-	ctx, cancel := context.WithCancel(context.Background())
-	var checks sync.WaitGroup
-	in.stopChecks = func() { cancel(); checks.Wait() }
-	defer func() { in.stopChecks() }() // a reload may replace the checks
-	in.startChecks(ctx, &checks)
+	defer in.checks.halt() // a reload may replace the checks
+	in.startChecks(in.checks.first(in.cfg.Checks))
 	now = in.clock.Now()
 	in.applyPriority(now)
 	in.checkSource(now)
@@ -233,7 +227,7 @@ func (in *instance) run() {
 			in.receive(r)
 		case f := <-in.ctl:
 			f()
-		case r := <-in.checked:
+		case r := <-in.checks.results:
 			in.setItem(in.clock.Now(), r.item, r.up)
 		case <-in.timer.C():
 			in.do(in.m.Step(in.clock.Now(), fsm.Timeout{}))
@@ -430,7 +424,7 @@ func (in *instance) warn(key, msg string, args ...any) {
 // its interface or a tracked one), a resync, or the removal of one of its
 // VIPs; never an address added (the lease renewals' own echoes). It runs
 // on the netlink reader's goroutine and reads only what is fixed once the
-// instance exists.
+// instance exists, and the VIP list through [leasedVIPs.on].
 func (in *instance) concerns(e vip.Event) bool {
 	switch e.Kind {
 	case vip.Link, vip.Resync:
@@ -584,7 +578,7 @@ func (in *instance) snapshot(now time.Time) status.Instance {
 	defer in.mu.Unlock()
 	s := in.snap
 	s.Counters.Drops = in.adv.dropCounts() // counted on the reader goroutine
-	s.Checks = in.runs.fill(s.Checks)
+	s.Checks = in.checks.runs.fill(s.Checks)
 	s.LastAdvertMillis = -1
 	if !in.last.IsZero() {
 		s.LastAdvertMillis = now.Sub(in.last).Milliseconds()

@@ -386,7 +386,7 @@ func (a *Agent) reconfigure(in *instance, c *config.Instance) error {
 	var states []checkState
 	rechecks := !reflect.DeepEqual(in.cfg.Checks, c.Checks) || !reflect.DeepEqual(in.cfg.Track, c.Track)
 	if rechecks {
-		states = in.firstResults(context.Background(), c.Checks)
+		states = in.checks.first(c.Checks)
 	}
 	anns := in.vips.anns // changed only by a reload
 	if !reflect.DeepEqual(in.cfg.VIPs, c.VIPs) {
@@ -428,14 +428,11 @@ func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []chec
 		in.garp.reconfigure(c.GARP, in.vips.held, now)
 	}
 	if rechecks {
-		in.stopChecks()
+		in.checks.halt()
 		in.cfg.Track, in.cfg.Checks = c.Track, c.Checks
 		in.prio.clearItems()
 		in.setupTracks()
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		in.stopChecks = func() { cancel(); wg.Wait() }
-		in.loopChecks(ctx, &wg, states)
+		in.startChecks(states)
 	}
 	in.vips.lease = leaseOf(in.cfg)
 	in.applyPriority(now)

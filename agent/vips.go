@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
@@ -29,8 +30,9 @@ type vipOn struct {
 // expire by themselves), has the lease renewed while they are held (in a
 // batch with the other instances, see [renewer]), retries a failed add,
 // puts back a VIP something else removed, sends their gratuitous ARP/NA
-// rounds and removes them. It is owned by its instance's goroutine; the
-// renewer calls renewFailed on its own.
+// rounds and removes them. It is owned by its instance's goroutine, but
+// for on (the netlink reader's question, answered from shared) and
+// renewFailed (called by the renewer).
 type leasedVIPs struct {
 	mgr      AddrManager
 	renewals *renewer
@@ -40,11 +42,14 @@ type leasedVIPs struct {
 	// could not be renewed.
 	renewFailed func(p netip.Prefix, err error)
 
-	list  []vipOn
-	addrs []netip.Addr            // the VIP addresses, in config order
-	byDev map[string][]netip.Addr // VIP addresses per device, for announcing
-	anns  map[string]Announcer    // by device
-	lease time.Duration
+	list []vipOn
+	// shared is list for other goroutines (on): a reload replaces it
+	// while netlink events are dispatched.
+	shared atomic.Pointer[[]vipOn]
+	addrs  []netip.Addr            // the VIP addresses, in config order
+	byDev  map[string][]netip.Addr // VIP addresses per device, for announcing
+	anns   map[string]Announcer    // by device
+	lease  time.Duration
 	// leases is what renew asks for; read by the renewer.
 	leases []vip.Lease
 
@@ -74,6 +79,7 @@ func (l *leasedVIPs) set(c *config.Instance, lookup func(string) (*net.Interface
 		byDev[dev] = append(byDev[dev], v.Prefix.Addr())
 	}
 	l.list, l.addrs, l.byDev, l.anns = list, addrs, byDev, anns
+	l.shared.Store(&list)
 	l.leases = nil // renew asks for the new list from now on
 	return nil
 }
@@ -87,9 +93,14 @@ func (l *leasedVIPs) prefixes() []netip.Prefix {
 	return ps
 }
 
-// on reports whether a is one of the VIPs on interface index.
+// on reports whether a is one of the VIPs on interface index; it is safe
+// on any goroutine.
 func (l *leasedVIPs) on(index int, a netip.Addr) bool {
-	return slices.ContainsFunc(l.list, func(v vipOn) bool { return v.index == index && v.prefix.Addr() == a })
+	list := l.shared.Load()
+	if list == nil {
+		return false
+	}
+	return slices.ContainsFunc(*list, func(v vipOn) bool { return v.index == index && v.prefix.Addr() == a })
 }
 
 // residual looks for the VIPs a previous run left on the interfaces: it

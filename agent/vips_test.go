@@ -196,6 +196,9 @@ func TestLeasedVIPsReplace(t *testing.T) {
 		if errs := l.replace(old); errs != nil {
 			t.Fatal(errs)
 		}
+		if l.on(2, vip1.Addr()) || !l.on(2, vip3.Addr()) || l.on(3, vip3.Addr()) {
+			t.Errorf("on after the change: vip1 %v, vip3 %v, vip3 on index 3 %v; want only vip3 on index 2", l.on(2, vip1.Addr()), l.on(2, vip3.Addr()), l.on(3, vip3.Addr()))
+		}
 		got := []bool{addrs.holds(vip1), addrs.holds(vip2), addrs.holds(vip3)}
 		want := []bool{false, held, held}
 		if d := cmp.Diff(want, got); d != "" {
