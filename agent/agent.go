@@ -30,7 +30,6 @@ import (
 
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
-	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/sdnotify"
@@ -320,14 +319,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.metrics.Close()
 		}
 	}()
-	if err := a.setup(ctx); err != nil {
-		return err
-	}
+	// The sockets setup opened are closed also when it fails half-way.
 	defer func() {
 		for _, c := range a.conns {
 			c.conn.Close()
 		}
 	}()
+	if err := a.setup(ctx); err != nil {
+		return err
+	}
 
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
@@ -532,7 +532,7 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 			c.mu.Lock()
 			c.byID[in.cfg.VRID] = in
 			c.mu.Unlock()
-			in.conn, in.src = c.conn, c.conn.Source()
+			in.adv.attach(c.conn)
 			return nil
 		}
 	}
@@ -547,7 +547,7 @@ func (a *Agent) attach(ctx context.Context, in *instance, ifi *net.Interface) er
 		return fmt.Errorf("agent: instance %s: %w", in.cfg.Name, err)
 	}
 	a.conns = append(a.conns, &sharedConn{conn: conn, byID: map[uint8]*instance{in.cfg.VRID: in}, iface: ifi.Name, six: six, src: conn.Source(), mcast: !in.cfg.Unicast})
-	in.conn, in.src = conn, conn.Source()
+	in.adv.attach(conn)
 	return nil
 }
 
@@ -571,7 +571,7 @@ func (a *Agent) read(c *sharedConn) {
 		if len(m.Payload) >= 2 {
 			id := identity{vrid: m.Payload[1], version: int(m.Payload[0] >> 4)}
 			if w, ok := c.watcher(id); ok && (in == nil || in.cfg.Version != id.version) {
-				w.in.deliverAs(m, w.exp)
+				w.in.adv.deliverAs(m, w.exp)
 				continue
 			}
 		}
@@ -584,7 +584,7 @@ func (a *Agent) read(c *sharedConn) {
 			a.mu.Unlock()
 			continue
 		}
-		in.deliver(m)
+		in.adv.deliver(m)
 	}
 }
 
@@ -652,21 +652,6 @@ func (a *Agent) Report() status.Report {
 	}
 	a.mu.Unlock()
 	return r
-}
-
-// SetPriority sets the effective priority of the named instance, as
-// health checks and tracked interfaces will: 0 puts it in FAULT (a master
-// sends priority 0 first), any other value is advertised from the next
-// advert on (RFC 5798 section 6.4: a backup whose priority now beats the
-// master's takes over when its timer fires).
-func (a *Agent) SetPriority(name string, prio uint8) error {
-	for _, in := range a.list() {
-		if in.cfg.Name == name {
-			in.post(func() { in.do(in.m.Step(in.clock.Now(), fsm.PriorityChange{Priority: prio})) })
-			return nil
-		}
-	}
-	return fmt.Errorf("no instance named %q", name)
 }
 
 // TakeoverPriority is the priority an instance runs with during a

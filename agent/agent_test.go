@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -408,4 +409,47 @@ func TestDrops(t *testing.T) {
 		}
 		r.stop(t)
 	})
+}
+
+// TestSetupFailureClosesSockets: when setup fails half-way (the second
+// instance's socket cannot be opened), the sockets it opened before are
+// closed and Run returns the error.
+func TestSetupFailureClosesSockets(t *testing.T) {
+	cfg := &config.Config{Format: 1, Cluster: "c", Node: "n1", Instances: []config.Instance{
+		{Name: "VI_1", VRID: 51, Version: 3, Interface: "eth1", Priority: 100, AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: vip1}}, GARP: config.GARP{Repeat: 1}},
+		{Name: "VI_2", VRID: 52, Version: 3, Interface: "eth2", Priority: 100, AdvertInt: config.Duration(time.Second), VIPs: []config.VIP{{Prefix: netip.MustParsePrefix("198.18.0.201/32")}}, GARP: config.GARP{Repeat: 1}},
+	}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var opened []*fakeConn
+	e := &env{
+		iface: func(name string) (*net.Interface, error) {
+			return &net.Interface{Index: map[string]int{"eth1": 2, "eth2": 3}[name], Name: name}, nil
+		},
+		addrs:  &fakeAddrs{addrs: map[netip.Prefix]time.Duration{}, linkUp: true},
+		events: func(ctx context.Context, _ func([]vip.Event)) error { <-ctx.Done(); return nil },
+		listen: func(_ context.Context, c netio.Config) (netio.Conn, error) {
+			if c.Interface.Name == "eth2" {
+				return nil, errors.New("socket: operation not permitted")
+			}
+			conn := newFakeConn()
+			opened = append(opened, conn)
+			return conn, nil
+		},
+		announce: func(*net.Interface, bool, bool) (Announcer, error) { return &fakeAnnouncer{}, nil },
+	}
+	a := newAgent(cfg, Options{Logger: slog.New(slog.DiscardHandler), StatusSocket: "-"}, e)
+	err := a.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Fatalf("Run = %v, want the socket error", err)
+	}
+	if len(opened) != 1 {
+		t.Fatalf("%d sockets opened, want 1 (VI_1's)", len(opened))
+	}
+	select {
+	case <-opened[0].done:
+	default:
+		t.Errorf("VI_1's socket is still open after setup failed")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os/exec"
 	"os/user"
@@ -54,20 +55,30 @@ func (s *checkState) observe(ok bool) bool {
 
 // checkResult is a check's state change for the instance goroutine.
 type checkResult struct {
-	item int // index in instance.items
+	item int // index in the instance priority's items
 	up   bool
 }
 
-// startChecks runs every check once, in parallel, and waits for the
-// results (each bounded by its timeout), then keeps running them every
-// interval until ctx ends. State changes arrive on in.checked.
-func (in *instance) startChecks(ctx context.Context, wg *sync.WaitGroup) {
-	in.loopChecks(ctx, wg, in.firstResults(ctx, in.cfg.Checks))
+// checkRunner runs one instance's health checks; that is its one job.
+// first runs each check once, in parallel, and returns their states; start
+// runs them every interval, each on its own goroutine, and reports their
+// state changes on results until halt. Every run is counted (runs). start
+// and halt belong to the instance goroutine; first only reads the runner
+// (a reload runs the new checks on its own goroutine before it hands them
+// over), and runs has its own lock.
+type checkRunner struct {
+	clock Clock
+	// run runs a check command: see [runCommand].
+	run     func(ctx context.Context, argv []string, user string, timeout time.Duration) error
+	log     *slog.Logger
+	results chan checkResult
+	runs    checkRuns
+	stop    func() // ends the loops start started and waits for them; nil: none
 }
 
-// firstResults runs every check of cs once, in parallel, and returns
-// their states after that first result. It only reads in.
-func (in *instance) firstResults(ctx context.Context, cs []config.Check) []checkState {
+// first runs every check of cs once, in parallel, and returns their
+// states after that first result (each run bounded by its timeout).
+func (r *checkRunner) first(cs []config.Check) []checkState {
 	states := make([]checkState, len(cs))
 	var first sync.WaitGroup
 	for i := range cs {
@@ -76,33 +87,41 @@ func (in *instance) firstResults(ctx context.Context, cs []config.Check) []check
 		first.Add(1)
 		go func() {
 			defer first.Done()
-			states[i].observe(in.probe(ctx, c))
+			states[i].observe(r.probe(context.Background(), c))
 		}()
 	}
 	first.Wait()
 	return states
 }
 
-// loopChecks adds the checks of in.cfg, in their states after the first
-// result, to the items and runs them every interval until ctx ends.
-func (in *instance) loopChecks(ctx context.Context, wg *sync.WaitGroup, states []checkState) {
-	base := len(in.items)
-	for i := range in.cfg.Checks {
-		c := &in.cfg.Checks[i]
-		in.items = append(in.items, item{name: c.Name, weight: c.Weight, up: states[i].up})
-		in.log.Info("check initial state", "check", in.cfg.Checks[i].Name, "up", states[i].up, "weight", in.cfg.Checks[i].Weight)
+// start runs every check of cs, in its state states[i] after its first
+// result (see first), every interval until halt, and reports its state
+// changes as item items[i].
+func (r *checkRunner) start(cs []config.Check, states []checkState, items []int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	r.stop = func() { cancel(); wg.Wait() }
+	for i := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in.loopCheck(ctx, &in.cfg.Checks[i], &states[i], base+i)
+			r.loop(ctx, &cs[i], &states[i], items[i])
 		}()
 	}
 }
 
-// loopCheck runs check c every interval (measured from the end of the
-// previous run) and reports state changes.
-func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkState, idx int) {
-	t := in.clock.NewTimer()
+// halt ends the loops start started and waits for them.
+func (r *checkRunner) halt() {
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+}
+
+// loop runs check c every interval (measured from the end of the
+// previous run) and reports state changes as item idx.
+func (r *checkRunner) loop(ctx context.Context, c *config.Check, s *checkState, idx int) {
+	t := r.clock.NewTimer()
 	defer t.Stop()
 	for {
 		t.Reset(time.Duration(c.Interval))
@@ -111,7 +130,7 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 			return
 		case <-t.C():
 		}
-		up := in.probe(ctx, c)
+		up := r.probe(ctx, c)
 		if ctx.Err() != nil {
 			// Cut short (the checks are replaced by a reload, or the
 			// instance stops): not a result. Reported, it could reach
@@ -123,7 +142,7 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 			continue
 		}
 		select {
-		case in.checked <- checkResult{item: idx, up: s.up}:
+		case r.results <- checkResult{item: idx, up: s.up}:
 		case <-ctx.Done():
 			return
 		}
@@ -134,9 +153,9 @@ func (in *instance) loopCheck(ctx context.Context, c *config.Check, s *checkStat
 // debug level (the state changes are logged by the instance). Every run
 // that was not cut short by the instance stopping is counted with its
 // result and duration.
-func (in *instance) probe(ctx context.Context, c *config.Check) bool {
-	start := in.clock.Now()
-	err := in.a.env.run(ctx, c.Command, c.User, time.Duration(c.Timeout))
+func (r *checkRunner) probe(ctx context.Context, c *config.Check) bool {
+	start := r.clock.Now()
+	err := r.run(ctx, c.Command, c.User, time.Duration(c.Timeout))
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -145,12 +164,24 @@ func (in *instance) probe(ctx context.Context, c *config.Check) bool {
 		if errors.Is(err, errTimeout) {
 			result = status.CheckTimeout
 		}
-		in.runs.count(c.Name, result, in.clock.Now().Sub(start))
-		in.log.Debug("check failed", "check", c.Name, "err", err)
+		r.runs.count(c.Name, result, r.clock.Now().Sub(start))
+		r.log.Debug("check failed", "check", c.Name, "err", err)
 		return false
 	}
-	in.runs.count(c.Name, status.CheckOK, in.clock.Now().Sub(start))
+	r.runs.count(c.Name, status.CheckOK, r.clock.Now().Sub(start))
 	return true
+}
+
+// startChecks adds the checks of in.cfg, in their states after the
+// first result, to the priority's items and starts running them.
+func (in *instance) startChecks(states []checkState) {
+	items := make([]int, len(in.cfg.Checks))
+	for i := range in.cfg.Checks {
+		c := &in.cfg.Checks[i]
+		items[i] = in.prio.addCheck(c.Name, c.Weight, states[i].up)
+		in.log.Info("check initial state", "check", c.Name, "up", states[i].up, "weight", c.Weight)
+	}
+	in.checks.start(in.cfg.Checks, states, items)
 }
 
 // checkRuns counts the runs of an instance's health checks by check and

@@ -15,8 +15,9 @@ import (
 // changes and resyncs wake all of them.
 func TestConcerns(t *testing.T) {
 	p := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-	in := &instance{vips: []vipOn{{prefix: p("198.18.1.1/32"), index: 3, dev: "eth1"}},
-		ifi: &net.Interface{Index: 3, Name: "eth1"}, src: netip.MustParseAddr("198.18.1.11")}
+	in := &instance{ifi: &net.Interface{Index: 3, Name: "eth1"}, adv: &advertIO{src: netip.MustParseAddr("198.18.1.11")}}
+	list := []vipOn{{prefix: p("198.18.1.1/32"), index: 3, dev: "eth1"}}
+	in.vips.shared.Store(&list)
 	evs := []vip.Event{
 		{Kind: vip.AddrAdded, Index: 3, Prefix: p("198.18.1.1/32")},
 		{Kind: vip.AddrRemoved, Index: 3, Prefix: p("198.18.1.1/32")},

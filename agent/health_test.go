@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -289,4 +290,43 @@ func TestRunCommandUser(t *testing.T) {
 	if err := runCommand(context.Background(), []string{"true"}, "no-such-user-hac", time.Second); err == nil || !strings.Contains(err.Error(), "no-such-user-hac") {
 		t.Errorf("unknown user: %v, want an error naming it", err)
 	}
+}
+
+// TestCheckRunner: first decides each check's state from one run; the
+// loops then report a change after fall failures or rise successes in a
+// row, as the item they were given, count every run, and end with halt.
+func TestCheckRunner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeRun{healthy: map[string]bool{"web": true}}
+		r := checkRunner{clock: SystemClock{}, run: f.run, log: slog.New(slog.DiscardHandler), results: make(chan checkResult)}
+		cs := []config.Check{
+			{Name: "web", Command: []string{"web"}, Interval: config.Duration(time.Second), Rise: 1, Fall: 2},
+			{Name: "db", Command: []string{"db"}, Interval: config.Duration(time.Second), Rise: 2, Fall: 1},
+		}
+		states := r.first(cs)
+		if !states[0].up || states[1].up {
+			t.Fatalf("after the first run: web up %v, db up %v; want web up, db down", states[0].up, states[1].up)
+		}
+		r.start(cs, states, []int{5, 6})
+		f.set("web", false)
+		f.set("db", true)
+		begin := time.Now()
+		got := map[checkResult]time.Duration{}
+		for range 2 {
+			res := <-r.results
+			got[res] = time.Since(begin)
+		}
+		want := map[checkResult]time.Duration{{item: 5, up: false}: 2 * time.Second, {item: 6, up: true}: 2 * time.Second}
+		if d := cmp.Diff(want, got, cmp.AllowUnexported(checkResult{})); d != "" {
+			t.Errorf("changes reported, and when (-want +got):\n%s", d)
+		}
+		r.halt()
+		runs := r.runs.fill([]status.Item{{Name: "web"}, {Name: "db"}})
+		wantRuns := []map[string]uint64{{status.CheckOK: 1, status.CheckFailed: 2}, {status.CheckFailed: 1, status.CheckOK: 2}}
+		for i, it := range runs {
+			if d := cmp.Diff(wantRuns[i], it.Results); d != "" {
+				t.Errorf("%s runs (-want +got):\n%s", it.Name, d)
+			}
+		}
+	})
 }

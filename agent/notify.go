@@ -8,7 +8,6 @@ import (
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
-	"github.com/hac-project/hac/election"
 )
 
 // Notify timeouts: a notify command is killed (with its process group)
@@ -69,14 +68,7 @@ func (in *instance) notify(to fsm.State) {
 // keepalived's effective priority, which a weight-0 item in fault does
 // not change (hac's machine runs at 0 then).
 func (in *instance) notifyPriority() int {
-	if p := in.m.Priority(); p != 0 {
-		return int(p)
-	}
-	items := make([]election.Item, len(in.items))
-	for i, it := range in.items {
-		items[i] = election.Item{Weight: it.weight, Up: it.up || it.weight == 0}
-	}
-	return int(election.Effective(in.cfg.Priority, items))
+	return in.prio.notifyPriority(in.cfg.Priority, in.m.Priority())
 }
 
 // runNotify starts each command in the background, killed after

@@ -122,7 +122,7 @@ func (c *sharedConn) setWatch(id identity, in *instance, exp vrrp.Expect) {
 // connOf returns the socket in uses.
 func (a *Agent) connOf(in *instance) *sharedConn {
 	for _, c := range a.connList() {
-		if c.conn == in.conn {
+		if c.conn == in.adv.conn {
 			return c
 		}
 	}
@@ -337,7 +337,7 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 			leave = append(leave, old)
 			if s.change == restart && identityOf(s.new) != identityOf(s.old) && sameSocket(s.old, s.new) {
 				if c := a.connOf(old); c != nil {
-					c.setWatch(identityOf(s.new), old, expectFor(s.new, old.src, vipAddrs(s.new)))
+					c.setWatch(identityOf(s.new), old, expectFor(s.new, old.adv.src, vipAddrs(s.new)))
 				}
 			}
 		}
@@ -360,7 +360,7 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 		}
 		if s.change == restart && identityOf(s.new) != identityOf(s.old) && sameSocket(s.old, s.new) {
 			if c := a.connOf(in); c != nil {
-				c.setWatch(identityOf(s.old), in, expectFor(s.old, in.src, vipAddrs(s.old)))
+				c.setWatch(identityOf(s.old), in, expectFor(s.old, in.adv.src, vipAddrs(s.old)))
 			}
 		}
 	}
@@ -386,9 +386,9 @@ func (a *Agent) reconfigure(in *instance, c *config.Instance) error {
 	var states []checkState
 	rechecks := !reflect.DeepEqual(in.cfg.Checks, c.Checks) || !reflect.DeepEqual(in.cfg.Track, c.Track)
 	if rechecks {
-		states = in.firstResults(context.Background(), c.Checks)
+		states = in.checks.first(c.Checks)
 	}
-	anns := in.anns // read-only for other goroutines
+	anns := in.vips.anns // changed only by a reload
 	if !reflect.DeepEqual(in.cfg.VIPs, c.VIPs) {
 		var err error
 		if anns, err = a.announcersFor(c, a.env.iface); err != nil {
@@ -425,22 +425,16 @@ func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []chec
 		// The new schedule applies from now: the next refresh is one new
 		// refresh interval away (none when turned off).
 		in.cfg.GARP = c.GARP
-		in.refreshAt = time.Time{}
-		if in.held && c.GARP.Refresh > 0 {
-			in.refreshAt = now.Add(time.Duration(c.GARP.Refresh))
-		}
+		in.garp.reconfigure(c.GARP, in.vips.held, now)
 	}
 	if rechecks {
-		in.stopChecks()
+		in.checks.halt()
 		in.cfg.Track, in.cfg.Checks = c.Track, c.Checks
-		in.items, in.tracks = nil, nil
+		in.prio.clearItems()
 		in.setupTracks()
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		in.stopChecks = func() { cancel(); wg.Wait() }
-		in.loopChecks(ctx, &wg, states)
+		in.startChecks(states)
 	}
-	in.lease = leaseOf(in.cfg)
+	in.vips.lease = leaseOf(in.cfg)
 	in.applyPriority(now)
 	in.publish()
 	in.log.Info("reconfigured in place: state, VIPs and timers kept", "state", in.m.State().String(), "priority", in.m.Priority())
@@ -459,46 +453,16 @@ func leaseOf(c *config.Instance) time.Duration {
 // advertises the new list from its next advert; a backup only takes the
 // new list for its adverts and their check.
 func (in *instance) changeVIPs(c *config.Instance, anns map[string]Announcer) error {
-	old := in.vips
-	if err := in.setVIPs(c, in.a.env.iface); err != nil {
+	old := in.vips.list
+	if err := in.vips.set(c, in.a.env.iface, anns); err != nil {
 		return err
 	}
-	in.cfg.VIPs, in.anns = c.VIPs, anns
-	in.leases = nil // renew asks for the new list from now on
-	in.pkt.Addrs = in.addrs
-	exp := *in.exp.Load()
-	exp.Addrs = in.addrs
-	in.exp.Store(&exp)
+	in.cfg.VIPs = c.VIPs
+	in.adv.setAddrs(in.vips.addrs)
 	in.promote()
-	if !in.held || in.addPending {
-		return nil // a master still adding retries them all at its next advert
+	for _, err := range in.vips.replace(old) {
+		in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
 	}
-	for _, v := range in.vips {
-		if slices.Contains(old, v) {
-			continue
-		}
-		if err := in.a.env.addrs.Add(v.index, v.prefix, in.lease); err != nil {
-			in.addPending = true
-			in.log.Error("cannot add VIP; retrying at the next advert", "vip", v.prefix.String(), "device", v.dev, "err", err)
-			continue
-		}
-		if err := in.anns[v.dev].Announce([]netip.Addr{v.prefix.Addr()}); err != nil {
-			in.warn("garp", "cannot send gratuitous ARP/NA", "err", err)
-		}
-	}
-	// A renewal asked for before the change holds the old list: it would
-	// add a removed VIP back.
-	in.a.renewals.cancel(in)
-	for _, v := range old {
-		if slices.Contains(in.vips, v) {
-			continue
-		}
-		if err := in.a.env.addrs.Remove(v.index, v.prefix); err != nil {
-			in.log.Error("cannot remove VIP; its lease ends it", "vip", v.prefix.String(), "err", err)
-		}
-	}
-	in.heldPrefix = in.prefixes()
-	in.log.Info("VIPs changed in place", "vips", in.heldPrefix)
 	return nil
 }
 
@@ -511,7 +475,7 @@ func (in *instance) fsmConfig(c *config.Instance) fsm.Config {
 		AdvertInt:     time.Duration(c.AdvertInt),
 		Preempt:       c.Preempt,
 		PreemptDelay:  time.Duration(c.PreemptDelay),
-		Primary:       in.src,
+		Primary:       in.adv.src,
 		HandoffLinger: in.a.opts.HandoffLinger,
 		Synced:        inSyncGroup(in.a.cfg, c.Name),
 	}
@@ -577,7 +541,7 @@ func (a *Agent) startInstance(c *config.Instance) (*instance, error) {
 	// until then.
 	var sc *sharedConn
 	for _, x := range a.conns {
-		if x.conn == in.conn {
+		if x.conn == in.adv.conn {
 			sc = x
 		}
 	}

@@ -26,7 +26,7 @@ type renewer struct {
 	clock Clock
 
 	mu      sync.Mutex
-	pending map[*instance][]vip.Lease
+	pending map[*leasedVIPs][]vip.Lease
 	wake    chan struct{}
 
 	// flight is held while a batch is with the kernel (see cancel).
@@ -34,14 +34,14 @@ type renewer struct {
 }
 
 func newRenewer(addrs AddrManager, clock Clock) *renewer {
-	return &renewer{addrs: addrs, clock: clock, pending: map[*instance][]vip.Lease{}, wake: make(chan struct{}, 1)}
+	return &renewer{addrs: addrs, clock: clock, pending: map[*leasedVIPs][]vip.Lease{}, wake: make(chan struct{}, 1)}
 }
 
-// request asks for the renewal of the instance's leases (replacing one
-// it asked for before that is still pending).
-func (r *renewer) request(in *instance, ls []vip.Lease) {
+// request asks for the renewal of the leases of l (replacing one it
+// asked for before that is still pending).
+func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 	r.mu.Lock()
-	r.pending[in] = ls
+	r.pending[l] = ls
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -49,13 +49,13 @@ func (r *renewer) request(in *instance, ls []vip.Lease) {
 	}
 }
 
-// cancel drops the instance's pending renewal and waits for a batch being
-// sent to finish: once it returns, no renewal the instance asked for
-// reaches the kernel, so a VIP it removes next stays removed (a renewal
-// adds the address when it is missing).
-func (r *renewer) cancel(in *instance) {
+// cancel drops the pending renewal of l and waits for a batch being
+// sent to finish: once it returns, no renewal l asked for reaches the
+// kernel, so a VIP removed next stays removed (a renewal adds the address
+// when it is missing).
+func (r *renewer) cancel(l *leasedVIPs) {
 	r.mu.Lock()
-	delete(r.pending, in)
+	delete(r.pending, l)
 	r.mu.Unlock()
 	r.flight.Lock()
 	r.flight.Unlock() // only waiting for the batch in flight
@@ -85,13 +85,13 @@ func (r *renewer) run(ctx context.Context, coalesce time.Duration) {
 	}
 }
 
-// send renews what is pending in one request and has each instance log
-// its failures.
+// send renews what is pending in one request and tells each owner of
+// its failures (renewFailed).
 func (r *renewer) send() {
 	r.flight.Lock()
 	r.mu.Lock()
 	batch := r.pending
-	r.pending = map[*instance][]vip.Lease{}
+	r.pending = map[*leasedVIPs][]vip.Lease{}
 	select {
 	case <-r.wake: // asked for during the wait: in this batch
 	default:
@@ -99,12 +99,12 @@ func (r *renewer) send() {
 	r.mu.Unlock()
 	var (
 		ls     []vip.Lease
-		owners []*instance
+		owners []*leasedVIPs
 	)
-	for in, l := range batch {
+	for o, l := range batch {
 		ls = append(ls, l...)
 		for range l {
-			owners = append(owners, in)
+			owners = append(owners, o)
 		}
 	}
 	var errs []error
@@ -114,8 +114,7 @@ func (r *renewer) send() {
 	r.flight.Unlock()
 	for i, err := range errs {
 		if err != nil {
-			in, p := owners[i], ls[i].Prefix
-			in.post(func() { in.warn("renew", "cannot renew the VIP lease", "vip", p.String(), "err", err) })
+			owners[i].renewFailed(ls[i].Prefix, err)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func TestRenewerBatches(t *testing.T) {
 		lease := func(p string) []vip.Lease {
 			return []vip.Lease{{Index: 2, Prefix: netip.MustParsePrefix(p), Lease: 4 * time.Second}}
 		}
-		a, b, c := &instance{}, &instance{}, &instance{}
+		a, b, c := &leasedVIPs{}, &leasedVIPs{}, &leasedVIPs{}
 		r.request(a, lease("198.18.1.1/32"))
 		time.Sleep(renewCoalesce / 2)
 		r.request(b, lease("198.18.1.2/32"))
