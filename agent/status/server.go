@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -98,34 +99,38 @@ func CheckPath(path string) error {
 }
 
 // Bounds on what one client may cost the agent: a request is one line of
-// at most MaxRequest bytes that must arrive within RequestTimeout; at most
-// maxClients are served at once (others wait in the listen queue).
+// at most MaxRequest bytes that must arrive within RequestTimeout of the
+// connection (hac's clients write it at once), and at most maxClients
+// connections are served at once (see [clients]).
 const (
 	MaxRequest     = 4096
-	RequestTimeout = 5 * time.Second
-	answerTimeout  = 30 * time.Second // a handoff waits for the instance goroutines
+	RequestTimeout = time.Second
+	answerTimeout  = 30 * time.Second       // a handoff waits for the instance goroutines
+	refuseTimeout  = 100 * time.Millisecond // to write a refusal
 	maxClients     = 8
 )
 
 // Serve answers requests on l until ctx ends; then it closes l (which
 // removes the socket file). Only root peers (SO_PEERCRED uid 0) are
-// answered.
+// answered. Each connection is served on its own goroutine, at most
+// maxClients at once: a new connection beyond that drops the oldest one
+// still silent (which gets an answer saying so), or, when every one is
+// being answered (a handoff or reload takes seconds), is refused at once
+// with "busy". So silent clients never make a request wait.
 func Serve(ctx context.Context, l net.Listener, h Handler) error {
 	return serve(ctx, l, h, RequestTimeout)
 }
 
 func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Duration) error {
-	stop := context.AfterFunc(ctx, func() { l.Close() })
+	cs := &clients{max: maxClients}
+	stop := context.AfterFunc(ctx, func() {
+		l.Close()
+		cs.dropIdle()
+	})
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	slots := make(chan struct{}, maxClients)
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -133,13 +138,99 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 			}
 			return err
 		}
+		// Before admit: a drop sets an earlier deadline, which this must
+		// not override.
+		_ = c.SetDeadline(time.Now().Add(reqTimeout))
+		cl := cs.admit(c)
+		if cl == nil {
+			refuse(c, fmt.Sprintf("busy: %d requests are being answered (a handoff or reload takes seconds): try again", maxClients))
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			serveConn(c, h, reqTimeout)
+			defer cs.leave(cl)
+			serveConn(cl, cs, h, reqTimeout)
 		}()
 	}
+}
+
+// clients are the connections being served: the idle ones, still waiting
+// for their request line (oldest first), and the busy ones, being
+// answered.
+type clients struct {
+	mu   sync.Mutex
+	max  int
+	idle []*client
+	busy int
+}
+
+// A client is one connection of [clients].
+type client struct {
+	net.Conn
+	busy    bool // being answered
+	dropped bool // dropped while idle for a newer connection
+}
+
+// admit takes c into the set, dropping the oldest idle connection when the
+// set is full; nil: full of busy ones, c is refused.
+func (cs *clients) admit(c net.Conn) *client {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.idle)+cs.busy >= cs.max {
+		if len(cs.idle) == 0 {
+			return nil
+		}
+		old := cs.idle[0]
+		cs.idle = cs.idle[1:]
+		old.dropped = true
+		_ = old.SetReadDeadline(time.Now()) // its read ends now
+	}
+	cl := &client{Conn: c}
+	cs.idle = append(cs.idle, cl)
+	return cl
+}
+
+// answer moves cl from idle to busy, unless it was dropped.
+func (cs *clients) answer(cl *client) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cl.dropped {
+		return false
+	}
+	cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
+	cl.busy = true
+	cs.busy++
+	return true
+}
+
+// leave removes cl from the set.
+func (cs *clients) leave(cl *client) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	switch {
+	case cl.busy:
+		cs.busy--
+	case !cl.dropped:
+		cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
+	}
+}
+
+// dropIdle ends the reads of every idle connection (the agent stops).
+func (cs *clients) dropIdle() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, cl := range cs.idle {
+		_ = cl.SetReadDeadline(time.Now())
+	}
+}
+
+// refuse answers c with msg, without waiting for a client that does not
+// read, and closes it.
+func refuse(c net.Conn, msg string) {
+	_ = c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	_ = json.NewEncoder(c).Encode(Response{Error: msg})
+	c.Close()
 }
 
 // ReadRequest reads one request: a JSON object on one line of at most
@@ -171,15 +262,19 @@ func ReadRequest(r io.Reader) (Request, error) {
 	return req, nil
 }
 
-func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
+func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
+	c := cl.Conn
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(reqTimeout))
 	enc := json.NewEncoder(c)
 	if uid, err := peerUID(c); err != nil || uid != 0 {
 		_ = enc.Encode(Response{Error: "permission denied: the status socket answers root only"})
 		return
 	}
 	req, err := ReadRequest(c)
+	if !cs.answer(cl) {
+		refuse(c, fmt.Sprintf("dropped: no request line arrived while newer connections waited (the socket serves %d at once): write the request as soon as connected", cs.max))
+		return
+	}
 	_ = c.SetDeadline(time.Now().Add(answerTimeout))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("the request line did not arrive within %v", reqTimeout)

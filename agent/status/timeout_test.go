@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +45,111 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatalf("answer to an unfinished request: %+v, %v; want an error", resp, err)
 	}
 	t.Logf("answer: %s", resp.Error)
+}
+
+// dialIdle opens n connections to path that send nothing.
+func dialIdle(t *testing.T, path string, n int) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// answerOf reads the one answer on c, bounded for the test.
+func answerOf(t *testing.T, c net.Conn) Response {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	return resp
+}
+
+// TestIdleClientsDoNotStarve: silent clients holding every slot (and more)
+// never make a request wait: each new connection drops the oldest silent
+// one, which is told why. The request timeout is an hour here, so only the
+// drop can serve the request (it waited for the timeout before: eight idle
+// clients starved hac agent status for about 7 s).
+func TestIdleClientsDoNotStarve(t *testing.T) {
+	testenv.NeedRoot(t) // only root peers get as far as the request
+	path := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serve(ctx, l, nobody{}, time.Hour)
+	const extra = 4
+	idle := dialIdle(t, path, maxClients+extra)
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err != nil {
+		t.Fatalf("status with %d idle clients connected: %v", len(idle), err)
+	}
+	// The extra idle ones and the query each dropped the oldest.
+	for i, c := range idle[:extra+1] {
+		if resp := answerOf(t, c); !strings.HasPrefix(resp.Error, "dropped: ") {
+			t.Errorf("idle client %d: answer %+v, want dropped", i, resp)
+		}
+	}
+}
+
+// blocker is a handler whose reload blocks until release is closed.
+type blocker struct {
+	nobody
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blocker) Reload() ([]string, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil, nil
+}
+
+// TestBusyRefusedAtOnce: when every slot is answering a slow request (a
+// reload waits for handoffs), a new client is refused at once with
+// "busy" instead of waiting in the listen queue.
+func TestBusyRefusedAtOnce(t *testing.T) {
+	testenv.NeedRoot(t)
+	path := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := blocker{entered: make(chan struct{}), release: make(chan struct{})}
+	go serve(ctx, l, b, time.Hour)
+	reloads := make(chan error, maxClients)
+	for range maxClients {
+		go func() {
+			_, err := Reload(context.Background(), path)
+			reloads <- err
+		}()
+		<-b.entered
+	}
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err == nil || !strings.Contains(err.Error(), "busy: ") {
+		t.Errorf("status while %d reloads run: %v, want busy", maxClients, err)
+	}
+	close(b.release)
+	for range maxClients {
+		if err := <-reloads; err != nil {
+			t.Errorf("a blocked reload: %v", err)
+		}
+	}
+	if _, err := Query(qctx, path); err != nil {
+		t.Errorf("status after the reloads: %v", err)
+	}
 }
