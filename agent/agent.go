@@ -732,7 +732,7 @@ func (a *Agent) each(name string, do func(*instance) bool) ([]string, error) {
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("no instance named %q", name)
+		return nil, a.unknown(name)
 	}
 	return done, nil
 }

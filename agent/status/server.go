@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,49 @@ type Response struct {
 	Report *Report   `json:"report,omitempty"`
 	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on; reload: what it did
 	Error  string    `json:"error,omitempty"`
+	// Code says what kind of error Error is (one of the Code constants),
+	// so that a client tells a usage error from a failure without
+	// reading the text; empty: a failure.
+	Code string `json:"code,omitempty"`
+}
+
+// The codes of [Response.Code].
+const (
+	// CodeUnknownInstance: the request named an instance the agent does
+	// not run (see [UnknownInstanceError]).
+	CodeUnknownInstance = "unknown_instance"
+)
+
+// UnknownInstanceError says that a request named an instance the agent
+// does not run. A [Handler] returns it; the socket answers it with
+// [CodeUnknownInstance].
+type UnknownInstanceError struct {
+	Name  string
+	Known []string // the instances the agent runs
+}
+
+func (e *UnknownInstanceError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("no instance named %q: the agent runs %s", e.Name, known)
+}
+
+// RequestError is the agent's refusal of a request, as a client of the
+// socket gets it: the message and its [Response.Code].
+type RequestError struct {
+	Code, Msg string
+}
+
+func (e *RequestError) Error() string { return "agent: " + e.Msg }
+
+// codeOf returns the [Response.Code] of a handler's error.
+func codeOf(err error) string {
+	if _, ok := errors.AsType[*UnknownInstanceError](err); ok {
+		return CodeUnknownInstance
+	}
+	return ""
 }
 
 // Listen creates the unix socket at path, readable and writable by root
@@ -295,7 +339,7 @@ func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
 		}
 		done, err := act(req.Instance, req.Release)
 		if err != nil {
-			resp.Error = err.Error()
+			resp.Error, resp.Code = err.Error(), codeOf(err)
 		} else {
 			if done == nil {
 				done = []string{}
@@ -359,7 +403,7 @@ func call(ctx context.Context, path string, req Request) (*Response, error) {
 		return nil, fmt.Errorf("agent status socket %s: bad answer: %w", path, err)
 	}
 	if resp.Error != "" {
-		return nil, fmt.Errorf("agent: %s", resp.Error)
+		return nil, &RequestError{Code: resp.Code, Msg: resp.Error}
 	}
 	return &resp, nil
 }
