@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -90,7 +91,12 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	signal.Notify(hups, syscall.SIGHUP)
 	defer signal.Stop(hups)
 	cfg, raw, err := config.Load(cfgPath)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exitCode(ExitUsage, "%v: give the agent.json hac build wrote with --config", err)
+	case errors.Is(err, fs.ErrPermission):
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
+	case err != nil:
 		return exitCode(ExitInvalid, "%v", err)
 	}
 	warnReadableSecret(log, cfgPath, cfg)
@@ -112,7 +118,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		if errors.As(err, &p) {
 			return exitCode(ExitInvalid, "%s: %v", cfgPath, err)
 		}
-		return exitCode(ExitFailed, "%v", err)
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -144,7 +150,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
 	}
 	return nil
 }

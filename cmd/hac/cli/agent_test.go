@@ -60,6 +60,7 @@ func TestAgentExitCodes(t *testing.T) {
 		{[]string{"agent", "status", "--socket", nowhere}, ExitFailed, "is hac agent running"},
 		{[]string{"agent", "handoff", "--socket", nowhere, "--instance", "nope"}, ExitFailed, "is hac agent running"},
 		{[]string{"agent", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "--config", filepath.Join(dir, "missing.json")}, ExitUsage, "missing.json: no such file or directory: give the agent.json hac build wrote with --config"},
 		{[]string{"agent", "status", "--no-such-flag"}, ExitUsage, "unknown flag"},
 		{[]string{"agent", "status", "--format", "yaml"}, ExitUsage, `unknown --format "yaml"`},
 		{[]string{"agent", "handoff", "--no-such-flag"}, ExitUsage, "unknown flag"},
