@@ -19,9 +19,10 @@ func (nobody) Handoff(string, bool) ([]string, error)  { return nil, nil }
 func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
 func (nobody) Reload() ([]string, error)               { return nil, nil }
 
-// TestRequestTimeout: a client that never finishes its request is cut off
-// after the request timeout (here 100 ms), with an answer saying so.
-func TestRequestTimeout(t *testing.T) {
+// serveAt serves h on a new socket with the request timeout reqTimeout
+// until the test ends, and returns the socket's path.
+func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) string {
+	t.Helper()
 	testenv.NeedRoot(t) // only root peers get as far as the request
 	path := filepath.Join(t.TempDir(), "agent.sock")
 	l, err := Listen(path)
@@ -29,8 +30,21 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go serve(ctx, l, nobody{}, 100*time.Millisecond)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, l, h, reqTimeout) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return path
+}
+
+// TestRequestTimeout: a client that never finishes its request is cut off
+// after the request timeout (here 100 ms), with an answer saying so.
+func TestRequestTimeout(t *testing.T) {
+	path := serveAt(t, nobody{}, 100*time.Millisecond)
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -79,15 +93,7 @@ func answerOf(t *testing.T, c net.Conn) Response {
 // drop can serve the request (it waited for the timeout before: eight idle
 // clients starved hac agent status for about 7 s).
 func TestIdleClientsDoNotStarve(t *testing.T) {
-	testenv.NeedRoot(t) // only root peers get as far as the request
-	path := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go serve(ctx, l, nobody{}, time.Hour)
+	path := serveAt(t, nobody{}, time.Hour)
 	const extra = 4
 	idle := dialIdle(t, path, maxClients+extra)
 	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
@@ -120,16 +126,8 @@ func (b blocker) Reload() ([]string, error) {
 // reload waits for handoffs), a new client is refused at once with
 // "busy" instead of waiting in the listen queue.
 func TestBusyRefusedAtOnce(t *testing.T) {
-	testenv.NeedRoot(t)
-	path := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	b := blocker{entered: make(chan struct{}), release: make(chan struct{})}
-	go serve(ctx, l, b, time.Hour)
+	path := serveAt(t, b, time.Hour)
 	reloads := make(chan error, maxClients)
 	for range maxClients {
 		go func() {
