@@ -212,8 +212,8 @@ type clients struct {
 // A client is one connection of [clients].
 type client struct {
 	net.Conn
-	busy    bool // being answered
-	dropped bool // dropped while idle for a newer connection
+	busy    bool   // being answered
+	dropped string // why it was dropped while idle; empty: not dropped
 }
 
 // admit takes c into the set, dropping the oldest idle connection when the
@@ -225,21 +225,25 @@ func (cs *clients) admit(c net.Conn) *client {
 		if len(cs.idle) == 0 {
 			return nil
 		}
-		old := cs.idle[0]
+		cs.idle[0].drop(fmt.Sprintf("dropped: no request line arrived while newer connections waited (the socket serves %d at once): write the request as soon as connected", cs.max))
 		cs.idle = cs.idle[1:]
-		old.dropped = true
-		_ = old.SetReadDeadline(time.Now()) // its read ends now
 	}
 	cl := &client{Conn: c}
 	cs.idle = append(cs.idle, cl)
 	return cl
 }
 
+// drop ends cl's read now; serveConn then answers why.
+func (cl *client) drop(why string) {
+	cl.dropped = why
+	_ = cl.SetReadDeadline(time.Now())
+}
+
 // answer moves cl from idle to busy, unless it was dropped.
 func (cs *clients) answer(cl *client) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if cl.dropped {
+	if cl.dropped != "" {
 		return false
 	}
 	cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
@@ -255,18 +259,19 @@ func (cs *clients) leave(cl *client) {
 	switch {
 	case cl.busy:
 		cs.busy--
-	case !cl.dropped:
+	case cl.dropped == "":
 		cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
 	}
 }
 
-// dropIdle ends the reads of every idle connection (the agent stops).
+// dropIdle drops every idle connection: the agent stops.
 func (cs *clients) dropIdle() {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	for _, cl := range cs.idle {
-		_ = cl.SetReadDeadline(time.Now())
+		cl.drop("the agent is stopping")
 	}
+	cs.idle = nil
 }
 
 // refuse answers c with msg, without waiting for a client that does not
@@ -316,7 +321,7 @@ func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
 	}
 	req, err := ReadRequest(c)
 	if !cs.answer(cl) {
-		refuse(c, fmt.Sprintf("dropped: no request line arrived while newer connections waited (the socket serves %d at once): write the request as soon as connected", cs.max))
+		refuse(c, cl.dropped)
 		return
 	}
 	_ = c.SetDeadline(time.Now().Add(answerTimeout))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,11 @@ func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
 func (nobody) Reload() ([]string, error)               { return nil, nil }
 
 // serveAt serves h on a new socket with the request timeout reqTimeout
-// until the test ends, and returns the socket's path.
-func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) string {
+// until the test ends or stop is called, and returns the socket's path.
+func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) (path string, stop func()) {
 	t.Helper()
 	testenv.NeedRoot(t) // only root peers get as far as the request
-	path := filepath.Join(t.TempDir(), "agent.sock")
+	path = filepath.Join(t.TempDir(), "agent.sock")
 	l, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
@@ -32,19 +33,20 @@ func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, l, h, reqTimeout) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return path
+	t.Cleanup(stop)
+	return path, stop
 }
 
 // TestRequestTimeout: a client that never finishes its request is cut off
 // after the request timeout (here 100 ms), with an answer saying so.
 func TestRequestTimeout(t *testing.T) {
-	path := serveAt(t, nobody{}, 100*time.Millisecond)
+	path, _ := serveAt(t, nobody{}, 100*time.Millisecond)
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func answerOf(t *testing.T, c net.Conn) Response {
 // drop can serve the request (it waited for the timeout before: eight idle
 // clients starved hac agent status for about 7 s).
 func TestIdleClientsDoNotStarve(t *testing.T) {
-	path := serveAt(t, nobody{}, time.Hour)
+	path, _ := serveAt(t, nobody{}, time.Hour)
 	const extra = 4
 	idle := dialIdle(t, path, maxClients+extra)
 	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
@@ -127,7 +129,7 @@ func (b blocker) Reload() ([]string, error) {
 // "busy" instead of waiting in the listen queue.
 func TestBusyRefusedAtOnce(t *testing.T) {
 	b := blocker{entered: make(chan struct{}), release: make(chan struct{})}
-	path := serveAt(t, b, time.Hour)
+	path, _ := serveAt(t, b, time.Hour)
 	reloads := make(chan error, maxClients)
 	for range maxClients {
 		go func() {
@@ -149,5 +151,22 @@ func TestBusyRefusedAtOnce(t *testing.T) {
 	}
 	if _, err := Query(qctx, path); err != nil {
 		t.Errorf("status after the reloads: %v", err)
+	}
+}
+
+// TestStopDropsIdle: when the agent stops, a connected client that sent
+// nothing is told so at once, and the socket's goroutines end without
+// waiting for it (the request timeout is an hour here).
+func TestStopDropsIdle(t *testing.T) {
+	path, stop := serveAt(t, nobody{}, time.Hour)
+	idle := dialIdle(t, path, 1)
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err != nil { // idle[0] is accepted before it
+		t.Fatal(err)
+	}
+	stop()
+	if resp := answerOf(t, idle[0]); resp.Error != "the agent is stopping" {
+		t.Errorf("idle client at the stop: answer %+v, want the agent is stopping", resp)
 	}
 }
