@@ -135,6 +135,7 @@ type Agent struct {
 
 	notifying sync.WaitGroup // notify commands running
 	changed   chan struct{}  // an instance changed state: tell systemd
+	sd        sdState        // what systemd was told
 
 	takeovers takeovers
 }
@@ -423,7 +424,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	<-ctx.Done()
 	a.reloader.stop()
 	a.log.Info("stopping: masters hand off make-before-break")
-	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
+	a.sdStopping()
 	for _, in := range a.list() {
 		in.post(in.shutdown)
 	}
@@ -717,7 +718,7 @@ func (a *Agent) each(name string, do func(*instance) bool) ([]string, error) {
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("no instance named %q", name)
+		return nil, a.unknown(name)
 	}
 	return done, nil
 }

@@ -125,3 +125,14 @@ func (g *syncGroup) report() status.SyncGroup {
 	defer g.mu.Unlock()
 	return status.SyncGroup{Name: g.cfg.Name, State: g.g.State().String(), Instances: g.cfg.Instances}
 }
+
+// unknown is the error for a request naming an instance the agent does not
+// run: it names those it runs, and the status socket answers it as a usage
+// error.
+func (a *Agent) unknown(name string) error {
+	var known []string
+	for _, in := range a.list() {
+		known = append(known, in.cfg.Name)
+	}
+	return &status.UnknownInstanceError{Name: name, Known: known}
+}

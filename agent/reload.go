@@ -251,8 +251,11 @@ func planReload(old, cur *config.Config) []step {
 
 // Reload re-reads the agent's configuration file (Options.ConfigPath)
 // and runs it: see [Agent.ReloadConfig]. SIGHUP and the status socket's
-// reload call it.
-func (a *Agent) Reload() ([]string, error) {
+// reload call it. Under systemd it tells systemd that it reloads (see
+// [Agent.sdReloading]).
+func (a *Agent) Reload() (done []string, err error) {
+	end := a.sdReloading()
+	defer func() { end(err) }()
 	if a.opts.ConfigPath == "" {
 		return nil, fmt.Errorf("%w: the agent runs without a configuration file to re-read", ErrReloadRefused)
 	}

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/hac-project/hac/agent/sdnotify"
@@ -10,9 +12,59 @@ import (
 // The agent under systemd (Type=notify, WatchdogSec=): it sends READY=1
 // once its sockets are open and every instance has its initial state,
 // STATUS= with a one-line summary (status.Report.Summary) whenever an
-// instance changes state, STOPPING=1 when it starts handing off, and
-// WATCHDOG=1 only while every instance's protocol loop answers (see
+// instance changes state, RELOADING=1 when a reload starts and READY=1
+// when it ends (see sdReloading), STOPPING=1 when it starts handing off,
+// and WATCHDOG=1 only while every instance's protocol loop answers (see
 // watchdog).
+
+// sdState is what the agent told systemd: READY=1, RELOADING=1 and
+// STOPPING=1 are sent under its lock, so that a reload never says READY=1
+// before the start did, nor after STOPPING=1.
+type sdState struct {
+	mu       sync.Mutex
+	ready    bool // READY=1 sent
+	stopping bool // STOPPING=1 sent: no READY=1 from then on
+}
+
+// sdStopping tells systemd that the agent stops (its masters hand off).
+func (a *Agent) sdStopping() {
+	a.sd.mu.Lock()
+	defer a.sd.mu.Unlock()
+	a.sd.stopping = true
+	a.sdNotify(sdnotify.Stopping + "\n" + sdnotify.Status("stopping: masters hand off"))
+}
+
+// sdReloading tells systemd that a reload starts: RELOADING=1 with
+// MONOTONIC_USEC= and STATUS=, so that systemctl shows the unit
+// "reloading" whoever asked for it (systemctl reload, SIGHUP, hac agent
+// reload). It returns the function that tells systemd the reload ended
+// with err: READY=1 with STATUS= (the instances' states, and that the
+// reload was refused or failed, if it was). A reload before the start's
+// READY=1 or after STOPPING=1 tells systemd nothing: READY=1 then would
+// be false.
+func (a *Agent) sdReloading() (end func(err error)) {
+	a.sd.mu.Lock()
+	defer a.sd.mu.Unlock()
+	if a.env.notify == nil || !a.sd.ready || a.sd.stopping {
+		return func(error) {}
+	}
+	a.sdNotify(sdnotify.Reloading(sdnotify.Monotonic()) + "\n" + sdnotify.Status("reloading "+a.opts.ConfigPath))
+	return func(err error) {
+		r := a.Report()
+		s := r.Summary()
+		switch {
+		case errors.Is(err, ErrReloadRefused):
+			s += " (reload refused, the running configuration stays: see the log)"
+		case err != nil:
+			s += " (reload failed for some instances: see the log)"
+		}
+		a.sd.mu.Lock()
+		defer a.sd.mu.Unlock()
+		if !a.sd.stopping {
+			a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(s))
+		}
+	}
+}
 
 // sdNotify sends a notification to systemd, if the agent runs under it.
 func (a *Agent) sdNotify(state string) {
@@ -60,7 +112,12 @@ func (a *Agent) notifySystemd(ctx context.Context) {
 	// The log line first: it is true before systemd hears READY=1 and
 	// logs the unit as started, so the journal keeps that order.
 	a.log.Info("ready: every instance has its initial state", "status", sent)
-	a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(sent))
+	a.sd.mu.Lock()
+	if !a.sd.stopping {
+		a.sd.ready = true
+		a.sdNotify(sdnotify.Ready + "\n" + sdnotify.Status(sent))
+	}
+	a.sd.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,10 @@
 package agent
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +108,58 @@ func TestWatchdogStuckLoop(t *testing.T) {
 		r.stop(t)
 		if !strings.Contains(r.log.String(), "protocol loop does not answer") {
 			t.Error("the missing pings are not logged")
+		}
+	})
+}
+
+// TestSystemdReload: a reload (systemctl reload, SIGHUP, hac agent
+// reload) is announced with RELOADING=1 and MONOTONIC_USEC= and ended
+// with READY=1 and the instances' states, also when the file is refused
+// (the running configuration stays, and STATUS= says so); after
+// STOPPING=1 a reload tells systemd nothing.
+func TestSystemdReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sd := &fakeSystemd{}
+		r := start(t, 200, false, withSystemd(sd, 0))
+		becomeMaster(t, r)
+		path := filepath.Join(t.TempDir(), "agent.json")
+		r.a.opts.ConfigPath = path
+		write := func(c *config.Config) {
+			b, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reloading := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]*\nSTATUS=reloading ` + regexp.QuoteMeta(path) + `$`)
+		for _, tc := range []struct {
+			name string
+			mod  func(*config.Config)
+			last string
+		}{
+			{"in place", func(c *config.Config) { c.Instances[0].Priority = 150 }, "READY=1\nSTATUS=VI_1 MASTER"},
+			{"refused", func(c *config.Config) { c.Instances[0].VRID = 0 }, "READY=1\nSTATUS=VI_1 MASTER (reload refused, the running configuration stays: see the log)"},
+		} {
+			sd.take()
+			write(reloaded(r, tc.mod))
+			_, err := r.a.Reload()
+			if (err != nil) != (tc.name == "refused") {
+				t.Fatalf("%s: reload: %v", tc.name, err)
+			}
+			msgs, _ := sd.take()
+			if len(msgs) < 2 || !reloading.MatchString(msgs[0]) || msgs[len(msgs)-1] != tc.last {
+				t.Errorf("%s: sent %q, want RELOADING=1 with MONOTONIC_USEC= first and %q last", tc.name, msgs, tc.last)
+			}
+		}
+		r.stop(t)
+		sd.take()
+		if _, err := r.a.Reload(); err == nil {
+			t.Error("a reload after the stop was not refused")
+		}
+		if msgs, _ := sd.take(); len(msgs) != 0 {
+			t.Errorf("a reload after STOPPING=1 sent %q, want nothing", msgs)
 		}
 	})
 }

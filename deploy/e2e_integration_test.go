@@ -545,6 +545,19 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "msg=reloaded") {
 		t.Errorf("no reload in lb1's journal:\n%s", j)
 	}
+	// SIGHUP outside systemctl: the agent tells systemd that it reloads
+	// (RELOADING=1) and when it is done (READY=1), so the unit went
+	// through "reloading" (its state-change time moves; nothing moved it
+	// before) and is active again, not stuck reloading.
+	changed := func() string { return r.lb1.Exec("systemctl show -P StateChangeTimestampMonotonic hac-agent") }
+	reloads, since := strings.Count(r.lb1.Exec("journalctl -u hac-agent --no-pager"), "msg=reloaded"), changed()
+	r.lb1.Exec("kill -HUP " + before[0])
+	r.bed.Eventually(20*time.Second, "the SIGHUP reload was not seen by systemd, or the unit did not become active again", func() bool {
+		j, _ := r.lb1.Run("journalctl -u hac-agent --no-pager")
+		show, _ := r.lb1.Run("systemctl show -p ActiveState -p StatusText hac-agent")
+		return strings.Count(j, "msg=reloaded") > reloads && changed() != since &&
+			strings.Contains(show, "ActiveState=active\n") && strings.Contains(show, "StatusText=VI_1 MASTER\n")
+	})
 	r.write(seedCluster(t,
 		[2]string{`render: network: "ifupdown"`, `render: network: "none"`},
 		[2]string{`vips: [`, `checks: probe: {command: ["/usr/local/lib/hac-probe", "check"], interval: "2s"}

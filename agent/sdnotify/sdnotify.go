@@ -1,9 +1,9 @@
 // Package sdnotify speaks systemd's service notification protocol
 // (sd_notify(3)) for a Type=notify unit: one datagram of newline-separated
-// VAR=value assignments (READY=1, STATUS=..., STOPPING=1, WATCHDOG=1) sent
-// to the unix datagram socket systemd names in NOTIFY_SOCKET (a file path,
-// or an abstract socket written with a leading '@'), and the watchdog
-// interval systemd asks for in WATCHDOG_USEC.
+// VAR=value assignments (READY=1, STATUS=..., RELOADING=1, STOPPING=1,
+// WATCHDOG=1) sent to the unix datagram socket systemd names in
+// NOTIFY_SOCKET (a file path, or an abstract socket written with a leading
+// '@'), and the watchdog interval systemd asks for in WATCHDOG_USEC.
 package sdnotify
 
 import (
@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The environment variables systemd sets for a service.
@@ -114,3 +116,22 @@ const (
 	Stopping = "STOPPING=1"
 	Watchdog = "WATCHDOG=1"
 )
+
+// Reloading returns the notification that a reload starts: RELOADING=1
+// with MONOTONIC_USEC=, the time of CLOCK_MONOTONIC (see [Monotonic]) in
+// microseconds, as systemd's reload protocol asks (sd_notify(3); required
+// by Type=notify-reload, systemd 253 and later, and ignored by earlier
+// ones). READY=1 ends the reload.
+func Reloading(monotonic time.Duration) string {
+	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonic.Microseconds(), 10)
+}
+
+// Monotonic returns the time of CLOCK_MONOTONIC, the clock of
+// MONOTONIC_USEC=.
+func Monotonic() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic("sdnotify: CLOCK_MONOTONIC: " + err.Error()) // Linux always has it
+	}
+	return time.Duration(ts.Nano())
+}

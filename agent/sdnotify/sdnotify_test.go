@@ -1,6 +1,7 @@
 package sdnotify
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -125,5 +126,39 @@ func TestWatchdogEnv(t *testing.T) {
 	}
 	if _, err := New("relative/path"); err == nil {
 		t.Error("New accepted a relative socket path")
+	}
+}
+
+// TestReloading: a reload as systemd reads it on NOTIFY_SOCKET:
+// RELOADING=1 with the CLOCK_MONOTONIC time in microseconds, then READY=1.
+func TestReloading(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "notify")
+	l := listen(t, name)
+	t.Setenv(EnvSocket, name)
+	n, _, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got, want := Reloading(1234567890*time.Microsecond), "RELOADING=1\nMONOTONIC_USEC=1234567890"; got != want {
+		t.Errorf("Reloading = %q, want %q", got, want)
+	}
+	before := Monotonic()
+	for _, msg := range []string{Reloading(Monotonic()) + "\n" + Status("reloading"), Ready + "\n" + Status("VI_1 MASTER")} {
+		if err := n.Notify(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := Monotonic()
+	reloading, ready := read(t, l), read(t, l)
+	var usec int64
+	if _, err := fmt.Sscanf(reloading, "RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=reloading", &usec); err != nil {
+		t.Fatalf("first datagram %q: %v", reloading, err)
+	}
+	if usec < before.Microseconds() || usec > after.Microseconds() {
+		t.Errorf("MONOTONIC_USEC=%d, want CLOCK_MONOTONIC: %d..%d", usec, before.Microseconds(), after.Microseconds())
+	}
+	if want := "READY=1\nSTATUS=VI_1 MASTER"; ready != want {
+		t.Errorf("second datagram %q, want %q", ready, want)
 	}
 }

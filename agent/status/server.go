@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,49 @@ type Response struct {
 	Report *Report   `json:"report,omitempty"`
 	Done   *[]string `json:"done,omitempty"` // handoff, takeover: instances acted on; reload: what it did
 	Error  string    `json:"error,omitempty"`
+	// Code says what kind of error Error is (one of the Code constants),
+	// so that a client tells a usage error from a failure without
+	// reading the text; empty: a failure.
+	Code string `json:"code,omitempty"`
+}
+
+// The codes of [Response.Code].
+const (
+	// CodeUnknownInstance: the request named an instance the agent does
+	// not run (see [UnknownInstanceError]).
+	CodeUnknownInstance = "unknown_instance"
+)
+
+// UnknownInstanceError says that a request named an instance the agent
+// does not run. A [Handler] returns it; the socket answers it with
+// [CodeUnknownInstance].
+type UnknownInstanceError struct {
+	Name  string
+	Known []string // the instances the agent runs
+}
+
+func (e *UnknownInstanceError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("no instance named %q: the agent runs %s", e.Name, known)
+}
+
+// RequestError is the agent's refusal of a request, as a client of the
+// socket gets it: the message and its [Response.Code].
+type RequestError struct {
+	Code, Msg string
+}
+
+func (e *RequestError) Error() string { return "agent: " + e.Msg }
+
+// codeOf returns the [Response.Code] of a handler's error.
+func codeOf(err error) string {
+	if _, ok := errors.AsType[*UnknownInstanceError](err); ok {
+		return CodeUnknownInstance
+	}
+	return ""
 }
 
 // Listen creates the unix socket at path, readable and writable by root
@@ -98,34 +143,38 @@ func CheckPath(path string) error {
 }
 
 // Bounds on what one client may cost the agent: a request is one line of
-// at most MaxRequest bytes that must arrive within RequestTimeout; at most
-// maxClients are served at once (others wait in the listen queue).
+// at most MaxRequest bytes that must arrive within RequestTimeout of the
+// connection (hac's clients write it at once), and at most maxClients
+// connections are served at once (see [clients]).
 const (
 	MaxRequest     = 4096
-	RequestTimeout = 5 * time.Second
-	answerTimeout  = 30 * time.Second // a handoff waits for the instance goroutines
+	RequestTimeout = time.Second
+	answerTimeout  = 30 * time.Second       // a handoff waits for the instance goroutines
+	refuseTimeout  = 100 * time.Millisecond // to write a refusal
 	maxClients     = 8
 )
 
 // Serve answers requests on l until ctx ends; then it closes l (which
 // removes the socket file). Only root peers (SO_PEERCRED uid 0) are
-// answered.
+// answered. Each connection is served on its own goroutine, at most
+// maxClients at once: a new connection beyond that drops the oldest one
+// still silent (which gets an answer saying so), or, when every one is
+// being answered (a handoff or reload takes seconds), is refused at once
+// with "busy". So silent clients never make a request wait.
 func Serve(ctx context.Context, l net.Listener, h Handler) error {
 	return serve(ctx, l, h, RequestTimeout)
 }
 
 func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Duration) error {
-	stop := context.AfterFunc(ctx, func() { l.Close() })
+	cs := &clients{max: maxClients}
+	stop := context.AfterFunc(ctx, func() {
+		l.Close()
+		cs.dropIdle()
+	})
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	slots := make(chan struct{}, maxClients)
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -133,13 +182,104 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 			}
 			return err
 		}
+		// Before admit: a drop sets an earlier deadline, which this must
+		// not override.
+		_ = c.SetDeadline(time.Now().Add(reqTimeout))
+		cl := cs.admit(c)
+		if cl == nil {
+			refuse(c, fmt.Sprintf("busy: %d requests are being answered (a handoff or reload takes seconds): try again", maxClients))
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			serveConn(c, h, reqTimeout)
+			defer cs.leave(cl)
+			serveConn(cl, cs, h, reqTimeout)
 		}()
 	}
+}
+
+// clients are the connections being served: the idle ones, still waiting
+// for their request line (oldest first), and the busy ones, being
+// answered.
+type clients struct {
+	mu   sync.Mutex
+	max  int
+	idle []*client
+	busy int
+}
+
+// A client is one connection of [clients].
+type client struct {
+	net.Conn
+	busy    bool   // being answered
+	dropped string // why it was dropped while idle; empty: not dropped
+}
+
+// admit takes c into the set, dropping the oldest idle connection when the
+// set is full; nil: full of busy ones, c is refused.
+func (cs *clients) admit(c net.Conn) *client {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.idle)+cs.busy >= cs.max {
+		if len(cs.idle) == 0 {
+			return nil
+		}
+		cs.idle[0].drop(fmt.Sprintf("dropped: no request line arrived while newer connections waited (the socket serves %d at once): write the request as soon as connected", cs.max))
+		cs.idle = cs.idle[1:]
+	}
+	cl := &client{Conn: c}
+	cs.idle = append(cs.idle, cl)
+	return cl
+}
+
+// drop ends cl's read now; serveConn then answers why.
+func (cl *client) drop(why string) {
+	cl.dropped = why
+	_ = cl.SetReadDeadline(time.Now())
+}
+
+// answer moves cl from idle to busy, unless it was dropped.
+func (cs *clients) answer(cl *client) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cl.dropped != "" {
+		return false
+	}
+	cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
+	cl.busy = true
+	cs.busy++
+	return true
+}
+
+// leave removes cl from the set.
+func (cs *clients) leave(cl *client) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	switch {
+	case cl.busy:
+		cs.busy--
+	case cl.dropped == "":
+		cs.idle = slices.DeleteFunc(cs.idle, func(o *client) bool { return o == cl })
+	}
+}
+
+// dropIdle drops every idle connection: the agent stops.
+func (cs *clients) dropIdle() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, cl := range cs.idle {
+		cl.drop("the agent is stopping")
+	}
+	cs.idle = nil
+}
+
+// refuse answers c with msg, without waiting for a client that does not
+// read, and closes it.
+func refuse(c net.Conn, msg string) {
+	_ = c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	_ = json.NewEncoder(c).Encode(Response{Error: msg})
+	c.Close()
 }
 
 // ReadRequest reads one request: a JSON object on one line of at most
@@ -171,15 +311,19 @@ func ReadRequest(r io.Reader) (Request, error) {
 	return req, nil
 }
 
-func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
+func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
+	c := cl.Conn
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(reqTimeout))
 	enc := json.NewEncoder(c)
 	if uid, err := peerUID(c); err != nil || uid != 0 {
 		_ = enc.Encode(Response{Error: "permission denied: the status socket answers root only"})
 		return
 	}
 	req, err := ReadRequest(c)
+	if !cs.answer(cl) {
+		refuse(c, cl.dropped)
+		return
+	}
 	_ = c.SetDeadline(time.Now().Add(answerTimeout))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("the request line did not arrive within %v", reqTimeout)
@@ -200,7 +344,7 @@ func serveConn(c net.Conn, h Handler, reqTimeout time.Duration) {
 		}
 		done, err := act(req.Instance, req.Release)
 		if err != nil {
-			resp.Error = err.Error()
+			resp.Error, resp.Code = err.Error(), codeOf(err)
 		} else {
 			if done == nil {
 				done = []string{}
@@ -264,7 +408,7 @@ func call(ctx context.Context, path string, req Request) (*Response, error) {
 		return nil, fmt.Errorf("agent status socket %s: bad answer: %w", path, err)
 	}
 	if resp.Error != "" {
-		return nil, fmt.Errorf("agent: %s", resp.Error)
+		return nil, &RequestError{Code: resp.Code, Msg: resp.Error}
 	}
 	return &resp, nil
 }

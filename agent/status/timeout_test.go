@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,18 +20,33 @@ func (nobody) Handoff(string, bool) ([]string, error)  { return nil, nil }
 func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
 func (nobody) Reload() ([]string, error)               { return nil, nil }
 
-// TestRequestTimeout: a client that never finishes its request is cut off
-// after the request timeout (here 100 ms), with an answer saying so.
-func TestRequestTimeout(t *testing.T) {
+// serveAt serves h on a new socket with the request timeout reqTimeout
+// until the test ends or stop is called, and returns the socket's path.
+func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) (path string, stop func()) {
+	t.Helper()
 	testenv.NeedRoot(t) // only root peers get as far as the request
-	path := filepath.Join(t.TempDir(), "agent.sock")
+	path = filepath.Join(t.TempDir(), "agent.sock")
 	l, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go serve(ctx, l, nobody{}, 100*time.Millisecond)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, l, h, reqTimeout) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return path, stop
+}
+
+// TestRequestTimeout: a client that never finishes its request is cut off
+// after the request timeout (here 100 ms), with an answer saying so.
+func TestRequestTimeout(t *testing.T) {
+	path, _ := serveAt(t, nobody{}, 100*time.Millisecond)
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -44,4 +61,112 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatalf("answer to an unfinished request: %+v, %v; want an error", resp, err)
 	}
 	t.Logf("answer: %s", resp.Error)
+}
+
+// dialIdle opens n connections to path that send nothing.
+func dialIdle(t *testing.T, path string, n int) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// answerOf reads the one answer on c, bounded for the test.
+func answerOf(t *testing.T, c net.Conn) Response {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	return resp
+}
+
+// TestIdleClientsDoNotStarve: silent clients holding every slot (and more)
+// never make a request wait: each new connection drops the oldest silent
+// one, which is told why. The request timeout is an hour here, so only the
+// drop can serve the request (it waited for the timeout before: eight idle
+// clients starved hac agent status for about 7 s).
+func TestIdleClientsDoNotStarve(t *testing.T) {
+	path, _ := serveAt(t, nobody{}, time.Hour)
+	const extra = 4
+	idle := dialIdle(t, path, maxClients+extra)
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err != nil {
+		t.Fatalf("status with %d idle clients connected: %v", len(idle), err)
+	}
+	// The extra idle ones and the query each dropped the oldest.
+	for i, c := range idle[:extra+1] {
+		if resp := answerOf(t, c); !strings.HasPrefix(resp.Error, "dropped: ") {
+			t.Errorf("idle client %d: answer %+v, want dropped", i, resp)
+		}
+	}
+}
+
+// blocker is a handler whose reload blocks until release is closed.
+type blocker struct {
+	nobody
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blocker) Reload() ([]string, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil, nil
+}
+
+// TestBusyRefusedAtOnce: when every slot is answering a slow request (a
+// reload waits for handoffs), a new client is refused at once with
+// "busy" instead of waiting in the listen queue.
+func TestBusyRefusedAtOnce(t *testing.T) {
+	b := blocker{entered: make(chan struct{}), release: make(chan struct{})}
+	path, _ := serveAt(t, b, time.Hour)
+	reloads := make(chan error, maxClients)
+	for range maxClients {
+		go func() {
+			_, err := Reload(context.Background(), path)
+			reloads <- err
+		}()
+		<-b.entered
+	}
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err == nil || !strings.Contains(err.Error(), "busy: ") {
+		t.Errorf("status while %d reloads run: %v, want busy", maxClients, err)
+	}
+	close(b.release)
+	for range maxClients {
+		if err := <-reloads; err != nil {
+			t.Errorf("a blocked reload: %v", err)
+		}
+	}
+	if _, err := Query(qctx, path); err != nil {
+		t.Errorf("status after the reloads: %v", err)
+	}
+}
+
+// TestStopDropsIdle: when the agent stops, a connected client that sent
+// nothing is told so at once, and the socket's goroutines end without
+// waiting for it (the request timeout is an hour here).
+func TestStopDropsIdle(t *testing.T) {
+	path, stop := serveAt(t, nobody{}, time.Hour)
+	idle := dialIdle(t, path, 1)
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound for the test
+	defer qcancel()
+	if _, err := Query(qctx, path); err != nil { // idle[0] is accepted before it
+		t.Fatal(err)
+	}
+	stop()
+	if resp := answerOf(t, idle[0]); resp.Error != "the agent is stopping" {
+		t.Errorf("idle client at the stop: answer %+v, want the agent is stopping", resp)
+	}
 }

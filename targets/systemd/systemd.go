@@ -68,7 +68,9 @@ WatchdogSec=%s
 TimeoutStartSec=%d
 ExecStart=%s agent --config %s
 # systemctl reload: agent.json is re-read without a gap; a refused file
-# fails the reload and the running configuration stays.
+# fails the reload and the running configuration stays. The agent sends
+# RELOADING=1 and READY=1 around every reload (SIGHUP too); not
+# Type=notify-reload, which needs systemd 253 (Debian 12 has 252).
 ExecReload=%s agent reload --config %s
 Restart=on-failure
 RestartSec=1s

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -90,7 +91,12 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	signal.Notify(hups, syscall.SIGHUP)
 	defer signal.Stop(hups)
 	cfg, raw, err := config.Load(cfgPath)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exitCode(ExitUsage, "%v: give the agent.json hac build wrote with --config", err)
+	case errors.Is(err, fs.ErrPermission):
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
+	case err != nil:
 		return exitCode(ExitInvalid, "%v", err)
 	}
 	warnReadableSecret(log, cfgPath, cfg)
@@ -112,7 +118,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		if errors.As(err, &p) {
 			return exitCode(ExitInvalid, "%s: %v", cfgPath, err)
 		}
-		return exitCode(ExitFailed, "%v", err)
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -144,7 +150,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
 	}
 	return nil
 }
@@ -179,7 +185,7 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 			defer cancel()
 			r, err := status.Query(ctx, agentSocket(socket, cfgPath))
 			if err != nil {
-				return exitCode(ExitFailed, "%v", err)
+				return agentError(err)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(c.OutOrStdout())
@@ -207,14 +213,17 @@ together): priority 0 is sent, the VIPs stay until the new
 master is heard, then the instance rejoins as a backup with priority 1 so it
 does not take mastership back. --release restores the configured priority
 (so a preempting instance takes mastership back). Restarting the agent
-restores it too.`,
+restores it too.
+Exit status: 0 done (or nothing to do), 3 usage (--instance names an
+instance the agent does not run: the message names those it runs), 4 the
+agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			done, err := status.Handoff(ctx, agentSocket(socket, cfgPath), instance, release)
 			if err != nil {
-				return exitCode(ExitFailed, "%v", err)
+				return agentError(err)
 			}
 			what := "handing off"
 			if release {
@@ -249,14 +258,17 @@ the old master (a hac agent or keepalived) yields when it hears the higher
 priority, after this node holds the VIPs, so no packet is lost. It ends a
 handoff. --release restores the configured priority (so a preferred
 master preempts again). Restarting the agent restores it too. hac apply
-uses it to move mastership off a keepalived node before converting it.`,
+uses it to move mastership off a keepalived node before converting it.
+Exit status: 0 done (or nothing to do), 3 usage (--instance names an
+instance the agent does not run: the message names those it runs), 4 the
+agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			done, err := status.Takeover(ctx, agentSocket(socket, cfgPath), instance, release)
 			if err != nil {
-				return exitCode(ExitFailed, "%v", err)
+				return agentError(err)
 			}
 			what := "taking over"
 			if release {
@@ -270,7 +282,7 @@ uses it to move mastership off a keepalived node before converting it.`,
 			return err
 		},
 	}
-	c.Flags().StringVar(&socket, "socket", "", "status socket (default: from --config, else "+config.DefaultStatusSocket+")")
+	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	c.Flags().StringVar(&instance, "instance", "", "take over only this instance")
 	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a takeover")
@@ -302,7 +314,7 @@ Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
 				fmt.Fprintln(c.OutOrStdout(), d)
 			}
 			if err != nil {
-				return exitCode(ExitFailed, "%v", err)
+				return agentError(err)
 			}
 			return nil
 		},
@@ -310,6 +322,16 @@ Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
 	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	return c
+}
+
+// agentError is the exit for an error of the agent's socket: a request
+// naming an instance the agent does not run is a usage error (3), the rest
+// (no agent, a refused reload) failed (4).
+func agentError(err error) error {
+	if re, ok := errors.AsType[*status.RequestError](err); ok && re.Code == status.CodeUnknownInstance {
+		return exitCode(ExitUsage, "%v", err)
+	}
+	return exitCode(ExitFailed, "%v", err)
 }
 
 // socketFlags adds --socket to a client of the agent's socket, and

@@ -64,10 +64,11 @@ Exit codes, the same for every command:
   1  invalid: configuration errors (syntax included), unformatted files
      (fmt --check), drift from the intent (status)
   2  hac plan only: changes pending
-  3  usage: unknown command or flag, bad argument, no such path
+  3  usage: unknown command or flag, bad argument, no such path, an
+     --instance the running agent does not run
   4  failed: a file could not be written, a node could not be reached or
      planned (a sudo that wants a password included), apply or destroy
-     failed, the agent did not answer`,
+     failed, the agent did not answer, was busy or refused`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       buildVersion(),

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/internal/testenv"
+)
+
+// oneInstance is an agent on the status socket that runs VI_1 and VI_2
+// and refuses every reload, as the real agent answers.
+type oneInstance struct{}
+
+func (oneInstance) Report() status.Report { return status.Report{} }
+func (oneInstance) Handoff(name string, _ bool) ([]string, error) {
+	if name != "" && name != "VI_1" && name != "VI_2" {
+		return nil, &status.UnknownInstanceError{Name: name, Known: []string{"VI_1", "VI_2"}}
+	}
+	return []string{"VI_1"}, nil
+}
+func (o oneInstance) Takeover(name string, release bool) ([]string, error) {
+	return o.Handoff(name, release)
+}
+func (oneInstance) Reload() ([]string, error) {
+	return nil, errors.New("reload refused, the running configuration stays: instances[0].vrid: 0")
+}
+
+// TestAgentExitCodes: the agent's clients follow the exit-code table: an
+// instance the agent does not run is a usage error (3) whose message names
+// those it runs (it exited 4), as is a bad flag; a refused reload and a
+// missing agent failed (4).
+func TestAgentExitCodes(t *testing.T) {
+	testenv.NeedRoot(t) // the socket answers root peers only
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	l, err := status.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go status.Serve(ctx, l, oneInstance{})
+	nowhere := filepath.Join(dir, "nowhere.sock")
+	for _, tc := range []struct {
+		args   []string
+		want   int
+		stderr string
+	}{
+		{[]string{"agent", "handoff", "--socket", sock, "--instance", "nope"}, ExitUsage, `no instance named "nope": the agent runs VI_1, VI_2`},
+		{[]string{"agent", "takeover", "--socket", sock, "--instance", "nope"}, ExitUsage, `no instance named "nope": the agent runs VI_1, VI_2`},
+		{[]string{"agent", "takeover", "--status-socket", sock, "--instance", "nope", "--release"}, ExitUsage, `no instance named "nope"`},
+		{[]string{"agent", "handoff", "--socket", sock, "--instance", "VI_2"}, ExitOK, ""},
+		{[]string{"agent", "status", "--socket", sock}, ExitOK, ""},
+		{[]string{"agent", "reload", "--socket", sock}, ExitFailed, "reload refused"},
+		{[]string{"agent", "status", "--socket", nowhere}, ExitFailed, "is hac agent running"},
+		{[]string{"agent", "handoff", "--socket", nowhere, "--instance", "nope"}, ExitFailed, "is hac agent running"},
+		{[]string{"agent", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "--config", filepath.Join(dir, "missing.json")}, ExitUsage, "missing.json: no such file or directory: give the agent.json hac build wrote with --config"},
+		{[]string{"agent", "status", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "status", "--format", "yaml"}, ExitUsage, `unknown --format "yaml"`},
+		{[]string{"agent", "handoff", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "takeover", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "reload", "--no-such-flag"}, ExitUsage, "unknown flag"},
+		{[]string{"agent", "reload", "extra"}, ExitUsage, "unknown command"},
+		{[]string{"agent", "handoff", "--socket", sock, "VI_1"}, ExitUsage, "unknown command"},
+	} {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if got := run(tc.args, &stdout, &stderr); got != tc.want {
+				t.Errorf("exit %d, want %d\nstderr: %s", got, tc.want, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr.String(), tc.stderr)
+			}
+		})
+	}
+}
