@@ -63,7 +63,7 @@ type Options struct {
 	// resumes as master at TakeoverPriority at once.
 	Takeover bool
 	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
-	// hac agent reload); empty: reloading is refused.
+	// hac-agent reload); empty: reloading is refused.
 	ConfigPath string
 }
 

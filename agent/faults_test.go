@@ -100,7 +100,7 @@ func TestResumeLeasedVIP(t *testing.T) {
 	})
 }
 
-// TestHandoffReleaseWhileDraining: `hac agent handoff --release` right
+// TestHandoffReleaseWhileDraining: `hac-agent handoff --release` right
 // after `handoff` (still draining) releases: the instance rejoins at its
 // configured priority and, preempting, takes mastership back.
 func TestHandoffReleaseWhileDraining(t *testing.T) {

@@ -119,7 +119,7 @@ func (a *Agent) groupOf(name string) []string {
 	return []string{name}
 }
 
-// report returns the group's state for hac agent status.
+// report returns the group's state for hac-agent status.
 func (g *syncGroup) report() status.SyncGroup {
 	g.mu.Lock()
 	defer g.mu.Unlock()

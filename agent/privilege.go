@@ -18,13 +18,13 @@ type PrivilegeError struct {
 
 func (e *PrivilegeError) Error() string {
 	if e.Root {
-		return "hac agent runs as root but lacks a capability it needs (CAP_NET_ADMIN and CAP_NET_RAW): " +
+		return "the hac agent runs as root but lacks a capability it needs (CAP_NET_ADMIN and CAP_NET_RAW): " +
 			"the unit hac build writes grants both (AmbientCapabilities, CapabilityBoundingSet); " +
 			"in a container, add them (docker run --cap-add NET_ADMIN --cap-add NET_RAW)\n(" + e.Err.Error() + ")"
 	}
-	return "hac agent needs root: it changes addresses and opens raw VRRP sockets (CAP_NET_ADMIN and CAP_NET_RAW) " +
+	return "the hac agent needs root: it changes addresses and opens raw VRRP sockets (CAP_NET_ADMIN and CAP_NET_RAW) " +
 		"and keeps its lock in /run/hac: run it as the systemd unit hac build writes (systemctl start hac-agent), " +
-		"or by hand with sudo (sudo hac agent --config ...)\n(" + e.Err.Error() + ")"
+		"or by hand with sudo (sudo hac-agent --config ...)\n(" + e.Err.Error() + ")"
 }
 
 func (e *PrivilegeError) Unwrap() error { return e.Err }

@@ -18,12 +18,12 @@ import (
 	"github.com/hac-project/hac/internal/netns"
 )
 
-// runAgent runs the real hac agent in ns until it exits (at most 10 s)
+// runAgent runs the real hac-agent in ns until it exits (at most 10 s)
 // and returns its exit error and standard error.
 func runAgent(t *testing.T, bed *netns.Bed, ns string, args ...string) (error, string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	cmd := bed.Command(ns, agenttest.HacBinary(t), append([]string{"agent"}, args...)...)
+	cmd := bed.Command(ns, agenttest.AgentBinary(t), args...)
 	cmd.Stderr = &stderr
 	bed.Start(cmd)
 	err := bed.Wait(cmd, 10*time.Second)

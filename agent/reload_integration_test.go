@@ -33,12 +33,12 @@ func noLoss(t *testing.T, p *netns.Prober, what string) {
 	}
 }
 
-// reload runs hac agent reload on h and fails the test when it fails.
+// reload runs hac-agent reload on h and fails the test when it fails.
 func reload(t *testing.T, h *agenttest.Hac) string {
 	t.Helper()
 	out, err := h.Reload()
 	if err != nil {
-		t.Fatalf("hac agent reload on %s: %v\n%s", h.Node().Name, err, out)
+		t.Fatalf("hac-agent reload on %s: %v\n%s", h.Node().Name, err, out)
 	}
 	return out
 }
@@ -64,13 +64,13 @@ func TestReloadSIGHUP(t *testing.T) {
 	a1.Stop()
 }
 
-// TestReloadNoChange: hac agent reload with the same file keeps both
+// TestReloadNoChange: hac-agent reload with the same file keeps both
 // nodes' states, and the client loses nothing.
 func TestReloadNoChange(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
 	p := probeVIP(t, bed, vip1)
 	if out := reload(t, a1); !strings.Contains(out, "VI_1: kept") {
-		t.Errorf("hac agent reload printed %q, want VI_1: kept", out)
+		t.Errorf("hac-agent reload printed %q, want VI_1: kept", out)
 	}
 	reload(t, a2)
 	time.Sleep(500 * time.Millisecond)
@@ -95,7 +95,7 @@ func TestReloadPriority(t *testing.T) {
 	in.Preempt = false
 	a2.Rewrite(in)
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: reconfigured in place (priority, preempt)") {
-		t.Errorf("hac agent reload printed %q", out)
+		t.Errorf("hac-agent reload printed %q", out)
 	}
 	time.Sleep(time.Second)
 	if got := a2.Instance("VI_1"); got.State != "BACKUP" || got.Priority != 250 {
@@ -130,7 +130,7 @@ func TestReloadAddRemove(t *testing.T) {
 	}
 	a2.Rewrite(both(100)...)
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: kept\nVI_2: added") {
-		t.Errorf("hac agent reload printed %q", out)
+		t.Errorf("hac-agent reload printed %q", out)
 	}
 	a1.Rewrite(both(200)...)
 	reload(t, a1)
@@ -143,7 +143,7 @@ func TestReloadAddRemove(t *testing.T) {
 	p2 := probeVIP(t, bed, vip2)
 	a1.Rewrite(both(200)[1])
 	if out := reload(t, a1); !strings.Contains(out, "VI_2: kept\nVI_1: removed") {
-		t.Errorf("hac agent reload printed %q", out)
+		t.Errorf("hac-agent reload printed %q", out)
 	}
 	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
@@ -191,7 +191,7 @@ func identityChange(t *testing.T, from func(prio uint8) []config.Instance, to fu
 	next := to(100)
 	a2.Rewrite(next)
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: restarted (") {
-		t.Errorf("hac agent reload printed %q", out)
+		t.Errorf("hac-agent reload printed %q", out)
 	}
 	// Beyond Master_Down_Interval: n2 still follows n1.
 	time.Sleep(4*time.Duration(next.AdvertInt) + 200*time.Millisecond)
@@ -221,7 +221,7 @@ func identityChange(t *testing.T, from func(prio uint8) []config.Instance, to fu
 }
 
 // TestReloadInvalid: an invalid file is refused before anything changes:
-// hac agent reload exits non-zero naming the problem, the agent logs one
+// hac-agent reload exits non-zero naming the problem, the agent logs one
 // line, the running configuration stays, nothing is lost.
 func TestReloadInvalid(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
@@ -231,7 +231,7 @@ func TestReloadInvalid(t *testing.T) {
 	a1.Rewrite(bad)
 	out, err := a1.Reload()
 	if err == nil || !strings.Contains(out, "instances[0].vrid") {
-		t.Errorf("hac agent reload of an invalid file: %v, %q; want a failure naming instances[0].vrid", err, out)
+		t.Errorf("hac-agent reload of an invalid file: %v, %q; want a failure naming instances[0].vrid", err, out)
 	}
 	if n := strings.Count(a1.Log(), "reload refused"); n != 1 {
 		t.Errorf("%d log lines about the refusal, want 1", n)
@@ -255,7 +255,7 @@ func TestReloadVIPAdded(t *testing.T) {
 	since := a1.Instance("VI_1").Since
 	a2.Rewrite(agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 100, vip1, vip2))
 	if out := reload(t, a2); !strings.Contains(out, "VI_1: reconfigured in place (vips)") {
-		t.Errorf("hac agent reload printed %q", out)
+		t.Errorf("hac-agent reload printed %q", out)
 	}
 	a1.Rewrite(agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1, vip2))
 	reload(t, a1)

@@ -357,7 +357,7 @@ func TestReloadVRIDFollowsOldMaster(t *testing.T) {
 }
 
 // An instance a reload restarts takes on the takeover state of its name
-// (hac agent takeover): still at TakeoverPriority while the takeover
+// (hac-agent takeover): still at TakeoverPriority while the takeover
 // lasts, and at its configured priority once released, so that a reload
 // neither ends a takeover early nor starts it again after its release.
 func TestReloadRestartKeepsTakeover(t *testing.T) {

@@ -100,7 +100,7 @@ func pair(t *testing.T, spec netns.Spec, mk func(prio uint8) []config.Instance) 
 }
 
 // pairOn is pair on a bed the caller made, running the given hac binary
-// (empty: agenttest.HacBinary).
+// (empty: agenttest.AgentBinary).
 func pairOn(t *testing.T, bed *netns.Bed, binary string, mk func(prio uint8) []config.Instance) (*netns.Bed, *agenttest.Hac, *agenttest.Hac) {
 	t.Helper()
 	a1 := agenttest.NewHac(t, bed, bed.Node("n1"), mk(200)...)
@@ -140,15 +140,15 @@ func TestGracefulStop(t *testing.T) {
 	a2.NoDrops("VI_1")
 }
 
-// TestHandoffCommand: hac agent handoff moves mastership without stopping
+// TestHandoffCommand: hac-agent handoff moves mastership without stopping
 // the agent and without loss; --release gives it back.
 func TestHandoffCommand(t *testing.T) {
 	bed, a1, a2 := pair(t, netns.Spec{}, v3pair)
 	vip := netip.MustParseAddr(vip1)
 	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
 	p := bed.Probe(vip, 10*time.Millisecond)
-	out := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--socket", a1.Socket)
-	t.Logf("hac agent handoff: %s", strings.TrimSpace(out))
+	out := bed.Exec(a1.Node().NS, agenttest.AgentBinary(t), "handoff", "--socket", a1.Socket)
+	t.Logf("hac-agent handoff: %s", strings.TrimSpace(out))
 	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
 	agenttest.WaitState(t, a1, "VI_1", "BACKUP", 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
@@ -160,17 +160,17 @@ func TestHandoffCommand(t *testing.T) {
 	if in := a1.Instance("VI_1"); in.Priority != 1 || in.BasePriority != 200 {
 		t.Errorf("n1 after handoff: priority %d/%d, want 1/200", in.Priority, in.BasePriority)
 	}
-	bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--release", "--socket", a1.Socket)
+	bed.Exec(a1.Node().NS, agenttest.AgentBinary(t), "handoff", "--release", "--socket", a1.Socket)
 	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
 
 	// The text status shows the table.
-	txt := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "status", "--socket", a1.Socket)
+	txt := bed.Exec(a1.Node().NS, agenttest.AgentBinary(t), "status", "--socket", a1.Socket)
 	if !strings.Contains(txt, "VI_1") || !strings.Contains(txt, "MASTER") || !strings.Contains(txt, "sha256:") {
-		t.Errorf("hac agent status:\n%s\nwant the instance, its state and the config digest", txt)
+		t.Errorf("hac-agent status:\n%s\nwant the instance, its state and the config digest", txt)
 	}
 }
 
-// TestTakeoverCommand: hac agent takeover makes the backup master by
+// TestTakeoverCommand: hac-agent takeover makes the backup master by
 // preemption at priority 254, without loss; --release restores its
 // priority and the preferred master preempts back, without loss either.
 func TestTakeoverCommand(t *testing.T) {
@@ -178,14 +178,14 @@ func TestTakeoverCommand(t *testing.T) {
 	vip := netip.MustParseAddr(vip1)
 	bed.Eventually(2*time.Second, "VIP does not answer", func() bool { return bed.Answers(vip, 200*time.Millisecond) })
 	p := bed.Probe(vip, 10*time.Millisecond)
-	out := bed.Exec(a2.Node().NS, agenttest.HacBinary(t), "agent", "takeover", "--socket", a2.Socket)
-	t.Logf("hac agent takeover: %s", strings.TrimSpace(out))
+	out := bed.Exec(a2.Node().NS, agenttest.AgentBinary(t), "takeover", "--socket", a2.Socket)
+	t.Logf("hac-agent takeover: %s", strings.TrimSpace(out))
 	agenttest.WaitState(t, a2, "VI_1", "MASTER", 2*time.Second)
 	agenttest.WaitState(t, a1, "VI_1", "BACKUP", 2*time.Second)
 	if in := a2.Instance("VI_1"); in.Priority != 254 || in.BasePriority != 100 {
 		t.Errorf("n2 taking over: priority %d/%d, want 254/100", in.Priority, in.BasePriority)
 	}
-	bed.Exec(a2.Node().NS, agenttest.HacBinary(t), "agent", "takeover", "--release", "--socket", a2.Socket)
+	bed.Exec(a2.Node().NS, agenttest.AgentBinary(t), "takeover", "--release", "--socket", a2.Socket)
 	agenttest.WaitState(t, a1, "VI_1", "MASTER", 3*time.Second)
 	agenttest.WaitState(t, a2, "VI_1", "BACKUP", 3*time.Second)
 	time.Sleep(300 * time.Millisecond)

@@ -130,7 +130,7 @@ func TestKeepalivedSyncGroupInterop(t *testing.T) {
 				group = "MASTER"
 			}
 			if r := h.Report(); r == nil || len(r.SyncGroups) != 1 || r.SyncGroups[0].State != group {
-				t.Errorf("hac agent status: sync groups %+v, want router %s", r, group)
+				t.Errorf("hac-agent status: sync groups %+v, want router %s", r, group)
 			}
 
 			// It comes back: the master takes both back.
@@ -199,7 +199,7 @@ func notifyLines(prio uint8, states ...string) []string {
 	return out
 }
 
-// TestSyncGroupHandoff: hac agent handoff --instance VI_1 hands off the
+// TestSyncGroupHandoff: hac-agent handoff --instance VI_1 hands off the
 // whole sync group (VI_2 too) without loss; --release brings both back.
 func TestSyncGroupHandoff(t *testing.T) {
 	bed := needBed(t, netns.Spec{})
@@ -222,8 +222,8 @@ func TestSyncGroupHandoff(t *testing.T) {
 	}
 	p1 := bed.Probe(netip.MustParseAddr(vip1), 10*time.Millisecond)
 	p2 := bed.Probe(netip.MustParseAddr(vip2), 10*time.Millisecond)
-	out := bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--instance", "VI_1", "--socket", a1.Socket)
-	t.Logf("hac agent handoff --instance VI_1: %s", strings.TrimSpace(out))
+	out := bed.Exec(a1.Node().NS, agenttest.AgentBinary(t), "handoff", "--instance", "VI_1", "--socket", a1.Socket)
+	t.Logf("hac-agent handoff --instance VI_1: %s", strings.TrimSpace(out))
 	for _, in := range []string{"VI_1", "VI_2"} {
 		agenttest.WaitState(t, a2, in, "MASTER", 3*time.Second)
 		agenttest.WaitState(t, a1, in, "BACKUP", 3*time.Second)
@@ -234,7 +234,7 @@ func TestSyncGroupHandoff(t *testing.T) {
 			t.Errorf("the group's handoff lost %d probes of a VIP, want 0: %v", r.Lost, r)
 		}
 	}
-	bed.Exec(a1.Node().NS, agenttest.HacBinary(t), "agent", "handoff", "--release", "--instance", "VI_2", "--socket", a1.Socket)
+	bed.Exec(a1.Node().NS, agenttest.AgentBinary(t), "handoff", "--release", "--instance", "VI_2", "--socket", a1.Socket)
 	for _, in := range []string{"VI_1", "VI_2"} {
 		agenttest.WaitState(t, a1, in, "MASTER", 3*time.Second)
 		agenttest.WaitState(t, a2, in, "BACKUP", 3*time.Second)

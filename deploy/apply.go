@@ -206,10 +206,10 @@ func (d *Deployer) Apply(ctx context.Context, p *Plan) *Result {
 	return res
 }
 
-// TakeoverCommand makes a node's agent take mastership (hac agent
+// TakeoverCommand makes a node's agent take mastership (hac-agent
 // takeover, by the binary's full path as DefaultStatusCommand); with
 // " --release" it restores its priority.
-const TakeoverCommand = AgentBinaryPath + " agent takeover"
+const TakeoverCommand = AgentBinaryPath + " takeover"
 
 // takeOver moves mastership off the keepalived that np is about to stop:
 // the first node of the cluster already applied that runs the hac agent
@@ -280,7 +280,7 @@ func (np *NodePlan) startTakeover() {
 	np.changes = append(np.changes, &change{
 		file:   manifest.File{Path: agent.TakeoverFile, Mode: 0o600, Owner: build.FileOwner, Group: build.FileGroup},
 		remote: np.root + agent.TakeoverFile,
-		data:   []byte("Written by hac apply: the agent starts taking over (priority 254) until hac agent takeover --release.\n"),
+		data:   []byte("Written by hac apply: the agent starts taking over (priority 254) until hac-agent takeover --release.\n"),
 	})
 	for _, c := range np.changes {
 		if c.lease == "" {

@@ -55,7 +55,7 @@ type Options struct {
 	// [DefaultStatusCommand]; {cluster} and {node} in it are
 	// replaced by the node's names.
 	StatusCommand string
-	// Agent, when set, is installed as /usr/local/bin/hac (--install-agent).
+	// Agent, when set, is installed as AgentBinaryPath (--install-agent).
 	Agent *Agent
 	// Progress receives per-node progress; nil: none.
 	Progress Progress
@@ -97,7 +97,7 @@ func positive[T int | time.Duration](v, def T) T {
 // DefaultStatusCommand asks the node's agent for its status, by the
 // binary's full path: sudo's secure_path lacks /usr/local/bin on some
 // distributions (RHEL), and the unit runs the agent from there anyway.
-const DefaultStatusCommand = AgentBinaryPath + " agent status --format json"
+const DefaultStatusCommand = AgentBinaryPath + " status --format json"
 
 // statusCommand is Options.StatusCommand for node n, with {cluster} and
 // {node} replaced.

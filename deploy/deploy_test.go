@@ -403,7 +403,7 @@ func TestDeadManConfirmedWhenReachable(t *testing.T) {
 	}
 }
 
-// statusJSON is what `hac agent status --format json` would print.
+// statusJSON is what `hac-agent status --format json` would print.
 func statusJSON(t *testing.T, node, state, digest string) string {
 	t.Helper()
 	last := int64(-1) // a master hears no adverts
@@ -487,13 +487,13 @@ func TestInstallAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := append([]byte("\x7fELF fake hac binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
-	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine)), Version: "hac v1.2.3"}
+	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine)), Version: "hac-agent v1.2.3"}
 	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644})
 	d := r.deployer(func(o *deploy.Options) { o.Agent = agent; o.NoActivate = true })
 	p := plan(t, d, tree)
 	var text bytes.Buffer
 	p.WriteText(&text, false)
-	if !strings.Contains(text.String(), "create /usr/local/bin/hac (0755, binary)") || !strings.Contains(text.String(), "hac missing: installs hac v1.2.3") || strings.Contains(text.String(), "will run") {
+	if !strings.Contains(text.String(), "create /usr/local/sbin/hac-agent (0755, binary)") || !strings.Contains(text.String(), "hac-agent missing: installs hac-agent v1.2.3") || strings.Contains(text.String(), "will run") {
 		t.Errorf("plan:\n%s", text.String())
 	}
 	if res := d.Apply(context.Background(), p); !res.OK() {

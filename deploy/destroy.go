@@ -18,9 +18,9 @@ import (
 )
 
 // agentRecord is the file on the node (below its state directory) that
-// says hac apply installed the hac binary there: hac destroy removes the
-// binary only then.
-const agentRecord = "/var/lib/hac/installed-hac"
+// says hac apply installed the hac-agent binary there: hac destroy removes
+// the binary only then (and legacyBinary only with legacyRecord).
+const agentRecord = "/var/lib/hac/installed-hac-agent"
 
 // Teardown is what hac destroy removes from every node, or did.
 type Teardown struct {
@@ -133,7 +133,7 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	if err != nil {
 		return err
 	}
-	candidates := []string{nt.root + agentRecord, nt.root + AgentBinaryPath}
+	candidates := []string{nt.root + agentRecord, nt.root + AgentBinaryPath, nt.root + legacyRecord, nt.root + legacyBinary}
 	for _, f := range files {
 		candidates = append(candidates, nt.root+f.Path)
 	}
@@ -148,6 +148,9 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	}
 	if exists[nt.root+agentRecord] && exists[nt.root+AgentBinaryPath] {
 		nt.Remove = append(nt.Remove, nt.root+AgentBinaryPath)
+	}
+	if exists[nt.root+legacyRecord] && exists[nt.root+legacyBinary] {
+		nt.Remove = append(nt.Remove, nt.root+legacyBinary)
 	}
 	for _, f := range files {
 		p := nt.root + f.Path

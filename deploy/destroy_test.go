@@ -17,7 +17,8 @@ import (
 )
 
 // TestDestroy: hac destroy removes the files hac installed, its state and
-// the hac binary it installed, keeps the network configuration and files
+// the hac-agent binary it installed (and the whole hac an older apply
+// installed for the agent), keeps the network configuration and files
 // that were never hac's, and shows all of it before, in a dry run.
 func TestDestroy(t *testing.T) {
 	r := newRig(t, sshtest.Options{})
@@ -36,6 +37,10 @@ func TestDestroy(t *testing.T) {
 	if res := d.Apply(context.Background(), plan(t, d, tree)); !res.OK() {
 		t.Fatalf("apply: %v", outcomes(res))
 	}
+	// The whole hac an older apply installed for the agent (recorded)
+	// goes too.
+	r.put("/usr/local/bin/hac", "an older hac\n", 0o755)
+	r.put("/var/lib/hac/installed-hac", "hac apply installed /usr/local/bin/hac: hac destroy removes it\n", 0o644)
 
 	td := d.PlanDestroy(context.Background(), tree)
 	defer td.Close()
@@ -45,7 +50,7 @@ func TestDestroy(t *testing.T) {
 	nt := td.Nodes[0]
 	want := &deploy.NodeTeardown{Cluster: "c1", Node: "n1", Target: nt.Target,
 		Stop: []string{"hac-agent.service"},
-		Remove: []string{r.root + "/usr/local/bin/hac", r.root + "/etc/hac/agent.json", r.root + "/etc/systemd/system/hac-agent.service",
+		Remove: []string{r.root + "/usr/local/sbin/hac-agent", r.root + "/usr/local/bin/hac", r.root + "/etc/hac/agent.json", r.root + "/etc/systemd/system/hac-agent.service",
 			r.root + "/var/lib/hac"},
 		Keep: []string{r.root + "/etc/network/interfaces.d/hac-eth1"}}
 	if diff := cmp.Diff(want, nt, cmpopts.IgnoreUnexported(deploy.NodeTeardown{})); diff != "" {
@@ -53,13 +58,13 @@ func TestDestroy(t *testing.T) {
 	}
 	var text bytes.Buffer
 	td.WriteText(&text)
-	for _, w := range []string{"  stop and disable hac-agent.service\n", "  remove " + r.root + "/usr/local/bin/hac\n",
+	for _, w := range []string{"  stop and disable hac-agent.service\n", "  remove " + r.root + "/usr/local/sbin/hac-agent\n", "  remove " + r.root + "/usr/local/bin/hac\n",
 		"  keep " + r.root + "/etc/network/interfaces.d/hac-eth1 (", "The VIPs stop being served", "Dry run: nothing was changed."} {
 		if !strings.Contains(text.String(), w) {
 			t.Errorf("dry run does not say %q:\n%s", w, text.String())
 		}
 	}
-	if _, err := os.Stat(r.root + "/usr/local/bin/hac"); err != nil {
+	if _, err := os.Stat(r.root + "/usr/local/sbin/hac-agent"); err != nil {
 		t.Errorf("the dry run changed something: %v", err)
 	}
 
@@ -79,11 +84,12 @@ func TestDestroy(t *testing.T) {
 	}
 }
 
-// TestDestroyNotHacsBinary: a hac binary that hac apply did not install
-// (no record) stays.
+// TestDestroyNotHacsBinary: a hac or hac-agent binary that hac apply did
+// not install (no record) stays.
 func TestDestroyNotHacsBinary(t *testing.T) {
 	r := newRig(t, sshtest.Options{})
 	r.put("/usr/local/bin/hac", "someone else's hac\n", 0o755)
+	r.put("/usr/local/sbin/hac-agent", "someone else's hac-agent\n", 0o755)
 	tree := r.tree(file{path: "/etc/hac/agent.json", data: agentJSON(password), mode: 0o600, secret: true})
 	d := r.deployer(func(o *deploy.Options) { o.NoActivate = true })
 	if res := d.Apply(context.Background(), plan(t, d, tree)); !res.OK() {
@@ -97,6 +103,9 @@ func TestDestroyNotHacsBinary(t *testing.T) {
 	}
 	if data, _ := r.read("/usr/local/bin/hac"); data != "someone else's hac\n" {
 		t.Errorf("binary: %q", data)
+	}
+	if data, _ := r.read("/usr/local/sbin/hac-agent"); data != "someone else's hac-agent\n" {
+		t.Errorf("agent binary: %q", data)
 	}
 }
 

@@ -98,7 +98,7 @@ func (r *realPair) apply(what string) {
 
 // agentState returns instance VI_1's state on n ("" when the agent does
 // not answer).
-func agentState(n *nodes.Node) string { return agentStateBy(n, "hac agent status --format json") }
+func agentState(n *nodes.Node) string { return agentStateBy(n, "hac-agent status --format json") }
 
 // agentStateBy is agentState with the status command cmd.
 func agentStateBy(n *nodes.Node, cmd string) string {
@@ -592,7 +592,7 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 		vips: [`}))
 	r.apply("a check run as nobody")
 	r.holders("with the check run as nobody", "lb1")
-	js := r.lb1.Exec("hac agent status --format json")
+	js := r.lb1.Exec("hac-agent status --format json")
 	var rep status.Report
 	if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Instances) != 1 {
 		t.Fatalf("agent status: %v: %s", err, js)

@@ -21,8 +21,8 @@ import (
 	"github.com/hac-project/hac/targets/systemd"
 )
 
-// AgentBinaryPath is where hac apply installs the hac binary: where the
-// agent's unit runs it from.
+// AgentBinaryPath is where hac apply installs the hac-agent binary: where
+// the agent's unit runs it from.
 const AgentBinaryPath = systemd.Binary
 
 // RecordPath is where apply keeps, on each node, the manifest of what hac
@@ -58,8 +58,8 @@ type NodePlan struct {
 	Stop []string `json:"stop"`
 	// DeadMan says a network file changes: apply arms the dead-man timer.
 	DeadMan bool `json:"dead_man"`
-	// Agent says why the hac binary on the node changes ("hac missing",
-	// "hac version differs: ..."); empty when it does not.
+	// Agent says why the hac-agent binary on the node changes ("hac-agent
+	// missing", "hac-agent version differs: ..."); empty when it does not.
 	Agent string `json:"agent,omitempty"`
 	Error string `json:"error,omitempty"`
 
@@ -331,21 +331,37 @@ func checkV2Interval(was, next *manifest.Manifest) error {
 	return nil
 }
 
-// Agent is the hac binary hac apply puts on the nodes that run the agent.
+// Agent is the hac-agent binary hac apply puts on the nodes that run the
+// agent.
 type Agent struct {
 	Binary []byte
 	// Machine is `uname -m` of the machines the binary runs on, e.g. "x86_64".
 	Machine string
-	// Version is what `hac version` prints for this binary.
+	// Version is what `hac-agent version` prints for this binary.
 	Version string
+	// Err, when set, says why there is no binary to install (hac-agent is
+	// not next to hac, say): planning a node that runs the agent fails
+	// with it; nodes that run keepalived need none.
+	Err error
 }
 
-// agentScript prints the node's `uname -m`, "recorded" when the file $2
-// exists (hac apply installed the binary) or "unrecorded", then the
-// SHA-256 of the hac binary $1 and the first line of its `hac version`,
-// or "none" when it is missing.
+// legacyBinary is where hac apply installed the whole hac binary, for the
+// agent, before the agent had a binary of its own (hac-agent, a third of
+// hac's memory); legacyRecord says it did. hac apply removes both once
+// hac-agent runs the agent (as stale files), hac destroy too.
+const (
+	legacyBinary = "/usr/local/bin/hac"
+	legacyRecord = "/var/lib/hac/installed-hac"
+)
+
+// agentScript prints the node's `uname -m`; "recorded" when the file $2
+// exists (hac apply installed the binary) or "unrecorded"; "legacy" when
+// the binary $4 exists and its record $3 says an older hac apply
+// installed it, or "none"; then the SHA-256 of the binary $1 and the
+// first line of its version, or "none" when it is missing.
 const agentScript = `uname -m
 if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
+if [ -f "$3" ] && [ -f "$4" ]; then echo legacy; else echo none; fi
 if [ -f "$1" ]; then
   s=$(sha256sum < "$1") || exit 1
   echo "${s%% *}"
@@ -357,41 +373,52 @@ fi`
 // planAgent checks the node's architecture and returns the binary's
 // change when the installed one is missing or differs (np.Agent says
 // which), and the record that hac installed it (agentRecord, for hac
-// destroy) when that is missing. A node of another architecture is an
-// error: hac never installs a binary that cannot run there.
+// destroy) when that is missing; the whole hac an older hac apply
+// installed for the agent becomes stale. A node of another architecture
+// is an error: hac never installs a binary that cannot run there.
 func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*change, error) {
+	if d.Agent.Err != nil {
+		return nil, d.Agent.Err
+	}
 	remote := np.root + AgentBinaryPath
-	out, err := conn.Run(ctx, "check the installed hac", shell(agentScript, remote, np.root+agentRecord), nil)
+	out, err := conn.Run(ctx, "check the installed hac-agent",
+		shell(agentScript, remote, np.root+agentRecord, np.root+legacyRecord, np.root+legacyBinary), nil)
 	if err != nil {
 		return nil, err
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) < 3 || lines[0] == "" || lines[2] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") {
-		return nil, fmt.Errorf("check the installed hac: unexpected answer %q", out)
+	if len(lines) < 4 || lines[0] == "" || lines[3] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") ||
+		(lines[2] != "legacy" && lines[2] != "none") {
+		return nil, fmt.Errorf("check the installed hac-agent: unexpected answer %q", out)
 	}
-	machine, recorded, have := lines[0], lines[1] == "recorded", lines[2]
-	lines = lines[1:]
+	machine, recorded, legacy, have := lines[0], lines[1] == "recorded", lines[2] == "legacy", lines[3]
 	if machine != d.Agent.Machine {
-		return nil, fmt.Errorf("the node is %s (uname -m), this hac binary is built for %s: hac installs itself on the nodes and would not run there: "+
-			"run hac apply from a hac built for the node (GOARCH, CGO_ENABLED=0), or --install-agent=false and install hac on the node yourself", machine, d.Agent.Machine)
+		return nil, fmt.Errorf("the node is %s (uname -m), the hac-agent to install is built for %s and would not run there: "+
+			"build one for the node (make build GOARCH=...) and pass it with --agent-binary, or --install-agent=false and install hac-agent on the node yourself", machine, d.Agent.Machine)
+	}
+	if legacy {
+		for p, mode := range map[string]uint32{legacyBinary: 0o755, legacyRecord: 0o644} {
+			np.stale = append(np.stale, &change{file: manifest.File{Path: p}, remote: np.root + p, old: remoteFile{exists: true, mode: mode}})
+		}
+		slices.SortFunc(np.stale, func(a, b *change) int { return strings.Compare(a.remote, b.remote) })
 	}
 	sum := digest(d.Agent.Binary)
 	if have == sum {
 		return nil, nil
 	}
 	nodeVersion := ""
-	if len(lines) > 2 {
-		nodeVersion = lines[2]
+	if len(lines) > 4 {
+		nodeVersion = lines[4]
 	}
 	switch {
 	case have == "none":
-		np.Agent = "hac missing: installs " + d.Agent.Version
+		np.Agent = "hac-agent missing: installs " + d.Agent.Version
 	case nodeVersion == "":
-		np.Agent = "hac version differs: the node's " + AgentBinaryPath + " does not say its version; installs " + d.Agent.Version
+		np.Agent = "hac-agent version differs: the node's " + AgentBinaryPath + " does not say its version; installs " + d.Agent.Version
 	case nodeVersion != d.Agent.Version:
-		np.Agent = "hac version differs: the node runs " + nodeVersion + ", installs " + d.Agent.Version
+		np.Agent = "hac-agent version differs: the node runs " + nodeVersion + ", installs " + d.Agent.Version
 	default:
-		np.Agent = "hac binary differs (same version " + nodeVersion + "): installs this one"
+		np.Agent = "hac-agent binary differs (same version " + nodeVersion + "): installs this one"
 	}
 	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: sum, Activate: targets.ActivateAgent}
 	// The old binary is not read back: it is only shown as "update".

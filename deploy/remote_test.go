@@ -257,8 +257,9 @@ func TestBecomeRoot(t *testing.T) {
 	}
 }
 
-// TestPlanAgent: what plan says and does about the node's hac binary,
-// from the node's answers (uname -m, the binary's SHA-256 or "none", its
+// TestPlanAgent: what plan says and does about the node's hac-agent,
+// from the node's answers (uname -m, whether hac installed it, whether an
+// older apply installed the whole hac, the binary's SHA-256 or "none", its
 // version line).
 func TestPlanAgent(t *testing.T) {
 	bin := []byte("\x7fELF new hac")
@@ -267,18 +268,22 @@ func TestPlanAgent(t *testing.T) {
 		name, answer string
 		wantNote     string // np.Agent
 		wantChange   int    // 1: the binary, 2: and the record that hac installed it
+		wantStale    int    // 2: the whole hac an older apply installed, and its record
 		wantErr      string
 	}{
-		{"missing", "x86_64\nunrecorded\nnone\n", "hac missing: installs hac v2", 2, ""},
-		{"older version", "x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n", "hac version differs: the node runs hac v1 (go1.24), installs hac v2", 1, ""},
-		{"same version, other build", "x86_64\nrecorded\n0123abcd\nhac v2\n", "hac binary differs (same version hac v2): installs this one", 1, ""},
-		{"silent binary", "x86_64\nrecorded\n0123abcd\n", "hac version differs: the node's /usr/local/bin/hac does not say its version; installs hac v2", 1, ""},
-		{"up to date", "x86_64\nunrecorded\n" + sum + "\nhac v2\n", "", 0, ""},
-		{"other architecture", "aarch64\nunrecorded\nnone\n", "", 0, "the node is aarch64 (uname -m), this hac binary is built for x86_64: hac installs itself on the nodes and would not run there"},
-		{"garbled", "x86_64\nnone\n", "", 0, "check the installed hac: unexpected answer"},
+		{"missing", "x86_64\nunrecorded\nnone\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 0, ""},
+		{"older version", "x86_64\nrecorded\nnone\n0123abcd\nhac-agent v1 (go1.24)\n", "hac-agent version differs: the node runs hac-agent v1 (go1.24), installs hac-agent v2", 1, 0, ""},
+		{"same version, other build", "x86_64\nrecorded\nnone\n0123abcd\nhac-agent v2\n", "hac-agent binary differs (same version hac-agent v2): installs this one", 1, 0, ""},
+		{"silent binary", "x86_64\nrecorded\nnone\n0123abcd\n", "hac-agent version differs: the node's /usr/local/sbin/hac-agent does not say its version; installs hac-agent v2", 1, 0, ""},
+		{"up to date", "x86_64\nunrecorded\nnone\n" + sum + "\nhac-agent v2\n", "", 0, 0, ""},
+		{"hac as the agent", "x86_64\nunrecorded\nlegacy\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 2, ""},
+		{"hac as the agent, up to date", "x86_64\nrecorded\nlegacy\n" + sum + "\nhac-agent v2\n", "", 0, 2, ""},
+		{"other architecture", "aarch64\nunrecorded\nnone\nnone\n", "", 0, 0, "the node is aarch64 (uname -m), the hac-agent to install is built for x86_64 and would not run there"},
+		{"garbled", "x86_64\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
+		{"garbled legacy", "x86_64\nrecorded\nmaybe\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &Deployer{Options: Options{Agent: &Agent{Binary: bin, Machine: "x86_64", Version: "hac v2"}}}
+			d := &Deployer{Options: Options{Agent: &Agent{Binary: bin, Machine: "x86_64", Version: "hac-agent v2"}}}
 			np := &NodePlan{root: "/r"}
 			cs, err := d.planAgent(context.Background(), np, answer(tt.answer))
 			if tt.wantErr != "" {
@@ -296,21 +301,36 @@ func TestPlanAgent(t *testing.T) {
 			if len(cs) != tt.wantChange {
 				t.Fatalf("%d changes, want %d", len(cs), tt.wantChange)
 			}
-			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/bin/hac" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
+			if len(np.stale) != tt.wantStale || (tt.wantStale > 0 && (np.stale[0].remote != "/r/usr/local/bin/hac" || np.stale[1].remote != "/r/var/lib/hac/installed-hac")) {
+				t.Errorf("stale %v, want the old hac and its record", np.stale)
+			}
+			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/sbin/hac-agent" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
 				t.Errorf("change %+v", cs[0].file)
 			}
-			if len(cs) > 1 && cs[1].remote != "/r/var/lib/hac/installed-hac" {
+			if len(cs) > 1 && cs[1].remote != "/r/var/lib/hac/installed-hac-agent" {
 				t.Errorf("record %+v", cs[1].file)
 			}
 		})
 	}
 }
 
+// TestPlanAgentMissing: with no hac-agent to install (Agent.Err), a node
+// that runs the agent cannot be planned, and says why; nothing is asked of
+// the node.
+func TestPlanAgentMissing(t *testing.T) {
+	why := errors.New("open /usr/bin/hac-agent: no such file or directory: install it next to hac")
+	d := &Deployer{Options: Options{Agent: &Agent{Err: why}}}
+	cs, err := d.planAgent(context.Background(), &NodePlan{}, answer("never asked"))
+	if !errors.Is(err, why) || len(cs) != 0 {
+		t.Errorf("planAgent = %d changes, %v; want the reason %v", len(cs), err, why)
+	}
+}
+
 // FuzzPlanAgent: whatever the node answers about its hac, planAgent never
 // panics, and it plans the binary only with a reason to show.
 func FuzzPlanAgent(f *testing.F) {
-	f.Add([]byte("x86_64\nunrecorded\nnone\n"))
-	f.Add([]byte("x86_64\nrecorded\n0123abcd\nhac v1 (go1.24)\n"))
+	f.Add([]byte("x86_64\nunrecorded\nnone\nnone\n"))
+	f.Add([]byte("x86_64\nrecorded\nlegacy\n0123abcd\nhac-agent v1 (go1.24)\n"))
 	f.Add([]byte("aarch64\n\n\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac"), Machine: "x86_64", Version: "hac v2"}}}

@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,28 +15,15 @@ import (
 
 // hacFootprint lists what hac creates or changes on a node, as any user
 // can see it: the same text before and after means hac changed none of it.
-const hacFootprint = `ls -la --time-style=full-iso /etc/hac /usr/local/bin /var/lib/hac /etc/systemd/system /etc/network/interfaces.d 2>&1; systemctl is-active hac-agent 2>&1; true`
-
-// oldHac builds a static hac that says it is v0.0.1-old (as make build
-// VERSION=v0.0.1-old does): another version than the test's own hac.
-func oldHac(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "hac")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X github.com/hac-project/hac/cmd/hac/cli.releaseVersion=v0.0.1-old", "-o", p, "github.com/hac-project/hac/cmd/hac")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build (old hac): %v\n%s", err, out)
-	}
-	return p
-}
+const hacFootprint = `ls -la --time-style=full-iso /etc/hac /usr/local/bin /usr/local/sbin /var/lib/hac /etc/systemd/system /etc/network/interfaces.d 2>&1; systemctl is-active hac-agent 2>&1; true`
 
 // TestSudoLoginOnRealNodes: the seed's login, a user with sudo and root
 // login off, on two real nodes. A node whose sudo wants a password is
 // refused by plan and apply before anything changes on either node, with
 // the sudoers line that fixes it; that line, run by the user, fixes it.
-// Then hac, run as that user through sudo -n, installs itself where it is
-// missing (an older build first), says the version differs and upgrades
-// it, writes agent.json root-only, starts the agents; and hac destroy
+// Then hac, run as that user through sudo -n, installs hac-agent where it
+// is missing (an older build first; it removes the whole hac an older apply
+// installed for the agent), says the version differs and upgrades it, writes agent.json root-only, starts the agents; and hac destroy
 // removes every trace of hac, backups first, the VIP released at the end.
 func TestSudoLoginOnRealNodes(t *testing.T) {
 	t.Parallel()
@@ -88,19 +74,23 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 		t.Fatalf("lb2: the line hac gave did not fix sudo: %v", err)
 	}
 
-	// 2. hac missing: an older hac installs itself.
-	old := oldHac(t)
-	oldVersion := strings.TrimSpace(runOut(t, old, "version"))
-	newVersion := strings.TrimSpace(runOut(t, r.hac, "version"))
-	if oldVersion == newVersion {
-		t.Fatalf("the old and new builds both say %q", newVersion)
+	// 2. hac-agent missing: an older hac installs its hac-agent. On lb1 an
+	// apply of a hac from before hac-agent left itself as the agent,
+	// recorded: it goes once hac-agent runs.
+	old := nodes.BuildRelease(t, t.TempDir(), "v0.0.1-old")
+	oldVersion := strings.TrimSpace(runOut(t, filepath.Join(filepath.Dir(old), "hac-agent"), "version"))
+	newVersion := strings.TrimSpace(runOut(t, filepath.Join(filepath.Dir(r.hac), "hac-agent"), "version"))
+	if oldVersion == newVersion || !strings.HasPrefix(oldVersion, "hac-agent v0.0.1-old") {
+		t.Fatalf("the old and new hac-agent say %q and %q", oldVersion, newVersion)
 	}
+	r.lb1.Exec("mkdir -p /var/lib/hac && cp /bin/true /usr/local/bin/hac && echo 'hac apply installed /usr/local/bin/hac: hac destroy removes it' > /var/lib/hac/installed-hac")
 	newHac := r.hac
 	r.hac = old
 	out, err = r.run("plan", r.dir)
-	t.Logf("hac plan, no hac on the nodes:\n%s", out)
-	if code := exitCode(err); code != 2 || strings.Count(out, "hac missing: installs "+oldVersion) != 2 {
-		t.Errorf("hac plan: exit %d, want 2 and \"hac missing\" for both nodes", code)
+	t.Logf("hac plan, no hac-agent on the nodes:\n%s", out)
+	if code := exitCode(err); code != 2 || strings.Count(out, "hac-agent missing: installs "+oldVersion) != 2 ||
+		strings.Count(out, "remove /usr/local/bin/hac") != 1 {
+		t.Errorf("hac plan: exit %d, want 2, \"hac-agent missing\" for both nodes and lb1's old hac removed", code)
 	}
 	out, err = r.run("apply", "--verify-timeout", "60s", r.dir)
 	t.Logf("hac apply (old hac):\n%s", out)
@@ -108,18 +98,21 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 		t.Fatalf("hac apply (old hac): %v", err)
 	}
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		if got := strings.TrimSpace(n.Exec("/usr/local/bin/hac version")); got != oldVersion {
+		if got := strings.TrimSpace(n.Exec("/usr/local/sbin/hac-agent version")); got != oldVersion {
 			t.Errorf("%s runs %q, want %q", n, got, oldVersion)
 		}
+	}
+	if left := r.lb1.Exec("ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
+		t.Errorf("lb1: the old hac is left: %q", left)
 	}
 
 	// 3. hac version differs: the test's hac upgrades it.
 	r.hac = newHac
 	out, err = r.run("plan", r.dir)
 	t.Logf("hac plan, an older hac on the nodes:\n%s", out)
-	if code := exitCode(err); code != 2 || strings.Count(out, "hac version differs: the node runs "+oldVersion+", installs "+newVersion) != 2 ||
-		strings.Count(out, "update /usr/local/bin/hac (0755, binary)") != 2 {
-		t.Errorf("hac plan: exit %d, want 2 and \"hac version differs\" for both nodes", code)
+	if code := exitCode(err); code != 2 || strings.Count(out, "hac-agent version differs: the node runs "+oldVersion+", installs "+newVersion) != 2 ||
+		strings.Count(out, "update /usr/local/sbin/hac-agent (0755, binary)") != 2 {
+		t.Errorf("hac plan: exit %d, want 2 and \"hac-agent version differs\" for both nodes", code)
 	}
 	// The upgrade restarts both agents, rolling: the backup first, then
 	// the master, which hands over first.
@@ -132,17 +125,17 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 		t.Errorf("hac status through sudo: %v\n%s", err, out)
 	}
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		if got := strings.TrimSpace(n.Exec("/usr/local/bin/hac version")); got != newVersion {
+		if got := strings.TrimSpace(n.Exec("/usr/local/sbin/hac-agent version")); got != newVersion {
 			t.Errorf("%s runs %q, want %q", n, got, newVersion)
 		}
-		if got := strings.TrimSpace(n.Exec("systemctl is-active hac-agent; stat -c '%a %U:%G' /etc/hac/agent.json /usr/local/bin/hac /etc/systemd/system/hac-agent.service")); got != "active\n600 root:root\n755 root:root\n644 root:root" {
+		if got := strings.TrimSpace(n.Exec("systemctl is-active hac-agent; stat -c '%a %U:%G' /etc/hac/agent.json /usr/local/sbin/hac-agent /etc/systemd/system/hac-agent.service")); got != "active\n600 root:root\n755 root:root\n644 root:root" {
 			t.Errorf("%s: agent and files: %q", n, got)
 		}
 		// The login user cannot read the secret, and no staged copy is left.
 		if _, err := n.Run("cat /etc/hac/agent.json"); err == nil {
 			t.Errorf("%s: admin can read agent.json", n)
 		}
-		if got := strings.TrimSpace(n.Exec("sudo -n find /etc /usr/local/bin -name '.*.hac-tmp-*'")); got != "" {
+		if got := strings.TrimSpace(n.Exec("sudo -n find /etc /usr/local/sbin -name '.*.hac-tmp-*'")); got != "" {
 			t.Errorf("%s: staged files left: %s", n, got)
 		}
 	}
@@ -174,8 +167,8 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	}
 	r.holders("after hac destroy")
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		left := n.Exec(`for p in /etc/hac /usr/local/bin/hac /var/lib/hac /etc/systemd/system/hac-agent.service /etc/systemd/system/multi-user.target.wants/hac-agent.service; do [ -e "$p" ] && echo "$p"; done
-systemctl list-unit-files 'hac*' --no-legend; systemctl list-units --all 'hac*' --no-legend --plain; pgrep -a -x hac; true`)
+		left := n.Exec(`for p in /etc/hac /usr/local/sbin/hac-agent /var/lib/hac /etc/systemd/system/hac-agent.service /etc/systemd/system/multi-user.target.wants/hac-agent.service; do [ -e "$p" ] && echo "$p"; done
+systemctl list-unit-files 'hac*' --no-legend; systemctl list-units --all 'hac*' --no-legend --plain; pgrep -a -x hac-agent; true`)
 		if strings.TrimSpace(left) != "" {
 			t.Errorf("%s: hac left after destroy:\n%s", n, left)
 		}

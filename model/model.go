@@ -278,7 +278,7 @@ func (c *Cluster) SyncGroupOf(instance string) *SyncGroup {
 
 // AgentOptions configures the hac agent on every node of a cluster.
 type AgentOptions struct {
-	StatusSocket string // unix socket for hac agent status
+	StatusSocket string // unix socket for hac-agent status
 	Metrics      string // IP:port the agent serves Prometheus metrics on; empty: none
 }
 

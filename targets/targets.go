@@ -69,7 +69,7 @@ const DeactivateAgent = "systemctl disable --now hac-agent"
 
 // ActivateAgentConfig is the command that activates a change of agent.json
 // alone: the running agent re-reads it without a gap (the unit's
-// ExecReload, hac agent reload), and fails when it refuses the file; a
+// ExecReload, hac-agent reload), and fails when it refuses the file; a
 // stopped agent is started. [Activations] leaves it out when
 // ActivateAgent runs too: a restart reads the new file.
 const ActivateAgentConfig = "systemctl reload-or-restart hac-agent"

@@ -33,7 +33,7 @@ import (
 	"github.com/hac-project/hac/internal/testenv"
 )
 
-// binary is a hac binary built once per test process.
+// binary is a binary of the module built once per test process.
 type binary struct {
 	once sync.Once
 	path string
@@ -45,7 +45,8 @@ var (
 	hacDirOnce  sync.Once
 	hacDirErr   error
 	hacRace     binary // with -race when the tests run with it
-	hacShipping binary // never with -race
+	agentRace   binary // hac-agent, with -race when the tests run with it
+	hacShipping binary // hac-agent, never with -race
 )
 
 // Main runs the tests and removes the hac binaries built for them; call
@@ -62,19 +63,28 @@ func Main(m *testing.M) int {
 // tests run with it) and returns its path.
 func HacBinary(t testing.TB) string {
 	t.Helper()
-	return hacRace.build(t, "hac", raceEnabled)
+	return hacRace.build(t, "hac", "hac", raceEnabled)
 }
 
-// ShippingBinary builds cmd/hac once per test process as it ships,
+// AgentBinary builds cmd/hac-agent, the agent's binary the nodes run,
+// once per test process (with -race when the tests run with it) and
+// returns its path.
+func AgentBinary(t testing.TB) string {
+	t.Helper()
+	return agentRace.build(t, "hac-agent", "hac-agent", raceEnabled)
+}
+
+// ShippingBinary builds cmd/hac-agent once per test process as it ships,
 // without the race detector, for tests of how the agent copes with load
 // (a packet flood): the race detector makes its receive path several
 // times slower.
 func ShippingBinary(t testing.TB) string {
 	t.Helper()
-	return hacShipping.build(t, "hac-shipping", false)
+	return hacShipping.build(t, "hac-agent", "hac-agent-shipping", false)
 }
 
-func (b *binary) build(t testing.TB, name string, race bool) string {
+// build builds cmd/<cmd> as name in the tests' binary folder.
+func (b *binary) build(t testing.TB, cmd, name string, race bool) string {
 	t.Helper()
 	b.once.Do(func() {
 		hacDirOnce.Do(func() { hacDir, hacDirErr = os.MkdirTemp("", "hac-agenttest-") })
@@ -86,9 +96,9 @@ func (b *binary) build(t testing.TB, name string, race bool) string {
 		if race {
 			args = append(args, "-race") // the daemon's races fail the test (see newDaemon)
 		}
-		out, err := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/hac")...).CombinedOutput()
+		out, err := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/"+cmd)...).CombinedOutput()
 		if err != nil {
-			b.err = fmt.Errorf("go build cmd/hac: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build cmd/%s: %v\n%s", cmd, err, out)
 		}
 	})
 	if b.err != nil {
@@ -220,7 +230,7 @@ type Hac struct {
 	daemon
 	Config string // agent.json
 	Socket string // status socket
-	// Binary is the hac binary Start runs; empty: HacBinary.
+	// Binary is the hac-agent binary Start runs; empty: AgentBinary.
 	Binary string
 }
 
@@ -301,13 +311,13 @@ func (h *Hac) Scrape() (map[string]*dto.MetricFamily, error) {
 	return p.TextToMetricFamilies(resp.Body)
 }
 
-// Start starts hac agent with debug logs.
+// Start starts hac-agent with debug logs.
 func (h *Hac) Start() {
 	bin := h.Binary
 	if bin == "" {
-		bin = HacBinary(h.t)
+		bin = AgentBinary(h.t)
 	}
-	h.start(bin, "agent", "--config", h.Config, "--log-level", "debug")
+	h.start(bin, "--config", h.Config, "--log-level", "debug")
 }
 
 // Kill sends SIGKILL.

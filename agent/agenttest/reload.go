@@ -22,14 +22,14 @@ func (h *Hac) Rewrite(instances ...config.Instance) {
 	}
 }
 
-// Reload runs hac agent reload against the running agent in its node's
+// Reload runs hac-agent reload against the running agent in its node's
 // namespace and returns its combined output and exit error.
 func (h *Hac) Reload() (string, error) {
 	bin := h.Binary
 	if bin == "" {
-		bin = HacBinary(h.t)
+		bin = AgentBinary(h.t)
 	}
-	out, err := h.bed.Command(h.node.NS, bin, "agent", "reload", "--socket", h.Socket).CombinedOutput()
+	out, err := h.bed.Command(h.node.NS, bin, "reload", "--socket", h.Socket).CombinedOutput()
 	return string(out), err
 }
 

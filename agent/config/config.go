@@ -25,7 +25,7 @@ const FormatVersion = 1
 // DefaultPath is where hac build puts the agent's configuration on a node.
 const DefaultPath = "/etc/hac/agent.json"
 
-// DefaultStatusSocket is the unix socket hac agent status talks to.
+// DefaultStatusSocket is the unix socket hac-agent status talks to.
 const DefaultStatusSocket = "/run/hac/agent.sock"
 
 // Config is the whole agent configuration of one node.
@@ -205,7 +205,7 @@ func Load(path string) (*Config, []byte, error) {
 	return c, b, nil
 }
 
-// Digest is the configuration digest hac agent status reports and hac
+// Digest is the configuration digest hac-agent status reports and hac
 // status compares with the built file: "sha256:" and the hex SHA-256 of the
 // file's bytes.
 func Digest(b []byte) string {

@@ -17,7 +17,7 @@ var reloadable = []string{"Cluster", "Node", "Instances"}
 // only a restart of the agent applies (the status socket the reload
 // request itself came on, the metrics listener, the sync groups: any field
 // but the names and the instances), as [Problem]s; nil: a reload (SIGHUP,
-// hac agent reload) applies cur. The agent refuses such a reload; hac
+// hac-agent reload) applies cur. The agent refuses such a reload; hac
 // apply restarts the agent instead of reloading it.
 func RestartOnly(old, cur *Config) error {
 	var errs []error

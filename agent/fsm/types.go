@@ -42,7 +42,7 @@ var stateNames = [...]string{
 	Stopped:    "STOPPED",
 }
 
-// String returns the name hac agent status prints: INIT, BACKUP, MASTER,
+// String returns the name hac-agent status prints: INIT, BACKUP, MASTER,
 // FAULT, DRAINING or STOPPED.
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {

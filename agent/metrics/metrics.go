@@ -1,7 +1,7 @@
 // Package metrics serves a running hac agent's state as Prometheus metrics
 // (agent.metrics in agent.json). It keeps no counters of its own: a
 // [Collector] reads the agent's status report (package status, the one
-// home of every count, which hac agent status shows too) on every scrape
+// home of every count, which hac-agent status shows too) on every scrape
 // and turns it into metrics named by Prometheus' conventions: the
 // hac_vrrp_ prefix, units in the names, counters ending in _total.
 //

@@ -111,7 +111,7 @@ func (e *HeldError) Error() string {
 	if e.PID > 0 {
 		who = fmt.Sprintf("another hac agent (pid %d)", e.PID)
 	}
-	return fmt.Sprintf("%s already runs on this node (network namespace): it holds the lock %s; nothing was changed. Stop it first (systemctl stop hac-agent), or use hac agent status / handoff to talk to it", who, e.Path)
+	return fmt.Sprintf("%s already runs on this node (network namespace): it holds the lock %s; nothing was changed. Stop it first (systemctl stop hac-agent), or use hac-agent status / handoff to talk to it", who, e.Path)
 }
 
 // LockPath returns the node lock's path in dir for the calling thread's

@@ -1,5 +1,5 @@
 // Package status is what a running hac agent says about itself: the
-// report served on its unix socket, printed by hac agent status, and read
+// report served on its unix socket, printed by hac-agent status, and read
 // by hac apply and hac status to verify a node.
 package status
 
@@ -12,7 +12,7 @@ import (
 )
 
 // Report is one agent's state. Its JSON form is what
-// `hac agent status --format json` prints.
+// `hac-agent status --format json` prints.
 type Report struct {
 	Cluster      string     `json:"cluster"`
 	Node         string     `json:"node"`

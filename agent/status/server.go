@@ -393,7 +393,7 @@ func call(ctx context.Context, path string, req Request) (*Response, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("agent status socket %s: %w (is hac agent running, and are you root?)", path, err)
+		return nil, fmt.Errorf("agent status socket %s: %w (is the hac agent running, and are you root?)", path, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// WriteText prints r as hac agent status shows it: a header with the node,
+// WriteText prints r as hac-agent status shows it: a header with the node,
 // version and config digest, then one table row per instance.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder

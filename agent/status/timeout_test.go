@@ -93,7 +93,7 @@ func answerOf(t *testing.T, c net.Conn) Response {
 // never make a request wait: each new connection drops the oldest silent
 // one, which is told why. The request timeout is an hour here, so only the
 // drop can serve the request (it waited for the timeout before: eight idle
-// clients starved hac agent status for about 7 s).
+// clients starved hac-agent status for about 7 s).
 func TestIdleClientsDoNotStarve(t *testing.T) {
 	path, _ := serveAt(t, nobody{}, time.Hour)
 	const extra = 4

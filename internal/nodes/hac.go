@@ -7,19 +7,22 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/hac-project/hac/internal/version"
 )
 
-// The static hac binary, built once per test process.
+// The static hac and hac-agent binaries, built once per test process.
 var (
 	hacOnce sync.Once
 	hacPath string
 	hacErr  error
 )
 
-// HacBinary builds cmd/hac once per test process as a static binary
-// (CGO_ENABLED=0: it runs inside the nodes whatever their C library, as
-// hac apply --install-agent puts it there) and returns its path. The
-// binary is removed when the test binary exits through [Main].
+// HacBinary builds cmd/hac and cmd/hac-agent once per test process as
+// static binaries in one folder (CGO_ENABLED=0: hac-agent runs inside the
+// nodes whatever their C library, as hac apply puts it there, and hac
+// apply finds it next to hac) and returns hac's path. The binaries are
+// removed when the test binary exits through [Main].
 func HacBinary(t testing.TB) string {
 	t.Helper()
 	hacOnce.Do(func() {
@@ -28,12 +31,7 @@ func HacBinary(t testing.TB) string {
 		if hacErr != nil {
 			return
 		}
-		hacPath = filepath.Join(dir, "hac")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", hacPath, "github.com/hac-project/hac/cmd/hac")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			hacErr = fmt.Errorf("nodes: go build (static) cmd/hac: %v\n%s", err, out)
-		}
+		hacPath, hacErr = build(dir, "")
 	})
 	if hacErr != nil {
 		t.Fatal(hacErr)
@@ -41,7 +39,36 @@ func HacBinary(t testing.TB) string {
 	return hacPath
 }
 
-// Main runs the tests and removes the binary HacBinary built; call it
+// BuildRelease builds static hac and hac-agent binaries into dir that
+// say they are release (as make build VERSION=release does), and returns
+// hac's path: another version than the test's own hac.
+func BuildRelease(t testing.TB, dir, release string) string {
+	t.Helper()
+	p, err := build(dir, release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// build builds static hac and hac-agent into dir, with the release
+// version when it is set, and returns hac's path.
+func build(dir, release string) (string, error) {
+	for _, cmd := range []string{"hac", "hac-agent"} {
+		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, cmd)}
+		if release != "" {
+			args = append(args, "-ldflags", "-X "+version.ReleaseFlag+"="+release)
+		}
+		c := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/"+cmd)...)
+		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := c.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("nodes: go build (static) cmd/%s: %v\n%s", cmd, err, out)
+		}
+	}
+	return filepath.Join(dir, "hac"), nil
+}
+
+// Main runs the tests and removes the binaries HacBinary built; call it
 // from TestMain: os.Exit(nodes.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()

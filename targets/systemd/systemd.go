@@ -16,8 +16,9 @@ import (
 // Path is where the unit goes.
 const Path = "/etc/systemd/system/hac-agent.service"
 
-// Binary is where hac apply installs the hac binary on a node.
-const Binary = "/usr/local/bin/hac"
+// Binary is where hac apply installs the agent's binary, hac-agent, on a
+// node.
+const Binary = "/usr/local/sbin/hac-agent"
 
 // WatchdogSec is the unit's watchdog timeout: the agent pings every half
 // of it while every instance's protocol loop answers. A hung agent is
@@ -66,12 +67,12 @@ WatchdogSec=%s
 # Ready after the first run of every check (in parallel, each bounded by
 # its timeout).
 TimeoutStartSec=%d
-ExecStart=%s agent --config %s
+ExecStart=%s --config %s
 # systemctl reload: agent.json is re-read without a gap; a refused file
 # fails the reload and the running configuration stays. The agent sends
 # RELOADING=1 and READY=1 around every reload (SIGHUP too); not
 # Type=notify-reload, which needs systemd 253 (Debian 12 has 252).
-ExecReload=%s agent reload --config %s
+ExecReload=%s reload --config %s
 Restart=on-failure
 RestartSec=1s
 # On SIGTERM a master hands over (priority 0 advert) and keeps its VIPs

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/internal/testenv"
 )
 
@@ -51,23 +52,23 @@ func TestAgentExitCodes(t *testing.T) {
 		want   int
 		stderr string
 	}{
-		{[]string{"agent", "handoff", "--socket", sock, "--instance", "nope"}, ExitUsage, `no instance named "nope": the agent runs VI_1, VI_2`},
-		{[]string{"agent", "takeover", "--socket", sock, "--instance", "nope"}, ExitUsage, `no instance named "nope": the agent runs VI_1, VI_2`},
-		{[]string{"agent", "takeover", "--status-socket", sock, "--instance", "nope", "--release"}, ExitUsage, `no instance named "nope"`},
-		{[]string{"agent", "handoff", "--socket", sock, "--instance", "VI_2"}, ExitOK, ""},
-		{[]string{"agent", "status", "--socket", sock}, ExitOK, ""},
-		{[]string{"agent", "reload", "--socket", sock}, ExitFailed, "reload refused"},
-		{[]string{"agent", "status", "--socket", nowhere}, ExitFailed, "is hac agent running"},
-		{[]string{"agent", "handoff", "--socket", nowhere, "--instance", "nope"}, ExitFailed, "is hac agent running"},
-		{[]string{"agent", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{[]string{"agent", "--config", filepath.Join(dir, "missing.json")}, ExitUsage, "missing.json: no such file or directory: give the agent.json hac build wrote with --config"},
-		{[]string{"agent", "status", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{[]string{"agent", "status", "--format", "yaml"}, ExitUsage, `unknown --format "yaml"`},
-		{[]string{"agent", "handoff", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{[]string{"agent", "takeover", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{[]string{"agent", "reload", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{[]string{"agent", "reload", "extra"}, ExitUsage, "unknown command"},
-		{[]string{"agent", "handoff", "--socket", sock, "VI_1"}, ExitUsage, "unknown command"},
+		{[]string{"agent", "handoff", "--socket", sock, "--instance", "nope"}, exitcode.Usage, `no instance named "nope": the agent runs VI_1, VI_2`},
+		{[]string{"agent", "takeover", "--socket", sock, "--instance", "nope"}, exitcode.Usage, `no instance named "nope": the agent runs VI_1, VI_2`},
+		{[]string{"agent", "takeover", "--status-socket", sock, "--instance", "nope", "--release"}, exitcode.Usage, `no instance named "nope"`},
+		{[]string{"agent", "handoff", "--socket", sock, "--instance", "VI_2"}, exitcode.OK, ""},
+		{[]string{"agent", "status", "--socket", sock}, exitcode.OK, ""},
+		{[]string{"agent", "reload", "--socket", sock}, exitcode.Failed, "reload refused"},
+		{[]string{"agent", "status", "--socket", nowhere}, exitcode.Failed, "is the hac agent running"},
+		{[]string{"agent", "handoff", "--socket", nowhere, "--instance", "nope"}, exitcode.Failed, "is the hac agent running"},
+		{[]string{"agent", "--no-such-flag"}, exitcode.Usage, "unknown flag"},
+		{[]string{"agent", "--config", filepath.Join(dir, "missing.json")}, exitcode.Usage, "missing.json: no such file or directory: give the agent.json hac build wrote with --config"},
+		{[]string{"agent", "status", "--no-such-flag"}, exitcode.Usage, "unknown flag"},
+		{[]string{"agent", "status", "--format", "yaml"}, exitcode.Usage, `unknown --format "yaml"`},
+		{[]string{"agent", "handoff", "--no-such-flag"}, exitcode.Usage, "unknown flag"},
+		{[]string{"agent", "takeover", "--no-such-flag"}, exitcode.Usage, "unknown flag"},
+		{[]string{"agent", "reload", "--no-such-flag"}, exitcode.Usage, "unknown flag"},
+		{[]string{"agent", "reload", "extra"}, exitcode.Usage, "unknown command"},
+		{[]string{"agent", "handoff", "--socket", sock, "VI_1"}, exitcode.Usage, "unknown command"},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/targets/build"
 )
@@ -27,24 +28,24 @@ leaves it untouched. Exit codes: 0 built, 1 invalid configuration, 3 usage,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if out == "" {
-				return exitCode(ExitUsage, "build needs an output folder: hac build -o OUT PATH...")
+				return exitcode.New(exitcode.Usage, "build needs an output folder: hac build -o OUT PATH...")
 			}
 			res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 			if err != nil {
-				return exitCode(ExitUsage, "%v", err)
+				return exitcode.New(exitcode.Usage, "%v", err)
 			}
 			if err := res.Diags.WriteText(c.ErrOrStderr()); err != nil {
-				return exitCode(ExitUsage, "%v", err)
+				return exitcode.New(exitcode.Usage, "%v", err)
 			}
 			if res.Diags.HasErrors() {
-				return exitCode(ExitInvalid, "invalid configuration: %s left untouched", out)
+				return exitcode.New(exitcode.Invalid, "invalid configuration: %s left untouched", out)
 			}
 			trees, err := build.Build(res.Clusters)
 			if err != nil {
-				return exitCode(ExitInvalid, "%v", err)
+				return exitcode.New(exitcode.Invalid, "%v", err)
 			}
 			if err := build.Write(out, trees); err != nil {
-				return exitCode(ExitFailed, "%v", err)
+				return exitcode.New(exitcode.Failed, "%v", err)
 			}
 			keys := make([]string, 0, len(trees))
 			for k := range trees {

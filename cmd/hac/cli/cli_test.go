@@ -12,7 +12,7 @@ var update = flag.Bool("update", false, "rewrite the scripts' expected output (c
 
 // TestMain lets testscript run the real hac CLI in-process as "hac".
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanup{m}, map[string]func(){
 		"hac": func() { os.Exit(Main()) },
 	})
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/deploy/sshtest"
 )
 
@@ -74,7 +76,11 @@ func newDeployRig(t *testing.T) *deployRig {
 func (r *deployRig) hac(t *testing.T, wantCode int, args ...string) (stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code := run(append(args, r.flags...), &o, &e)
+	flags := r.flags
+	if args[0] == "plan" || args[0] == "apply" {
+		flags = append(flags, "--agent-binary", testAgent(t))
+	}
+	code := run(append(args, flags...), &o, &e)
 	if code != wantCode {
 		t.Fatalf("hac %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, o.String(), e.String())
 	}
@@ -90,7 +96,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	r := newDeployRig(t)
 
 	// Unknown hosts: refused, with the fingerprint and how to trust them.
-	out, errOut := r.hac(t, ExitFailed, "plan", "ncp")
+	out, errOut := r.hac(t, exitcode.Failed, "plan", "ncp")
 	for _, s := range r.servers {
 		if fp := ssh.FingerprintSHA256(s.HostKey); !strings.Contains(out, fp) {
 			t.Errorf("plan output does not show fingerprint %s:\n%s", fp, out)
@@ -101,10 +107,12 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// --accept-new records them; the plan shows the files to create.
-	out, _ = r.hac(t, ExitChanges, "plan", "--accept-new", "ncp")
+	out, _ = r.hac(t, exitcode.Changes, "plan", "--accept-new", "ncp")
 	t.Logf("hac plan:\n%s", out)
 	for _, want := range []string{
-		"ncp-lb/lb1 (lb1.example.net): 3 file(s) change",
+		"ncp-lb/lb1 (lb1.example.net): 5 file(s) change",
+		"create /usr/local/sbin/hac-agent (0755, binary)",
+		"hac-agent missing: installs hac-agent",
 		"create /etc/hac/agent.json (0600, secret changed (content not shown))",
 		"+++ build:/etc/network/interfaces.d/hac-eth1",
 		"+    address 192.168.200.11/24",
@@ -120,7 +128,7 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// Apply (no activation: this machine is not a node), backup first.
-	out, errOut = r.hac(t, ExitOK, "apply", "--no-activate", "ncp")
+	out, errOut = r.hac(t, exitcode.OK, "apply", "--no-activate", "ncp")
 	t.Logf("hac apply:\n%s%s", errOut, out)
 	if i, j := strings.Index(errOut, "ncp-lb/lb2: applied"), strings.Index(errOut, "ncp-lb/lb1: applied"); i < 0 || j < i {
 		t.Errorf("rolling order: want lb2 (backup) applied before lb1:\n%s", errOut)
@@ -129,20 +137,23 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("agent.json on lb1: %v %v", fi, err)
 	}
+	if out, err := exec.Command(filepath.Join(r.root, "lb1", "usr/local/sbin/hac-agent"), "version").Output(); err != nil || !strings.HasPrefix(string(out), "hac-agent ") {
+		t.Errorf("hac-agent on lb1: %q %v", out, err)
+	}
 	if !strings.Contains(out, "applied") {
 		t.Errorf("summary:\n%s", out)
 	}
 
 	// Idempotent: nothing to do, and it says so.
-	r.hac(t, ExitOK, "plan", "ncp")
-	out, _ = r.hac(t, ExitOK, "apply", "--no-activate", "ncp")
+	r.hac(t, exitcode.OK, "plan", "ncp")
+	out, _ = r.hac(t, exitcode.OK, "apply", "--no-activate", "ncp")
 	if !strings.Contains(out, "No changes: 2 node(s) already up to date.") {
 		t.Errorf("second apply:\n%s", out)
 	}
 
 	// The same from a built tree, as JSON.
 	run([]string{"build", "-o", "out", "ncp"}, &bytes.Buffer{}, &bytes.Buffer{})
-	out, _ = r.hac(t, ExitOK, "plan", "--from", "out", "--format", "json", "ncp-lb")
+	out, _ = r.hac(t, exitcode.OK, "plan", "--from", "out", "--format", "json", "ncp-lb")
 	var plan struct {
 		Changed bool
 		Nodes   []struct{ Node string }
@@ -152,13 +163,13 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	}
 
 	// Cluster names instead of paths: the tree in ./out.
-	r.hac(t, ExitOK, "plan", "ncp-lb")
-	if _, errOut := r.hac(t, ExitUsage, "plan", "no-such-cluster"); !strings.Contains(errOut, `no cluster "no-such-cluster" (clusters: [ncp-lb])`) {
+	r.hac(t, exitcode.OK, "plan", "ncp-lb")
+	if _, errOut := r.hac(t, exitcode.Usage, "plan", "no-such-cluster"); !strings.Contains(errOut, `no cluster "no-such-cluster" (clusters: [ncp-lb])`) {
 		t.Errorf("unknown cluster: %s", errOut)
 	}
 
 	// hac status: no agent answers here, which is drift.
-	out, _ = r.hac(t, ExitFailed, "status", "--agent-status-command", "false", "ncp")
+	out, _ = r.hac(t, exitcode.Failed, "status", "--agent-status-command", "false", "ncp")
 	if !strings.Contains(out, "DRIFT") || !strings.Contains(out, "instance VI_1 has no master") {
 		t.Errorf("status:\n%s", out)
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/deploy"
 )
 
@@ -44,7 +45,7 @@ configuration, 3 usage, 4 a node could not be inspected or failed.`,
 			// Shared with plan and apply, meaningless here.
 			for _, name := range []string{"allow-v2-interval-change", "agent-status-command"} {
 				if c.Flags().Changed(name) {
-					return exitCode(ExitUsage, "--%s: hac destroy neither applies a configuration nor asks the agents: remove it", name)
+					return exitcode.New(exitcode.Usage, "--%s: hac destroy neither applies a configuration nor asks the agents: remove it", name)
 				}
 			}
 			t, d, err := f.prepare(c.ErrOrStderr(), args, o, yes)
@@ -68,7 +69,7 @@ configuration, 3 usage, 4 a node could not be inspected or failed.`,
 				return err
 			}
 			if !td.OK() {
-				return exitCode(ExitFailed, "hac destroy did not complete")
+				return exitcode.New(exitcode.Failed, "hac destroy did not complete")
 			}
 			return nil
 		},

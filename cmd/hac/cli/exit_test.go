@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 )
 
 // tabYAML is a cluster file with a tab in its indentation on line 4.
@@ -27,24 +29,24 @@ func TestExitCodes(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"no-such-command"}, ExitUsage},
-		{[]string{"vet", "--no-such-flag", "."}, ExitUsage},
-		{[]string{"plan", "--no-such-flag", "."}, ExitUsage},
-		{[]string{"apply", "--no-such-flag", "."}, ExitUsage},
-		{[]string{"status", "--no-such-flag", "."}, ExitUsage},
-		{[]string{"build", "--no-such-flag"}, ExitUsage},
-		{[]string{"vet", "no/such/path.cue"}, ExitUsage},
-		{[]string{"build", "-o", "out", "no/such/path.cue"}, ExitUsage},
-		{[]string{"plan", "no/such/path.cue"}, ExitUsage},
-		{[]string{"plan", "--format", "xml", "tab.yaml"}, ExitUsage},
-		{[]string{"vet", "tab.yaml"}, ExitInvalid},
-		{[]string{"vet", "--format", "json", "tab.yaml"}, ExitInvalid},
-		{[]string{"build", "-o", "out", "tab.yaml"}, ExitInvalid},
-		{[]string{"plan", "tab.yaml"}, ExitInvalid},
-		{[]string{"apply", "tab.yaml"}, ExitInvalid},
-		{[]string{"vet", "bad.cue"}, ExitInvalid},
-		{[]string{"plan", "bad.cue"}, ExitInvalid},
-		{[]string{"schema", "--field", "no.such"}, ExitUsage},
+		{[]string{"no-such-command"}, exitcode.Usage},
+		{[]string{"vet", "--no-such-flag", "."}, exitcode.Usage},
+		{[]string{"plan", "--no-such-flag", "."}, exitcode.Usage},
+		{[]string{"apply", "--no-such-flag", "."}, exitcode.Usage},
+		{[]string{"status", "--no-such-flag", "."}, exitcode.Usage},
+		{[]string{"build", "--no-such-flag"}, exitcode.Usage},
+		{[]string{"vet", "no/such/path.cue"}, exitcode.Usage},
+		{[]string{"build", "-o", "out", "no/such/path.cue"}, exitcode.Usage},
+		{[]string{"plan", "no/such/path.cue"}, exitcode.Usage},
+		{[]string{"plan", "--format", "xml", "tab.yaml"}, exitcode.Usage},
+		{[]string{"vet", "tab.yaml"}, exitcode.Invalid},
+		{[]string{"vet", "--format", "json", "tab.yaml"}, exitcode.Invalid},
+		{[]string{"build", "-o", "out", "tab.yaml"}, exitcode.Invalid},
+		{[]string{"plan", "tab.yaml"}, exitcode.Invalid},
+		{[]string{"apply", "tab.yaml"}, exitcode.Invalid},
+		{[]string{"vet", "bad.cue"}, exitcode.Invalid},
+		{[]string{"plan", "bad.cue"}, exitcode.Invalid},
+		{[]string{"schema", "--field", "no.such"}, exitcode.Usage},
 	} {
 		var stdout, stderr bytes.Buffer
 		if got := run(tc.args, &stdout, &stderr); got != tc.want {

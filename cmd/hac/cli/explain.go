@@ -12,6 +12,7 @@ import (
 	"cuelang.org/go/cue"
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/election"
@@ -44,7 +45,7 @@ instances, VIPs, failover order): hac explain --format dot ncp-lb | dot -Tsvg.`,
 
 func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	if format != "text" && format != "dot" {
-		return exitCode(ExitUsage, "unknown --format %q: use text or dot", format)
+		return exitcode.New(exitcode.Usage, "unknown --format %q: use text or dot", format)
 	}
 	var paths, names []string
 	for _, a := range args {
@@ -59,11 +60,11 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 	}
 	res, err := compiler.Compile(paths, compiler.Options{})
 	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitcode.New(exitcode.Usage, "%v", err)
 	}
 	invalid := func() error {
 		res.Diags.WriteText(stderr)
-		return exitCode(ExitInvalid, "the configuration is invalid: run hac vet")
+		return exitcode.New(exitcode.Invalid, "the configuration is invalid: run hac vet")
 	}
 	clusters := res.Clusters
 	if len(names) == 0 && res.Diags.HasErrors() {
@@ -80,13 +81,13 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 				// with another cluster...): explaining one of its
 				// declarations would contradict hac vet.
 				own.WriteText(stderr)
-				return exitCode(ExitInvalid, "cluster %s is invalid: run hac vet", n)
+				return exitcode.New(exitcode.Invalid, "cluster %s is invalid: run hac vet", n)
 			case i >= 0:
 				clusters = append(clusters, res.Clusters[i])
 			case res.Diags.HasErrors():
 				return invalid()
 			default:
-				return exitCode(ExitUsage, "no cluster %q in %s (and no such file)", n, strings.Join(paths, " "))
+				return exitcode.New(exitcode.Usage, "no cluster %q in %s (and no such file)", n, strings.Join(paths, " "))
 			}
 		}
 	}
@@ -103,7 +104,7 @@ func runExplain(stdout, stderr io.Writer, args []string, format string) error {
 		_, err = io.WriteString(stdout, b.String())
 	}
 	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitcode.New(exitcode.Usage, "%v", err)
 	}
 	return nil
 }

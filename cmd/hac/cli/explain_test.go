@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func TestExplainDot(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"explain", "--format", "dot", dir}, &stdout, &stderr); code != ExitOK {
+	if code := run([]string{"explain", "--format", "dot", dir}, &stdout, &stderr); code != exitcode.OK {
 		t.Fatalf("hac explain --format dot: exit %d\n%s", code, stderr.String())
 	}
 	cmd := exec.Command(dot, "-Tsvg")

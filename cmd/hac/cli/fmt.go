@@ -15,6 +15,7 @@ import (
 	"cuelang.org/go/cue/parser"
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler/discover"
 )
 
@@ -48,7 +49,7 @@ Files are replaced atomically and keep their mode.`,
 func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
 	for _, arg := range args {
 		if ext := filepath.Ext(arg); !discover.IsPattern(arg) && ext != ".cue" && slices.Contains(discover.ClusterExtensions, ext) {
-			return exitCode(ExitUsage, "%s: hac fmt formats CUE files only; YAML and JSON are left as you write them (hac vet checks their syntax)", arg)
+			return exitcode.New(exitcode.Usage, "%s: hac fmt formats CUE files only; YAML and JSON are left as you write them (hac vet checks their syntax)", arg)
 		}
 	}
 	var files []string
@@ -58,7 +59,7 @@ func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
 		case errors.Is(err, discover.ErrNoClusters):
 			// A folder of YAML only: nothing to format.
 		case err != nil:
-			return exitCode(ExitUsage, "%v", err)
+			return exitcode.New(exitcode.Usage, "%v", err)
 		}
 		files = append(files, found...)
 	}
@@ -78,9 +79,9 @@ func runFmt(stdout, stderr io.Writer, args []string, check bool) error {
 	}
 	switch {
 	case unformatted > 0:
-		return exitCode(ExitInvalid, "%d file(s) not formatted: run hac fmt", unformatted)
+		return exitcode.New(exitcode.Invalid, "%d file(s) not formatted: run hac fmt", unformatted)
 	case failed:
-		return exitCode(ExitInvalid, "")
+		return exitcode.New(exitcode.Invalid, "")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/importer/keepalived"
@@ -120,26 +121,26 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		Header:    "Imported by hac import keepalived from " + strings.Join(args, ", ") + ".",
 	}
 	if f.passEnv != "" && f.passFile != "" {
-		return exitCode(ExitUsage, "give --pass-env or --pass-file, not both")
+		return exitcode.New(exitcode.Usage, "give --pass-env or --pass-file, not both")
 	}
 	if _, err := os.Stat(f.output); err == nil && f.output != "-" && !f.force {
-		return exitCode(ExitUsage, "%s exists: hac import does not replace it (it may hold your edits): give --force to replace it, or another -o", f.output)
+		return exitcode.New(exitcode.Usage, "%s exists: hac import does not replace it (it may hold your edits): give --force to replace it, or another -o", f.output)
 	}
 	if !slices.Contains([]string{"none", "netplan", "ifupdown"}, f.render) {
-		return exitCode(ExitUsage, "--render %q: use none, netplan or ifupdown", f.render)
+		return exitcode.New(exitcode.Usage, "--render %q: use none, netplan or ifupdown", f.render)
 	}
 	for _, a := range f.addresses {
 		node, ip, ok := strings.Cut(a, "=")
 		addr, err := netip.ParseAddr(ip)
 		if !ok || node == "" || err != nil {
-			return exitCode(ExitUsage, "--address %q: want NODE=IP, e.g. lb1=192.168.200.11", a)
+			return exitcode.New(exitcode.Usage, "--address %q: want NODE=IP, e.g. lb1=192.168.200.11", a)
 		}
 		opt.Addresses[node] = addr
 	}
 	for _, s := range f.subnets {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return exitCode(ExitUsage, "--subnet %q: want a prefix such as 192.168.200.0/24", s)
+			return exitcode.New(exitcode.Usage, "--subnet %q: want a prefix such as 192.168.200.0/24", s)
 		}
 		opt.Subnets = append(opt.Subnets, p.Masked())
 	}
@@ -153,10 +154,10 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 	for _, arg := range args {
 		node, file, ok := strings.Cut(arg, "=")
 		if !ok || node == "" || file == "" {
-			return exitCode(ExitUsage, "%q: want NODE=FILE or NODE=ssh://[USER@]HOST, e.g. lb1=/etc/keepalived/keepalived.conf", arg)
+			return exitcode.New(exitcode.Usage, "%q: want NODE=FILE or NODE=ssh://[USER@]HOST, e.g. lb1=/etc/keepalived/keepalived.conf", arg)
 		}
 		if slices.ContainsFunc(nodes, func(n keepalived.NodeConfig) bool { return n.Node == node }) {
-			return exitCode(ExitUsage, "node %s is given twice", node)
+			return exitcode.New(exitcode.Usage, "node %s is given twice", node)
 		}
 		var pf *keepalived.File
 		target, conf, err := live.Target(file)
@@ -174,13 +175,13 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 			opt.SSH[node] = keepalived.SSH{Host: target.Host, User: target.User, Port: target.Port, Sudo: sudo}
 		case errors.Is(err, live.ErrNotFound):
 			if _, err := os.Stat(file); err != nil {
-				return exitCode(ExitUsage, "%v", err)
+				return exitcode.New(exitcode.Usage, "%v", err)
 			}
 			if pf, err = keepalived.Load(file, keepalived.OSFS{}); err != nil {
 				probs = append(probs, loadProblem(err))
 			}
 		default:
-			return exitCode(ExitUsage, "%v", err)
+			return exitcode.New(exitcode.Usage, "%v", err)
 		}
 		if pf == nil {
 			failed = true
@@ -193,9 +194,9 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 	probs = append(probs, liveAddresses(&opt, nodes, own)...)
 	if failed {
 		if err := problemDiags(probs).WriteText(stderr); err != nil {
-			return exitCode(ExitFailed, "%v", err)
+			return exitcode.New(exitcode.Failed, "%v", err)
 		}
-		return exitCode(ExitInvalid, "nothing written: %s", importFix(probs))
+		return exitcode.New(exitcode.Invalid, "nothing written: %s", importFix(probs))
 	}
 	var leftOut []string
 	if f.ignoreUnsupported {
@@ -226,9 +227,9 @@ func runImportKeepalived(stdout, stderr io.Writer, args []string, f importFlags)
 		return writeImported(stdout, stderr, src, f.output, mode, probs)
 	}
 	if err := problemDiags(probs).WriteText(stderr); err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitcode.New(exitcode.Failed, "%v", err)
 	}
-	return exitCode(ExitInvalid, "nothing written: %s", importFix(probs))
+	return exitcode.New(exitcode.Invalid, "nothing written: %s", importFix(probs))
 }
 
 // lostBy says how hac apply would drop the directives an import leaves
@@ -291,14 +292,14 @@ func writeImported(stdout, stderr io.Writer, src []byte, output string, mode os.
 	}
 	res, err := compiler.CompileSources([]compiler.Source{{Name: name, Data: src}}, compiler.Options{})
 	if err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitcode.New(exitcode.Failed, "%v", err)
 	}
 	diags := append(problemDiags(probs), res.Diags...)
 	if err := diags.WriteText(stderr); err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitcode.New(exitcode.Failed, "%v", err)
 	}
 	if res.Diags.HasErrors() {
-		return exitCode(ExitInvalid, "the imported description does not compile: nothing written")
+		return exitcode.New(exitcode.Invalid, "the imported description does not compile: nothing written")
 	}
 	if output == "-" {
 		_, err = stdout.Write(src)
@@ -306,7 +307,7 @@ func writeImported(stdout, stderr io.Writer, src []byte, output string, mode os.
 		err = writeFileAtomic(output, src, mode)
 	}
 	if err != nil {
-		return exitCode(ExitFailed, "%v", err)
+		return exitcode.New(exitcode.Failed, "%v", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/lab"
 	"github.com/hac-project/hac/targets/build"
@@ -60,13 +61,13 @@ made; its base name starts every namespace name. One lab per root.`,
 func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, error) {
 	res, err := compiler.Compile(paths, compiler.Options{Secrets: true})
 	if err != nil {
-		return lab.Spec{}, exitCode(ExitUsage, "%v", err)
+		return lab.Spec{}, exitcode.New(exitcode.Usage, "%v", err)
 	}
 	if res.Diags.HasErrors() {
 		if err := res.Diags.WriteText(c.ErrOrStderr()); err != nil {
-			return lab.Spec{}, exitCode(ExitUsage, "%v", err)
+			return lab.Spec{}, exitcode.New(exitcode.Usage, "%v", err)
 		}
-		return lab.Spec{}, exitCode(ExitInvalid, "invalid configuration: no lab made")
+		return lab.Spec{}, exitcode.New(exitcode.Invalid, "invalid configuration: no lab made")
 	}
 	var names []string
 	for _, cl := range res.Clusters {
@@ -77,16 +78,16 @@ func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, 
 	case cluster == "" && len(names) == 1:
 		i = 0
 	case cluster == "" && len(names) == 0:
-		return lab.Spec{}, exitCode(ExitInvalid, "%s declares no cluster", strings.Join(paths, " "))
+		return lab.Spec{}, exitcode.New(exitcode.Invalid, "%s declares no cluster", strings.Join(paths, " "))
 	case cluster == "":
-		return lab.Spec{}, exitCode(ExitUsage, "%s declares clusters %s: choose one with --cluster", strings.Join(paths, " "), strings.Join(names, ", "))
+		return lab.Spec{}, exitcode.New(exitcode.Usage, "%s declares clusters %s: choose one with --cluster", strings.Join(paths, " "), strings.Join(names, ", "))
 	case i < 0:
-		return lab.Spec{}, exitCode(ExitUsage, "no cluster %q in %s: use one of %s", cluster, strings.Join(paths, " "), strings.Join(names, ", "))
+		return lab.Spec{}, exitcode.New(exitcode.Usage, "no cluster %q in %s: use one of %s", cluster, strings.Join(paths, " "), strings.Join(names, ", "))
 	}
 	cl := res.Clusters[i]
 	trees, err := build.Build(res.Clusters[i : i+1])
 	if err != nil {
-		return lab.Spec{}, exitCode(ExitInvalid, "%v", err)
+		return lab.Spec{}, exitcode.New(exitcode.Invalid, "%v", err)
 	}
 	agents := map[string][]byte{}
 	for _, t := range trees {
@@ -98,7 +99,7 @@ func labSpec(c *cobra.Command, root, cluster string, paths []string) (lab.Spec, 
 	}
 	hac, err := os.Executable()
 	if err != nil {
-		return lab.Spec{}, exitCode(ExitUsage, "lab: cannot find the hac executable: %v", err)
+		return lab.Spec{}, exitcode.New(exitcode.Usage, "lab: cannot find the hac executable: %v", err)
 	}
 	return lab.Spec{Root: root, Paths: paths, Cluster: cl, Agents: agents, Hac: hac}, nil
 }
@@ -128,11 +129,11 @@ func labErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ae):
-		return exitCode(ExitUsage, "%v", err)
+		return exitcode.New(exitcode.Usage, "%v", err)
 	case errors.As(err, &fe):
-		return exitCode(ExitFailed, "%v", err)
+		return exitcode.New(exitcode.Failed, "%v", err)
 	}
-	return exitCode(ExitInvalid, "%v", err)
+	return exitcode.New(exitcode.Invalid, "%v", err)
 }
 
 func newLabUpCmd(root *string) *cobra.Command {
@@ -202,7 +203,7 @@ go as expected.`,
 					if err := lab.Down(*root); err != nil {
 						fmt.Fprintln(c.ErrOrStderr(), "hac:", err)
 					}
-					os.Exit(ExitInvalid)
+					os.Exit(exitcode.Invalid)
 				}
 			}()
 			_, err = lab.Run(sp, string(how), c.OutOrStdout())
@@ -263,7 +264,7 @@ func newLabFailCmd(root *string) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if check != "" && c.Flags().Changed("how") {
-				return exitCode(ExitUsage, "fail takes --how or --check, not both")
+				return exitcode.New(exitcode.Usage, "fail takes --how or --check, not both")
 			}
 			h := string(how)
 			if check != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/lab"
 )
 
@@ -33,17 +34,17 @@ func TestLabErrCodes(t *testing.T) {
 		err  error
 		want int
 	}{
-		{nil, ExitOK},
-		{&lab.ArgError{}, ExitUsage},
-		{fmt.Errorf("up: %w", &lab.FailError{Err: errors.New("lab: the agent of lb1 did not answer")}), ExitFailed},
-		{errors.Join(&lab.FailError{Err: errors.New("lab: kill")}, errors.New("lab: record state")), ExitFailed},
-		{fmt.Errorf("lab: %w (no state.json)", lab.ErrNotUp), ExitInvalid},
-		{errors.New("lab: failover did not go as expected"), ExitInvalid},
+		{nil, exitcode.OK},
+		{&lab.ArgError{}, exitcode.Usage},
+		{fmt.Errorf("up: %w", &lab.FailError{Err: errors.New("lab: the agent of lb1 did not answer")}), exitcode.Failed},
+		{errors.Join(&lab.FailError{Err: errors.New("lab: kill")}, errors.New("lab: record state")), exitcode.Failed},
+		{fmt.Errorf("lab: %w (no state.json)", lab.ErrNotUp), exitcode.Invalid},
+		{errors.New("lab: failover did not go as expected"), exitcode.Invalid},
 	} {
-		got := ExitOK
-		var ee *exitError
+		got := exitcode.OK
+		var ee *exitcode.Error
 		if err := labErr(tc.err); errors.As(err, &ee) {
-			got = ee.code
+			got = ee.Code
 		}
 		if got != tc.want {
 			t.Errorf("labErr(%v): exit %d, want %d", tc.err, got, tc.want)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/internal/testenv"
 )
 
@@ -58,10 +59,10 @@ func TestAgentNotRoot(t *testing.T) {
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != ExitFailed {
-				t.Fatalf("hac agent as nobody: %v, want exit %d\nstderr: %s", err, ExitFailed, stderr.String())
+			if !errors.As(err, &ee) || ee.ExitCode() != exitcode.Failed {
+				t.Fatalf("hac agent as nobody: %v, want exit %d\nstderr: %s", err, exitcode.Failed, stderr.String())
 			}
-			for _, want := range []string{"hac agent needs root", "CAP_NET_ADMIN and CAP_NET_RAW", "systemctl start hac-agent", "sudo hac agent", "permission denied)"} {
+			for _, want := range []string{"hac agent needs root", "CAP_NET_ADMIN and CAP_NET_RAW", "systemctl start hac-agent", "sudo hac-agent", "permission denied)"} {
 				if !strings.Contains(stderr.String(), want) {
 					t.Errorf("stderr %q, want it to contain %q", stderr.String(), want)
 				}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/compiler/discover"
 	"github.com/hac-project/hac/deploy"
@@ -66,46 +67,46 @@ func (f *sshFlags) register(c *cobra.Command) {
 // read from --from (then the arguments name clusters).
 func (f *deployFlags) tree(stderr io.Writer, args []string) (*deploy.Tree, error) {
 	if f.format != "text" && f.format != "json" {
-		return nil, exitCode(ExitUsage, "--format %q: use text or json", f.format)
+		return nil, exitcode.New(exitcode.Usage, "--format %q: use text or json", f.format)
 	}
 	var t *deploy.Tree
 	var err error
 	if f.from == "" && len(args) > 0 && !anyPath(args) {
 		// hac status ncp-lb: cluster names, from hac build's default folder.
 		if _, err := os.Stat(defaultOut); err != nil {
-			return nil, exitCode(ExitUsage, "%s: no such file or folder, and no %s/ to find a cluster of that name in: give the cluster descriptions, or --from OUT", args[0], defaultOut)
+			return nil, exitcode.New(exitcode.Usage, "%s: no such file or folder, and no %s/ to find a cluster of that name in: give the cluster descriptions, or --from OUT", args[0], defaultOut)
 		}
 		f.from = defaultOut
 	}
 	if f.from != "" {
 		if t, err = deploy.LoadTree(f.from); err != nil {
-			return nil, exitCode(ExitInvalid, "%v", err)
+			return nil, exitcode.New(exitcode.Invalid, "%v", err)
 		}
 		f.clusters = append(f.clusters, args...)
 	} else {
 		if len(args) == 0 {
-			return nil, exitCode(ExitUsage, "give the cluster descriptions (PATH...) or a built tree (--from out)")
+			return nil, exitcode.New(exitcode.Usage, "give the cluster descriptions (PATH...) or a built tree (--from out)")
 		}
 		res, err := compiler.Compile(args, compiler.Options{Secrets: true})
 		if err != nil {
-			return nil, exitCode(ExitUsage, "%v", err)
+			return nil, exitcode.New(exitcode.Usage, "%v", err)
 		}
 		if err := res.Diags.WriteText(stderr); err != nil {
 			return nil, err
 		}
 		if res.Diags.HasErrors() {
-			return nil, exitCode(ExitInvalid, "invalid configuration: nothing was sent to the nodes")
+			return nil, exitcode.New(exitcode.Invalid, "invalid configuration: nothing was sent to the nodes")
 		}
 		trees, err := build.Build(res.Clusters)
 		if err != nil {
-			return nil, exitCode(ExitInvalid, "%v", err)
+			return nil, exitcode.New(exitcode.Invalid, "%v", err)
 		}
 		if t, err = deploy.FromBuild(trees); err != nil {
-			return nil, exitCode(ExitInvalid, "%v", err)
+			return nil, exitcode.New(exitcode.Invalid, "%v", err)
 		}
 	}
 	if t, err = t.Select(f.clusters); err != nil {
-		return nil, exitCode(ExitUsage, "%v", err)
+		return nil, exitcode.New(exitcode.Usage, "%v", err)
 	}
 	return t, nil
 }
@@ -135,7 +136,7 @@ func (f *sshFlags) dialer(stderr io.Writer) (*sshconn.Dialer, error) {
 	}
 	d, err := sshconn.NewDialer(o)
 	if err != nil {
-		return nil, exitCode(ExitFailed, "%v", err)
+		return nil, exitcode.New(exitcode.Failed, "%v", err)
 	}
 	return d, nil
 }
@@ -190,6 +191,7 @@ func newPlanCmd() *cobra.Command {
 	var (
 		f            deployFlags
 		installAgent bool
+		agentBinary  string
 	)
 	c := &cobra.Command{
 		Use:   "plan PATH... | plan [--from OUT] CLUSTER...",
@@ -199,9 +201,9 @@ names, reads the tree hac build wrote in ./out or --from OUT), connects to
 every node over SSH (in
 parallel), reads the files hac would write and prints, per node, a unified
 diff of each file that changes (coloured on a terminal) and the commands
-apply would run, and whether the node's hac binary is missing or has
-another version than this one (apply installs it; --install-agent=false:
-not checked). Secret files show only "secret changed"; auth_pass and
+apply would run, and whether the node's hac-agent is missing or has
+another version than the one apply installs (--install-agent=false: not
+checked). Secret files show only "secret changed"; auth_pass and
 "pass" values are masked in every diff.
 
 Host keys are always checked against known_hosts: an unknown host is
@@ -211,7 +213,7 @@ changed key is always refused.
 Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
 3 usage, 4 a node could not be reached or planned (see hac --help).`,
 		RunE: func(c *cobra.Command, args []string) error {
-			agent, err := nodeAgent(c, installAgent)
+			agent, err := nodeAgent(c, installAgent, agentBinary)
 			if err != nil {
 				return err
 			}
@@ -234,14 +236,14 @@ Exit codes: 0 no changes, 2 changes pending, 1 invalid configuration,
 			}
 			switch {
 			case p.Err() != nil:
-				return exitCode(ExitFailed, "%v", p.Err())
+				return exitcode.New(exitcode.Failed, "%v", p.Err())
 			case p.Changed():
-				return exitCode(ExitChanges, "")
+				return exitcode.New(exitcode.Changes, "")
 			}
-			return exitCode(ExitOK, "")
+			return exitcode.New(exitcode.OK, "")
 		},
 	}
 	f.register(c)
-	agentFlag(c, &installAgent)
+	agentFlags(c, &installAgent, &agentBinary)
 	return c
 }

@@ -3,52 +3,15 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hac-project/hac/internal/journal"
+	"github.com/hac-project/hac/cmd/internal/agentcmd"
+	"github.com/hac-project/hac/cmd/internal/exitcode"
+	"github.com/hac-project/hac/internal/version"
 )
-
-// Exit codes: one table for every subcommand (the README's "Exit codes"
-// lists it). 2 means only "changes pending" (hac plan, like terraform plan
-// -detailed-exitcode), so that a CI gate can tell a diff from a failure.
-const (
-	// ExitOK: success: valid, built, formatted, applied; hac plan: no
-	// changes; hac status: the live state matches the intent.
-	ExitOK = 0
-	// ExitInvalid: what was checked is wrong: an invalid configuration
-	// (YAML and CUE syntax errors included), an unformatted file (fmt
-	// --check), drift from the intent (status), an invalid agent.json.
-	ExitInvalid = 1
-	// ExitChanges: hac plan only: changes are pending.
-	ExitChanges = 2
-	// ExitUsage: bad usage: an unknown command or flag, a bad argument or
-	// flag value, a path that does not exist.
-	ExitUsage = 3
-	// ExitFailed: the work failed: a file could not be read or written, a
-	// node could not be reached or planned, apply failed (the node was
-	// rolled back), destroy failed, the agent failed or did not answer.
-	ExitFailed = 4
-)
-
-// exitError carries an exit code out of a subcommand. Its message, when not
-// empty, is printed on stderr.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
-// exitCode returns an error that makes Main return code after printing msg
-// (nothing when msg is empty).
-func exitCode(code int, format string, args ...any) error {
-	return &exitError{code: code, msg: fmt.Sprintf(format, args...)}
-}
 
 // newRoot builds the command tree; the list of subcommands is explicit.
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -69,25 +32,18 @@ Exit codes, the same for every command:
   4  failed: a file could not be written, a node could not be reached or
      planned (a sudo that wants a password included), apply or destroy
      failed, the agent did not answer, was busy or refused`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       buildVersion(),
+		Version: version.Line("hac"),
 	}
-	root.SetVersionTemplate("{{.Version}}\n")
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return exitCode(ExitUsage, "%v\nrun '%s --help' for usage", err, c.CommandPath())
-	})
+	exitcode.Prepare(root, stdout, stderr)
 	root.AddCommand(
-		newVersionCmd(),
+		version.Command("hac"),
 		newVetCmd(),
 		newSchemaCmd(),
 		newFmtCmd(),
 		newImportCmd(),
 		newExplainCmd(),
 		newBuildCmd(),
-		newAgentCmd(),
+		agentcmd.New("agent"),
 		newPlanCmd(), newApplyCmd(), newStatusCmd(), newDestroyCmd(),
 		newLabCmd(),
 	)
@@ -100,24 +56,5 @@ func Main() int {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return ExitOK
-	}
-	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
-		// Under systemd (hac agent): the final error is an error for
-		// journald too (journalctl -p err).
-		stderr = journal.Lines(f, journal.PriErr)
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintln(stderr, "hac:", ee.msg)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "hac:", err)
-	return ExitUsage
+	return exitcode.Run(newRoot(stdout, stderr), args, stderr)
 }

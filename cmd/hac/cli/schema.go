@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/schema"
 )
@@ -25,7 +26,7 @@ hac schema --field vrrp.advert_int or --field nodes.lb1.ssh.port.`,
 			}
 			fd, err := compiler.SchemaField(field)
 			if err != nil {
-				return exitCode(ExitUsage, "%v", err)
+				return exitcode.New(exitcode.Usage, "%v", err)
 			}
 			_, err = fmt.Fprintf(c.OutOrStdout(), "%s: %s\n  must be %s\n\n%s", fd.Path, fd.Constraint, fd.Want, fd.Doc)
 			return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/deploy"
 )
 
@@ -11,7 +12,7 @@ func newStatusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status PATH... | status [--from OUT] CLUSTER...",
 		Short: "Compare the clusters' live state with the intent, over SSH",
-		Long: `Status asks every node's agent for its state ('hac agent status --format
+		Long: `Status asks every node's agent for its state ('hac-agent status --format
 json' over SSH) and checks, per cluster: the agent runs the configuration
 hac build produced (digest of agent.json), every instance has exactly one
 master and it is the expected node, no other node holds a VIP, and every
@@ -43,9 +44,9 @@ node could not be asked.`,
 			}
 			switch {
 			case unreached > 0:
-				return exitCode(ExitFailed, "%d node(s) could not be asked, %d difference(s) from the intent", unreached, len(res.Drift))
+				return exitcode.New(exitcode.Failed, "%d node(s) could not be asked, %d difference(s) from the intent", unreached, len(res.Drift))
 			case !res.OK():
-				return exitCode(ExitInvalid, "%d difference(s) from the intent", len(res.Drift))
+				return exitcode.New(exitcode.Invalid, "%d difference(s) from the intent", len(res.Drift))
 			}
 			return nil
 		},

@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/compiler"
 	"github.com/hac-project/hac/election"
+	"github.com/hac-project/hac/internal/version"
 	"github.com/hac-project/hac/model"
 )
 
@@ -64,17 +66,17 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose, se
 	case "github":
 		write = func(ds compiler.Diagnostics) error { return ds.WriteGitHub(stdout) }
 	case "sarif":
-		write = func(ds compiler.Diagnostics) error { return ds.WriteSARIF(stdout, version()) }
+		write = func(ds compiler.Diagnostics) error { return ds.WriteSARIF(stdout, version.Module()) }
 	default:
-		return exitCode(ExitUsage, "unknown --format %q: use text, json, github or sarif", format)
+		return exitcode.New(exitcode.Usage, "unknown --format %q: use text, json, github or sarif", format)
 	}
 	res, err := compiler.Compile(paths, compiler.Options{Secrets: secrets})
 	if err != nil {
-		return exitCode(ExitUsage, "%v", err)
+		return exitcode.New(exitcode.Usage, "%v", err)
 	}
 	if len(res.Diags) > 0 || format == "json" || format == "sarif" {
 		if err := write(res.Diags); err != nil {
-			return exitCode(ExitFailed, "%v", err)
+			return exitcode.New(exitcode.Failed, "%v", err)
 		}
 	}
 	if verbose {
@@ -83,7 +85,7 @@ func runVet(stdout, stderr io.Writer, paths []string, format string, verbose, se
 		}
 	}
 	if res.Diags.HasErrors() {
-		return exitCode(ExitInvalid, "")
+		return exitcode.New(exitcode.Invalid, "")
 	}
 	return nil
 }

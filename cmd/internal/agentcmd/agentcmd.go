@@ -1,4 +1,9 @@
-package cli
+// Package agentcmd is the command line of the VRRP agent: running it
+// (the daemon) and talking to it over its status socket (status, handoff,
+// takeover, reload). One command tree, mounted twice: as the hac-agent
+// binary, which hac apply installs on the nodes (the agent alone, without
+// the compiler: a third of hac's memory), and as hac agent in the full hac.
+package agentcmd
 
 import (
 	"context"
@@ -20,17 +25,25 @@ import (
 	"github.com/hac-project/hac/agent"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/internal/journal"
+	"github.com/hac-project/hac/internal/version"
 )
 
-func newAgentCmd() *cobra.Command {
+// Program is the name of the agent's own binary, the one hac apply
+// installs on the nodes; its version line starts with it.
+const Program = "hac-agent"
+
+// New returns the agent's command tree under the name use: "hac-agent"
+// for the root of the agent's binary, "agent" below hac.
+func New(use string) *cobra.Command {
 	var (
 		cfgPath, logFormat, logLevel, socket string
 	)
 	c := &cobra.Command{
-		Use:   "agent [--config /etc/hac/agent.json]",
+		Use:   use + " [--config /etc/hac/agent.json]",
 		Short: "Run the VRRP agent of this node (keepalived-compatible)",
-		Long: `agent runs the VRRP instances of this node from the agent.json hac build
+		Long: use + ` runs the VRRP instances of this node from the agent.json hac build
 wrote (default /etc/hac/agent.json), until SIGTERM or SIGINT. It logs to
 stderr. It needs root (CAP_NET_ADMIN and CAP_NET_RAW).
 
@@ -43,13 +56,15 @@ Under systemd (the unit hac build writes) it notifies readiness, a status
 line and the watchdog, and its log lines carry journald priorities. With
 metrics in agent.json it serves Prometheus metrics at /metrics.
 
-On SIGHUP (systemctl reload, hac agent reload) it re-reads --config without
+On SIGHUP (systemctl reload, hac-agent reload) it re-reads --config without
 a gap: unchanged instances keep running untouched, the others are changed
 in place or handed off and restarted (docs/agent.md says which field does
 what); an invalid file is refused with one log line and the running
 configuration stays.
 
-Subcommands talk to the running agent over its status socket (root only).`,
+Subcommands talk to the running agent over its status socket (root only).
+hac-agent is the binary hac apply installs on the nodes; hac agent runs
+the same commands from the full hac.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runAgent(c.ErrOrStderr(), cfgPath, logFormat, logLevel, socket)
@@ -66,7 +81,7 @@ Subcommands talk to the running agent over its status socket (root only).`,
 func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		return exitCode(ExitUsage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
+		return exitcode.New(exitcode.Usage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	var mk func(io.Writer) slog.Handler
@@ -76,7 +91,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	case "json":
 		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
 	default:
-		return exitCode(ExitUsage, "unknown --log-format %q: use text or json", logFormat)
+		return exitcode.New(exitcode.Usage, "unknown --log-format %q: use text or json", logFormat)
 	}
 	h := mk(stderr)
 	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
@@ -93,21 +108,21 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	cfg, raw, err := config.Load(cfgPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return exitCode(ExitUsage, "%v: give the agent.json hac build wrote with --config", err)
+		return exitcode.New(exitcode.Usage, "%v: give the agent.json hac build wrote with --config", err)
 	case errors.Is(err, fs.ErrPermission):
-		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
+		return exitcode.New(exitcode.Failed, "%v", agent.ExplainPermission(err))
 	case err != nil:
-		return exitCode(ExitInvalid, "%v", err)
+		return exitcode.New(exitcode.Invalid, "%v", err)
 	}
 	warnReadableSecret(log, cfgPath, cfg)
 	_, err = os.Stat(agent.TakeoverFile)
 	takeover := err == nil
 	if takeover {
-		log.Warn("starting taking over (hac apply is moving mastership here): priority 254 until hac agent takeover --release", "file", agent.TakeoverFile)
+		log.Warn("starting taking over (hac apply is moving mastership here): priority 254 until hac-agent takeover --release", "file", agent.TakeoverFile)
 	}
 	a, err := agent.New(cfg, agent.Options{
 		Logger:       log,
-		Version:      version(),
+		Version:      version.Module(),
 		ConfigDigest: config.Digest(raw),
 		StatusSocket: socket,
 		Takeover:     takeover,
@@ -116,9 +131,9 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	if err != nil {
 		var p *config.Problem
 		if errors.As(err, &p) {
-			return exitCode(ExitInvalid, "%s: %v", cfgPath, err)
+			return exitcode.New(exitcode.Invalid, "%s: %v", cfgPath, err)
 		}
-		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
+		return exitcode.New(exitcode.Failed, "%v", agent.ExplainPermission(err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -150,7 +165,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return exitCode(ExitFailed, "%v", agent.ExplainPermission(err))
+		return exitcode.New(exitcode.Failed, "%v", agent.ExplainPermission(err))
 	}
 	return nil
 }
@@ -179,7 +194,7 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
-				return exitCode(ExitUsage, "unknown --format %q: use text or json", format)
+				return exitcode.New(exitcode.Usage, "unknown --format %q: use text or json", format)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -329,9 +344,9 @@ Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
 // (no agent, a refused reload) failed (4).
 func agentError(err error) error {
 	if re, ok := errors.AsType[*status.RequestError](err); ok && re.Code == status.CodeUnknownInstance {
-		return exitCode(ExitUsage, "%v", err)
+		return exitcode.New(exitcode.Usage, "%v", err)
 	}
-	return exitCode(ExitFailed, "%v", err)
+	return exitcode.New(exitcode.Failed, "%v", err)
 }
 
 // socketFlags adds --socket to a client of the agent's socket, and
