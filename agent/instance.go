@@ -174,7 +174,7 @@ func (in *instance) initMachine() error {
 	}
 	in.m = m
 	in.adv.setup(c, in.six, in.vips.addrs)
-	in.vips.lease = leaseOf(c)
+	in.vips.setLease(leaseOf(c), time.Duration(c.AdvertInt))
 	in.publish()
 	return nil
 }

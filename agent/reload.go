@@ -437,7 +437,7 @@ func (in *instance) reconfigure(c *config.Instance, rechecks bool, states []chec
 		in.setupTracks()
 		in.startChecks(states)
 	}
-	in.vips.lease = leaseOf(in.cfg)
+	in.vips.setLease(leaseOf(in.cfg), time.Duration(in.cfg.AdvertInt))
 	in.applyPriority(now)
 	in.publish()
 	in.log.Info("reconfigured in place: state, VIPs and timers kept", "state", in.m.State().String(), "priority", in.m.Priority())

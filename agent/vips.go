@@ -17,6 +17,18 @@ import (
 // master; leases are at least a second, so a renewal is always well ahead.
 const leaseRenewal = 250 * time.Millisecond
 
+// renewEvery is how long a master lets a VIP lease of length lease run
+// before it renews it at an advert (adverts every advert): once half of
+// it, less half an advert interval (so that the ms a timer is late never
+// puts the renewal one advert later), has gone. At least half the lease
+// less half an advert is left at every renewal (2 s of the seed's 4 s
+// lease, renewed every other advert), and a master that stops advertising
+// loses its VIPs within the lease as before; a renewal at every advert
+// took a netlink round trip a second per instance for nothing.
+func renewEvery(lease, advert time.Duration) time.Duration {
+	return max(lease/2-advert/2, leaseRenewal)
+}
+
 // vipOn is one VIP and the interface it goes on.
 type vipOn struct {
 	prefix netip.Prefix
@@ -50,6 +62,7 @@ type leasedVIPs struct {
 	byDev  map[string][]netip.Addr // VIP addresses per device, for announcing
 	anns   map[string]Announcer    // by device
 	lease  time.Duration
+	every  time.Duration // renewEvery(lease, the advert interval)
 	// leases is what renew asks for; read by the renewer.
 	leases []vip.Lease
 
@@ -166,12 +179,21 @@ func (l *leasedVIPs) removeOne(v vipOn) {
 	}
 }
 
-// renew asks the renewer for a renewal of the leases, at most every
-// leaseRenewal; it reports whether it asked. (A pending add is retried
-// with add instead.)
+// setLease sets the lease of the VIPs added and renewed from now on, for
+// adverts every advert.
+func (l *leasedVIPs) setLease(lease, advert time.Duration) {
+	if lease != l.lease {
+		l.leases = nil // renew asks for the new lease
+	}
+	l.lease, l.every = lease, renewEvery(lease, advert)
+}
+
+// renew asks the renewer for a renewal of the leases once every has gone
+// since the last one; it reports whether it asked. (A pending add is
+// retried with add instead.)
 func (l *leasedVIPs) renew() bool {
 	now := l.clock.Now()
-	if now.Sub(l.renewed) < leaseRenewal {
+	if now.Sub(l.renewed) < l.every {
 		return false
 	}
 	if l.leases == nil {

@@ -48,7 +48,8 @@ func testVIPs(t *testing.T, held map[netip.Prefix]time.Duration, vips ...netip.P
 	}
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ann := &recAnnouncer{}
-	l := &leasedVIPs{mgr: addrs, renewals: newRenewer(addrs, clock), clock: clock, log: slog.New(slog.DiscardHandler), lease: time.Second}
+	l := &leasedVIPs{mgr: addrs, renewals: newRenewer(addrs, clock), clock: clock, log: slog.New(slog.DiscardHandler)}
+	l.setLease(time.Second, 100*time.Millisecond)
 	if err := l.set(testInstance(vips...), testLookup, map[string]Announcer{"eth1": ann}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func pending(l *leasedVIPs) []netip.Prefix {
 }
 
 // TestLeasedVIPsLifecycle: add holds every VIP under the lease; renewals
-// are asked for at most every leaseRenewal; a failed add is pending until
+// are asked for once renewEvery has gone; a failed add is pending until
 // an add succeeds; remove gives them up and cancels a pending renewal.
 func TestLeasedVIPsLifecycle(t *testing.T) {
 	l, addrs, _, clock := testVIPs(t, nil, vip1, vip2)
@@ -99,7 +100,10 @@ func TestLeasedVIPsLifecycle(t *testing.T) {
 	}
 	added := clock.now
 	var asked []bool
-	for _, after := range []time.Duration{0, leaseRenewal - time.Millisecond, leaseRenewal, leaseRenewal + 100*time.Millisecond, 2 * leaseRenewal} {
+	if l.every != 450*time.Millisecond {
+		t.Fatalf("renewal every %v, want 450ms (half the 1s lease less half the 100ms advert interval)", l.every)
+	}
+	for _, after := range []time.Duration{0, l.every - time.Millisecond, l.every, l.every + 100*time.Millisecond, 2 * l.every} {
 		clock.now = added.Add(after)
 		asked = append(asked, l.renew())
 	}
@@ -112,6 +116,44 @@ func TestLeasedVIPsLifecycle(t *testing.T) {
 	l.remove()
 	if l.held || addrs.holds(vip1) || addrs.holds(vip2) || pending(l) != nil || l.heldPrefix != nil {
 		t.Errorf("after remove: held %v, vip1 %v, vip2 %v, pending %v, shown %v; want nothing", l.held, addrs.holds(vip1), addrs.holds(vip2), pending(l), l.heldPrefix)
+	}
+}
+
+// TestRenewEvery: a lease is renewed once half of it, less half an advert
+// interval, has gone, so that at least that much is left at every renewal
+// and a timer a few ms late does not delay it by an advert; never more
+// often than leaseRenewal.
+func TestRenewEvery(t *testing.T) {
+	for _, tc := range []struct {
+		lease, advert, want time.Duration
+		adverts             int // the renewal comes every this many adverts
+	}{
+		{4 * time.Second, time.Second, 1500 * time.Millisecond, 2},       // the seed: VRRPv2, advert 1s, MDI 3.22s
+		{4 * time.Second, 3 * time.Second, 500 * time.Millisecond, 1},    // a long advert interval: every advert
+		{10 * time.Second, time.Second, 4500 * time.Millisecond, 5},      // VRRPv2, advert 3s... lease of 10s at 1s
+		{time.Second, 100 * time.Millisecond, 450 * time.Millisecond, 5}, // VRRPv3, 100ms: MinLease
+		{time.Second, 10 * time.Millisecond, 495 * time.Millisecond, 50}, // VRRPv3, 10ms
+		{time.Second, 600 * time.Millisecond, leaseRenewal, 1},           // the floor
+	} {
+		got := renewEvery(tc.lease, tc.advert)
+		if got != tc.want {
+			t.Errorf("renewEvery(%v, %v) = %v, want %v", tc.lease, tc.advert, got, tc.want)
+		}
+		// Adverts up to a quarter interval late: the renewal still
+		// comes at the same advert, and the lease left is at least
+		// half of it less half an advert.
+		for _, late := range []time.Duration{0, tc.advert / 4} {
+			n := 1
+			for time.Duration(n)*tc.advert+late < got {
+				n++
+			}
+			if n != tc.adverts {
+				t.Errorf("lease %v, advert %v (%v late): renewed every %d adverts, want %d", tc.lease, tc.advert, late, n, tc.adverts)
+			}
+			if left := tc.lease - time.Duration(n)*tc.advert - late; left < tc.lease/2-tc.advert/2-late && got != leaseRenewal {
+				t.Errorf("lease %v, advert %v: %v left at the renewal", tc.lease, tc.advert, left)
+			}
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package footprint measures the idle cost of hac agent and keepalived
-// 2.2.7 in the same run: both daemons master of the same instances (seed
+// Package footprint measures the idle cost of hac-agent and keepalived
+// 2.2.7 in the same run, with the floor of any Go daemon beside them (the
+// floor command: one goroutine per instance sending a datagram a second): both daemons master of the same instances (seed
 // settings: VRRPv2, advert 1 s, PASS authentication), each alone in its
 // own namespace test bed, side by side for one window; CPU time from
 // /proc/PID/stat (utime+stime, clock ticks) and /proc/PID/task/*/schedstat
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,7 +38,7 @@ import (
 var (
 	window = flag.Duration("window", 60*time.Second, "how long the idle masters are measured")
 	sizes  = flag.String("instances", "1,100", "comma-separated instance counts to measure")
-	hacBin = flag.String("hac", "", "hac binary to measure (default: cmd/hac built as it ships)")
+	hacBin = flag.String("hac", "", "hac-agent binary to measure (default: cmd/hac-agent built as it ships)")
 )
 
 // settle is how long both daemons run as masters before the window opens:
@@ -63,6 +65,9 @@ type sample struct {
 
 func TestMain(m *testing.M) {
 	code := agenttest.Main(m)
+	if floorDir != "" {
+		os.RemoveAll(floorDir)
+	}
 	printTable()
 	os.Exit(code)
 }
@@ -91,25 +96,30 @@ func BenchmarkFootprint(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				h, k := measure(b, n)
+				h, k, f := measure(b, n)
 				mu.Lock()
 				results[key{n, "hac"}] = append(results[key{n, "hac"}], h)
 				results[key{n, "keepalived"}] = append(results[key{n, "keepalived"}], k)
+				results[key{n, "floor"}] = append(results[key{n, "floor"}], f)
 				mu.Unlock()
-				b.Logf("hac: %d ticks, %v on CPU, RSS %d kB, PSS %d kB; keepalived (%d processes): %d ticks, %v, RSS %d kB, PSS %d kB",
-					h.ticks, h.run, h.rss, h.pss, k.procs, k.ticks, k.run, k.rss, k.pss)
+				b.Logf("hac: %d ticks, %v on CPU, RSS %d kB, PSS %d kB; keepalived (%d processes): %d ticks, %v, RSS %d kB, PSS %d kB; Go floor: %v, RSS %d kB",
+					h.ticks, h.run, h.rss, h.pss, k.procs, k.ticks, k.run, k.rss, k.pss, f.run, f.rss)
 			}
 		})
 	}
 }
 
-// measure starts both daemons as masters of n instances on two beds,
-// waits until every instance is master and settled, and measures one
-// window with both running.
-func measure(b *testing.B, n int) (hs, ks sample) {
+// measure starts both daemons as masters of n instances on two beds, and
+// the Go floor with n senders on a third, waits until every instance is
+// master and settled, and measures one window with all three running.
+func measure(b *testing.B, n int) (hs, ks, fs sample) {
 	ins := instances(n)
 	hbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
 	kbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
+	fbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
+	fnode := fbed.Node("n1")
+	floor := fbed.Command(fnode.NS, floorBinary(b), "-n", strconv.Itoa(n), "-from", fnode.Addr.String())
+	fbed.Start(floor)
 	h := agenttest.NewHac(b, hbed, hbed.Node("n1"), ins...)
 	h.Binary = *hacBin
 	if h.Binary == "" {
@@ -141,19 +151,47 @@ func measure(b *testing.B, n int) (hs, ks sample) {
 		return true
 	})
 	time.Sleep(settle)
-	hp, kp := []int{h.PID()}, family(k.PID())
-	h0, k0 := cpu(b, hp), cpu(b, kp)
+	hp, kp, fp := []int{h.PID()}, family(k.PID()), []int{floor.Process.Pid}
+	h0, k0, f0 := cpu(b, hp), cpu(b, kp), cpu(b, fp)
 	time.Sleep(*window)
-	h1, k1 := cpu(b, hp), cpu(b, kp)
-	hs, ks = h1.sub(h0), k1.sub(k0)
+	h1, k1, f1 := cpu(b, hp), cpu(b, kp), cpu(b, fp)
+	hs, ks, fs = h1.sub(h0), k1.sub(k0), f1.sub(f0)
 	hs.rss, hs.pss = mem(b, hp)
 	ks.rss, ks.pss = mem(b, kp)
-	hs.procs, ks.procs = len(hp), len(kp)
+	fs.rss, fs.pss = mem(b, fp)
+	hs.procs, ks.procs, fs.procs = len(hp), len(kp), 1
 	if got := family(k.PID()); !slices.Equal(got, kp) {
 		b.Fatalf("keepalived's processes changed during the window: %v, then %v", kp, got)
 	}
-	return hs, ks
+	return hs, ks, fs
 }
+
+// floorDir holds the floor command, built once per test process.
+var floorDir string
+
+// floorBinary builds the floor command (as hac-agent ships: static) and
+// returns its path.
+func floorBinary(b *testing.B) string {
+	p, err := buildFloor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+var buildFloor = sync.OnceValues(func() (string, error) {
+	var err error
+	if floorDir, err = os.MkdirTemp("", "hac-floor-"); err != nil {
+		return "", err
+	}
+	p := filepath.Join(floorDir, "floor")
+	cmd := exec.Command("go", "build", "-o", p, "github.com/hac-project/hac/bench/footprint/floor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build floor: %v\n%s", err, out)
+	}
+	return p, nil
+})
 
 // family returns pid and its descendants.
 func family(pid int) []int {
@@ -262,10 +300,10 @@ func printTable() {
 		return fmt.Sprintf("%.2f", a/b)
 	}
 	fmt.Printf("\nIdle masters, seed settings (VRRPv2, advert 1 s), window %v, medians of the runs; CPU in %% of one core.\n\n", *window)
-	fmt.Println("| instances | runs | hac CPU % | keepalived CPU % | CPU hac/keepalived | hac CPU % (stat) | keepalived CPU % (stat) | hac RSS MB | keepalived RSS MB | RSS hac/keepalived | hac PSS MB | keepalived PSS MB | PSS hac/keepalived |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| instances | runs | hac CPU % | keepalived CPU % | CPU hac/keepalived | Go floor CPU % | CPU hac/floor | hac CPU % (stat) | keepalived CPU % (stat) | hac RSS MB | keepalived RSS MB | RSS hac/keepalived | hac PSS MB | keepalived PSS MB | PSS hac/keepalived | Go floor RSS MB |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range ns {
-		h, k := results[key{n, "hac"}], results[key{n, "keepalived"}]
+		h, k, fl := results[key{n, "hac"}], results[key{n, "keepalived"}], results[key{n, "floor"}]
 		get := func(ss []sample, f func(sample) int64) int64 {
 			var xs []int64
 			for _, s := range ss {
@@ -281,7 +319,8 @@ func printTable() {
 		ht, kt := pct(time.Duration(get(h, ticks))*clockTick), pct(time.Duration(get(k, ticks))*clockTick)
 		mb := func(kb int64) float64 { return float64(kb) / 1024 }
 		hr, kr, hpss, kpss := mb(get(h, rss)), mb(get(k, rss)), mb(get(h, pss)), mb(get(k, pss))
-		fmt.Printf("| %d | %d | %.3f | %.3f | %s | %.3f | %.3f | %.1f | %.1f | %s | %.1f | %.1f | %s |\n",
-			n, len(h), hc, kc, ratio(hc, kc), ht, kt, hr, kr, ratio(hr, kr), hpss, kpss, ratio(hpss, kpss))
+		fc, fr := pct(time.Duration(get(fl, run))), mb(get(fl, rss))
+		fmt.Printf("| %d | %d | %.3f | %.3f | %s | %.3f | %s | %.3f | %.3f | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f |\n",
+			n, len(h), hc, kc, ratio(hc, kc), fc, ratio(hc, fc), ht, kt, hr, kr, ratio(hr, kr), hpss, kpss, ratio(hpss, kpss), fr)
 	}
 }
