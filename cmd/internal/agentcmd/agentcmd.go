@@ -225,19 +225,25 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 	return c
 }
 
-func newAgentHandoffCmd() *cobra.Command {
+// move is one of the two requests that move mastership without stopping
+// the agent (handoff, takeover), with what the command says about it.
+type move struct {
+	use, short, long string
+	// call sends the request for instance ("" for all) to the socket.
+	call func(ctx context.Context, socket, instance string, release bool) ([]string, error)
+	// doing names what the request started; nothing says that no
+	// instance needed it; only, release: the help of those flags.
+	doing, nothing, only, release string
+}
+
+// newMoveCmd builds the command of a mastership move.
+func newMoveCmd(m move) *cobra.Command {
 	var socket, cfgPath, instance string
 	var release bool
 	c := &cobra.Command{
-		Use:   "handoff [--socket P] [--instance NAME] [--release]",
-		Short: "Hand mastership off gracefully, without stopping the agent",
-		Long: `handoff asks the running agent to hand off every instance it is master of
-(or only --instance, with the other members of its sync group, which move
-together): priority 0 is sent, the VIPs stay until the new
-master is heard, then the instance rejoins as a backup with priority 1 so it
-does not take mastership back. --release restores the configured priority
-(so a preempting instance takes mastership back). Restarting the agent
-restores it too.
+		Use:   m.use + " [--socket P] [--instance NAME] [--release]",
+		Short: m.short,
+		Long: m.long + `
 Exit status: 0 done (or nothing to do), 3 usage (--instance names an
 instance the agent does not run: the message names those it runs), 4 the
 agent did not answer.`,
@@ -245,16 +251,16 @@ agent did not answer.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			done, err := status.Handoff(ctx, agentSocket(socket, cfgPath), instance, release)
+			done, err := m.call(ctx, agentSocket(socket, cfgPath), instance, release)
 			if err != nil {
 				return agentError(err)
 			}
-			what := "handing off"
+			what := m.doing
 			if release {
 				what = "priority restored"
 			}
 			if len(done) == 0 {
-				_, err = fmt.Fprintln(c.OutOrStdout(), "nothing to do: no instance is master (or handed off, with --release)")
+				_, err = fmt.Fprintln(c.OutOrStdout(), m.nothing)
 				return err
 			}
 			_, err = fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", what, strings.Join(done, ", "))
@@ -263,18 +269,35 @@ agent did not answer.`,
 	}
 	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
-	c.Flags().StringVar(&instance, "instance", "", "hand off only this instance")
-	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a handoff")
+	c.Flags().StringVar(&instance, "instance", "", m.only)
+	c.Flags().BoolVar(&release, "release", false, m.release)
 	return c
 }
 
+func newAgentHandoffCmd() *cobra.Command {
+	return newMoveCmd(move{
+		use:   "handoff",
+		short: "Hand mastership off gracefully, without stopping the agent",
+		long: `handoff asks the running agent to hand off every instance it is master of
+(or only --instance, with the other members of its sync group, which move
+together): priority 0 is sent, the VIPs stay until the new
+master is heard, then the instance rejoins as a backup with priority 1 so it
+does not take mastership back. --release restores the configured priority
+(so a preempting instance takes mastership back). Restarting the agent
+restores it too.`,
+		call:    status.Handoff,
+		doing:   "handing off",
+		nothing: "nothing to do: no instance is master (or handed off, with --release)",
+		only:    "hand off only this instance",
+		release: "restore the configured priority after a handoff",
+	})
+}
+
 func newAgentTakeoverCmd() *cobra.Command {
-	var socket, cfgPath, instance string
-	var release bool
-	c := &cobra.Command{
-		Use:   "takeover [--socket P] [--instance NAME] [--release]",
-		Short: "Take mastership with no loss: run at priority 254 until released",
-		Long: `takeover asks the running agent to run every instance (or only --instance,
+	return newMoveCmd(move{
+		use:   "takeover",
+		short: "Take mastership with no loss: run at priority 254 until released",
+		long: `takeover asks the running agent to run every instance (or only --instance,
 with the other members of its sync group, which move together) at
 priority 254, the highest a node that does not own the VIP may have:
 with preemption on, it becomes master within one Master_Down_Interval, and
@@ -282,35 +305,13 @@ the old master (a hac agent or keepalived) yields when it hears the higher
 priority, after this node holds the VIPs, so no packet is lost. It ends a
 handoff. --release restores the configured priority (so a preferred
 master preempts again). Restarting the agent restores it too. hac apply
-uses it to move mastership off a keepalived node before converting it.
-Exit status: 0 done (or nothing to do), 3 usage (--instance names an
-instance the agent does not run: the message names those it runs), 4 the
-agent did not answer.`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			done, err := status.Takeover(ctx, agentSocket(socket, cfgPath), instance, release)
-			if err != nil {
-				return agentError(err)
-			}
-			what := "taking over"
-			if release {
-				what = "priority restored"
-			}
-			if len(done) == 0 {
-				_, err = fmt.Fprintln(c.OutOrStdout(), "nothing to do: already taking over (or not, with --release)")
-				return err
-			}
-			_, err = fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", what, strings.Join(done, ", "))
-			return err
-		},
-	}
-	socketFlags(c, &socket)
-	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
-	c.Flags().StringVar(&instance, "instance", "", "take over only this instance")
-	c.Flags().BoolVar(&release, "release", false, "restore the configured priority after a takeover")
-	return c
+uses it to move mastership off a keepalived node before converting it.`,
+		call:    status.Takeover,
+		doing:   "taking over",
+		nothing: "nothing to do: already taking over (or not, with --release)",
+		only:    "take over only this instance",
+		release: "restore the configured priority after a takeover",
+	})
 }
 
 func newAgentReloadCmd() *cobra.Command {
