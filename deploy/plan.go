@@ -278,8 +278,9 @@ func activations(np *NodePlan, cmds []string) []string {
 // unknown: apply restarts, the safe side, as a restart applies any valid
 // agent.json while a reload the agent refuses fails the apply. An
 // agent.json edited on the node by hand after the last apply is not seen:
-// should its agent-wide settings differ, the agent refuses the reload and
-// apply fails and rolls back, naming the field.
+// should the agent run other agent-wide settings than the record's, it
+// refuses the reload, naming the field, and apply rolls back (moving the
+// record away makes the next apply restart).
 func needsRestart(was, next *manifest.Manifest, changes []*change) bool {
 	if !slices.ContainsFunc(changes, func(c *change) bool { return c.file.Path == config.DefaultPath && c.old.exists }) {
 		return false
