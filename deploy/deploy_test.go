@@ -26,6 +26,7 @@ import (
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/deploy/sshtest"
 	"github.com/hac-project/hac/internal/testenv"
+	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -580,6 +581,44 @@ func TestV2IntervalChangeRefused(t *testing.T) {
 				t.Errorf("plan error %v: %s", p.Err(), p.Nodes[0].Error)
 			}
 			plan(t, r.deployer(func(o *deploy.Options) { o.AllowV2IntervalChange = true }), tree)
+		})
+	}
+}
+
+// TestPlanRestartsAgentByRecord: an agent.json change reloads the agent
+// when the restart key the node recorded at its last apply is the new
+// manifest's, and restarts it when the key differs (an agent-wide field
+// the reload refuses) or is unknown: no record, or a record an older hac
+// wrote without the key. The node's agent.json is not even JSON: plan
+// decides by the manifests alone.
+func TestPlanRestartsAgentByRecord(t *testing.T) {
+	const keyA, keyB = "aaaa", "bbbb"
+	for _, tt := range []struct {
+		name     string
+		recorded *string // the node record's key; nil: no record
+		want     string
+	}{
+		{"same key: reload", new(keyA), targets.ActivateAgentConfig},
+		{"another key: restart", new(keyB), targets.ActivateAgent},
+		{"no record: restart", nil, targets.ActivateAgent},
+		{"a record without the key: restart", new(""), targets.ActivateAgent},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, sshtest.Options{})
+			r.put(config.DefaultPath, "old agent.json\n", 0o600)
+			if tt.recorded != nil {
+				rec, err := manifest.Marshal(&manifest.Manifest{Format: manifest.FormatVersion, Cluster: "c1", Node: "n1", AgentRestartKey: *tt.recorded})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.put(deploy.RecordPath, string(rec), 0o644)
+			}
+			tree := r.tree(file{path: config.DefaultPath, data: "new agent.json\n", mode: 0o600, secret: true, activate: targets.ActivateAgentConfig})
+			tree.Nodes()[0].Manifest.AgentRestartKey = keyA
+			p := plan(t, r.deployer(nil), tree)
+			if d := cmp.Diff([]string{tt.want}, p.Nodes[0].Activate); d != "" {
+				t.Errorf("activation (-want +got):\n%s", d)
+			}
 		})
 	}
 }

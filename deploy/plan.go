@@ -240,16 +240,16 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if d.NoActivate {
 		np.Stop, np.restart = nil, nil
 	}
-	np.Activate = activations(np.changes, np.Activate)
+	np.Activate = activations(np, np.Activate)
 	return nil
 }
 
-// activations returns cmds, the activation commands of changes, as apply
-// runs them: a reload of agent.json becomes a restart when the change is
-// one a reload refuses ([needsRestart]), and a restart covers a reload
+// activations returns cmds, the activation commands of np's changes, as
+// apply runs them: a reload of agent.json becomes a restart when the change
+// is one a reload refuses ([needsRestart]), and a restart covers a reload
 // ([targets.Activations]). The plan and the restore script both use it.
-func activations(changes []*change, cmds []string) []string {
-	restart := needsRestart(changes)
+func activations(np *NodePlan, cmds []string) []string {
+	restart := needsRestart(np.recorded, np.node.Manifest, np.changes)
 	var out []string
 	for _, a := range cmds {
 		if restart && a == targets.ActivateAgentConfig {
@@ -262,22 +262,30 @@ func activations(changes []*change, cmds []string) []string {
 	return targets.Activations(out)
 }
 
-// needsRestart reports whether an agent.json change is one a running
-// agent's reload refuses ([config.RestartOnly]: the metrics listener, the
-// sync groups, the status socket), so that apply restarts the agent (with
-// its make-before-break handoff) instead of reloading it.
-func needsRestart(changes []*change) bool {
-	for _, c := range changes {
-		if c.file.Path != config.DefaultPath || !c.old.exists {
-			continue
-		}
-		old, err1 := config.Parse(c.old.content)
-		cur, err2 := config.Parse(c.data)
-		if err1 == nil && err2 == nil && config.RestartOnly(old, cur) != nil {
-			return true
-		}
+// needsRestart reports whether an agent.json change among changes is one
+// a running agent's reload refuses (agent/config's RestartOnly: the status
+// socket, the metrics listener, the sync groups), so that apply restarts
+// the agent (with its make-before-break handoff) instead of reloading it.
+// It compares the restart key of the manifest the node recorded at its
+// last apply (was) with the new manifest's (next), never agent.json
+// itself; a rollback, from next back to was, takes the same decision. A
+// first install (no agent.json on the node) starts the agent: no restart.
+//
+// Without a record (a node hac never applied, or its record moved away),
+// or with a record that has no key (written by an older hac, or for a node
+// that ran keepalived), or a tree without a key (built by an older hac),
+// the running agent's agent-wide settings are
+// unknown: apply restarts, the safe side, as a restart applies any valid
+// agent.json while a reload the agent refuses fails the apply. An
+// agent.json edited on the node by hand after the last apply is not seen:
+// should the agent run other agent-wide settings than the record's, it
+// refuses the reload, naming the field, and apply rolls back (moving the
+// record away makes the next apply restart).
+func needsRestart(was, next *manifest.Manifest, changes []*change) bool {
+	if !slices.ContainsFunc(changes, func(c *change) bool { return c.file.Path == config.DefaultPath && c.old.exists }) {
+		return false
 	}
-	return false
+	return was == nil || was.AgentRestartKey == "" || was.AgentRestartKey != next.AgentRestartKey
 }
 
 // compare returns the change that turns cur into f, or nil. An owner or

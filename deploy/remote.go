@@ -369,7 +369,7 @@ put() { d=${2%%/*}/ b=${2##*/}; t="$d.$b.hac-tmp-restore"
 	for _, r := range np.restart {
 		add(&post, r)
 	}
-	post = activations(changes, post)
+	post = activations(np, post)
 	for _, a := range pre {
 		fmt.Fprintf(&b, "HAC_ROOT=%s sh -c %s || rc=1\n", q(np.root), q(a))
 	}

@@ -45,6 +45,17 @@ func (AgentConf) Render(c *model.Cluster, n *model.Node) ([]targets.File, error)
 	}}, nil
 }
 
+// RestartKey returns the key of the restart-only settings
+// ([config.RestartKey]) of the agent.json Render writes for n, for the
+// node's manifest (hac apply restarts the agent instead of reloading it
+// when the key changes); "" when the cluster runs keepalived.
+func RestartKey(c *model.Cluster, n *model.Node) string {
+	if c.Keepalived {
+		return ""
+	}
+	return config.RestartKey(Config(c, n))
+}
+
 // Config returns the agent configuration of node n: every instance n is a
 // member of, as n runs it.
 func Config(c *model.Cluster, n *model.Node) *config.Config {

@@ -154,6 +154,7 @@ func node(c *model.Cluster, n *model.Node, order int) (Tree, error) {
 		m.Expect = append(m.Expect, manifest.Expect{Instance: in.Name, State: state, Priority: int(in.Member(n.Name).Priority),
 			Version: in.Version, AdvertIntMillis: in.AdvertInt.Milliseconds(), Interface: in.Member(n.Name).Interface, VIPs: vips})
 	}
+	m.AgentRestartKey = agentconf.RestartKey(c, n)
 	return Tree{Cluster: c.Name, Node: n.Name, Files: files, Manifest: m}, nil
 }
 

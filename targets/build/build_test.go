@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/build"
@@ -293,5 +294,74 @@ func TestNoSecretDigest(t *testing.T) {
 		if secrets == 0 {
 			t.Errorf("%s/%s: no secret file: the test proves nothing", tr.Cluster, tr.Node)
 		}
+	}
+}
+
+// TestAgentRestartKey: the manifest's AgentRestartKey is the restart key
+// (config.RestartKey) of the agent.json built next to it, by which hac
+// apply chooses between reloading and restarting the agent; a node that
+// runs keepalived has no agent.json and no key.
+func TestAgentRestartKey(t *testing.T) {
+	for _, fx := range append(fixture.All(), fixture.Named{Name: "seed-keepalived", Cluster: fixture.WithKeepalived(fixture.Seed())}) {
+		for _, tr := range mustBuild(t, []*model.Cluster{fx.Cluster}) {
+			want := ""
+			for _, f := range tr.Files {
+				if f.Path != config.DefaultPath {
+					continue
+				}
+				cfg, err := config.Parse(f.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = config.RestartKey(cfg)
+			}
+			if fx.Cluster.Keepalived != (want == "") {
+				t.Errorf("%s: keepalived %v, but agent.json built: %v", tr.Dir(), fx.Cluster.Keepalived, want != "")
+			}
+			if got := tr.Manifest.AgentRestartKey; got != want {
+				t.Errorf("%s: manifest's agent_restart_key = %q, want %q (of the agent.json built)", tr.Dir(), got, want)
+			}
+		}
+	}
+}
+
+// TestManifestWithoutPass: the world-readable manifest does not depend on
+// the auth pass at all (no digest, no restart key of it): another pass
+// changes agent.json and nothing in the manifest.
+func TestManifestWithoutPass(t *testing.T) {
+	withPass := func(pass string) []*model.Cluster {
+		cs := clusters()
+		for _, c := range cs {
+			for _, in := range c.Instances {
+				if in.Auth.Type == model.AuthPass {
+					in.Auth.Pass = model.NewSecret(pass, "")
+				}
+			}
+		}
+		return cs
+	}
+	a, b := mustBuild(t, withPass("pass1234")), mustBuild(t, withPass("other987"))
+	passes := 0
+	for dir, ta := range a {
+		tb := b[dir]
+		ma, err := manifest.Marshal(ta.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := manifest.Marshal(tb.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(string(ma), string(mb)); d != "" {
+			t.Errorf("%s: the manifest changes with the pass (-pass1234 +other987):\n%s", dir, d)
+		}
+		for i, f := range ta.Files {
+			if f.Path == config.DefaultPath && string(f.Data) != string(tb.Files[i].Data) {
+				passes++
+			}
+		}
+	}
+	if passes == 0 {
+		t.Error("no agent.json holds a pass: the test proves nothing")
 	}
 }

@@ -38,6 +38,14 @@ type Manifest struct {
 	Files []File `json:"files"`
 	// Expect is the state hac apply and hac status verify after activation.
 	Expect []Expect `json:"expect,omitempty"`
+	// AgentRestartKey is the key of the agent-wide settings of the node's
+	// agent.json that only a restart of the agent applies (agent/config's
+	// RestartKey: the status socket, the metrics listener, the sync
+	// groups). hac apply restarts the agent instead of reloading it when
+	// the key the node recorded at its last apply differs. It is a digest
+	// of settings that never include the auth pass. Empty when the node
+	// runs keepalived, and in a manifest from an older hac.
+	AgentRestartKey string `json:"agent_restart_key,omitempty"`
 }
 
 // SSH says how to reach the node.
