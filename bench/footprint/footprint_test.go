@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,10 @@ func measure(b *testing.B, n int) (hs, ks, fs sample) {
 	fnode := fbed.Node("n1")
 	floor := fbed.Command(fnode.NS, floorBinary(b), "-n", strconv.Itoa(n), "-from", fnode.Addr.String())
 	fbed.Start(floor)
+	defer func() {
+		fbed.Signal(floor, syscall.SIGKILL)
+		_ = fbed.Wait(floor, 5*time.Second) // killed: its exit error says so
+	}()
 	h := agenttest.NewHac(b, hbed, hbed.Node("n1"), ins...)
 	h.Binary = *hacBin
 	if h.Binary == "" {
