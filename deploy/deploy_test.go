@@ -509,7 +509,7 @@ func TestInstallAgent(t *testing.T) {
 	agent.Machine = "sparc64"
 	p = d.Plan(context.Background(), tree)
 	defer p.Close()
-	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+" (uname -m), this hac binary is built for sparc64") {
+	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+" (uname -m), the hac-agent to install is built for sparc64") {
 		t.Errorf("architecture mismatch: %v %s", err, p.Nodes[0].Error)
 	}
 }

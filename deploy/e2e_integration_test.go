@@ -14,6 +14,7 @@ import (
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/internal/netns"
 	"github.com/hac-project/hac/internal/nodes"
+	"github.com/hac-project/hac/targets"
 )
 
 // The end-to-end tests run on real nodes (internal/nodes): Debian 12
@@ -571,7 +572,7 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 			t.Fatalf("hac apply: %v\n%s", err, applyOut)
 		}
 	}, 300*time.Millisecond)
-	if !strings.Contains(applyOut, "systemctl reload-or-restart hac-agent") || strings.Contains(applyOut, "systemctl restart hac-agent") {
+	if !strings.Contains(applyOut, "will run: "+targets.ActivateAgentConfig+"\n") || strings.Contains(applyOut, targets.ActivateAgent) {
 		t.Errorf("the apply of agent.json alone did not reload:\n%s", applyOut)
 	}
 	if ap.Lost != 0 || pids() != before {
@@ -608,5 +609,33 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	// CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_NET_ADMIN, CAP_NET_RAW.
 	if st := r.lb1.Exec("grep -E '^(CapEff|NoNewPrivs)' /proc/" + pid + "/status"); !strings.Contains(st, "CapEff:\t00000000000030e0") || !strings.Contains(st, "NoNewPrivs:\t1") {
 		t.Errorf("the agent with a check run as another user runs with\n%s\nwant CapEff 30e0 and NoNewPrivs", st)
+	}
+
+	// agent.json edited by hand on the master and the agent restarted
+	// with it, with a setting only a restart applies (a metrics
+	// listener): the node's record still says hac's settings, so the next
+	// apply reloads; the agent refuses, and the apply restarts it instead
+	// (its handoff: nothing lost) rather than failing over and over.
+	r.lb1.Exec(`sed -i 's/^  "format": 1,$/  "format": 1,\n  "metrics": "127.0.0.1:9650",/' /etc/hac/agent.json && systemctl restart hac-agent`)
+	r.holders("after the hand-edited restart", "lb1")
+	hand := r.probe("an apply over a hand-edited agent.json", func(*netns.Prober) {
+		var err error
+		applyOut, err = r.run("apply", "--install-agent", "--verify-timeout", "60s", r.dir)
+		if err != nil {
+			t.Fatalf("hac apply over a hand-edited agent.json: %v\n%s\nlb1:\n%s", err, applyOut, r.lb1.Exec("journalctl -u hac-agent --no-pager -n 30"))
+		}
+	}, 300*time.Millisecond)
+	if !strings.Contains(applyOut, "will run: "+targets.ActivateAgentConfig+"\n") {
+		t.Errorf("the apply over a hand-edited agent.json did not try a reload:\n%s", applyOut)
+	}
+	if j := r.lb1.Exec("journalctl -u hac-agent --no-pager"); !strings.Contains(j, "metrics: changed from") {
+		t.Errorf("lb1's agent did not refuse the reload (so the restart was not the fallback):\n%s", j)
+	}
+	if hand.Lost != 0 {
+		t.Errorf("the apply over a hand-edited agent.json lost %d probes (longest gap %v), want 0", hand.Lost, hand.MaxGap)
+	}
+	r.holders("after the apply over a hand-edited agent.json", "lb1")
+	if out, err := r.run("status", r.dir); err != nil {
+		t.Errorf("hac status after the apply over a hand-edited agent.json: %v\n%s", err, out)
 	}
 }

@@ -69,10 +69,14 @@ const DeactivateAgent = "systemctl disable --now hac-agent"
 
 // ActivateAgentConfig is the command that activates a change of agent.json
 // alone: the running agent re-reads it without a gap (the unit's
-// ExecReload, hac-agent reload), and fails when it refuses the file; a
-// stopped agent is started. [Activations] leaves it out when
-// ActivateAgent runs too: a restart reads the new file.
-const ActivateAgentConfig = "systemctl reload-or-restart hac-agent"
+// ExecReload, hac-agent reload); a stopped agent is started. hac apply
+// chooses it only when the node's record says no setting that only a
+// restart applies changes; when the running agent still refuses the
+// reload (its agent.json was edited by hand since), the agent is
+// restarted instead (a graceful handoff), and a file it cannot run fails
+// that too. [Activations] leaves it out when ActivateAgent runs too: a
+// restart reads the new file.
+const ActivateAgentConfig = "systemctl reload-or-restart hac-agent || systemctl restart hac-agent"
 
 // Activations returns the commands to run for the activation commands of
 // the changed files (distinct, in order), less those another one covers:

@@ -5,6 +5,9 @@
 package version
 
 import (
+	"bytes"
+	"debug/buildinfo"
+	"debug/elf"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -14,40 +17,105 @@ import (
 
 // ReleaseFlag is the linker flag of a release build that has no module
 // version (a work tree or a source tarball): make build VERSION=v1.2.3
-// passes -ldflags "-X <ReleaseFlag>=v1.2.3". The version is read back from
-// the build settings (which record -ldflags), so it is the same whether a
-// binary reports itself or hac reads another binary's file.
+// passes -ldflags "-X <ReleaseFlag>=v1.2.3".
 const ReleaseFlag = "github.com/hac-project/hac/internal/version.release"
+
+// release is set at link time (ReleaseFlag).
+var release string
 
 // Module returns the version the running binary was built from, or
 // "devel".
 func Module() string {
 	bi, _ := debug.ReadBuildInfo()
-	return module(bi)
+	return module(release, bi)
 }
 
 // Line is what `<program> version` and --version print for the running
-// binary (see Of).
+// binary (see line).
 func Line(program string) string {
 	bi, _ := debug.ReadBuildInfo()
-	return Of(program, bi)
+	return line(program, release, bi)
 }
 
-// module is the release version given at link time when there is one,
-// else bi's main module version, or "devel" for a build from a work tree
-// (go build reports "(devel)" there) or no build info.
-func module(bi *debug.BuildInfo) string {
-	if bi == nil {
-		return "devel"
+// OfFile is the version line of the Go binary b, the one it prints itself,
+// read without running it (it may be built for another machine), and its
+// build info. Its release version is read from its symbol table, or from
+// its build settings when it has none (a stripped binary; a build with
+// -trimpath records no -ldflags there).
+func OfFile(program string, b []byte) (string, *debug.BuildInfo, error) {
+	bi, err := buildinfo.Read(bytes.NewReader(b))
+	if err != nil {
+		return "", nil, err
 	}
-	for _, s := range bi.Settings {
-		if s.Key == "-ldflags" {
-			if v := released(s.Value); v != "" {
-				return v
+	rel := symbolString(b, ReleaseFlag)
+	if rel == "" {
+		for _, s := range bi.Settings {
+			if s.Key == "-ldflags" {
+				rel = released(s.Value)
 			}
 		}
 	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	return line(program, rel, bi), bi, nil
+}
+
+// symbolString reads the Go string variable name from the ELF binary b:
+// its header (pointer, length) in the data, then the bytes it points at;
+// "" when b has no such symbol or it cannot be read.
+func symbolString(b []byte, name string) string {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return ""
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		return ""
+	}
+	word := 8
+	if f.Class == elf.ELFCLASS32 {
+		word = 4
+	}
+	read := func(addr uint64, n int) []byte {
+		for _, sec := range f.Sections {
+			if sec.Type != elf.SHT_NOBITS && addr >= sec.Addr && addr+uint64(n) <= sec.Addr+sec.Size {
+				buf := make([]byte, n)
+				if _, err := sec.ReadAt(buf, int64(addr-sec.Addr)); err == nil {
+					return buf
+				}
+			}
+		}
+		return nil
+	}
+	uint := func(p []byte) uint64 {
+		if word == 4 {
+			return uint64(f.ByteOrder.Uint32(p))
+		}
+		return f.ByteOrder.Uint64(p)
+	}
+	for _, s := range syms {
+		if s.Name != name {
+			continue
+		}
+		hdr := read(s.Value, 2*word)
+		if hdr == nil {
+			return ""
+		}
+		ptr, n := uint(hdr[:word]), uint(hdr[word:])
+		if ptr == 0 || n == 0 || n > 256 {
+			return ""
+		}
+		return string(read(ptr, int(n)))
+	}
+	return ""
+}
+
+// module is rel, the release version given at link time, when there is
+// one, else bi's main module version, or "devel" for a build from a work
+// tree (go build reports "(devel)" there) or no build info.
+func module(rel string, bi *debug.BuildInfo) string {
+	if rel != "" {
+		return rel
+	}
+	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "devel"
@@ -76,13 +144,12 @@ func released(ldflags string) string {
 	return ""
 }
 
-// Of is the version line of a binary with build info bi (of the running
-// binary, or read from another one's file with [buildinfo.Read]): the
-// program's name and module version, then the VCS revision and time the
-// binary was built from (with "+dirty" for uncommitted changes) and the Go
-// version, when the build info has them.
-func Of(program string, bi *debug.BuildInfo) string {
-	s := program + " " + module(bi)
+// line is the version line of a binary with release version rel (or "")
+// and build info bi: the program's name and module version, then the VCS
+// revision and time the binary was built from (with "+dirty" for
+// uncommitted changes) and the Go version, when the build info has them.
+func line(program, rel string, bi *debug.BuildInfo) string {
+	s := program + " " + module(rel, bi)
 	if bi == nil {
 		return s
 	}

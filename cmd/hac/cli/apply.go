@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -175,7 +174,7 @@ func loadAgent(path string) (*deploy.Agent, error) {
 	if err := checkStatic(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	bi, err := buildinfo.Read(bytes.NewReader(b))
+	v, bi, err := version.OfFile(agentcmd.Program, b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a Go binary with build info: %w", path, err)
 	}
@@ -193,9 +192,9 @@ func loadAgent(path string) (*deploy.Agent, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown architecture %q", path, settings["GOARCH"])
 	}
-	v := version.Of(agentcmd.Program, bi)
 	if own := version.Line("hac"); strings.TrimPrefix(v, agentcmd.Program) != strings.TrimPrefix(own, "hac") {
-		return nil, fmt.Errorf("%s is %s, this is %s: install the hac-agent of the same build next to hac (make build writes both)", path, v, own)
+		return nil, fmt.Errorf("%s is %s, this is %s: install the hac-agent of the same build next to hac (make build writes both; "+
+			"a release version given with -X is read from the symbol table, or from the build settings without -trimpath)", path, v, own)
 	}
 	return &deploy.Agent{Binary: b, Machine: m, Version: v}, nil
 }
