@@ -93,10 +93,15 @@ func (b *binary) build(t testing.TB, cmd, name string, race bool) string {
 		}
 		b.path = filepath.Join(hacDir, name)
 		args := []string{"build", "-o", b.path}
+		env := os.Environ()
 		if race {
 			args = append(args, "-race") // the daemon's races fail the test (see newDaemon)
+		} else {
+			env = append(env, "CGO_ENABLED=0") // static, as make build ships it
 		}
-		out, err := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/"+cmd)...).CombinedOutput()
+		c := exec.Command("go", append(args, "github.com/hac-project/hac/cmd/"+cmd)...)
+		c.Env = env
+		out, err := c.CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("go build cmd/%s: %v\n%s", cmd, err, out)
 		}
