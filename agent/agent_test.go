@@ -285,16 +285,17 @@ func TestBecomeMaster(t *testing.T) {
 		if got := r.conn.priorities(); len(got) != 1 || got[0] != 100 {
 			t.Errorf("adverts %v, want one at priority 100", got)
 		}
-		// Adverts every 100 ms renew the lease; the second GARP burst
-		// comes after garp_master_delay.
+		// Adverts every 100 ms renew the 1 s lease once 450 ms have
+		// gone (renewEvery): at every fifth advert; the second GARP
+		// burst comes after garp_master_delay.
 		adds := r.addrs.addCount()
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		if got := len(r.conn.priorities()); got != 51 {
 			t.Errorf("%d adverts after 5 s of mastership, want 51", got)
 		}
-		if got := r.addrs.addCount() - adds; got < 15 || got > 21 {
-			t.Errorf("%d lease renewals in 5 s, want one every 250 ms or so", got)
+		if got := r.addrs.addCount() - adds; got != 10 {
+			t.Errorf("%d lease renewals in 5 s, want one every 500 ms (every fifth advert)", got)
 		}
 		if got := r.ann.count(); got != 10 {
 			t.Errorf("%d gratuitous ARPs after garp_master_delay, want 10", got)
