@@ -212,12 +212,19 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if err := d.planStale(ctx, np, conn, cur[len(files)]); err != nil {
 		return err
 	}
-	if d.Agent != nil && !runsKeepalived(n) {
+	switch {
+	case d.Agent != nil && !runsKeepalived(n):
 		cs, err := d.planAgent(ctx, np, conn)
 		if err != nil {
 			return err
 		}
 		np.changes = append(np.changes, cs...)
+	case d.Agent == nil && wantDigest(n) != "" && np.root == "":
+		// Under a root (Options.Root) the unit still runs the node's
+		// own hac-agent: not looked for there.
+		if err := checkAgentInstalled(ctx, conn); err != nil {
+			return err
+		}
 	}
 	if !d.AllowV2IntervalChange {
 		if err := checkV2Interval(np.recorded, n.Manifest); err != nil {
@@ -445,6 +452,22 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*c
 		cs = append(cs, &change{file: rec, remote: np.root + agentRecord, data: data})
 	}
 	return cs, nil
+}
+
+// checkAgentInstalled refuses, before anything changes, a node that is to
+// run the agent when hac does not install hac-agent (--install-agent=false)
+// and the node has none: its unit would run a missing binary, and the
+// apply fail on the node and roll it back.
+func checkAgentInstalled(ctx context.Context, conn Conn) error {
+	out, err := conn.Run(ctx, "check the installed hac-agent", shell(`if [ -x "$1" ]; then echo installed; else echo missing; fi`, AgentBinaryPath), nil)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(out)) != "installed" {
+		return fmt.Errorf("hac-agent is not installed as %s and --install-agent=false leaves it to you: install it there "+
+			"(make build writes it next to hac), or apply without --install-agent=false to have hac install it", AgentBinaryPath)
+	}
+	return nil
 }
 
 // describe turns a change into what plan shows, masking secrets.

@@ -348,3 +348,16 @@ func FuzzPlanAgent(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckAgentInstalled: with --install-agent=false, a node that is to
+// run the agent and has no hac-agent is refused when planned, saying
+// what to do; one that has it is planned.
+func TestCheckAgentInstalled(t *testing.T) {
+	if err := checkAgentInstalled(context.Background(), answer("installed\n")); err != nil {
+		t.Errorf("with hac-agent installed: %v", err)
+	}
+	err := checkAgentInstalled(context.Background(), answer("missing\n"))
+	if err == nil || !strings.Contains(err.Error(), "hac-agent is not installed as /usr/local/sbin/hac-agent and --install-agent=false leaves it to you") {
+		t.Errorf("without hac-agent: %v", err)
+	}
+}
