@@ -34,6 +34,11 @@ const (
 	// node could not be reached or planned, apply failed (the node was
 	// rolled back), destroy failed, the agent failed or did not answer.
 	Failed = 4
+	// Restart: hac-agent reload only: the running agent refused the
+	// configuration only because a restart applies some of its settings
+	// (status_socket, metrics, sync groups), not a reload; restarting the
+	// agent runs it. hac apply's reload of agent.json restarts it then.
+	Restart = 5
 )
 
 // Error carries an exit code out of a command. Its message, when not
