@@ -83,7 +83,7 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	if oldVersion == newVersion || !strings.HasPrefix(oldVersion, "hac-agent v0.0.1-old") {
 		t.Fatalf("the old and new hac-agent say %q and %q", oldVersion, newVersion)
 	}
-	r.lb1.Exec("mkdir -p /var/lib/hac && cp /bin/true /usr/local/bin/hac && echo 'hac apply installed /usr/local/bin/hac: hac destroy removes it' > /var/lib/hac/installed-hac")
+	r.lb1.Exec("sudo -n sh -c " + sshconn.Quote("mkdir -p /var/lib/hac && cp /bin/true /usr/local/bin/hac && echo 'hac apply installed /usr/local/bin/hac: hac destroy removes it' > /var/lib/hac/installed-hac"))
 	newHac := r.hac
 	r.hac = old
 	out, err = r.run("plan", r.dir)
