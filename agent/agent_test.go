@@ -285,9 +285,8 @@ func TestBecomeMaster(t *testing.T) {
 		if got := r.conn.priorities(); len(got) != 1 || got[0] != 100 {
 			t.Errorf("adverts %v, want one at priority 100", got)
 		}
-		// Adverts every 100 ms renew the 1 s lease once 450 ms have
-		// gone (renewEvery): at every fifth advert; the second GARP
-		// burst comes after garp_master_delay.
+		// Every fifth advert renews the 1s lease (renewEvery: 450ms);
+		// the second GARP burst comes after garp_master_delay.
 		adds := r.addrs.addCount()
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
@@ -295,7 +294,7 @@ func TestBecomeMaster(t *testing.T) {
 			t.Errorf("%d adverts after 5 s of mastership, want 51", got)
 		}
 		if got := r.addrs.addCount() - adds; got != 10 {
-			t.Errorf("%d lease renewals in 5 s, want one every 500 ms (every fifth advert)", got)
+			t.Errorf("%d lease renewals in 5 s, want 10 (every fifth advert)", got)
 		}
 		if got := r.ann.count(); got != 10 {
 			t.Errorf("%d gratuitous ARPs after garp_master_delay, want 10", got)

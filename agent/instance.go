@@ -115,7 +115,10 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		timer:   a.clock.NewTimer(),
 	}
 	in.vips.renewFailed = func(p netip.Prefix, err error) {
-		in.post(func() { in.warn("renew", "cannot renew the VIP lease", "vip", p.String(), "err", err) })
+		in.post(func() {
+			in.vips.renewalFailed()
+			in.warn("renew", "cannot renew the VIP lease: asked again at the next advert", "vip", p.String(), "err", err)
+		})
 	}
 	if err := in.vips.set(c, lookup, anns); err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func TestExplainPermission(t *testing.T) {
 		euid int
 		want []string // substrings; none: err unchanged
 	}{
-		{"lock as a user", lock, 65534, []string{"hac agent needs root", "CAP_NET_ADMIN and CAP_NET_RAW", "systemctl start hac-agent", "sudo hac-agent", "(node lock: open /run/hac/agent-net1.lock: permission denied)"}},
+		{"lock as a user", lock, 65534, []string{"hac agent needs root", "CAP_NET_ADMIN and CAP_NET_RAW", "systemctl start hac-agent", "sudo hac-agent --config", "(node lock: open /run/hac/agent-net1.lock: permission denied)"}},
 		{"raw socket as a user", raw, 1000, []string{"hac agent needs root", "(announce: ARP socket on eth1: operation not permitted)"}},
 		{"raw socket as root without capabilities", raw, 0, []string{"runs as root but lacks a capability", "CAP_NET_ADMIN and CAP_NET_RAW", "AmbientCapabilities", "--cap-add NET_RAW"}},
 		{"not a denial", other, 65534, nil},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/fsm"
+	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/agent/vip"
 	"github.com/hac-project/hac/agent/vrrp"
 )
@@ -284,7 +285,7 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	refuse := func(err error) ([]string, error) {
-		err = fmt.Errorf("%w: %v", ErrReloadRefused, err)
+		err = fmt.Errorf("%w: %w", ErrReloadRefused, err)
 		a.log.Error(err.Error())
 		return nil, err
 	}
@@ -300,13 +301,15 @@ func (a *Agent) ReloadConfig(cfg *config.Config, digest string) ([]string, error
 	a.topo.RLock()
 	old := a.cfg
 	a.topo.RUnlock()
-	if err := config.RestartOnly(old, cfg); err != nil {
-		return refuse(err)
-	}
 	if a.env.checkHost != nil {
 		if err := checkNode(cfg, a.env.checkHost); err != nil {
 			return refuse(err)
 		}
+	}
+	// Last: a restart cures this refusal only when nothing else in cfg
+	// would refuse it (hac apply then restarts the agent).
+	if err := config.RestartOnly(old, cfg); err != nil {
+		return refuse(&status.RestartOnlyError{Err: err})
 	}
 	steps := planReload(old, cfg)
 	a.log.Info("reloading", "digest", digest)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/agent/status"
 )
 
 func TestPlanReload(t *testing.T) {
@@ -212,6 +213,37 @@ func TestReloadRefusesStatusSocket(t *testing.T) {
 		_, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) { c.StatusSocket = "/run/hac/other.sock" }), "sha256:x")
 		if !errors.Is(err, ErrReloadRefused) || !strings.Contains(err.Error(), `status_socket: changed from "" to "/run/hac/other.sock", which only a restart applies`) {
 			t.Errorf("ReloadConfig = %v, want status_socket refused", err)
+		}
+		if _, ok := errors.AsType[*status.RestartOnlyError](err); !ok {
+			t.Errorf("ReloadConfig = %v, want a status.RestartOnlyError (a restart runs it)", err)
+		}
+		r.stop(t)
+	})
+}
+
+// A file refused for what this node lacks is never a RestartOnlyError,
+// even when it changes a restart-only setting too: a restart would not
+// start it either (hac apply restarts the agent only on a
+// RestartOnlyError).
+func TestReloadRefusesNodeMisfitFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false, func(_ *config.Instance, e *env) {
+			e.checkHost = func(c *config.Config) error {
+				if c.Instances[0].Interface != "eth1" {
+					return errors.New("instances[0].interface: no interface " + c.Instances[0].Interface + " on this node")
+				}
+				return nil
+			}
+		})
+		_, err := r.a.ReloadConfig(reloaded(r, func(c *config.Config) {
+			c.StatusSocket = "/run/hac/other.sock"
+			c.Instances[0].Interface = "eth9"
+		}), "sha256:x")
+		if !errors.Is(err, ErrReloadRefused) || !strings.Contains(err.Error(), "no interface eth9 on this node") {
+			t.Errorf("ReloadConfig = %v, want refused for eth9", err)
+		}
+		if _, ok := errors.AsType[*status.RestartOnlyError](err); ok {
+			t.Errorf("ReloadConfig = %v: a RestartOnlyError, which a restart would not cure", err)
 		}
 		r.stop(t)
 	})

@@ -180,12 +180,24 @@ func (l *leasedVIPs) removeOne(v vipOn) {
 }
 
 // setLease sets the lease of the VIPs added and renewed from now on, for
-// adverts every advert.
+// adverts every advert. A new lease is asked for at the next advert: the
+// held VIPs' lease is the old one, which a longer new one's renewal
+// interval may outlast (a reload changing the priority of a VRRPv3
+// instance with 300ms adverts: a 1s lease becomes 2s, renewed every
+// 850ms).
 func (l *leasedVIPs) setLease(lease, advert time.Duration) {
 	if lease != l.lease {
 		l.leases = nil // renew asks for the new lease
+		l.renewed = time.Time{}
 	}
 	l.lease, l.every = lease, renewEvery(lease, advert)
+}
+
+// renewalFailed makes the next advert ask for the renewal again: the
+// lease left is less than half of it by then, not enough to wait for
+// another renewal interval.
+func (l *leasedVIPs) renewalFailed() {
+	l.renewed = time.Time{}
 }
 
 // renew asks the renewer for a renewal of the leases once every has gone

@@ -582,7 +582,7 @@ func (d *Deployer) view(ctx context.Context, np *NodePlan, conn Conn) view {
 		}
 		return v
 	}
-	rep, err := agentStatus(ctx, conn, d.statusCommand(np.node))
+	rep, err := d.agentReport(ctx, conn, np.node)
 	if err != nil {
 		v.err = err.Error()
 	} else {

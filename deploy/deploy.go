@@ -15,9 +15,12 @@ package deploy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
 )
 
@@ -99,6 +102,12 @@ func positive[T int | time.Duration](v, def T) T {
 // distributions (RHEL), and the unit runs the agent from there anyway.
 const DefaultStatusCommand = AgentBinaryPath + " status --format json"
 
+// legacyStatusCommand asks for its status the agent of a node an older
+// hac applied, which ran the agent from the whole hac (legacyBinary)
+// before hac-agent: until hac apply installs hac-agent there, hac status
+// still reads those nodes.
+const legacyStatusCommand = legacyBinary + " agent status --format json"
+
 // statusCommand is Options.StatusCommand for node n, with {cluster} and
 // {node} replaced.
 func (d *Deployer) statusCommand(n *Node) string {
@@ -106,6 +115,22 @@ func (d *Deployer) statusCommand(n *Node) string {
 		return DefaultStatusCommand
 	}
 	return nodeReplacer(n).Replace(d.StatusCommand)
+}
+
+// agentReport asks node n's agent for its report by the status command.
+// Where the default one is not found (exit status 127: no hac-agent), it
+// asks the agent an older hac installed (legacyStatusCommand); when that
+// fails too, the error says what installs hac-agent.
+func (d *Deployer) agentReport(ctx context.Context, conn Conn, n *Node) (*status.Report, error) {
+	rep, err := agentStatus(ctx, conn, d.statusCommand(n))
+	var re *sshconn.RunError
+	if d.StatusCommand != "" || !errors.As(err, &re) || re.Status != 127 {
+		return rep, err
+	}
+	if rep, lerr := agentStatus(ctx, conn, legacyStatusCommand); lerr == nil {
+		return rep, nil
+	}
+	return nil, fmt.Errorf("%w: hac-agent is not installed as %s (nor the whole hac an older hac apply installed as %s): hac apply installs it", err, AgentBinaryPath, legacyBinary)
 }
 
 func nodeReplacer(n *Node) *strings.Replacer {

@@ -490,11 +490,17 @@ func TestInstallAgent(t *testing.T) {
 	bin := append([]byte("\x7fELF fake hac binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
 	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine)), Version: "hac-agent v1.2.3"}
 	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644})
+	// An older apply's record of the whole hac it installed, whose
+	// binary was removed by hand since: it goes too, so that a hac put
+	// there later is never taken for that one (removed after the
+	// activation, which NoActivate leaves out: planned here).
+	r.put("/var/lib/hac/installed-hac", "hac apply installed /usr/local/bin/hac: hac destroy removes it\n", 0o644)
 	d := r.deployer(func(o *deploy.Options) { o.Agent = agent; o.NoActivate = true })
 	p := plan(t, d, tree)
 	var text bytes.Buffer
 	p.WriteText(&text, false)
-	if !strings.Contains(text.String(), "create /usr/local/sbin/hac-agent (0755, binary)") || !strings.Contains(text.String(), "hac-agent missing: installs hac-agent v1.2.3") || strings.Contains(text.String(), "will run") {
+	if !strings.Contains(text.String(), "create /usr/local/sbin/hac-agent (0755, binary)") || !strings.Contains(text.String(), "hac-agent missing: installs hac-agent v1.2.3") ||
+		!strings.Contains(text.String(), "remove /var/lib/hac/installed-hac ") || strings.Contains(text.String(), "will run") {
 		t.Errorf("plan:\n%s", text.String())
 	}
 	if res := d.Apply(context.Background(), p); !res.OK() {
@@ -503,6 +509,7 @@ func TestInstallAgent(t *testing.T) {
 	if data, mode := r.read(deploy.AgentBinaryPath); data != string(bin) || mode != 0o755 {
 		t.Errorf("installed binary: %d bytes, mode %04o", len(data), mode)
 	}
+	os.Remove(r.root + "/var/lib/hac/installed-hac") // as the activation would
 	if plan(t, d, tree).Changed() {
 		t.Error("the same binary is installed again")
 	}

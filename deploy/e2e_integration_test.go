@@ -638,4 +638,28 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	if out, err := r.run("status", r.dir); err != nil {
 		t.Errorf("hac status after the apply over a hand-edited agent.json: %v\n%s", err, out)
 	}
+
+	// An agent.json the nodes cannot run (an interface they lack; hac
+	// build cannot know): the reload is refused for that, and the
+	// agent is not restarted into it (a restart stops the agent, handing
+	// its VIPs away, and cannot start the file either): the apply fails
+	// on the first node, which rolls back with its agent untouched.
+	cur, err := os.ReadFile(filepath.Join(r.dir, "cluster.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write(strings.Replace(string(cur), `interface: "eth1"`, `interface: "eth9"`, 1))
+	before = pids()
+	misfit := r.probe("an apply of an agent.json the nodes cannot run", func(*netns.Prober) {
+		applyOut, err = r.run("apply", "--install-agent", "--verify-timeout", "60s", r.dir)
+	}, 300*time.Millisecond)
+	if exitCode(err) != 4 || pids() != before || misfit.Lost != 0 {
+		t.Errorf("an apply the nodes cannot run: exit %d, pids %v (were %v), %d lost; want 4, the same agents, 0 lost\n%s",
+			exitCode(err), pids(), before, misfit.Lost, applyOut)
+	}
+	if j := r.lb2.Exec("journalctl -u hac-agent --no-pager -n 50"); !strings.Contains(j, "does not fit this node") {
+		t.Errorf("lb2's agent did not refuse the file for the node:\n%s", j)
+	}
+	r.holders("after the apply the nodes cannot run", "lb1")
+	r.write(string(cur))
 }

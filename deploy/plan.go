@@ -212,12 +212,19 @@ func (d *Deployer) planNode(ctx context.Context, np *NodePlan) error {
 	if err := d.planStale(ctx, np, conn, cur[len(files)]); err != nil {
 		return err
 	}
-	if d.Agent != nil && !runsKeepalived(n) {
+	switch {
+	case d.Agent != nil && !runsKeepalived(n):
 		cs, err := d.planAgent(ctx, np, conn)
 		if err != nil {
 			return err
 		}
 		np.changes = append(np.changes, cs...)
+	case d.Agent == nil && wantDigest(n) != "" && np.root == "":
+		// Under a root (Options.Root) the unit still runs the node's
+		// own hac-agent: not looked for there.
+		if err := checkAgentInstalled(ctx, conn); err != nil {
+			return err
+		}
 	}
 	if !d.AllowV2IntervalChange {
 		if err := checkV2Interval(np.recorded, n.Manifest); err != nil {
@@ -365,11 +372,12 @@ const (
 // agentScript prints the node's `uname -m`; "recorded" when the file $2
 // exists (hac apply installed the binary) or "unrecorded"; "legacy" when
 // the binary $4 exists and its record $3 says an older hac apply
-// installed it, or "none"; then the SHA-256 of the binary $1 and the
+// installed it, "record" when only the record is left (the binary was
+// removed by hand), or "none"; then the SHA-256 of the binary $1 and the
 // first line of its version, or "none" when it is missing.
 const agentScript = `uname -m
 if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
-if [ -f "$3" ] && [ -f "$4" ]; then echo legacy; else echo none; fi
+if [ -f "$3" ] && [ -f "$4" ]; then echo legacy; elif [ -f "$3" ]; then echo record; else echo none; fi
 if [ -f "$1" ]; then
   s=$(sha256sum < "$1") || exit 1
   echo "${s%% *}"
@@ -396,16 +404,22 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*c
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	if len(lines) < 4 || lines[0] == "" || lines[3] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") ||
-		(lines[2] != "legacy" && lines[2] != "none") {
+		!slices.Contains([]string{"legacy", "record", "none"}, lines[2]) {
 		return nil, fmt.Errorf("check the installed hac-agent: unexpected answer %q", out)
 	}
-	machine, recorded, legacy, have := lines[0], lines[1] == "recorded", lines[2] == "legacy", lines[3]
+	machine, recorded, legacy, have := lines[0], lines[1] == "recorded", lines[2], lines[3]
 	if machine != d.Agent.Machine {
 		return nil, fmt.Errorf("the node is %s (uname -m), the hac-agent to install is built for %s and would not run there: "+
 			"build one for the node (make build GOARCH=...) and pass it with --agent-binary, or --install-agent=false and install hac-agent on the node yourself", machine, d.Agent.Machine)
 	}
-	if legacy {
-		for p, mode := range map[string]uint32{legacyBinary: 0o755, legacyRecord: 0o644} {
+	// A record left without its binary goes too: a hac the operator
+	// puts there later is not the one an older apply installed.
+	if legacy != "none" {
+		old := map[string]uint32{legacyRecord: 0o644}
+		if legacy == "legacy" {
+			old[legacyBinary] = 0o755
+		}
+		for p, mode := range old {
 			np.stale = append(np.stale, &change{file: manifest.File{Path: p}, remote: np.root + p, old: remoteFile{exists: true, mode: mode}})
 		}
 		slices.SortFunc(np.stale, func(a, b *change) int { return strings.Compare(a.remote, b.remote) })
@@ -438,6 +452,22 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*c
 		cs = append(cs, &change{file: rec, remote: np.root + agentRecord, data: data})
 	}
 	return cs, nil
+}
+
+// checkAgentInstalled refuses, before anything changes, a node that is to
+// run the agent when hac does not install hac-agent (--install-agent=false)
+// and the node has none: its unit would run a missing binary, and the
+// apply fail on the node and roll it back.
+func checkAgentInstalled(ctx context.Context, conn Conn) error {
+	out, err := conn.Run(ctx, "check the installed hac-agent", shell(`if [ -x "$1" ]; then echo installed; else echo missing; fi`, AgentBinaryPath), nil)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(out)) != "installed" {
+		return fmt.Errorf("hac-agent is not installed as %s and --install-agent=false leaves it to you: install it there "+
+			"(make build writes it next to hac), or apply without --install-agent=false to have hac install it", AgentBinaryPath)
+	}
+	return nil
 }
 
 // describe turns a change into what plan shows, masking secrets.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,7 +269,7 @@ func TestPlanAgent(t *testing.T) {
 		name, answer string
 		wantNote     string // np.Agent
 		wantChange   int    // 1: the binary, 2: and the record that hac installed it
-		wantStale    int    // 2: the whole hac an older apply installed, and its record
+		wantStale    int    // 2: the whole hac an older apply installed, and its record; 1: the record alone
 		wantErr      string
 	}{
 		{"missing", "x86_64\nunrecorded\nnone\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 0, ""},
@@ -278,6 +279,7 @@ func TestPlanAgent(t *testing.T) {
 		{"up to date", "x86_64\nunrecorded\nnone\n" + sum + "\nhac-agent v2\n", "", 0, 0, ""},
 		{"hac as the agent", "x86_64\nunrecorded\nlegacy\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 2, ""},
 		{"hac as the agent, up to date", "x86_64\nrecorded\nlegacy\n" + sum + "\nhac-agent v2\n", "", 0, 2, ""},
+		{"hac's record alone", "x86_64\nrecorded\nrecord\n" + sum + "\nhac-agent v2\n", "", 0, 1, ""},
 		{"other architecture", "aarch64\nunrecorded\nnone\nnone\n", "", 0, 0, "the node is aarch64 (uname -m), the hac-agent to install is built for x86_64 and would not run there"},
 		{"garbled", "x86_64\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
 		{"garbled legacy", "x86_64\nrecorded\nmaybe\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
@@ -301,8 +303,12 @@ func TestPlanAgent(t *testing.T) {
 			if len(cs) != tt.wantChange {
 				t.Fatalf("%d changes, want %d", len(cs), tt.wantChange)
 			}
-			if len(np.stale) != tt.wantStale || (tt.wantStale > 0 && (np.stale[0].remote != "/r/usr/local/bin/hac" || np.stale[1].remote != "/r/var/lib/hac/installed-hac")) {
-				t.Errorf("stale %v, want the old hac and its record", np.stale)
+			var stale []string
+			for _, c := range np.stale {
+				stale = append(stale, c.remote)
+			}
+			if want := []string{"/r/usr/local/bin/hac", "/r/var/lib/hac/installed-hac"}[2-tt.wantStale:]; !slices.Equal(stale, want) {
+				t.Errorf("stale %v, want %v", stale, want)
 			}
 			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/sbin/hac-agent" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
 				t.Errorf("change %+v", cs[0].file)
@@ -332,6 +338,7 @@ func FuzzPlanAgent(f *testing.F) {
 	f.Add([]byte("x86_64\nunrecorded\nnone\nnone\n"))
 	f.Add([]byte("x86_64\nrecorded\nlegacy\n0123abcd\nhac-agent v1 (go1.24)\n"))
 	f.Add([]byte("aarch64\n\n\n"))
+	f.Add([]byte("x86_64\nrecorded\nrecord\nnone\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac"), Machine: "x86_64", Version: "hac v2"}}}
 		np := &NodePlan{}
@@ -340,4 +347,17 @@ func FuzzPlanAgent(f *testing.F) {
 			t.Errorf("planned %d changes, reason %q", len(cs), np.Agent)
 		}
 	})
+}
+
+// TestCheckAgentInstalled: with --install-agent=false, a node that is to
+// run the agent and has no hac-agent is refused when planned, saying
+// what to do; one that has it is planned.
+func TestCheckAgentInstalled(t *testing.T) {
+	if err := checkAgentInstalled(context.Background(), answer("installed\n")); err != nil {
+		t.Errorf("with hac-agent installed: %v", err)
+	}
+	err := checkAgentInstalled(context.Background(), answer("missing\n"))
+	if err == nil || !strings.Contains(err.Error(), "hac-agent is not installed as /usr/local/sbin/hac-agent and --install-agent=false leaves it to you") {
+		t.Errorf("without hac-agent: %v", err)
+	}
 }

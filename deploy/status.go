@@ -55,7 +55,7 @@ func (d *Deployer) Status(ctx context.Context, t *Tree) *StatusResult {
 		g.Go(func() error {
 			conn, err := d.Dial(ctx, n)
 			if err == nil {
-				ns.Report, err = agentStatus(ctx, conn, d.statusCommand(n))
+				ns.Report, err = d.agentReport(ctx, conn, n)
 				conn.Close()
 			}
 			if err != nil {

@@ -83,7 +83,7 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	if oldVersion == newVersion || !strings.HasPrefix(oldVersion, "hac-agent v0.0.1-old") {
 		t.Fatalf("the old and new hac-agent say %q and %q", oldVersion, newVersion)
 	}
-	r.lb1.Exec(`sudo -n sh -c "mkdir -p /var/lib/hac && cp /bin/true /usr/local/bin/hac && echo 'hac apply installed /usr/local/bin/hac: hac destroy removes it' > /var/lib/hac/installed-hac"`)
+	r.lb1.Exec("sudo -n sh -c " + sshconn.Quote("mkdir -p /var/lib/hac && cp /bin/true /usr/local/bin/hac && echo 'hac apply installed /usr/local/bin/hac: hac destroy removes it' > /var/lib/hac/installed-hac"))
 	newHac := r.hac
 	r.hac = old
 	out, err = r.run("plan", r.dir)
@@ -102,7 +102,7 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 			t.Errorf("%s runs %q, want %q", n, got, oldVersion)
 		}
 	}
-	if left := r.lb1.Exec("sudo -n ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
+	if left := r.lb1.Exec("ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
 		t.Errorf("lb1: the old hac is left: %q", left)
 	}
 

@@ -67,16 +67,24 @@ const ActivateAgent = "systemctl daemon-reload && systemctl enable hac-agent && 
 // agent's graceful stop hands its VIPs over with no loss.
 const DeactivateAgent = "systemctl disable --now hac-agent"
 
+// AgentBinary is where hac apply installs the agent's binary, hac-agent,
+// on a node: the unit runs it from there.
+const AgentBinary = "/usr/local/sbin/hac-agent"
+
 // ActivateAgentConfig is the command that activates a change of agent.json
 // alone: the running agent re-reads it without a gap (the unit's
 // ExecReload, hac-agent reload); a stopped agent is started. hac apply
 // chooses it only when the node's record says no setting that only a
-// restart applies changes; when the running agent still refuses the
-// reload (its agent.json was edited by hand since), the agent is
-// restarted instead (a graceful handoff), and a file it cannot run fails
-// that too. [Activations] leaves it out when ActivateAgent runs too: a
-// restart reads the new file.
-const ActivateAgentConfig = "systemctl reload-or-restart hac-agent || systemctl restart hac-agent"
+// restart applies changes. When the running agent still refuses the
+// reload, it is asked again to learn why: refused only for settings a
+// restart applies (its agent.json was edited by hand since; hac-agent
+// reload exits 5), the agent is restarted instead (a graceful handoff);
+// any other refusal (a file this node cannot run, which a restart would
+// not start either) fails, with the running agent untouched.
+// [Activations] leaves it out when ActivateAgent runs too: a restart reads
+// the new file.
+const ActivateAgentConfig = "systemctl reload-or-restart hac-agent || { " + AgentBinary + " reload; rc=$?; " +
+	"[ $rc = 0 ] || { [ $rc = 5 ] && systemctl restart hac-agent; }; }"
 
 // Activations returns the commands to run for the activation commands of
 // the changed files (distinct, in order), less those another one covers:

@@ -63,7 +63,23 @@ const (
 	// CodeUnknownInstance: the request named an instance the agent does
 	// not run (see [UnknownInstanceError]).
 	CodeUnknownInstance = "unknown_instance"
+	// CodeRestartOnly: a reload was refused because the new configuration
+	// changes settings only a restart of the agent applies (see
+	// [RestartOnlyError]); a restart runs it.
+	CodeRestartOnly = "restart_only"
 )
+
+// RestartOnlyError says that a reload was refused only because the new
+// configuration changes settings a restart of the agent applies, not a
+// reload: restarting the agent runs it. A [Handler] returns it (wrapped);
+// the socket answers it with [CodeRestartOnly]. Any other refusal (a
+// configuration this node cannot run) a restart would not cure.
+type RestartOnlyError struct{ Err error }
+
+func (e *RestartOnlyError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the settings' problems.
+func (e *RestartOnlyError) Unwrap() error { return e.Err }
 
 // UnknownInstanceError says that a request named an instance the agent
 // does not run. A [Handler] returns it; the socket answers it with
@@ -93,6 +109,9 @@ func (e *RequestError) Error() string { return "agent: " + e.Msg }
 func codeOf(err error) string {
 	if _, ok := errors.AsType[*UnknownInstanceError](err); ok {
 		return CodeUnknownInstance
+	}
+	if _, ok := errors.AsType[*RestartOnlyError](err); ok {
+		return CodeRestartOnly
 	}
 	return ""
 }
@@ -354,7 +373,7 @@ func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
 	case "reload":
 		done, err := h.Reload()
 		if err != nil {
-			resp.Error = err.Error()
+			resp.Error, resp.Code = err.Error(), codeOf(err)
 		}
 		if done != nil {
 			resp.Done = &done

@@ -17,8 +17,8 @@ import (
 const Path = "/etc/systemd/system/hac-agent.service"
 
 // Binary is where hac apply installs the agent's binary, hac-agent, on a
-// node.
-const Binary = "/usr/local/sbin/hac-agent"
+// node ([targets.AgentBinary]).
+const Binary = targets.AgentBinary
 
 // WatchdogSec is the unit's watchdog timeout: the agent pings every half
 // of it while every instance's protocol loop answers. A hung agent is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,8 +15,9 @@ import (
 )
 
 // oneInstance is an agent on the status socket that runs VI_1 and VI_2
-// and refuses every reload, as the real agent answers.
-type oneInstance struct{}
+// and refuses every reload, as the real agent answers: with restartOnly,
+// only for settings a restart applies.
+type oneInstance struct{ restartOnly bool }
 
 func (oneInstance) Report() status.Report { return status.Report{} }
 func (oneInstance) Handoff(name string, _ bool) ([]string, error) {
@@ -27,7 +29,11 @@ func (oneInstance) Handoff(name string, _ bool) ([]string, error) {
 func (o oneInstance) Takeover(name string, release bool) ([]string, error) {
 	return o.Handoff(name, release)
 }
-func (oneInstance) Reload() ([]string, error) {
+func (o oneInstance) Reload() ([]string, error) {
+	if o.restartOnly {
+		return nil, fmt.Errorf("reload refused, the running configuration stays: %w",
+			&status.RestartOnlyError{Err: errors.New(`metrics: changed from "" to "127.0.0.1:9650", which only a restart applies`)})
+	}
 	return nil, errors.New("reload refused, the running configuration stays: instances[0].vrid: 0")
 }
 
@@ -46,6 +52,12 @@ func TestAgentExitCodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go status.Serve(ctx, l, oneInstance{})
+	restart := filepath.Join(dir, "restart.sock")
+	l2, err := status.Listen(restart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go status.Serve(ctx, l2, oneInstance{restartOnly: true})
 	nowhere := filepath.Join(dir, "nowhere.sock")
 	for _, tc := range []struct {
 		args   []string
@@ -58,6 +70,7 @@ func TestAgentExitCodes(t *testing.T) {
 		{[]string{"agent", "handoff", "--socket", sock, "--instance", "VI_2"}, exitcode.OK, ""},
 		{[]string{"agent", "status", "--socket", sock}, exitcode.OK, ""},
 		{[]string{"agent", "reload", "--socket", sock}, exitcode.Failed, "reload refused"},
+		{[]string{"agent", "reload", "--socket", restart}, exitcode.Restart, "metrics: changed from"},
 		{[]string{"agent", "status", "--socket", nowhere}, exitcode.Failed, "is the hac agent running"},
 		{[]string{"agent", "handoff", "--socket", nowhere, "--instance", "nope"}, exitcode.Failed, "is the hac agent running"},
 		{[]string{"agent", "--no-such-flag"}, exitcode.Usage, "unknown flag"},

@@ -328,7 +328,9 @@ auth, source or unicast peers hands the instance off and starts it again; remove
 instances hand off, added ones start. It prints what it did per instance.
 An invalid file is refused before anything changes: the problems are
 printed, the running configuration stays.
-Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
+Exit status: 0 reloaded, 5 refused only because a restart applies some
+of its settings (systemctl restart hac-agent runs it), 4 refused otherwise
+or the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			// A reload waits for handoffs: up to four advert intervals.
@@ -350,11 +352,17 @@ Exit status: 0 reloaded, 4 refused or the agent did not answer.`,
 }
 
 // agentError is the exit for an error of the agent's socket: a request
-// naming an instance the agent does not run is a usage error (3), the rest
-// (no agent, a refused reload) failed (4).
+// naming an instance the agent does not run is a usage error (3), a
+// reload refused only for settings a restart applies is 5, the rest (no
+// agent, another refused reload) failed (4).
 func agentError(err error) error {
-	if re, ok := errors.AsType[*status.RequestError](err); ok && re.Code == status.CodeUnknownInstance {
-		return exitcode.New(exitcode.Usage, "%v", err)
+	if re, ok := errors.AsType[*status.RequestError](err); ok {
+		switch re.Code {
+		case status.CodeUnknownInstance:
+			return exitcode.New(exitcode.Usage, "%v", err)
+		case status.CodeRestartOnly:
+			return exitcode.New(exitcode.Restart, "%v", err)
+		}
 	}
 	return exitcode.New(exitcode.Failed, "%v", err)
 }

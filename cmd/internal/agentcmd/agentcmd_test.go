@@ -22,9 +22,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"--log-level", "loud"}, `unknown --log-level "loud": use debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, `unknown --log-format "xml": use text or json`},
 		{[]string{"--config", missing}, "no such file or directory: give the agent.json hac build wrote with --config"},
-		{[]string{"extra"}, `unknown command "extra" for "hac-agent"`},
+		{[]string{"extra"}, "unknown command \"extra\" for \"hac-agent\"\nrun 'hac-agent --help' for usage"},
 		{[]string{"status", "--format", "yaml"}, `unknown --format "yaml"`},
-		{[]string{"handoff", "VI_1"}, `unknown command "VI_1" for "hac-agent handoff"`},
+		{[]string{"handoff", "VI_1"}, "unknown command \"VI_1\" for \"hac-agent handoff\"\nrun 'hac-agent handoff --help' for usage"},
 		{[]string{"takeover", "--release=maybe"}, `invalid argument "maybe" for "--release"`},
 		{[]string{"reload", "--no-such-flag"}, "run 'hac-agent reload --help' for usage"},
 	} {

@@ -34,6 +34,11 @@ const (
 	// node could not be reached or planned, apply failed (the node was
 	// rolled back), destroy failed, the agent failed or did not answer.
 	Failed = 4
+	// Restart: hac-agent reload only: the running agent refused the
+	// configuration only because a restart applies some of its settings
+	// (status_socket, metrics, sync groups), not a reload; restarting the
+	// agent runs it. hac apply's reload of agent.json restarts it then.
+	Restart = 5
 )
 
 // Error carries an exit code out of a command. Its message, when not
@@ -72,10 +77,10 @@ func Prepare(root *cobra.Command, stdout, stderr io.Writer) {
 // Run executes root with args and returns the process exit code, after
 // printing the error on stderr prefixed with the program's name. An error
 // that carries no code is a usage error (cobra's own: an unknown command,
-// a wrong number of arguments).
+// a wrong number of arguments), with a pointer to --help as for a flag.
 func Run(root *cobra.Command, args []string, stderr io.Writer) int {
 	root.SetArgs(args)
-	err := root.Execute()
+	c, err := root.ExecuteC()
 	if err == nil {
 		return OK
 	}
@@ -91,6 +96,6 @@ func Run(root *cobra.Command, args []string, stderr io.Writer) int {
 		}
 		return ee.Code
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), err)
+	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), flagError(c, err))
 	return Usage
 }
