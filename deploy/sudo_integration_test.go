@@ -102,7 +102,7 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 			t.Errorf("%s runs %q, want %q", n, got, oldVersion)
 		}
 	}
-	if left := r.lb1.Exec("ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
+	if left := r.lb1.Exec("sudo -n ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
 		t.Errorf("lb1: the old hac is left: %q", left)
 	}
 
