@@ -414,15 +414,14 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*c
 	}
 	// A record left without its binary goes too: a hac the operator
 	// puts there later is not the one an older apply installed.
+	stale := func(p string, mode uint32) {
+		np.stale = append(np.stale, &change{file: manifest.File{Path: p}, remote: np.root + p, old: remoteFile{exists: true, mode: mode}})
+	}
+	if legacy == "legacy" {
+		stale(legacyBinary, 0o755)
+	}
 	if legacy != "none" {
-		old := map[string]uint32{legacyRecord: 0o644}
-		if legacy == "legacy" {
-			old[legacyBinary] = 0o755
-		}
-		for p, mode := range old {
-			np.stale = append(np.stale, &change{file: manifest.File{Path: p}, remote: np.root + p, old: remoteFile{exists: true, mode: mode}})
-		}
-		slices.SortFunc(np.stale, func(a, b *change) int { return strings.Compare(a.remote, b.remote) })
+		stale(legacyRecord, 0o644)
 	}
 	sum := digest(d.Agent.Binary)
 	if have == sum {
