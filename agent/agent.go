@@ -34,6 +34,7 @@ import (
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/sdnotify"
 	"github.com/hac-project/hac/agent/status"
+	"github.com/hac-project/hac/agent/timerfd"
 	"github.com/hac-project/hac/agent/vip"
 )
 
@@ -46,7 +47,9 @@ const DefaultHandoffLinger = 200 * time.Millisecond
 type Options struct {
 	// Logger receives structured logs; nil: slog.Default().
 	Logger *slog.Logger
-	// Clock is the time source; nil: SystemClock.
+	// Clock is the time source; nil: SystemClock, except in New, where
+	// it is a timerfd (package timerfd), the clock of an idle agent that
+	// wakes one thread per timer.
 	Clock Clock
 	// Version is the hac version the status report shows.
 	Version string
@@ -225,6 +228,21 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		lock.Release()
 		return nil, err
 	}
+	closers := []func() error{m.Close, lock.Release, sd.Close}
+	if opts.Clock == nil {
+		c, err := timerfd.New()
+		if err != nil {
+			for _, c := range closers {
+				c()
+			}
+			if ml != nil {
+				ml.Close()
+			}
+			return nil, err
+		}
+		opts.Clock = fdClock{c}
+		closers = append(closers, c.Close)
+	}
 	e := &env{
 		iface: net.InterfaceByName,
 		addrs: m,
@@ -244,7 +262,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		promote:   vip.PromoteSecondaries,
 		run:       runCommand,
 		checkHost: checkHost,
-		closers:   []func() error{m.Close, lock.Release, sd.Close},
+		closers:   closers,
 	}
 	if sd != nil {
 		e.notify, e.watchdog = sd.Notify, wd

@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"github.com/hac-project/hac/agent/timerfd"
+)
 
 // Clock is the agent's source of time. The real one is [SystemClock];
 // tests inject another (or run the real one inside testing/synctest).
@@ -38,3 +42,11 @@ type sysTimer struct{ t *time.Timer }
 func (s sysTimer) C() <-chan time.Time   { return s.t.C }
 func (s sysTimer) Reset(d time.Duration) { s.t.Reset(d) }
 func (s sysTimer) Stop()                 { s.t.Stop() }
+
+// fdClock is the [Clock] an agent New makes runs on: its timers share one
+// timerfd and wake the one thread blocked in the runtime's poller, never
+// the runtime's monitor thread (see package timerfd).
+type fdClock struct{ *timerfd.Clock }
+
+// NewTimer returns a stopped timer of the timerfd.
+func (c fdClock) NewTimer() Timer { return c.Clock.NewTimer() }

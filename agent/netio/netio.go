@@ -97,6 +97,7 @@ type RawConn struct {
 	ifi *net.Interface
 	src netip.Addr
 	c   net.PacketConn
+	raw syscall.RawConn // c's, for the raw sendmsg (see sendmsg)
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 
@@ -143,6 +144,10 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 	rc.c, err = lc.ListenPacket(ctx, network, laddr)
 	if err != nil {
 		return nil, fmt.Errorf("netio: open %s socket on %s (needs CAP_NET_RAW): %w", network, cfg.Interface.Name, err)
+	}
+	if rc.raw, err = rc.c.(*net.IPConn).SyscallConn(); err != nil {
+		rc.c.Close()
+		return nil, fmt.Errorf("netio: %s socket on %s: %w", network, cfg.Interface.Name, err)
 	}
 	gaddr := &net.IPAddr{IP: group.AsSlice()}
 	if cfg.IPv6 {
@@ -270,15 +275,17 @@ func (c *RawConn) Send(b []byte, src, dst netip.Addr) error {
 	if !src.IsValid() {
 		src = c.src
 	}
-	var err error
+	var oob []byte
+	var scope uint32
 	if c.p6 != nil {
-		cm := &ipv6.ControlMessage{TrafficClass: tos, HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}
-		_, err = c.p6.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: zone(dst, c.ifi)})
+		oob = (&ipv6.ControlMessage{TrafficClass: tos, HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		if zone(dst, c.ifi) != "" {
+			scope = uint32(c.ifi.Index)
+		}
 	} else {
-		cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
-		_, err = c.p4.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+		oob = (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
 	}
-	if err != nil {
+	if err := sendmsg(c.raw, b, oob, dst, scope); err != nil {
 		if errors.Is(err, unix.EADDRNOTAVAIL) || (c.p6 != nil && errors.Is(err, unix.EINVAL)) {
 			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
 		}

@@ -55,8 +55,8 @@ const Forever = time.Duration(1<<63 - 1)
 // use.
 type Manager struct {
 	rt  *rtnetlink.Conn
-	raw *netlink.Conn
-	mu  sync.Mutex // serializes requests on raw
+	req *requester
+	mu  sync.Mutex // serializes requests on req
 }
 
 // Dial opens the rtnetlink sockets in the calling thread's network
@@ -66,17 +66,17 @@ func Dial() (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vip: open rtnetlink: %w (the agent needs CAP_NET_ADMIN)", err)
 	}
-	raw, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	req, err := dialRequester()
 	if err != nil {
 		rt.Close()
 		return nil, fmt.Errorf("vip: open rtnetlink: %w", err)
 	}
-	return &Manager{rt: rt, raw: raw}, nil
+	return &Manager{rt: rt, req: req}, nil
 }
 
 // Close closes the sockets.
 func (m *Manager) Close() error {
-	return errors.Join(m.rt.Close(), m.raw.Close())
+	return errors.Join(m.rt.Close(), m.req.Close())
 }
 
 // message builds the ifaddrmsg for p on interface index.
@@ -153,28 +153,13 @@ func (m *Manager) AddAll(ls []Lease) []error {
 	}
 	m.mu.Lock() // the acknowledgements must reach this call
 	defer m.mu.Unlock()
-	if _, err := m.raw.SendMessages(msgs); err != nil {
-		for _, i := range sent {
-			fail(i, err)
-		}
-		return errs
-	}
-	// The kernel handles the messages in order and answers each in a
-	// datagram of its own: an acknowledgement or an error.
+	answers, err := m.req.exchange(msgs)
 	for n, i := range sent {
-		reply, err := m.raw.Receive()
-		if err == nil && (len(reply) != 1 || reply[0].Header.Sequence != msgs[n].Header.Sequence) {
-			err = fmt.Errorf("unexpected reply %+v to request %d", reply, msgs[n].Header.Sequence)
-		}
-		var errno unix.Errno
-		if err != nil && !errors.As(err, &errno) {
-			for _, j := range sent[n:] { // the socket failed: the rest is unknown
-				fail(j, err)
-			}
-			return errs
-		}
-		if err != nil {
+		switch {
+		case err != nil: // the socket failed: the answers are unknown
 			fail(i, err)
+		case answers[n] != nil:
+			fail(i, answers[n])
 		}
 	}
 	return errs

@@ -1,6 +1,7 @@
 package vip_test
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -246,5 +247,53 @@ func TestIgnoreAdded(t *testing.T) {
 	want := []vip.Event{{Kind: vip.AddrRemoved, Index: idx, Prefix: v4}}
 	if diff := cmp.Diff(want, first, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
 		t.Errorf("first event (-want +got):\n%s", diff)
+	}
+}
+
+// TestAddAllBatches renews more leases than one datagram carries, with a
+// refused one among them: each gets its own answer, in order.
+func TestAddAllBatches(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, _, idx := open(t, bed, n)
+
+	const count = 150 // more than two batches
+	var ls []vip.Lease
+	for i := range count {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)}), 32)
+		ls = append(ls, vip.Lease{Index: idx, Prefix: p, Lease: 5 * time.Second})
+	}
+	const refused = 70 // in the second batch
+	ls[refused].Index = 999_999
+	for round := range 2 { // adds, then renews
+		errs := m.AddAll(ls)
+		if len(errs) != count {
+			t.Fatalf("round %d: %d answers for %d leases", round, len(errs), count)
+		}
+		for i, err := range errs {
+			if i == refused {
+				if !errors.Is(err, unix.ENODEV) {
+					t.Errorf("round %d: lease on a missing interface: %v, want ENODEV", round, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("round %d: lease %d (%v): %v", round, i, ls[i].Prefix, err)
+			}
+		}
+	}
+	as, err := m.List(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased := 0
+	for _, a := range as {
+		if netip.MustParsePrefix("198.19.0.0/16").Contains(a.Prefix.Addr()) && a.Leased() {
+			leased++
+		}
+	}
+	if leased != count-1 {
+		t.Errorf("%d addresses of 198.19.0.0/16 leased on eth1, want %d", leased, count-1)
 	}
 }

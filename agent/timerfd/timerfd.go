@@ -1,0 +1,232 @@
+// Package timerfd runs a process's timers on one Linux timerfd that the Go
+// runtime's poller watches, read and armed with raw system calls.
+//
+// It exists for an idle daemon's CPU. A timer of package time makes the
+// runtime's monitor thread (sysmon) sleep until that timer's deadline
+// too, and every system call made the ordinary way wakes that thread
+// again when it sleeps: an agent that only sends an advert a second then
+// wakes three to five threads a second instead of one. Timers on a
+// timerfd are, to the runtime, a file descriptor becoming readable: the
+// one thread blocked in the poller wakes, runs the timer's goroutine and
+// goes back to the poller, and the monitor thread sleeps on (measured in
+// bench/footprint and docs/agent.md).
+//
+// Its timers keep the semantics of package time's since Go 1.23: after
+// Reset or Stop returns, no value from before is received.
+package timerfd
+
+import (
+	"container/heap"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Clock multiplexes its timers on one timerfd, armed for the earliest
+// deadline. Its methods are safe for concurrent use.
+type Clock struct {
+	f    *os.File
+	rc   syscall.RawConn
+	done chan struct{} // closed when the reading goroutine has returned
+
+	mu     sync.Mutex
+	timers timerHeap
+	armed  time.Time // the deadline the timerfd is armed for; zero: disarmed
+	err    error     // the first arming that failed (see Err)
+}
+
+// New opens a clock and starts the goroutine that fires its timers. Close
+// it when done.
+func New() (*Clock, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("timerfd: create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "timerfd") // non-blocking: the runtime's poller watches it
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("timerfd: %w", err)
+	}
+	c := &Clock{f: f, rc: rc, done: make(chan struct{})}
+	go c.run()
+	return c, nil
+}
+
+// Close stops the clock: its timers fire no more. It waits for the
+// reading goroutine to return.
+func (c *Clock) Close() error {
+	err := c.f.Close()
+	<-c.done
+	return err
+}
+
+// Now returns time.Now(): the deadlines use its monotonic reading, the
+// clock (CLOCK_MONOTONIC) the timerfd counts in.
+func (c *Clock) Now() time.Time { return time.Now() }
+
+// Err returns the first error arming the timerfd met, if any: a timer
+// armed then fires at the next arming that succeeds instead. Arming a
+// valid timerfd with a valid time does not fail; Err is for the tests
+// and the record.
+func (c *Clock) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// NewTimer returns a stopped timer.
+func (c *Clock) NewTimer() *Timer {
+	return &Timer{c: c, ch: make(chan time.Time, 1), index: -1}
+}
+
+// run reads the timerfd each time it expires and fires what is due.
+func (c *Clock) run() {
+	defer close(c.done)
+	var n [8]byte // the expiry count; its value does not matter
+	for {
+		err := c.rc.Read(func(fd uintptr) bool {
+			_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&n[0])), uintptr(len(n)))
+			return e != syscall.EAGAIN
+		})
+		if err != nil { // closed
+			return
+		}
+		c.fire()
+	}
+}
+
+// fire delivers every timer whose deadline has come and arms the timerfd
+// for the next one.
+func (c *Clock) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = time.Time{} // a one-shot timerfd that expired is disarmed
+	now := time.Now()
+	for len(c.timers) > 0 && !c.timers[0].when.After(now) {
+		t := heap.Pop(&c.timers).(*Timer)
+		t.deliver(now)
+	}
+	c.arm(now)
+}
+
+// arm sets the timerfd to expire at the earliest deadline (or disarms it
+// when there is none), unless it is set so already. c.mu is held.
+func (c *Clock) arm(now time.Time) {
+	var next time.Time
+	if len(c.timers) > 0 {
+		next = c.timers[0].when
+	}
+	if next.Equal(c.armed) {
+		return
+	}
+	var spec unix.ItimerSpec // zero: disarm
+	if !next.IsZero() {
+		// Relative to now, in the monotonic clock both count in: the
+		// timerfd expires no earlier than the deadline. 0 would disarm it.
+		spec.Value = unix.NsecToTimespec(max(int64(next.Sub(now)), 1))
+	}
+	var e syscall.Errno
+	if c.rc.Control(func(fd uintptr) { // fails only once closed: nothing fires then
+		_, _, e = syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	}) != nil {
+		return
+	}
+	if e != 0 {
+		if c.err == nil {
+			c.err = fmt.Errorf("timerfd: arm for %v: %w", next.Sub(now), e)
+		}
+		return
+	}
+	c.armed = next
+}
+
+// Timer is a one-shot timer of a [Clock], like [time.Timer].
+type Timer struct {
+	c     *Clock
+	ch    chan time.Time
+	when  time.Time
+	index int // in c.timers; -1: not armed
+}
+
+// C delivers the time when the timer fires.
+func (t *Timer) C() <-chan time.Time { return t.ch }
+
+// Reset (re)arms the timer to fire after d; d <= 0 fires it at once. A
+// value not received from before is dropped.
+func (t *Timer) Reset(d time.Duration) {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.stop()
+	now := time.Now()
+	if d <= 0 {
+		t.deliver(now)
+		c.arm(now)
+		return
+	}
+	t.when = now.Add(d)
+	heap.Push(&c.timers, t)
+	c.arm(now)
+}
+
+// Stop disarms the timer; nothing is delivered afterwards, and a value
+// not received yet is dropped.
+func (t *Timer) Stop() {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.stop() {
+		c.arm(time.Now())
+	}
+}
+
+// stop takes t off the heap and drops an undelivered value; it reports
+// whether t was on the heap. c.mu is held.
+func (t *Timer) stop() bool {
+	select {
+	case <-t.ch:
+	default:
+	}
+	if t.index < 0 {
+		return false
+	}
+	heap.Remove(&t.c.timers, t.index)
+	return true
+}
+
+// deliver sends now on t.ch, which Reset and Stop emptied. c.mu is held.
+func (t *Timer) deliver(now time.Time) {
+	select {
+	case t.ch <- now:
+	default:
+	}
+}
+
+// timerHeap orders timers by deadline (container/heap).
+type timerHeap []*Timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*Timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
+}

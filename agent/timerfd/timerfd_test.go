@@ -1,0 +1,213 @@
+package timerfd
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// wait is the most a test waits for a timer that should fire (they are
+// set for milliseconds): a bound for a broken clock, not a timing.
+const wait = 10 * time.Second
+
+func newClock(t *testing.T) *Clock {
+	t.Helper()
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Err(); err != nil {
+			t.Error(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}
+
+// recv returns the value t delivers, failing the test after wait.
+func recv(t *testing.T, tm *Timer, what string) time.Time {
+	t.Helper()
+	select {
+	case v := <-tm.C():
+		return v
+	case <-time.After(wait):
+		t.Fatalf("%s did not fire within %v", what, wait)
+		return time.Time{}
+	}
+}
+
+func empty(t *testing.T, tm *Timer, what string) {
+	t.Helper()
+	select {
+	case v := <-tm.C():
+		t.Errorf("%s delivered %v, want nothing", what, v)
+	default:
+	}
+}
+
+func TestFiresNoEarlierThanItsDeadline(t *testing.T) {
+	c := newClock(t)
+	for _, d := range []time.Duration{time.Nanosecond, time.Microsecond, time.Millisecond, 20 * time.Millisecond} {
+		tm := c.NewTimer()
+		start := time.Now()
+		tm.Reset(d)
+		got := recv(t, tm, d.String())
+		if el := got.Sub(start); el < d {
+			t.Errorf("Reset(%v) fired after %v", d, el)
+		}
+		empty(t, tm, d.String()+" after its one value")
+	}
+}
+
+func TestOrderOfManyTimers(t *testing.T) {
+	c := newClock(t)
+	const n = 500
+	type fired struct {
+		i  int
+		at time.Time
+	}
+	var (
+		mu  sync.Mutex
+		got []fired
+		wg  sync.WaitGroup
+	)
+	deadlines := make([]time.Time, n)
+	for i := range n {
+		tm := c.NewTimer()
+		d := time.Duration(rand.IntN(50_000)) * time.Microsecond
+		deadlines[i] = time.Now().Add(d)
+		tm.Reset(d)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := recv(t, tm, "timer")
+			mu.Lock()
+			got = append(got, fired{i, v})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Fatalf("%d of %d timers fired", len(got), n)
+	}
+	for _, f := range got {
+		if f.at.Before(deadlines[f.i]) {
+			t.Errorf("timer %d fired %v before its deadline", f.i, deadlines[f.i].Sub(f.at))
+		}
+	}
+	// Values carry the firing time: sorted by deadline, they never go back.
+	slices.SortFunc(got, func(a, b fired) int { return deadlines[a.i].Compare(deadlines[b.i]) })
+	for i := 1; i < n; i++ {
+		if got[i].at.Before(got[i-1].at) {
+			t.Fatalf("timer due at %v fired at %v, before timer due at %v (fired %v)",
+				deadlines[got[i].i], got[i].at, deadlines[got[i-1].i], got[i-1].at)
+		}
+	}
+}
+
+func TestResetDropsAnUnreceivedValue(t *testing.T) {
+	c := newClock(t)
+	a, b := c.NewTimer(), c.NewTimer()
+	a.Reset(time.Millisecond)
+	b.Reset(20 * time.Millisecond)
+	recv(t, b, "b") // a fired before b, and nobody received its value
+	a.Reset(time.Hour)
+	empty(t, a, "a reset after it fired")
+	a.Reset(time.Millisecond)
+	recv(t, a, "a reset again")
+}
+
+func TestStop(t *testing.T) {
+	c := newClock(t)
+	a, b := c.NewTimer(), c.NewTimer()
+	a.Reset(5 * time.Millisecond)
+	a.Stop()
+	b.Reset(30 * time.Millisecond)
+	recv(t, b, "b")
+	empty(t, a, "a stopped before its deadline")
+
+	a.Reset(time.Millisecond)
+	b.Reset(20 * time.Millisecond)
+	recv(t, b, "b")
+	a.Stop()
+	empty(t, a, "a stopped after it fired")
+	a.Stop() // stopping a stopped timer is nothing
+}
+
+func TestResetToEarlierAndLater(t *testing.T) {
+	c := newClock(t)
+	a, b := c.NewTimer(), c.NewTimer()
+	a.Reset(time.Hour)
+	b.Reset(time.Millisecond) // earlier than the armed deadline: rearms
+	recv(t, b, "b, set earlier than a")
+
+	start := time.Now()
+	a.Reset(time.Millisecond)
+	a.Reset(30 * time.Millisecond) // later: the first deadline is gone
+	if got := recv(t, a, "a, postponed"); got.Sub(start) < 30*time.Millisecond {
+		t.Errorf("a postponed to 30ms fired after %v", got.Sub(start))
+	}
+}
+
+func TestResetZeroFiresAtOnce(t *testing.T) {
+	c := newClock(t)
+	a := c.NewTimer()
+	a.Reset(time.Hour)
+	a.Reset(0)
+	select {
+	case <-a.C():
+	default:
+		t.Fatal("Reset(0) delivered nothing")
+	}
+	a.Reset(-time.Second)
+	select {
+	case <-a.C():
+	default:
+		t.Fatal("Reset(-1s) delivered nothing")
+	}
+}
+
+func TestClose(t *testing.T) {
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.NewTimer()
+	a.Reset(time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.Reset(time.Millisecond) // after Close: nothing fires, nothing fails
+	a.Stop()
+	if err := c.Err(); err != nil {
+		t.Errorf("Err after Close: %v", err)
+	}
+}
+
+// TestConcurrentResets runs timers reset from many goroutines while they
+// fire, for the race detector; every timer ends with one value.
+func TestConcurrentResets(t *testing.T) {
+	c := newClock(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tm := c.NewTimer()
+			for i := range 200 {
+				tm.Reset(time.Duration(i%5) * 100 * time.Microsecond)
+				if i%7 == 0 {
+					tm.Stop()
+				}
+			}
+			tm.Reset(time.Millisecond)
+			recv(t, tm, "the last reset")
+		}()
+	}
+	wg.Wait()
+}
