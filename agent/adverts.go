@@ -42,6 +42,7 @@ type advertIO struct {
 	src  netip.Addr
 	dsts []netip.Addr
 	pkt  vrrp.Packet // the advert, without its priority
+	buf  []byte      // the encoded advert, reused (Conn.Send keeps nothing)
 
 	// exp is what deliver checks adverts with.
 	exp  atomic.Pointer[vrrp.Expect]
@@ -104,7 +105,8 @@ func (ad *advertIO) send(prio uint8) (sent int, failed []sendError) {
 	p := ad.pkt
 	p.Priority = prio
 	for _, dst := range ad.dsts {
-		b, err := p.Marshal(ad.src, dst)
+		b, err := p.AppendMarshal(ad.buf[:0], ad.src, dst)
+		ad.buf = b
 		if err == nil {
 			err = ad.conn.Send(b, ad.src, dst)
 		}

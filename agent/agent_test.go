@@ -453,3 +453,27 @@ func TestSetupFailureClosesSockets(t *testing.T) {
 		t.Errorf("VI_1's socket is still open after setup failed")
 	}
 }
+
+// TestIdleMasterPublishAllocatesNothing: the status snapshot an instance
+// publishes at every advert reuses the last one's VIPs, reasons and
+// items while they are unchanged (an idle master's garbage per advert).
+func TestIdleMasterPublishAllocatesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, 100, false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := r.instance().State; got != "MASTER" {
+			t.Fatalf("state %s, want MASTER", got)
+		}
+		in := r.a.list()[0]
+		allocs := make(chan float64)
+		in.ctl <- func() { allocs <- testing.AllocsPerRun(100, in.publish) } // on the instance's goroutine
+		if n := <-allocs; n != 0 {
+			t.Errorf("publish allocates %v times while nothing changed, want 0", n)
+		}
+		if got := r.instance(); len(got.VIPs) != 1 || got.VIPs[0] != vip1 || got.Counters.TransitionReasons["master_down_timer"] != 1 {
+			t.Errorf("snapshot VIPs %v, reasons %v; want [%v] and one master_down_timer", got.VIPs, got.Counters.TransitionReasons, vip1)
+		}
+		r.stop(t)
+	})
+}

@@ -548,6 +548,10 @@ func (in *instance) publish() {
 		in.seenMaster = m
 		in.counters.MasterChanges++
 	}
+	// The last snapshot's slices and map are shared with its readers and
+	// never changed: they are copied only when they differ, and an idle
+	// master's publish at every advert allocates nothing.
+	last := in.snap // written by this goroutine alone
 	s := status.Instance{
 		Name:         in.cfg.Name,
 		VRID:         in.cfg.VRID,
@@ -556,16 +560,23 @@ func (in *instance) publish() {
 		Priority:     int(in.m.Priority()),
 		BasePriority: int(in.cfg.Priority),
 		Master:       in.m.Master(),
-		VIPs:         slices.Clone(in.vips.heldPrefix),
+		VIPs:         last.VIPs,
 		Since:        in.since,
 		Reason:       in.reason,
 		Counters:     in.counters,
+		Tracks:       last.Tracks,
+		Checks:       last.Checks,
 	}
-	if s.VIPs == nil {
-		s.VIPs = []netip.Prefix{}
+	if s.VIPs == nil || !slices.Equal(s.VIPs, in.vips.heldPrefix) {
+		s.VIPs = append([]netip.Prefix{}, in.vips.heldPrefix...)
 	}
-	s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
-	s.Tracks, s.Checks = in.prio.states()
+	s.Counters.TransitionReasons = last.Counters.TransitionReasons
+	if s.Counters.TransitionReasons == nil || !maps.Equal(s.Counters.TransitionReasons, in.counters.TransitionReasons) {
+		s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
+	}
+	if in.prio.changedStates(s.Tracks, s.Checks) {
+		s.Tracks, s.Checks = in.prio.states()
+	}
 	in.mu.Lock()
 	changed := in.snap.State != s.State
 	in.snap, in.last = s, in.lastAdvert

@@ -120,6 +120,26 @@ func (p *priority) states() (tracks, checks []status.Item) {
 	return tracks, checks
 }
 
+// changedStates reports whether states would return other items than
+// tracks and checks.
+func (p *priority) changedStates(tracks, checks []status.Item) bool {
+	if len(tracks) != min(len(p.tracks), len(p.items)) || len(tracks)+len(checks) != len(p.items) {
+		return true
+	}
+	for i, it := range p.items {
+		var s status.Item
+		if i < len(tracks) {
+			s = tracks[i]
+		} else {
+			s = checks[i-len(tracks)]
+		}
+		if s.Name != it.name || s.Up != it.up || s.Weight != it.weight {
+			return true
+		}
+	}
+	return false
+}
+
 // release ends a handoff's lowered priority (changed) or, while the
 // handoff still drains, makes the instance rejoin at the configured
 // priority; it reports whether it did either.

@@ -49,7 +49,8 @@ type Conn interface {
 	Source() netip.Addr
 	// Send sends one VRRP message from src (invalid: Source()) to dst, a
 	// VRRP group or a unicast peer. The message must already carry the
-	// checksum for exactly this src and dst (vrrp.Packet.Marshal).
+	// checksum for exactly this src and dst (vrrp.Packet.Marshal). Send
+	// does not keep b: the caller reuses it.
 	Send(b []byte, src, dst netip.Addr) error
 	// Probe reports whether a message from src (invalid: Source()) to
 	// dst could be sent now, without sending anything.
@@ -97,7 +98,7 @@ type RawConn struct {
 	ifi *net.Interface
 	src netip.Addr
 	c   net.PacketConn
-	raw syscall.RawConn // c's, for the raw sendmsg (see sendmsg)
+	out *sender
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 
@@ -145,10 +146,12 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: open %s socket on %s (needs CAP_NET_RAW): %w", network, cfg.Interface.Name, err)
 	}
-	if rc.raw, err = rc.c.(*net.IPConn).SyscallConn(); err != nil {
+	raw, err := rc.c.(*net.IPConn).SyscallConn()
+	if err != nil {
 		rc.c.Close()
 		return nil, fmt.Errorf("netio: %s socket on %s: %w", network, cfg.Interface.Name, err)
 	}
+	rc.out = newSender(raw)
 	gaddr := &net.IPAddr{IP: group.AsSlice()}
 	if cfg.IPv6 {
 		rc.p6 = ipv6.NewPacketConn(rc.c)
@@ -275,17 +278,21 @@ func (c *RawConn) Send(b []byte, src, dst netip.Addr) error {
 	if !src.IsValid() {
 		src = c.src
 	}
-	var oob []byte
-	var scope uint32
+	var (
+		scope   uint32
+		control func() []byte
+	)
 	if c.p6 != nil {
-		oob = (&ipv6.ControlMessage{TrafficClass: tos, HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		control = func() []byte {
+			return (&ipv6.ControlMessage{TrafficClass: tos, HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		}
 		if zone(dst, c.ifi) != "" {
 			scope = uint32(c.ifi.Index)
 		}
 	} else {
-		oob = (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		control = func() []byte { return (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal() }
 	}
-	if err := sendmsg(c.raw, b, oob, dst, scope); err != nil {
+	if err := c.out.send(b, src, dst, scope, control); err != nil {
 		if errors.Is(err, unix.EADDRNOTAVAIL) || (c.p6 != nil && errors.Is(err, unix.EINVAL)) {
 			err = fmt.Errorf("%w: %w", ErrSourceNotReady, err)
 		}

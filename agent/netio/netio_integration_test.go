@@ -166,3 +166,33 @@ func TestProbe(t *testing.T) {
 		t.Errorf("Probe after the address came back: %v", err)
 	}
 }
+
+// TestSendAllocatesNothing: an advert's send reuses the socket's buffers
+// and control messages (an idle master makes no garbage per advert).
+func TestSendAllocatesNothing(t *testing.T) {
+	bed := netns.New(t, netns.Spec{IPv6: true})
+	n1 := bed.Node("n1")
+	for _, six := range []bool{false, true} {
+		s := listen(t, n1.NS, netio.Config{IPv6: six, Multicast: true})
+		p := vrrp.Packet{Version: 3, VRID: 51, Priority: 100, AdvertInt: time.Second, Addrs: mustAddrs("198.18.0.200")}
+		dst := vrrp.GroupIPv4
+		if six {
+			p.Addrs, dst = mustAddrs("2001:db8:18::200"), vrrp.GroupIPv6
+		}
+		b, err := p.Marshal(s.Source(), dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var serr error
+		if n := testing.AllocsPerRun(20, func() {
+			if err := s.Send(b, netip.Addr{}, dst); err != nil {
+				serr = err
+			}
+		}); n != 0 {
+			t.Errorf("IPv6 %v: Send allocates %v times per advert, want 0", six, n)
+		}
+		if serr != nil {
+			t.Fatal(serr)
+		}
+	}
+}

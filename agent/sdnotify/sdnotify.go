@@ -12,7 +12,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +30,7 @@ const (
 // systemd, or by a unit that is not Type=notify) sends nothing.
 type Notifier struct {
 	conn *net.UnixConn
+	raw  syscall.RawConn
 }
 
 // New returns a notifier for the socket path or '@'-prefixed abstract
@@ -41,7 +44,12 @@ func New(socket string) (*Notifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sdnotify: %s: %w", socket, err)
 	}
-	return &Notifier{conn: conn}, nil
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sdnotify: %s: %w", socket, err)
+	}
+	return &Notifier{conn: conn, raw: raw}, nil
 }
 
 // FromEnv returns the notifier and the watchdog timeout (WatchdogSec=;
@@ -91,7 +99,24 @@ func (n *Notifier) Notify(state string) error {
 	if n == nil {
 		return nil
 	}
-	if _, err := n.conn.Write([]byte(state)); err != nil {
+	// One write(2), made as a raw system call: the watchdog's ping every
+	// few seconds then wakes no thread but the poller's (package timerfd
+	// says why that matters). The socket is non-blocking: when systemd's
+	// queue is full, n.raw.Write waits in the poller instead.
+	b := []byte(state)
+	var errno syscall.Errno
+	err := n.raw.Write(func(fd uintptr) bool {
+		for {
+			_, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+			if errno != syscall.EINTR {
+				return errno != syscall.EAGAIN
+			}
+		}
+	})
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil {
 		return fmt.Errorf("sdnotify: %w", err)
 	}
 	return nil

@@ -89,12 +89,16 @@ func (c *Clock) NewTimer() *Timer {
 func (c *Clock) run() {
 	defer close(c.done)
 	var n [8]byte // the expiry count; its value does not matter
-	for {
-		err := c.rc.Read(func(fd uintptr) bool {
+	read := func(fd uintptr) bool {
+		for {
 			_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&n[0])), uintptr(len(n)))
-			return e != syscall.EAGAIN
-		})
-		if err != nil { // closed
+			if e != syscall.EINTR {
+				return e != syscall.EAGAIN
+			}
+		}
+	}
+	for {
+		if err := c.rc.Read(read); err != nil { // closed
 			return
 		}
 		c.fire()
