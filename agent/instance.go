@@ -559,6 +559,7 @@ func (in *instance) publish() {
 		State:        in.m.State().String(),
 		Priority:     int(in.m.Priority()),
 		BasePriority: int(in.cfg.Priority),
+		AdvertMillis: time.Duration(in.cfg.AdvertInt).Milliseconds(),
 		Master:       in.m.Master(),
 		VIPs:         last.VIPs,
 		Since:        in.since,

@@ -20,6 +20,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/deploy/sshconn"
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/targets/build"
 	"github.com/hac-project/hac/targets/keepalived"
 	"github.com/hac-project/hac/targets/manifest"
@@ -435,7 +436,7 @@ func (d *Deployer) stopServices(ctx context.Context, np *NodePlan, conn Conn) er
 		return nil
 	}
 	d.progress(np, "stopping: "+strings.Join(np.Stop, "; "))
-	ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+	ctx, cancel := context.WithTimeout(ctx, d.activateTimeout(np))
 	defer cancel()
 	_, err := conn.Run(ctx, "stop", shell(activateScript, append([]string{np.root}, np.Stop...)...), nil)
 	return err
@@ -448,10 +449,39 @@ func (d *Deployer) activate(ctx context.Context, np *NodePlan, conn Conn) error 
 		return nil
 	}
 	d.progress(np, "activating: "+strings.Join(np.Activate, "; "))
-	ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+	ctx, cancel := context.WithTimeout(ctx, d.activateTimeout(np))
 	defer cancel()
 	_, err := conn.Run(ctx, "activate", shell(activateScript, append([]string{np.root}, np.Activate...)...), nil)
 	return err
+}
+
+// activateTimeout bounds the node's activation, stop or rollback
+// commands: see commandTimeout, over the advert intervals of the node's
+// last apply and of this one (a restart stops the running agent, a
+// reload hands off changed instances).
+func (d *Deployer) activateTimeout(np *NodePlan) time.Duration {
+	return d.commandTimeout(np.recorded, np.node.Manifest)
+}
+
+// commandTimeout bounds a command that activates, stops or removes a
+// node's VRRP daemon: ActivateTimeout when set; otherwise 2 minutes plus
+// the longest a graceful stop or reload of the agent takes
+// (election.StopTime) over the advert intervals of the manifests ms
+// (nil ones are skipped).
+func (d *Deployer) commandTimeout(ms ...*manifest.Manifest) time.Duration {
+	if d.ActivateTimeout > 0 {
+		return d.ActivateTimeout
+	}
+	var longest time.Duration
+	for _, m := range ms {
+		if m == nil {
+			continue
+		}
+		for _, e := range m.Expect {
+			longest = max(longest, time.Duration(e.AdvertIntMillis)*time.Millisecond)
+		}
+	}
+	return 2*time.Minute + election.StopTime(longest)
 }
 
 // errDeadMan is wrapped when the node restored itself.
@@ -511,7 +541,7 @@ func (d *Deployer) rollback(ctx context.Context, np *NodePlan, conn Conn, tok st
 		return Failed, cause.Error() + "; rollback impossible: no connection"
 	}
 	// Roll back even when hac is interrupted (Ctrl-C cancels ctx).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), positive(d.ActivateTimeout, 2*time.Minute))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.activateTimeout(np))
 	defer cancel()
 	_, err := conn.Run(ctx, "roll back", "sh "+q(np.stateDir()+"/restore-"+tok+".sh")+" now", nil)
 	if err != nil {

@@ -44,7 +44,8 @@ type Options struct {
 	VerifyTimeout time.Duration
 	// VerifyInterval is the pause between two status queries [500ms].
 	VerifyInterval time.Duration
-	// ActivateTimeout bounds each activation command [2m].
+	// ActivateTimeout bounds each activation command [2m plus the
+	// longest graceful stop of the node's agent, election.StopTime].
 	ActivateTimeout time.Duration
 	// NoActivate writes files but runs no activation command and skips
 	// verification.

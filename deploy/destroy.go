@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -254,7 +253,7 @@ func (d *Deployer) Destroy(ctx context.Context, td *Teardown) {
 				}
 				d.progress(&NodePlan{Cluster: nt.Cluster, Node: nt.Node}, "removing hac")
 				args := append([]string{nt.root, strings.Join(nt.Stop, ","), nt.root + AgentBinaryPath}, nt.Remove...)
-				ctx, cancel := context.WithTimeout(ctx, positive(d.ActivateTimeout, 2*time.Minute))
+				ctx, cancel := context.WithTimeout(ctx, d.commandTimeout(nt.node.Manifest))
 				_, err := nt.conn.Run(ctx, "remove hac", shell(destroyScript, args...), nil)
 				cancel()
 				if err != nil {

@@ -90,6 +90,31 @@ func SkewTime(version int, priority uint8, masterAdverInt time.Duration) time.Du
 	return time.Duration(256-int64(priority)) * masterAdverInt / 256
 }
 
+// HandoffTime is the longest a master's graceful handoff (make-before-
+// break, on stop, reload or hac-agent handoff) lasts with advert interval
+// advert: DefaultDownAdverts+1 intervals, since a backup takes over at
+// most a Master_Down_Interval (DefaultDownAdverts intervals and a
+// Skew_Time under one more) after the draining master's last advert, and
+// the master keeps its VIPs until then.
+func HandoffTime(advert time.Duration) time.Duration {
+	return time.Duration(DefaultDownAdverts+1) * advert
+}
+
+// StopMargin is what a graceful stop or reload of an agent takes beyond
+// its handoffs: removing the VIPs, starting notify commands, closing
+// sockets.
+const StopMargin = 10 * time.Second
+
+// StopTime bounds a graceful stop or reload of an agent whose longest
+// advert interval (over the configuration it runs and the one it
+// reloads) is longest: its instances hand off in parallel. It is the
+// unit's TimeoutStopSec, part of its TimeoutStartSec (which bounds
+// ExecReload too), what hac-agent reload waits for the answer, and part
+// of the time hac apply gives an activation.
+func StopTime(longest time.Duration) time.Duration {
+	return HandoffTime(longest) + StopMargin
+}
+
 // MasterDownInterval is the Master_Down_Interval of RFC 5798 section 6.1:
 // downAdverts * masterAdverInt + Skew_Time (downAdverts is 3 in the RFC,
 // keepalived's down_timer_adverts): how long after the master's last

@@ -505,7 +505,7 @@ func (m *Machine) shutdown(now time.Time) []Action {
 		m.becoming = false
 		m.handedOff = false
 		m.timer = now.Add(m.cfg.AdvertInt)
-		m.drainUntil = now.Add(time.Duration(m.cfg.DownAdverts+1) * m.cfg.AdvertInt)
+		m.drainUntil = now.Add(time.Duration(m.cfg.DownAdverts+1) * m.cfg.AdvertInt) // election.HandoffTime at the default DownAdverts
 		return append([]Action{SendAdvert{Priority: 0}}, m.report(Draining, ReasonShutdown, netip.Addr{})...)
 	case Draining:
 		return m.stop(ReasonShutdown, netip.Addr{})

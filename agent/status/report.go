@@ -51,6 +51,10 @@ type Instance struct {
 	// Master is the address of the current master as this node sees it:
 	// its own source address when it is master, invalid when unknown.
 	Master netip.Addr `json:"master,omitzero"`
+	// AdvertMillis is the instance's configured advert interval: how
+	// long its handoff may last (election.HandoffTime), which is what a
+	// reload waits for.
+	AdvertMillis int64 `json:"advert_int_ms"`
 	// LastAdvert is the age of the last valid advert received, -1 when none.
 	LastAdvertMillis int64 `json:"last_advert_ms"`
 	// VIPs are the virtual addresses this node holds right now.

@@ -168,7 +168,7 @@ func CheckPath(path string) error {
 const (
 	MaxRequest     = 4096
 	RequestTimeout = time.Second
-	answerTimeout  = 30 * time.Second       // a handoff waits for the instance goroutines
+	answerTimeout  = 5 * time.Second        // to write an answer, once it is ready
 	refuseTimeout  = 100 * time.Millisecond // to write a refusal
 	maxClients     = 8
 )
@@ -181,10 +181,15 @@ const (
 // being answered (a handoff or reload takes seconds), is refused at once
 // with "busy". So silent clients never make a request wait.
 func Serve(ctx context.Context, l net.Listener, h Handler) error {
-	return serve(ctx, l, h, RequestTimeout)
+	return serve(ctx, l, h, timeouts{request: RequestTimeout, answer: answerTimeout})
 }
 
-func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Duration) error {
+// timeouts are the server's bounds: for the request line to arrive, and
+// for the answer's write once it is ready (the work on a request has
+// none: a reload waits for handoffs, up to election.StopTime).
+type timeouts struct{ request, answer time.Duration }
+
+func serve(ctx context.Context, l net.Listener, h Handler, to timeouts) error {
 	cs := &clients{max: maxClients}
 	stop := context.AfterFunc(ctx, func() {
 		l.Close()
@@ -203,7 +208,7 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 		}
 		// Before admit: a drop sets an earlier deadline, which this must
 		// not override.
-		_ = c.SetDeadline(time.Now().Add(reqTimeout))
+		_ = c.SetDeadline(time.Now().Add(to.request))
 		cl := cs.admit(c)
 		if cl == nil {
 			refuse(c, fmt.Sprintf("busy: %d requests are being answered (a handoff or reload takes seconds): try again", maxClients))
@@ -213,7 +218,7 @@ func serve(ctx context.Context, l net.Listener, h Handler, reqTimeout time.Durat
 		go func() {
 			defer wg.Done()
 			defer cs.leave(cl)
-			serveConn(cl, cs, h, reqTimeout)
+			serveConn(cl, cs, h, to)
 		}()
 	}
 }
@@ -330,7 +335,7 @@ func ReadRequest(r io.Reader) (Request, error) {
 	return req, nil
 }
 
-func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
+func serveConn(cl *client, cs *clients, h Handler, to timeouts) {
 	c := cl.Conn
 	defer c.Close()
 	enc := json.NewEncoder(c)
@@ -343,14 +348,17 @@ func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
 		refuse(c, cl.dropped)
 		return
 	}
-	_ = c.SetDeadline(time.Now().Add(answerTimeout))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("the request line did not arrive within %v", reqTimeout)
+		err = fmt.Errorf("the request line did not arrive within %v", to.request)
 	}
 	if err != nil {
+		_ = c.SetDeadline(time.Now().Add(to.answer))
 		_ = enc.Encode(Response{Error: fmt.Sprintf("bad request: %v", err)})
 		return
 	}
+	// No deadline while the agent works on the request: a reload waits
+	// for handoffs, up to election.StopTime. The answer's write has one.
+	_ = c.SetDeadline(time.Time{})
 	var resp Response
 	switch req.Op {
 	case "status":
@@ -381,6 +389,7 @@ func serveConn(cl *client, cs *clients, h Handler, reqTimeout time.Duration) {
 	default:
 		resp.Error = fmt.Sprintf("unknown op %q: use status, handoff, takeover or reload", req.Op)
 	}
+	_ = c.SetDeadline(time.Now().Add(to.answer))
 	_ = enc.Encode(resp)
 }
 

@@ -21,7 +21,8 @@ func (nobody) Takeover(string, bool) ([]string, error) { return nil, nil }
 func (nobody) Reload() ([]string, error)               { return nil, nil }
 
 // serveAt serves h on a new socket with the request timeout reqTimeout
-// until the test ends or stop is called, and returns the socket's path.
+// (and 50 ms to write an answer) until the test ends or stop is called,
+// and returns the socket's path.
 func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) (path string, stop func()) {
 	t.Helper()
 	testenv.NeedRoot(t) // only root peers get as far as the request
@@ -32,7 +33,7 @@ func serveAt(t *testing.T, h Handler, reqTimeout time.Duration) (path string, st
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, l, h, reqTimeout) }()
+	go func() { served <- serve(ctx, l, h, timeouts{request: reqTimeout, answer: 50 * time.Millisecond}) }()
 	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -168,5 +169,29 @@ func TestStopDropsIdle(t *testing.T) {
 	stop()
 	if resp := answerOf(t, idle[0]); resp.Error != "the agent is stopping" {
 		t.Errorf("idle client at the stop: answer %+v, want the agent is stopping", resp)
+	}
+}
+
+// slowReload is an agent whose reload takes d (its handoffs).
+type slowReload struct {
+	nobody
+	d time.Duration
+}
+
+func (s slowReload) Reload() ([]string, error) {
+	time.Sleep(s.d)
+	return []string{"VI_1: handed off and started again"}, nil
+}
+
+// TestSlowReloadIsAnswered: a reload that takes longer than the time to
+// write an answer (here 50 ms) still gets its answer: only the write is
+// bounded, not the agent's work (hac-agent reload waits election.StopTime).
+func TestSlowReloadIsAnswered(t *testing.T) {
+	path, _ := serveAt(t, slowReload{d: 300 * time.Millisecond}, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done, err := Reload(ctx, path)
+	if err != nil || len(done) != 1 {
+		t.Fatalf("Reload = %v, %v; want the one instance's line", done, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hac-project/hac/agent/config"
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/model"
 	"github.com/hac-project/hac/targets"
 )
@@ -116,30 +117,38 @@ MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 `
 
-// stopTimeout returns TimeoutStopSec in whole seconds: four of the
-// longest advert interval (a backup takes over within three plus skew)
-// and ten seconds of margin.
+// stopTimeout returns TimeoutStopSec in whole seconds: the longest a
+// graceful stop takes (election.StopTime).
 func stopTimeout(ins []*model.Instance) int {
-	var longest time.Duration
-	for _, in := range ins {
-		longest = max(longest, in.AdvertInt)
-	}
-	d := 4*longest + 10*time.Second
-	return int((d + time.Second - 1) / time.Second)
+	return seconds(election.StopTime(longestAdvert(ins)))
 }
 
 // startTimeout returns TimeoutStartSec in whole seconds: systemd's
 // default of 90, or the longest check timeout and 30 seconds of margin
-// when that is longer (the agent is ready once every check ran once).
+// when that is longer (the agent is ready once every check ran once), or
+// the longest a reload takes (election.StopTime) when that is longer
+// still: systemd bounds ExecReload= by TimeoutStartSec too.
 func startTimeout(ins []*model.Instance) int {
-	d := 90 * time.Second
+	d := max(90*time.Second, election.StopTime(longestAdvert(ins)))
 	for _, in := range ins {
 		for _, c := range in.Checks {
 			d = max(d, c.Timeout+30*time.Second)
 		}
 	}
-	return int((d + time.Second - 1) / time.Second)
+	return seconds(d)
 }
+
+// longestAdvert is the longest advert interval of ins.
+func longestAdvert(ins []*model.Instance) time.Duration {
+	var longest time.Duration
+	for _, in := range ins {
+		longest = max(longest, in.AdvertInt)
+	}
+	return longest
+}
+
+// seconds rounds d up to whole seconds.
+func seconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
 // checksSwitchUser reports whether any health check runs as another user.
 func checksSwitchUser(ins []*model.Instance) bool {

@@ -98,3 +98,32 @@ func TestStartTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestStopAndReloadTimeouts: TimeoutStopSec covers the longest graceful
+// stop (election.StopTime), and TimeoutStartSec, which bounds ExecReload=
+// too, covers the longest reload once that is longer than 90 s.
+func TestStopAndReloadTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		advert      time.Duration
+		stop, start string
+	}{
+		{time.Second, "\nTimeoutStopSec=14\n", "\nTimeoutStartSec=90\n"},
+		{10 * time.Second, "\nTimeoutStopSec=50\n", "\nTimeoutStartSec=90\n"},
+		{40 * time.Second, "\nTimeoutStopSec=170\n", "\nTimeoutStartSec=170\n"},
+		{255 * time.Second, "\nTimeoutStopSec=1030\n", "\nTimeoutStartSec=1030\n"},
+	} {
+		c := fixture.ThreeNode()
+		for _, in := range c.Instances {
+			in.AdvertInt = time.Second
+		}
+		c.Instances[0].AdvertInt = tc.advert
+		files, err := systemd.Systemd{}.Render(c, c.Nodes[0])
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Render = %d files, %v", len(files), err)
+		}
+		unit := string(files[0].Data)
+		if !strings.Contains(unit, tc.stop) || !strings.Contains(unit, tc.start) {
+			t.Errorf("longest advert %v: unit lacks %q or %q:\n%s", tc.advert, tc.stop, tc.start, unit)
+		}
+	}
+}

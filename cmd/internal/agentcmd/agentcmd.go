@@ -27,6 +27,7 @@ import (
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/agent/status"
 	"github.com/hac-project/hac/cmd/internal/exitcode"
+	"github.com/hac-project/hac/election"
 	"github.com/hac-project/hac/internal/journal"
 	"github.com/hac-project/hac/internal/version"
 )
@@ -333,10 +334,14 @@ of its settings (systemctl restart hac-agent runs it), 4 refused otherwise
 or the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			// A reload waits for handoffs: up to four advert intervals.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			sock := agentSocket(socket, cfgPath)
+			wait, err := reloadWait(sock, cfgPath)
+			if err != nil {
+				return agentError(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
-			done, err := status.Reload(ctx, agentSocket(socket, cfgPath))
+			done, err := status.Reload(ctx, sock)
 			for _, d := range done {
 				fmt.Fprintln(c.OutOrStdout(), d)
 			}
@@ -349,6 +354,30 @@ or the agent did not answer.`,
 	socketFlags(c, &socket)
 	c.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "agent configuration to read status_socket from")
 	return c
+}
+
+// reloadWait is how long hac-agent reload waits for the agent's answer:
+// the longest a reload takes (election.StopTime, for the handoffs of
+// changed and removed instances) over the advert intervals of the
+// instances the agent runs (its report) and of those in the file it
+// re-reads, and at least 30 s.
+func reloadWait(socket, cfgPath string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := status.Query(ctx, socket)
+	if err != nil {
+		return 0, err
+	}
+	var longest time.Duration
+	for _, in := range r.Instances {
+		longest = max(longest, time.Duration(in.AdvertMillis)*time.Millisecond)
+	}
+	if cfg, _, err := config.Load(cfgPath); err == nil { // an invalid file is refused at once
+		for _, in := range cfg.Instances {
+			longest = max(longest, time.Duration(in.AdvertInt))
+		}
+	}
+	return max(30*time.Second, election.StopTime(longest)), nil
 }
 
 // agentError is the exit for an error of the agent's socket: a request
