@@ -45,8 +45,9 @@ type Bed struct {
 	*Net
 	t testing.TB
 
-	mu    sync.Mutex
-	procs []*exec.Cmd
+	mu     sync.Mutex
+	procs  []*exec.Cmd
+	record string // the bed's record for the sweep (see claim)
 }
 
 // TestLayout returns the layout of a test bed for spec, under a fresh ID.
@@ -86,11 +87,19 @@ func New(t testing.TB, spec Spec) *Bed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	swept, rec, err := claim(l)
+	for _, s := range swept {
+		t.Logf("netns: swept what a killed test left: %s", s)
+	}
+	if err != nil {
+		t.Fatalf("netns: record the bed in %s: %v", stateDir, err)
+	}
 	n, err := Create(l) // removes what it made when it fails
 	if err != nil {
+		os.Remove(rec)
 		t.Fatal(err)
 	}
-	b := &Bed{t: t, Net: n}
+	b := &Bed{t: t, Net: n, record: rec}
 	t.Cleanup(b.close)
 	return b
 }
@@ -185,8 +194,10 @@ func (b *Bed) close() {
 		_ = c.Wait()
 	}
 	if err := b.Net.Remove(); err != nil {
-		b.t.Error(err)
+		b.t.Error(err) // the record stays: the next sweep tries again
+		return
 	}
+	os.Remove(b.record)
 }
 
 // CutLink takes the node's bridge port down: the node sees carrier loss,

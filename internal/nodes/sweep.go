@@ -9,11 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hac-project/hac/internal/netns"
 )
 
 // Prefix starts the name of everything this package creates: state
@@ -145,7 +146,7 @@ func claim(t testing.TB, cg cgroups) (id, dir string) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	start, _ := startTime(os.Getpid())
+	start, _ := netns.StartTime(os.Getpid())
 	if err := os.WriteFile(filepath.Join(dir, "owner"), fmt.Appendf(nil, "%d %d\n", os.Getpid(), start), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func sweep(cg cgroups) []string {
 		var pid int
 		var start uint64
 		fmt.Sscanf(string(b), "%d %d", &pid, &start)
-		if s, err := startTime(pid); err == nil && s == start {
+		if s, err := netns.StartTime(pid); err == nil && s == start {
 			continue // alive
 		}
 		var what []string
@@ -199,24 +200,4 @@ func sweep(cg cgroups) []string {
 		swept = append(swept, strings.Join(what, ", "))
 	}
 	return swept
-}
-
-// startTime returns a process's start time in clock ticks since boot
-// (field 22 of /proc/PID/stat): with the pid it names one process, even
-// after the pid is reused.
-func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("bad stat")
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }
