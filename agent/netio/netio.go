@@ -105,8 +105,8 @@ type RawConn struct {
 	// Receive reads up to recvBatch datagrams per system call
 	// (recvmmsg) and returns them one by one: under a flood of packets
 	// the reader keeps up several times better than with one read each.
-	batch      []ipv4.Message // ipv4.Message and ipv6.Message are one type
-	next, read int            // batch[next:read] are still to return
+	in         *receiver
+	next, read int // datagrams next to read-1 of the last batch are still to return
 }
 
 // recvBuf fits the largest VRRP message (VRRPv3 with 255 IPv6 addresses is
@@ -168,11 +168,7 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 	if cfg.IPv6 {
 		oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
 	}
-	rc.batch = make([]ipv4.Message, recvBatch)
-	for i := range rc.batch {
-		rc.batch[i].Buffers = [][]byte{make([]byte, recvBuf)}
-		rc.batch[i].OOB = slices.Clone(oob)
-	}
+	rc.in = newReceiver(raw, recvBatch, recvBuf, len(oob))
 	return rc, nil
 }
 
@@ -373,30 +369,24 @@ func (c *RawConn) Receive() (Message, error) {
 func (c *RawConn) receive() (m Message, ok bool, err error) {
 	if c.next >= c.read {
 		c.next, c.read = 0, 0
-		if c.p6 != nil {
-			c.read, err = c.p6.ReadBatch(c.batch, 0)
-		} else {
-			c.read, err = c.p4.ReadBatch(c.batch, 0)
-		}
-		if err != nil {
+		if c.read, err = c.in.readBatch(); err != nil {
 			return m, false, err
 		}
 	}
-	b := &c.batch[c.next]
+	data, oob, src := c.in.datagram(c.next)
 	c.next++
-	if b.NN == 0 {
+	if len(oob) == 0 {
 		return m, false, nil
 	}
-	data := b.Buffers[0][:b.N]
 	if c.p6 != nil {
 		var cm ipv6.ControlMessage
-		if cm.Parse(b.OOB[:b.NN]) != nil {
+		if cm.Parse(oob) != nil {
 			return m, false, nil
 		}
 		m.TTL, m.Dst, m.IfIndex = cm.HopLimit, addr(cm.Dst), cm.IfIndex
 	} else {
 		var cm ipv4.ControlMessage
-		if cm.Parse(b.OOB[:b.NN]) != nil {
+		if cm.Parse(oob) != nil {
 			return m, false, nil
 		}
 		m.TTL, m.Dst, m.IfIndex = cm.TTL, addr(cm.Dst), cm.IfIndex
@@ -411,9 +401,7 @@ func (c *RawConn) receive() (m Message, ok bool, err error) {
 		}
 		data = data[hl:]
 	}
-	if ia, _ := b.Addr.(*net.IPAddr); ia != nil {
-		m.Src = addr(ia.IP)
-	}
+	m.Src = src
 	m.Payload = append([]byte(nil), data...)
 	return m, m.Src.IsValid() && m.Dst.IsValid(), nil
 }
