@@ -483,6 +483,7 @@ func (in *instance) fsmConfig(c *config.Instance) fsm.Config {
 		PreemptDelay:  time.Duration(c.PreemptDelay),
 		Primary:       in.adv.src,
 		HandoffLinger: in.a.opts.HandoffLinger,
+		AdvertGrid:    in.a.started,
 		Synced:        inSyncGroup(in.a.cfg, c.Name),
 	}
 }

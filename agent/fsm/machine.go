@@ -74,6 +74,16 @@ type Config struct {
 	// saw the new master's first advert, to cover the new master adding
 	// its VIPs and sending its gratuitous ARPs; 0 removes them at once.
 	HandoffLinger time.Duration
+	// AdvertGrid, when set, puts a master's adverts on the grid
+	// AdvertGrid + k x AdvertInt: after the advert of becoming master (at
+	// once, as RFC 5798 section 6.4.2 says) the next one comes at the
+	// first grid point after it, at most AdvertInt later, and then one
+	// every AdvertInt. The agent gives all its instances one grid (its
+	// start), so masters with the same interval advertise in the same
+	// instant, one wake-up of the process for all of them, whatever time
+	// each became master; receivers see intervals of AdvertInt. Zero:
+	// every advert AdvertInt after the last.
+	AdvertGrid time.Time
 	// Synced makes the instance a member of a sync group (keepalived's
 	// vrrp_sync_group): when its Master_Down_Timer fires it returns
 	// [WantMaster] and stays Backup until the group's coordinator
@@ -295,7 +305,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string, peer netip.Addr) []
 	m.state = Master
 	m.sync.want = false
 	m.masterAdverInt = m.cfg.AdvertInt
-	m.timer = now.Add(m.cfg.AdvertInt)
+	m.timer = m.nextAdvert(now)
 	m.drainUntil = time.Time{}
 	m.becoming = true
 	m.holding = true
@@ -413,11 +423,22 @@ func (m *Machine) preemptDelayed(now time.Time) bool {
 	return m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || now.Before(m.preemptAt))
 }
 
+// nextAdvert is when a master that advertised at now advertises next:
+// Advertisement_Interval later, or the first point of the AdvertGrid
+// after now (at most that much later).
+func (m *Machine) nextAdvert(now time.Time) time.Time {
+	since := now.Sub(m.cfg.AdvertGrid)
+	if m.cfg.AdvertGrid.IsZero() || since < 0 {
+		return now.Add(m.cfg.AdvertInt)
+	}
+	return m.cfg.AdvertGrid.Add((since/m.cfg.AdvertInt + 1) * m.cfg.AdvertInt)
+}
+
 // masterAdvert is RFC 5798 section 6.4.3 on receiving an ADVERTISEMENT,
 // with keepalived's answers to a lower priority and to a second owner.
 func (m *Machine) masterAdvert(now time.Time, a Advert) []Action {
 	if a.Priority == 0 {
-		m.timer = now.Add(m.cfg.AdvertInt)
+		m.timer = m.nextAdvert(now)
 		return []Action{SendAdvert{Priority: m.priority}}
 	}
 	var acts []Action
@@ -481,7 +502,7 @@ func (m *Machine) timeout(now time.Time) []Action {
 		}
 		return m.becomeMaster(now, m.timerCause, m.master)
 	case Master:
-		m.timer = now.Add(m.cfg.AdvertInt)
+		m.timer = m.nextAdvert(now)
 		return []Action{SendAdvert{Priority: m.priority}}
 	case Draining:
 		m.timer = now.Add(m.cfg.AdvertInt)

@@ -679,3 +679,36 @@ func TestSourceMissing(t *testing.T) {
 	step(t, m, ms(1100), Timeout{}, ProbeSend{})
 	step(t, m, ms(1200), SendRecovered{}, Transition{From: Fault, To: Backup, Reason: ReasonSendOK})
 }
+
+// TestAdvertGrid: with AdvertGrid set, a master's adverts after the
+// first fall on the grid, never more than AdvertInt apart; the answer to
+// a priority-0 advert keeps the grid. Without it, every advert comes
+// AdvertInt after the last.
+func TestAdvertGrid(t *testing.T) {
+	grid := t0
+	m := newMachine(t, func(c *Config) { c.AdvertGrid = grid })
+	if at := toMaster(t, m); at != 3609375*time.Microsecond {
+		t.Fatalf("master at %v, want 3.609375s (Master_Down_Interval)", at)
+	}
+	if d, _ := m.Deadline(); !d.Equal(grid.Add(4 * time.Second)) {
+		t.Errorf("second advert due at %v after the grid, want 4s", d.Sub(grid))
+	}
+	m.Step(grid.Add(4*time.Second+2*time.Millisecond), Timeout{}) // a late timer
+	if d, _ := m.Deadline(); !d.Equal(grid.Add(5 * time.Second)) {
+		t.Errorf("third advert due at %v after the grid, want 5s", d.Sub(grid))
+	}
+	peer := netip.MustParseAddr("198.18.0.12")
+	m.Step(grid.Add(4500*time.Millisecond), Advert{Src: peer, Priority: 0, AdvertInt: time.Second})
+	if d, _ := m.Deadline(); !d.Equal(grid.Add(5 * time.Second)) {
+		t.Errorf("after answering priority 0 at 4.5s, next advert due at %v after the grid, want 5s", d.Sub(grid))
+	}
+	for _, ms := range []int64{0, 1, 999, 1000, 1001, 123456} {
+		at := grid.Add(time.Duration(ms) * time.Millisecond)
+		if next := m.nextAdvert(at); !next.After(at) || next.Sub(at) > time.Second {
+			t.Errorf("advert at %v after the grid: next at %v later, want within (0, 1s]", at.Sub(grid), next.Sub(at))
+		}
+	}
+	if next := newMachine(t, nil).nextAdvert(grid.Add(time.Millisecond)); !next.Equal(grid.Add(1001 * time.Millisecond)) {
+		t.Errorf("without a grid: next advert %v after the last, want 1s", next.Sub(grid.Add(time.Millisecond)))
+	}
+}

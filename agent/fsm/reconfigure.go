@@ -26,6 +26,7 @@ var ErrRestart = errors.New("fsm: needs a restart")
 //   - PreemptDelay applies from the next time the machine enters Backup;
 //     a delay already running keeps its end.
 //   - HandoffLinger applies to the next handoff.
+//   - AdvertGrid applies from the next advert.
 //
 // Version, AdvertInt, Primary and DownAdverts define what the machine's
 // adverts and timers are; a change of any of them returns an error
