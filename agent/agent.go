@@ -180,17 +180,6 @@ func (t *takeovers) of(name string) bool {
 	return t.all
 }
 
-// Run runs the agent for cfg until ctx ends, then stops it gracefully:
-// every master hands off make-before-break, in parallel, and Run returns
-// once every instance has stopped.
-func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	a, err := New(cfg, opts)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
-}
-
 // New checks cfg, the node and the status socket's directory, takes the
 // node lock (package rundir), opens the metrics listener (agent.metrics)
 // and reads systemd's notify socket and watchdog from the environment

@@ -36,9 +36,6 @@ type Server struct {
 
 // Options configure Start.
 type Options struct {
-	// HostKeyDir reuses the host key of an earlier server (to restart one
-	// with the same identity); empty: a new key.
-	HostKeyDir string
 	// ClientKeys are public keys (authorized_keys lines) allowed to log in.
 	ClientKeys []string
 	// AuthorizedKeysFile is where sshd reads them at every login (its
@@ -85,19 +82,7 @@ func Start(t testing.TB, o Options) *Server {
 		s.AuthorizedKeys = filepath.Join(dir, "authorized_keys")
 	}
 	s.hostKeyFile = filepath.Join(dir, "host_ed25519")
-	if o.HostKeyDir != "" {
-		for _, ext := range []string{"", ".pub"} {
-			b, err := os.ReadFile(filepath.Join(o.HostKeyDir, "host_ed25519"+ext))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(s.hostKeyFile+ext, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	} else {
-		keygen(t, s.hostKeyFile)
-	}
+	keygen(t, s.hostKeyFile)
 	b, err := os.ReadFile(s.hostKeyFile + ".pub")
 	if err != nil {
 		t.Fatal(err)
@@ -224,10 +209,6 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.
 func (s *Server) KnownHostsLine() string {
 	return knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, s.HostKey)
 }
-
-// HostKeyDir is the directory to pass as Options.HostKeyDir to start a
-// server with the same host key.
-func (s *Server) HostKeyDir() string { return s.Dir }
 
 // Stop kills sshd and every session it started.
 func (s *Server) Stop() {
