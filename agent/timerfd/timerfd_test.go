@@ -79,9 +79,8 @@ func TestOrderOfManyTimers(t *testing.T) {
 	deadlines := make([]time.Time, n)
 	for i := range n {
 		tm := c.NewTimer()
-		d := time.Duration(rand.IntN(50_000)) * time.Microsecond
-		deadlines[i] = time.Now().Add(d)
-		tm.Reset(d)
+		tm.Reset(time.Duration(rand.IntN(50_000)) * time.Microsecond)
+		deadlines[i] = tm.when // set by Reset, which this goroutine called
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
