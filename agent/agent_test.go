@@ -244,6 +244,19 @@ func start(t *testing.T, prio uint8, stale bool, mods ...func(*config.Instance, 
 	return r
 }
 
+// startMaster is start after the instance became master (its
+// Master_Down_Interval passed with no advert heard).
+func startMaster(t *testing.T, prio uint8, mods ...func(*config.Instance, *env)) *rig {
+	t.Helper()
+	r := start(t, prio, false, mods...)
+	time.Sleep(time.Second)
+	synctest.Wait()
+	if got := r.instance().State; got != "MASTER" {
+		t.Fatalf("state %s, want MASTER", got)
+	}
+	return r
+}
+
 func (r *rig) instance() status.Instance { return r.a.Report().Instances[0] }
 
 func (r *rig) stop(t *testing.T) {
@@ -461,12 +474,7 @@ func TestSetupFailureClosesSockets(t *testing.T) {
 // items while they are unchanged (an idle master's garbage per advert).
 func TestIdleMasterPublishAllocatesNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := start(t, 100, false)
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if got := r.instance().State; got != "MASTER" {
-			t.Fatalf("state %s, want MASTER", got)
-		}
+		r := startMaster(t, 100)
 		in := r.a.list()[0]
 		allocs := make(chan float64)
 		in.ctl <- func() { allocs <- testing.AllocsPerRun(100, in.publish) } // on the instance's goroutine

@@ -20,12 +20,7 @@ import (
 // advert interval without sending, and comes back when sending works.
 func TestSendFailureFault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := start(t, 100, false)
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if got := r.instance().State; got != "MASTER" {
-			t.Fatalf("state %s, want MASTER", got)
-		}
+		r := startMaster(t, 100)
 		r.conn.mu.Lock()
 		r.conn.sendErr = errors.New("sendmsg: cannot assign requested address")
 		r.conn.mu.Unlock()

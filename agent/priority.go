@@ -109,8 +109,8 @@ func (p *priority) kind(i int) string {
 
 // states returns the status of the tracked interfaces and checks.
 func (p *priority) states() (tracks, checks []status.Item) {
-	for i, it := range p.items {
-		s := status.Item{Name: it.name, Up: it.up, Weight: it.weight}
+	for i := range p.items {
+		s := p.item(i)
 		if i < len(p.tracks) {
 			tracks = append(tracks, s)
 		} else {
@@ -126,18 +126,26 @@ func (p *priority) changedStates(tracks, checks []status.Item) bool {
 	if len(tracks) != min(len(p.tracks), len(p.items)) || len(tracks)+len(checks) != len(p.items) {
 		return true
 	}
-	for i, it := range p.items {
-		var s status.Item
+	for i := range p.items {
+		s := p.item(i)
+		var was status.Item
 		if i < len(tracks) {
-			s = tracks[i]
+			was = tracks[i]
 		} else {
-			s = checks[i-len(tracks)]
+			was = checks[i-len(tracks)]
 		}
-		if s.Name != it.name || s.Up != it.up || s.Weight != it.weight {
+		if was.Name != s.Name || was.Up != s.Up || was.Weight != s.Weight {
 			return true
 		}
 	}
 	return false
+}
+
+// item is the status of item i (without a check's run counts, which
+// checkRuns fills in).
+func (p *priority) item(i int) status.Item {
+	it := p.items[i]
+	return status.Item{Name: it.name, Up: it.up, Weight: it.weight}
 }
 
 // release ends a handoff's lowered priority (changed) or, while the

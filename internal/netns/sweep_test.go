@@ -1,13 +1,10 @@
 package netns
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,41 +16,24 @@ import (
 // (no cleanup runs, as when go test times out); the next bed's claim
 // kills the leftover process and removes the namespaces and the record.
 func TestSweepKilledBed(t *testing.T) {
-	if os.Getenv("HAC_NETNS_CHILD") == "1" {
+	if testenv.InKilledChild(t) {
 		b := New(t, Spec{Nodes: []string{"k1"}})
 		sleeper := b.Command(b.Node("k1").NS, "sleep", "300")
 		b.Start(sleeper)
-		os.Stdout.WriteString("READY " + b.ID + " " + strconv.Itoa(sleeper.Process.Pid) + " " + strings.Join(b.Namespaces(), ",") + "\n")
+		testenv.Ready(b.ID, strconv.Itoa(sleeper.Process.Pid), strings.Join(b.Namespaces(), ","))
 		time.Sleep(5 * time.Minute) // killed by the parent long before
 		return
 	}
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "ip")
-	child := exec.Command(os.Args[0], "-test.run=^TestSweepKilledBed$", "-test.v")
-	child.Env = append(os.Environ(), "HAC_NETNS_CHILD=1")
-	out, err := child.StdoutPipe()
+	f := testenv.KilledChild(t)
+	if len(f) != 3 {
+		t.Fatalf("the child bed said %q, want its id, a pid and its namespaces", f)
+	}
+	id, namespaces := f[0], strings.Split(f[2], ",")
+	sleeper, err := strconv.Atoi(f[1])
 	if err != nil {
 		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	var sleeper int
-	var namespaces []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == "READY" {
-			id, namespaces = f[1], strings.Split(f[3], ",")
-			sleeper, _ = strconv.Atoi(f[2])
-			break
-		}
-	}
-	child.Process.Signal(syscall.SIGKILL)
-	child.Wait()
-	if id == "" {
-		t.Fatal("the child bed did not come up")
 	}
 	for _, ns := range namespaces {
 		if !Exists(ns) {

@@ -1,12 +1,9 @@
 package nodes
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,10 +103,9 @@ func checkGone(t *testing.T, id, dir string, namespaces []string) {
 // developer hits Ctrl-C twice); the next bed's sweep removes the running
 // container, its cgroups, namespaces and disk.
 func TestSweepKilledBed(t *testing.T) {
-	if os.Getenv("HAC_NODES_CHILD") == "1" {
+	if testenv.InKilledChild(t) {
 		b := New(t, Spec{Nodes: []string{"k1"}})
-		ns := []string{b.Client, b.Bridge, b.Nodes[0].NS}
-		os.Stdout.WriteString("READY " + b.id + " " + b.dir + " " + strings.Join(ns, ",") + "\n")
+		testenv.Ready(b.id, b.dir, strings.Join([]string{b.Client, b.Bridge, b.Nodes[0].NS}, ","))
 		time.Sleep(5 * time.Minute) // killed by the parent long before
 		return
 	}
@@ -120,38 +116,11 @@ func TestSweepKilledBed(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	child := exec.Command(os.Args[0], "-test.run=^TestSweepKilledBed$", "-test.v")
-	child.Env = append(os.Environ(), "HAC_NODES_CHILD=1")
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	f := testenv.KilledChild(t)
+	if len(f) != 3 {
+		t.Fatalf("the child bed said %q, want its id, state directory and namespaces", f)
 	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var id, dir string
-	var namespaces []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 4 && f[0] == "READY" {
-			id, dir, namespaces = f[1], f[2], strings.Split(f[3], ",")
-			break
-		}
-		if strings.HasPrefix(sc.Text(), "--- SKIP") {
-			child.Wait()
-			if testenv.InCI() {
-				t.Fatal("CI is set but the child bed was skipped")
-			}
-			t.Skip("the child bed was skipped")
-		}
-	}
-	child.Process.Signal(syscall.SIGKILL)
-	child.Wait()
-	if id == "" {
-		t.Fatal("the child bed did not come up")
-	}
+	id, dir, namespaces := f[0], f[1], strings.Split(f[2], ",")
 	// The killed bed's container still runs: that is what the sweep is for.
 	if left, _ := filepath.Glob(filepath.Join(cg.unified, id+"-*")); len(left) == 0 {
 		t.Fatalf("the killed bed left no cgroup: nothing to sweep (test broken?)")

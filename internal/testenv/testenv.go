@@ -5,11 +5,14 @@
 package testenv
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -76,4 +79,55 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// childEnv names, in the child process KilledChild runs, the test it runs.
+const childEnv = "HAC_KILLED_CHILD"
+
+// InKilledChild reports whether this process is the child that
+// [KilledChild] runs for test t: there the test sets up what a killed
+// test leaves behind, calls [Ready] and waits to be killed.
+func InKilledChild(t testing.TB) bool { return os.Getenv(childEnv) == t.Name() }
+
+// Ready tells the parent in [KilledChild] that the child is set up, with
+// fields (without spaces) for it.
+func Ready(fields ...string) {
+	os.Stdout.WriteString("READY " + strings.Join(fields, " ") + "\n")
+}
+
+// KilledChild runs test t again in a child process of the test binary
+// ([InKilledChild] is true there), waits for its [Ready] line, kills it
+// with SIGKILL (no cleanup runs, as when go test times out or a developer
+// hits Ctrl-C twice) and returns the line's fields: what a sweep must
+// remove. A child that skips skips t (fails it in CI); one that ends
+// before it is ready fails t.
+func KilledChild(t testing.TB) []string {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.v")
+	child.Env = append(os.Environ(), childEnv+"="+t.Name())
+	child.Stderr = os.Stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ready []string
+	skipped := false
+	for sc := bufio.NewScanner(out); ready == nil && !skipped && sc.Scan(); {
+		if f := strings.Fields(sc.Text()); len(f) > 0 && f[0] == "READY" {
+			ready = f[1:]
+		}
+		skipped = strings.HasPrefix(sc.Text(), "--- SKIP")
+	}
+	_ = child.Process.Signal(syscall.SIGKILL)
+	_ = child.Wait()
+	if skipped {
+		missing(t, "the child test skipped")
+	}
+	if ready == nil {
+		t.Fatal("the child test ended before it was ready")
+	}
+	return ready
 }

@@ -180,13 +180,24 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	return nil
 }
 
-// agentSocket finds the status socket: --socket, else the config's
-// status_socket when the config is readable, else the default.
-func agentSocket(socket, cfgPath string) string {
+// readConfig returns the agent.json at path, or nil when it cannot be
+// read or is invalid: the clients then use the defaults (and a reload
+// of an invalid file is refused by the agent at once).
+func readConfig(path string) *config.Config {
+	cfg, _, err := config.Load(path)
+	if err != nil {
+		return nil
+	}
+	return cfg
+}
+
+// agentSocket finds the status socket: --socket, else the status_socket
+// of cfg (nil: unreadable), else the default.
+func agentSocket(socket string, cfg *config.Config) string {
 	if socket != "" {
 		return socket
 	}
-	if cfg, _, err := config.Load(cfgPath); err == nil && cfg.StatusSocket != "" {
+	if cfg != nil && cfg.StatusSocket != "" {
 		return cfg.StatusSocket
 	}
 	return config.DefaultStatusSocket
@@ -208,7 +219,7 @@ Exit status: 0 ok, 3 usage, 4 the agent did not answer.`,
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			r, err := status.Query(ctx, agentSocket(socket, cfgPath))
+			r, err := status.Query(ctx, agentSocket(socket, readConfig(cfgPath)))
 			if err != nil {
 				return agentError(err)
 			}
@@ -252,7 +263,7 @@ agent did not answer.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			done, err := m.call(ctx, agentSocket(socket, cfgPath), instance, release)
+			done, err := m.call(ctx, agentSocket(socket, readConfig(cfgPath)), instance, release)
 			if err != nil {
 				return agentError(err)
 			}
@@ -334,8 +345,9 @@ of its settings (systemctl restart hac-agent runs it), 4 refused otherwise
 or the agent did not answer.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sock := agentSocket(socket, cfgPath)
-			wait, err := reloadWait(sock, cfgPath)
+			cfg := readConfig(cfgPath)
+			sock := agentSocket(socket, cfg)
+			wait, err := reloadWait(sock, cfg)
 			if err != nil {
 				return agentError(err)
 			}
@@ -360,8 +372,8 @@ or the agent did not answer.`,
 // the longest a reload takes (election.StopTime, for the handoffs of
 // changed and removed instances) over the advert intervals of the
 // instances the agent runs (its report) and of those in the file it
-// re-reads, and at least 30 s.
-func reloadWait(socket, cfgPath string) (time.Duration, error) {
+// re-reads (cfg; nil: unreadable), and at least 30 s.
+func reloadWait(socket string, cfg *config.Config) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := status.Query(ctx, socket)
@@ -372,7 +384,7 @@ func reloadWait(socket, cfgPath string) (time.Duration, error) {
 	for _, in := range r.Instances {
 		longest = max(longest, time.Duration(in.AdvertMillis)*time.Millisecond)
 	}
-	if cfg, _, err := config.Load(cfgPath); err == nil { // an invalid file is refused at once
+	if cfg != nil {
 		for _, in := range cfg.Instances {
 			longest = max(longest, time.Duration(in.AdvertInt))
 		}

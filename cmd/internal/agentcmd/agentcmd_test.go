@@ -97,13 +97,13 @@ func TestReloadWait(t *testing.T) {
 			served := make(chan error, 1)
 			go func() { served <- status.Serve(ctx, l, runningAgent{tc.running}) }()
 			defer func() { cancel(); <-served }()
-			got, err := reloadWait(sock, tc.file)
+			got, err := reloadWait(sock, readConfig(tc.file))
 			if err != nil || got != tc.want {
 				t.Errorf("reloadWait = %v, %v; want %v", got, err, tc.want)
 			}
 		})
 	}
-	if _, err := reloadWait(filepath.Join(dir, "none.sock"), file("1s")); err == nil {
+	if _, err := reloadWait(filepath.Join(dir, "none.sock"), readConfig(file("1s"))); err == nil {
 		t.Error("reloadWait with no agent: no error")
 	}
 }
