@@ -13,6 +13,7 @@ package keepalived
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hac-project/hac/model"
 )
@@ -129,10 +130,22 @@ func (l *lexer) next() (token, error) {
 			for l.off < len(l.src) && !strings.ContainsRune(" \t\r\f\v\n{}\"", rune(l.src[l.off])) {
 				l.advance()
 			}
-			return token{kind: tokWord, word: Word{Text: l.src[start:l.off], Pos: p}}, nil
+			return wordToken(Word{Text: l.src[start:l.off], Pos: p})
 		}
 	}
 	return token{kind: tokEOF, word: Word{Pos: l.pos()}}, nil
+}
+
+// wordToken is the token of w, refused when w is not valid UTF-8: what
+// hac writes (CUE, JSON) holds text, and such bytes would come out as
+// U+FFFD, another path or name than the file's. Comments may hold any
+// bytes.
+func wordToken(w Word) (token, error) {
+	if !utf8.ValidString(w.Text) {
+		return token{}, &SyntaxError{Pos: w.Pos, Msg: fmt.Sprintf("%q is not valid UTF-8, which hac's files (CUE, JSON) need: "+
+			"convert the file (e.g. iconv -f LATIN1 -t UTF-8) or fix those bytes", w.Text)}
+	}
+	return token{kind: tokWord, word: w}, nil
 }
 
 func (l *lexer) quoted() (token, error) {
@@ -143,7 +156,7 @@ func (l *lexer) quoted() (token, error) {
 		c := l.advance()
 		switch c {
 		case '"':
-			return token{kind: tokWord, word: Word{Text: b.String(), Pos: p, Quoted: true}}, nil
+			return wordToken(Word{Text: b.String(), Pos: p, Quoted: true})
 		case '\n':
 			return token{}, &SyntaxError{Pos: p, Msg: "unterminated quoted string: add the closing \" on the same line"}
 		case '\\':

@@ -125,6 +125,8 @@ func TestParseErrors(t *testing.T) {
 		{"{\n}", `k.conf:1:1: '{' without a keyword before it`},
 		{"a \"b\nc\"", `k.conf:1:3: unterminated quoted string: add the closing " on the same line`},
 		{`a "b`, `k.conf:1:3: unterminated quoted string: add the closing "`},
+		{"notify_backup /us\xffr/bin/x\n", `k.conf:1:15: "/us\xffr/bin/x" is not valid UTF-8, which hac's files (CUE, JSON) need: convert the file (e.g. iconv -f LATIN1 -t UTF-8) or fix those bytes`},
+		{"notify_backup \"caf\xe9\"\n", `k.conf:1:15: "caf\xe9" is not valid UTF-8, which hac's files (CUE, JSON) need: convert the file (e.g. iconv -f LATIN1 -t UTF-8) or fix those bytes`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("k.conf", []byte(tt.src))
@@ -193,4 +195,12 @@ func FuzzParse(f *testing.F) {
 		// Decoding never panics.
 		Decode(file)
 	})
+}
+
+// TestParseCommentsHoldAnyBytes: only words must be UTF-8; a comment in
+// Latin-1 is still a comment.
+func TestParseCommentsHoldAnyBytes(t *testing.T) {
+	if _, err := Parse("k.conf", []byte("# caf\xe9 config\nglobal_defs {\n}\n")); err != nil {
+		t.Errorf("Parse: %v, want a comment in Latin-1 accepted", err)
+	}
 }
