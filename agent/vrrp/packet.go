@@ -381,6 +381,9 @@ func parse(b []byte, src, dst netip.Addr, haveIP bool) (*Packet, error) {
 	}
 	for i := range p.Addrs {
 		a, _ := netip.AddrFromSlice(b[headerLen+i*alen : headerLen+(i+1)*alen])
+		if a.Is4In6() { // Marshal refuses it too: one family per advert
+			return nil, drop(DropFamily, "address %v: an IPv4-mapped address in an IPv6 advert", a)
+		}
 		p.Addrs[i] = a
 	}
 	if err := p.verify(b, src, dst, haveIP); err != nil {

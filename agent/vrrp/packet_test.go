@@ -236,6 +236,16 @@ func TestMarshalErrors(t *testing.T) {
 	}
 }
 
+// mapped replaces an IPv6 advert's first address by ::ffff:10.0.0.1, an
+// IPv4 address in IPv6 form, which no IPv6 advert may carry (Marshal
+// refuses it).
+func mapped(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	a := netip.MustParseAddr("::ffff:10.0.0.1").As16()
+	copy(c[8:24], a[:])
+	return c
+}
+
 // TestParseDrops has one case per reason Parse reports.
 func TestParseDrops(t *testing.T) {
 	src := netip.MustParseAddr("10.9.0.1")
@@ -270,6 +280,7 @@ func TestParseDrops(t *testing.T) {
 		{"v3 checksum", set(v3, 7, 0), src, mc4, vrrp.DropChecksum},
 		{"v3 other source", v3, netip.MustParseAddr("10.9.0.2"), mc4, vrrp.DropChecksum},
 		{"v3 IPv6 checksum", set(unhex(t, golden[6].hex), 7, 0xbf), golden[6].src, mc6, vrrp.DropChecksum},
+		{"v3 IPv4-mapped address in IPv6", mapped(unhex(t, golden[6].hex)), golden[6].src, mc6, vrrp.DropFamily},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
