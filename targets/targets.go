@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/model"
 )
 
@@ -70,6 +71,11 @@ const DeactivateAgent = "systemctl disable --now hac-agent"
 // AgentBinary is where hac apply installs the agent's binary, hac-agent,
 // on a node: the unit runs it from there.
 const AgentBinary = "/usr/local/sbin/hac-agent"
+
+// MetricsBinary is where hac apply installs the agent's Prometheus
+// exporter, next to hac-agent: the agent runs it from there while
+// agent.metrics is set (config.MetricsProgram).
+const MetricsBinary = "/usr/local/sbin/" + config.MetricsProgram
 
 // ActivateAgentConfig is the command that activates a change of agent.json
 // alone: the running agent re-reads it without a gap (the unit's

@@ -25,6 +25,12 @@ const FormatVersion = 1
 // DefaultPath is where hac build puts the agent's configuration on a node.
 const DefaultPath = "/etc/hac/agent.json"
 
+// MetricsProgram is the agent's Prometheus exporter (cmd/hac-metrics):
+// the agent runs it, from the folder of its own binary, while
+// agent.metrics is set, so that the daemon itself links no HTTP server
+// and no metrics library. hac apply installs it next to hac-agent.
+const MetricsProgram = "hac-metrics"
+
 // DefaultStatusSocket is the unix socket hac-agent status talks to.
 const DefaultStatusSocket = "/run/hac/agent.sock"
 
