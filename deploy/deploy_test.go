@@ -481,14 +481,19 @@ func TestVerifyAndStatus(t *testing.T) {
 	}
 }
 
+// TestInstallAgent: hac apply installs hac-agent and hac-metrics where
+// they are missing, says why in the plan, installs nothing twice, puts a
+// hac-metrics missing next to the current hac-agent (a node an older hac
+// applied) there alone, and refuses a node of another architecture.
 func TestInstallAgent(t *testing.T) {
 	r := newRig(t, sshtest.Options{})
 	machine, err := exec.Command("uname", "-m").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := append([]byte("\x7fELF fake hac binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
-	agent := &deploy.Agent{Binary: bin, Machine: strings.TrimSpace(string(machine)), Version: "hac-agent v1.2.3"}
+	bin := append([]byte("\x7fELF fake hac-agent binary\x00"), bytes.Repeat([]byte{1}, 1<<20)...)
+	metrics := append([]byte("\x7fELF fake hac-metrics binary\x00"), bytes.Repeat([]byte{2}, 1<<20)...)
+	agent := &deploy.Agent{Binary: bin, Version: "hac-agent v1.2.3", Metrics: metrics, MetricsVersion: "hac-metrics v1.2.3", Machine: strings.TrimSpace(string(machine))}
 	tree := r.tree(file{path: "/etc/app/app.conf", data: appNew, mode: 0o644})
 	// An older apply's record of the whole hac it installed, whose
 	// binary was removed by hand since: it goes too, so that a hac put
@@ -499,24 +504,59 @@ func TestInstallAgent(t *testing.T) {
 	p := plan(t, d, tree)
 	var text bytes.Buffer
 	p.WriteText(&text, false)
-	if !strings.Contains(text.String(), "create /usr/local/sbin/hac-agent (0755, binary)") || !strings.Contains(text.String(), "hac-agent missing: installs hac-agent v1.2.3") ||
-		!strings.Contains(text.String(), "remove /var/lib/hac/installed-hac ") || strings.Contains(text.String(), "will run") {
-		t.Errorf("plan:\n%s", text.String())
+	for _, want := range []string{
+		"create /usr/local/sbin/hac-agent (0755, binary)", "create /usr/local/sbin/hac-metrics (0755, binary)",
+		"create /var/lib/hac/installed-hac-agent (0644)", "create /var/lib/hac/installed-hac-metrics (0644)",
+		"  hac-agent missing: installs hac-agent v1.2.3; hac-metrics missing: installs hac-metrics v1.2.3\n",
+		"remove /var/lib/hac/installed-hac ",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("plan does not say %q:\n%s", want, text.String())
+		}
+	}
+	if strings.Contains(text.String(), "will run") {
+		t.Errorf("plan with NoActivate runs something:\n%s", text.String())
 	}
 	if res := d.Apply(context.Background(), p); !res.OK() {
 		t.Fatalf("%v", outcomes(res))
 	}
-	if data, mode := r.read(deploy.AgentBinaryPath); data != string(bin) || mode != 0o755 {
-		t.Errorf("installed binary: %d bytes, mode %04o", len(data), mode)
+	installed := func() {
+		t.Helper()
+		for path, want := range map[string][]byte{deploy.AgentBinaryPath: bin, deploy.MetricsBinaryPath: metrics} {
+			if data, mode := r.read(path); data != string(want) || mode != 0o755 {
+				t.Errorf("installed %s: %d bytes, mode %04o", path, len(data), mode)
+			}
+		}
 	}
+	installed()
 	os.Remove(r.root + "/var/lib/hac/installed-hac") // as the activation would
 	if plan(t, d, tree).Changed() {
-		t.Error("the same binary is installed again")
+		t.Error("the same binaries are installed again")
 	}
+
+	// A node an older hac applied: its hac-agent, no hac-metrics.
+	os.Remove(r.root + deploy.MetricsBinaryPath)
+	os.Remove(r.root + "/var/lib/hac/installed-hac-metrics")
+	p = plan(t, d, tree)
+	var got []string
+	for _, f := range p.Nodes[0].Files {
+		got = append(got, f.Action+" "+f.Path)
+	}
+	if diff := cmp.Diff([]string{"create /usr/local/sbin/hac-metrics", "create /var/lib/hac/installed-hac-metrics"}, got); diff != "" {
+		t.Errorf("plan for a node without hac-metrics (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff("hac-metrics missing: installs hac-metrics v1.2.3", p.Nodes[0].Agent); diff != "" {
+		t.Errorf("plan note (-want +got):\n%s", diff)
+	}
+	if res := d.Apply(context.Background(), p); !res.OK() {
+		t.Fatalf("%v", outcomes(res))
+	}
+	installed()
+
 	agent.Machine = "sparc64"
 	p = d.Plan(context.Background(), tree)
 	defer p.Close()
-	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+" (uname -m), the hac-agent to install is built for sparc64") {
+	if err := p.Err(); err == nil || !strings.Contains(p.Nodes[0].Error, "the node is "+strings.TrimSpace(string(machine))+" (uname -m), the hac-agent and hac-metrics to install are built for sparc64") {
 		t.Errorf("architecture mismatch: %v %s", err, p.Nodes[0].Error)
 	}
 }

@@ -16,10 +16,16 @@ import (
 	"github.com/hac-project/hac/targets/systemd"
 )
 
-// agentRecord is the file on the node (below its state directory) that
-// says hac apply installed the hac-agent binary there: hac destroy removes
-// the binary only then (and legacyBinary only with legacyRecord).
-const agentRecord = "/var/lib/hac/installed-hac-agent"
+// agentRecord and metricsRecord are the files on the node (below its
+// state directory) that say hac apply installed the hac-agent and the
+// hac-metrics binary there: hac destroy removes each binary only with its
+// record (and legacyBinary only with legacyRecord), never one the
+// operator installed. An older hac apply, which installed no hac-metrics,
+// wrote agentRecord alone.
+const (
+	agentRecord   = "/var/lib/hac/installed-hac-agent"
+	metricsRecord = "/var/lib/hac/installed-hac-metrics"
+)
 
 // Teardown is what hac destroy removes from every node, or did.
 type Teardown struct {
@@ -60,15 +66,14 @@ type NodeTeardown struct {
 const existsScript = `for p; do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\n' "$p"; fi; done`
 
 // destroyScript takes the remote root ("" on a real node), the services to
-// stop and disable (one word, comma-separated, may be empty), the agent
-// binary to remove when agentRecord exists, then the files and folders
-// to remove. It stops the services first (for the agent a graceful stop:
+// stop and disable (one word, comma-separated, may be empty), then the
+// files and folders to remove. It stops the services first (for the agent a graceful stop:
 // it hands the VIP over, and releases it when no peer is left), stops any
 // pending dead-man timer of an interrupted apply, removes the files and
 // hac's folders, and reloads systemd. Under a root prefix (tests) it runs
 // no systemctl.
 const destroyScript = `set -u
-root=$1 units=$2 bin=$3; shift 3
+root=$1 units=$2; shift 2
 sys=1; [ -z "$root" ] || sys=0
 if [ "$sys" = 1 ]; then
   for u in $(echo "$units" | tr , ' '); do
@@ -81,15 +86,14 @@ if [ "$sys" = 1 ]; then
     systemctl stop "$t" >/dev/null 2>&1 || true
   done
 fi
-if [ -f "$root` + agentRecord + `" ]; then rm -f -- "$bin" || exit 1; fi
 for p; do rm -rf -- "$p" || exit 1; done
 rmdir -- "$root/etc/hac" 2>/dev/null || true
 if [ "$sys" = 1 ]; then systemctl daemon-reload || exit 1; fi`
 
 // PlanDestroy connects to every node (in parallel) and finds what hac
 // installed there: the files of the node's manifest that exist, hac's
-// state directory, the hac binary when hac apply installed it, and the
-// services to stop. Connections stay open for [Deployer.Destroy]; call
+// state directory, the hac-agent and hac-metrics binaries hac apply
+// installed (each by its record), and the services to stop. Connections stay open for [Deployer.Destroy]; call
 // [Teardown.Close]. Errors are per node.
 func (d *Deployer) PlanDestroy(ctx context.Context, t *Tree) *Teardown {
 	nodes := t.Nodes()
@@ -132,7 +136,13 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	if err != nil {
 		return err
 	}
-	candidates := []string{nt.root + agentRecord, nt.root + AgentBinaryPath, nt.root + legacyRecord, nt.root + legacyBinary}
+	// Each binary goes with its record: a hac-metrics an older apply's
+	// record (agentRecord alone) does not cover is the operator's.
+	installed := [][2]string{{AgentBinaryPath, agentRecord}, {MetricsBinaryPath, metricsRecord}, {legacyBinary, legacyRecord}}
+	var candidates []string
+	for _, br := range installed {
+		candidates = append(candidates, nt.root+br[0], nt.root+br[1])
+	}
 	for _, f := range files {
 		candidates = append(candidates, nt.root+f.Path)
 	}
@@ -145,11 +155,10 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	for _, l := range strings.Split(string(out), "\n") {
 		exists[l] = true
 	}
-	if exists[nt.root+agentRecord] && exists[nt.root+AgentBinaryPath] {
-		nt.Remove = append(nt.Remove, nt.root+AgentBinaryPath)
-	}
-	if exists[nt.root+legacyRecord] && exists[nt.root+legacyBinary] {
-		nt.Remove = append(nt.Remove, nt.root+legacyBinary)
+	for _, br := range installed {
+		if exists[nt.root+br[0]] && exists[nt.root+br[1]] {
+			nt.Remove = append(nt.Remove, nt.root+br[0])
+		}
 	}
 	for _, f := range files {
 		p := nt.root + f.Path
@@ -252,7 +261,7 @@ func (d *Deployer) Destroy(ctx context.Context, td *Teardown) {
 					continue
 				}
 				d.progress(&NodePlan{Cluster: nt.Cluster, Node: nt.Node}, "removing hac")
-				args := append([]string{nt.root, strings.Join(nt.Stop, ","), nt.root + AgentBinaryPath}, nt.Remove...)
+				args := append([]string{nt.root, strings.Join(nt.Stop, ",")}, nt.Remove...)
 				ctx, cancel := context.WithTimeout(ctx, d.commandTimeout(nt.node.Manifest))
 				_, err := nt.conn.Run(ctx, "remove hac", shell(destroyScript, args...), nil)
 				cancel()

@@ -17,7 +17,7 @@ import (
 )
 
 // TestDestroy: hac destroy removes the files hac installed, its state and
-// the hac-agent binary it installed (and the whole hac an older apply
+// the hac-agent and hac-metrics binaries it installed (and the whole hac an older apply
 // installed for the agent), keeps the network configuration and files
 // that were never hac's, and shows all of it before, in a dry run.
 func TestDestroy(t *testing.T) {
@@ -32,7 +32,8 @@ func TestDestroy(t *testing.T) {
 		file{path: "/etc/network/interfaces.d/hac-eth1", data: "auto eth1\n", mode: 0o644, network: true},
 		file{path: "/etc/systemd/system/hac-agent.service", data: "[Unit]\n", mode: 0o644},
 	)
-	agent := &deploy.Agent{Binary: []byte("\x7fELF fake hac\x00"), Machine: strings.TrimSpace(string(machine)), Version: "hac v1"}
+	agent := &deploy.Agent{Binary: []byte("\x7fELF fake hac-agent\x00"), Version: "hac-agent v1", Metrics: []byte("\x7fELF fake hac-metrics\x00"),
+		MetricsVersion: "hac-metrics v1", Machine: strings.TrimSpace(string(machine))}
 	d := r.deployer(func(o *deploy.Options) { o.Agent = agent; o.NoActivate = true })
 	if res := d.Apply(context.Background(), plan(t, d, tree)); !res.OK() {
 		t.Fatalf("apply: %v", outcomes(res))
@@ -50,7 +51,7 @@ func TestDestroy(t *testing.T) {
 	nt := td.Nodes[0]
 	want := &deploy.NodeTeardown{Cluster: "c1", Node: "n1", Target: nt.Target,
 		Stop: []string{"hac-agent.service"},
-		Remove: []string{r.root + "/usr/local/sbin/hac-agent", r.root + "/usr/local/bin/hac", r.root + "/etc/hac/agent.json", r.root + "/etc/systemd/system/hac-agent.service",
+		Remove: []string{r.root + "/usr/local/sbin/hac-agent", r.root + "/usr/local/sbin/hac-metrics", r.root + "/usr/local/bin/hac", r.root + "/etc/hac/agent.json", r.root + "/etc/systemd/system/hac-agent.service",
 			r.root + "/var/lib/hac"},
 		Keep: []string{r.root + "/etc/network/interfaces.d/hac-eth1"}}
 	if diff := cmp.Diff(want, nt, cmpopts.IgnoreUnexported(deploy.NodeTeardown{})); diff != "" {
@@ -58,7 +59,8 @@ func TestDestroy(t *testing.T) {
 	}
 	var text bytes.Buffer
 	td.WriteText(&text)
-	for _, w := range []string{"  stop and disable hac-agent.service\n", "  remove " + r.root + "/usr/local/sbin/hac-agent\n", "  remove " + r.root + "/usr/local/bin/hac\n",
+	for _, w := range []string{"  stop and disable hac-agent.service\n", "  remove " + r.root + "/usr/local/sbin/hac-agent\n",
+		"  remove " + r.root + "/usr/local/sbin/hac-metrics\n", "  remove " + r.root + "/usr/local/bin/hac\n",
 		"  keep " + r.root + "/etc/network/interfaces.d/hac-eth1 (", "The VIPs stop being served", "Dry run: nothing was changed."} {
 		if !strings.Contains(text.String(), w) {
 			t.Errorf("dry run does not say %q:\n%s", w, text.String())
@@ -84,28 +86,58 @@ func TestDestroy(t *testing.T) {
 	}
 }
 
-// TestDestroyNotHacsBinary: a hac or hac-agent binary that hac apply did
-// not install (no record) stays.
+// TestDestroyNotHacsBinary: a hac, hac-agent or hac-metrics binary that
+// hac apply did not install (no record of its own) stays: a hac-metrics
+// next to the hac-agent an older hac apply installed (whose record covers
+// only hac-agent) is the operator's.
 func TestDestroyNotHacsBinary(t *testing.T) {
-	r := newRig(t, sshtest.Options{})
-	r.put("/usr/local/bin/hac", "someone else's hac\n", 0o755)
-	r.put("/usr/local/sbin/hac-agent", "someone else's hac-agent\n", 0o755)
-	tree := r.tree(file{path: "/etc/hac/agent.json", data: agentJSON(password), mode: 0o600, secret: true})
-	d := r.deployer(func(o *deploy.Options) { o.NoActivate = true })
-	if res := d.Apply(context.Background(), plan(t, d, tree)); !res.OK() {
-		t.Fatalf("apply: %v", outcomes(res))
-	}
-	td := d.PlanDestroy(context.Background(), tree)
-	defer td.Close()
-	d.Destroy(context.Background(), td)
-	if !td.OK() {
-		t.Fatalf("destroy: %s", td.Nodes[0].Error)
-	}
-	if data, _ := r.read("/usr/local/bin/hac"); data != "someone else's hac\n" {
-		t.Errorf("binary: %q", data)
-	}
-	if data, _ := r.read("/usr/local/sbin/hac-agent"); data != "someone else's hac-agent\n" {
-		t.Errorf("agent binary: %q", data)
+	const (
+		hac, agent, metrics = "/usr/local/bin/hac", "/usr/local/sbin/hac-agent", "/usr/local/sbin/hac-metrics"
+		agentRecord         = "/var/lib/hac/installed-hac-agent"
+	)
+	for _, tc := range []struct {
+		name        string
+		put         map[string]string
+		wantRemoved []string
+	}{
+		{"no record", map[string]string{hac: "someone else's hac\n", agent: "someone else's hac-agent\n", metrics: "someone else's hac-metrics\n"}, nil},
+		{"an older apply's record of hac-agent", map[string]string{agent: "hac's hac-agent\n", metrics: "someone else's hac-metrics\n",
+			agentRecord: "hac apply installed /usr/local/sbin/hac-agent: hac destroy removes it\n"}, []string{agent}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, sshtest.Options{})
+			tree := r.tree(file{path: "/etc/hac/agent.json", data: agentJSON(password), mode: 0o600, secret: true})
+			d := r.deployer(func(o *deploy.Options) { o.NoActivate = true })
+			if res := d.Apply(context.Background(), plan(t, d, tree)); !res.OK() {
+				t.Fatalf("apply: %v", outcomes(res))
+			}
+			for p, data := range tc.put {
+				r.put(p, data, 0o755)
+			}
+			td := d.PlanDestroy(context.Background(), tree)
+			defer td.Close()
+			d.Destroy(context.Background(), td)
+			if !td.OK() {
+				t.Fatalf("destroy: %s", td.Nodes[0].Error)
+			}
+			var removed []string
+			for _, p := range []string{hac, agent, metrics} {
+				data, ok := tc.put[p]
+				if !ok {
+					continue
+				}
+				got, err := os.ReadFile(r.root + p)
+				switch {
+				case os.IsNotExist(err):
+					removed = append(removed, p)
+				case err != nil || string(got) != data:
+					t.Errorf("%s: %q, %v", p, got, err)
+				}
+			}
+			if diff := cmp.Diff(tc.wantRemoved, removed); diff != "" {
+				t.Errorf("removed binaries (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

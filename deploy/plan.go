@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,6 +25,11 @@ import (
 // AgentBinaryPath is where hac apply installs the hac-agent binary: where
 // the agent's unit runs it from.
 const AgentBinaryPath = systemd.Binary
+
+// MetricsBinaryPath is where hac apply installs hac-metrics, the
+// Prometheus exporter the agent runs from the folder of its own binary
+// while agent.metrics is set.
+const MetricsBinaryPath = targets.MetricsBinary
 
 // RecordPath is where apply keeps, on each node, the manifest of what hac
 // installed there: the next plan finds the files hac installed before and
@@ -58,8 +64,9 @@ type NodePlan struct {
 	Stop []string `json:"stop"`
 	// DeadMan says a network file changes: apply arms the dead-man timer.
 	DeadMan bool `json:"dead_man"`
-	// Agent says why the hac-agent binary on the node changes ("hac-agent
-	// missing", "hac-agent version differs: ..."); empty when it does not.
+	// Agent says why the hac-agent or hac-metrics binary on the node
+	// changes ("hac-agent missing", "hac-metrics version differs: ...",
+	// both separated by "; "); empty when neither does.
 	Agent string `json:"agent,omitempty"`
 	Error string `json:"error,omitempty"`
 
@@ -346,18 +353,40 @@ func checkV2Interval(was, next *manifest.Manifest) error {
 	return nil
 }
 
-// Agent is the hac-agent binary hac apply puts on the nodes that run the
-// agent.
+// Agent is the agent hac apply puts on the nodes that run it: the
+// hac-agent binary and hac-metrics, the Prometheus exporter it runs, of
+// one build.
 type Agent struct {
+	// Binary is hac-agent, installed as AgentBinaryPath.
 	Binary []byte
-	// Machine is `uname -m` of the machines the binary runs on, e.g. "x86_64".
-	Machine string
-	// Version is what `hac-agent version` prints for this binary.
+	// Version is what `hac-agent version` prints for Binary.
 	Version string
-	// Err, when set, says why there is no binary to install (hac-agent is
+	// Metrics is hac-metrics, installed as MetricsBinaryPath.
+	Metrics []byte
+	// MetricsVersion is what `hac-metrics version` prints for Metrics.
+	MetricsVersion string
+	// Machine is `uname -m` of the machines both run on, e.g. "x86_64".
+	Machine string
+	// Err, when set, says why there is nothing to install (hac-agent is
 	// not next to hac, say): planning a node that runs the agent fails
 	// with it; nodes that run keepalived need none.
 	Err error
+}
+
+// program is one binary of the agent as hac apply installs it.
+type program struct {
+	path    string // where it goes on the node; its base is the program's name
+	record  string // the file on the node that says hac apply installed it
+	data    []byte
+	version string
+}
+
+// programs are a's binaries, hac-agent first.
+func (a *Agent) programs() []program {
+	return []program{
+		{AgentBinaryPath, agentRecord, a.Binary, a.Version},
+		{MetricsBinaryPath, metricsRecord, a.Metrics, a.MetricsVersion},
+	}
 }
 
 // legacyBinary is where hac apply installed the whole hac binary, for the
@@ -369,48 +398,67 @@ const (
 	legacyRecord = "/var/lib/hac/installed-hac"
 )
 
-// agentScript prints the node's `uname -m`; "recorded" when the file $2
-// exists (hac apply installed the binary) or "unrecorded"; "legacy" when
-// the binary $4 exists and its record $3 says an older hac apply
-// installed it, "record" when only the record is left (the binary was
-// removed by hand), or "none"; then the SHA-256 of the binary $1 and the
-// first line of its version, or "none" when it is missing.
+// agentScript takes the legacy record and binary, then a binary's path
+// and its record for each program. It prints the node's `uname -m`;
+// "legacy" when the binary $2 exists and its record $1 says an older hac
+// apply installed it, "record" when only the record is left (the binary
+// was removed by hand), or "none"; then three lines per program:
+// "recorded" when its record exists (hac apply installed it) or
+// "unrecorded", the SHA-256 of the binary or "none" when it is missing,
+// and the first line of its version (empty when it is missing or says
+// none).
 const agentScript = `uname -m
-if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
-if [ -f "$3" ] && [ -f "$4" ]; then echo legacy; elif [ -f "$3" ]; then echo record; else echo none; fi
-if [ -f "$1" ]; then
-  s=$(sha256sum < "$1") || exit 1
-  echo "${s%% *}"
-  "$1" version 2>/dev/null | head -n 1
-else
-  echo none
-fi`
+if [ -f "$1" ] && [ -f "$2" ]; then echo legacy; elif [ -f "$1" ]; then echo record; else echo none; fi
+shift 2
+while [ $# -ge 2 ]; do
+  if [ -f "$2" ]; then echo recorded; else echo unrecorded; fi
+  if [ -f "$1" ]; then
+    s=$(sha256sum < "$1") || exit 1
+    echo "${s%% *}"
+    v=$("$1" version 2>/dev/null | head -n 1)
+    printf '%s\n' "$v"
+  else
+    echo none
+    echo
+  fi
+  shift 2
+done`
 
-// planAgent checks the node's architecture and returns the binary's
-// change when the installed one is missing or differs (np.Agent says
-// which), and the record that hac installed it (agentRecord, for hac
-// destroy) when that is missing; the whole hac an older hac apply
-// installed for the agent becomes stale. A node of another architecture
-// is an error: hac never installs a binary that cannot run there.
+// planAgent checks the node's architecture and returns, for hac-agent and
+// hac-metrics each, the binary's change when the installed one is missing
+// or differs (np.Agent says which and why), and the record that hac
+// installed it (for hac destroy) when that is missing; the whole hac an
+// older hac apply installed for the agent becomes stale. A node of
+// another architecture is an error: hac never installs a binary that
+// cannot run there. Either binary's change restarts the agent
+// (targets.ActivateAgent): hac-metrics is the agent's child.
 func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*change, error) {
 	if d.Agent.Err != nil {
 		return nil, d.Agent.Err
 	}
-	remote := np.root + AgentBinaryPath
-	out, err := conn.Run(ctx, "check the installed hac-agent",
-		shell(agentScript, remote, np.root+agentRecord, np.root+legacyRecord, np.root+legacyBinary), nil)
+	progs := d.Agent.programs()
+	args := []string{np.root + legacyRecord, np.root + legacyBinary}
+	for _, p := range progs {
+		args = append(args, np.root+p.path, np.root+p.record)
+	}
+	out, err := conn.Run(ctx, "check the installed hac-agent and hac-metrics", shell(agentScript, args...), nil)
 	if err != nil {
 		return nil, err
 	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) < 4 || lines[0] == "" || lines[3] == "" || (lines[1] != "recorded" && lines[1] != "unrecorded") ||
-		!slices.Contains([]string{"legacy", "record", "none"}, lines[2]) {
-		return nil, fmt.Errorf("check the installed hac-agent: unexpected answer %q", out)
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 2+3*len(progs) || lines[0] == "" || !slices.Contains([]string{"legacy", "record", "none"}, lines[1]) {
+		return nil, fmt.Errorf("check the installed hac-agent and hac-metrics: unexpected answer %q", out)
 	}
-	machine, recorded, legacy, have := lines[0], lines[1] == "recorded", lines[2], lines[3]
+	machine, legacy := lines[0], lines[1]
+	for i := range progs {
+		if rec, sum := lines[2+3*i], lines[3+3*i]; (rec != "recorded" && rec != "unrecorded") || sum == "" {
+			return nil, fmt.Errorf("check the installed hac-agent and hac-metrics: unexpected answer %q", out)
+		}
+	}
 	if machine != d.Agent.Machine {
-		return nil, fmt.Errorf("the node is %s (uname -m), the hac-agent to install is built for %s and would not run there: "+
-			"build one for the node (make build GOARCH=...) and pass it with --agent-binary, or --install-agent=false and install hac-agent on the node yourself", machine, d.Agent.Machine)
+		return nil, fmt.Errorf("the node is %s (uname -m), the hac-agent and hac-metrics to install are built for %s and would not run there: "+
+			"build them for the node (make build GOARCH=...) and pass the hac-agent with --agent-binary (the hac-metrics next to it goes with it), "+
+			"or --install-agent=false and install hac-agent and hac-metrics on the node yourself", machine, d.Agent.Machine)
 	}
 	// A record left without its binary goes too: a hac the operator
 	// puts there later is not the one an older apply installed.
@@ -423,48 +471,60 @@ func (d *Deployer) planAgent(ctx context.Context, np *NodePlan, conn Conn) ([]*c
 	if legacy != "none" {
 		stale(legacyRecord, 0o644)
 	}
-	sum := digest(d.Agent.Binary)
-	if have == sum {
-		return nil, nil
+	var cs []*change
+	var notes []string
+	for i, p := range progs {
+		recorded, have, nodeVersion := lines[2+3*i] == "recorded", lines[3+3*i], lines[4+3*i]
+		sum := digest(p.data)
+		if have == sum {
+			continue
+		}
+		notes = append(notes, p.note(have, nodeVersion))
+		file := manifest.File{Path: p.path, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: sum, Activate: targets.ActivateAgent}
+		// The old binary is not read back: it is only shown as "update".
+		old := remoteFile{exists: have != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
+		cs = append(cs, &change{file: file, remote: np.root + p.path, data: p.data, old: old})
+		if !recorded {
+			data := []byte("hac apply installed " + p.path + ": hac destroy removes it\n")
+			rec := manifest.File{Path: p.record, Mode: 0o644, Owner: build.FileOwner, Group: build.FileGroup, SHA256: digest(data)}
+			cs = append(cs, &change{file: rec, remote: np.root + p.record, data: data})
+		}
 	}
-	nodeVersion := ""
-	if len(lines) > 4 {
-		nodeVersion = lines[4]
-	}
-	switch {
-	case have == "none":
-		np.Agent = "hac-agent missing: installs " + d.Agent.Version
-	case nodeVersion == "":
-		np.Agent = "hac-agent version differs: the node's " + AgentBinaryPath + " does not say its version; installs " + d.Agent.Version
-	case nodeVersion != d.Agent.Version:
-		np.Agent = "hac-agent version differs: the node runs " + nodeVersion + ", installs " + d.Agent.Version
-	default:
-		np.Agent = "hac-agent binary differs (same version " + nodeVersion + "): installs this one"
-	}
-	file := manifest.File{Path: AgentBinaryPath, Mode: 0o755, Owner: build.FileOwner, Group: build.FileGroup, SHA256: sum, Activate: targets.ActivateAgent}
-	// The old binary is not read back: it is only shown as "update".
-	old := remoteFile{exists: have != "none", mode: 0o755, owner: build.FileOwner, group: build.FileGroup, content: []byte{0}}
-	cs := []*change{{file: file, remote: remote, data: d.Agent.Binary, old: old}}
-	if !recorded {
-		data := []byte("hac apply installed " + AgentBinaryPath + ": hac destroy removes it\n")
-		rec := manifest.File{Path: agentRecord, Mode: 0o644, Owner: build.FileOwner, Group: build.FileGroup, SHA256: digest(data)}
-		cs = append(cs, &change{file: rec, remote: np.root + agentRecord, data: data})
-	}
+	np.Agent = strings.Join(notes, "; ")
 	return cs, nil
 }
 
+// note says why p's binary on the node, whose digest is have ("none":
+// missing) and whose version line is nodeVersion, is replaced.
+func (p program) note(have, nodeVersion string) string {
+	name := path.Base(p.path)
+	switch {
+	case have == "none":
+		return name + " missing: installs " + p.version
+	case nodeVersion == "":
+		return name + " version differs: the node's " + p.path + " does not say its version; installs " + p.version
+	case nodeVersion != p.version:
+		return name + " version differs: the node runs " + nodeVersion + ", installs " + p.version
+	default:
+		return name + " binary differs (same version " + nodeVersion + "): installs this one"
+	}
+}
+
 // checkAgentInstalled refuses, before anything changes, a node that is to
-// run the agent when hac does not install hac-agent (--install-agent=false)
-// and the node has none: its unit would run a missing binary, and the
-// apply fail on the node and roll it back.
+// run the agent when hac does not install hac-agent and hac-metrics
+// (--install-agent=false) and the node lacks either: its unit would run a
+// missing binary, or the agent a missing exporter, and the apply fail on
+// the node and roll it back.
 func checkAgentInstalled(ctx context.Context, conn Conn) error {
-	out, err := conn.Run(ctx, "check the installed hac-agent", shell(`if [ -x "$1" ]; then echo installed; else echo missing; fi`, AgentBinaryPath), nil)
+	out, err := conn.Run(ctx, "check the installed hac-agent and hac-metrics",
+		shell(`for p; do if [ ! -x "$p" ]; then printf '%s\n' "$p"; fi; done`, AgentBinaryPath, MetricsBinaryPath), nil)
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(string(out)) != "installed" {
-		return fmt.Errorf("hac-agent is not installed as %s and --install-agent=false leaves it to you: install it there "+
-			"(make build writes it next to hac), or apply without --install-agent=false to have hac install it", AgentBinaryPath)
+	if missing := strings.Fields(string(out)); len(missing) > 0 {
+		return fmt.Errorf("%s missing on the node, and --install-agent=false leaves hac-agent and hac-metrics to you: install them "+
+			"as %s and %s (make build writes them next to hac), or apply without --install-agent=false to have hac install them",
+			strings.Join(missing, " and "), AgentBinaryPath, MetricsBinaryPath)
 	}
 	return nil
 }

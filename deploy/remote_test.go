@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hac-project/hac/deploy/sshconn"
 	"github.com/hac-project/hac/internal/testenv"
+	"github.com/hac-project/hac/targets"
 	"github.com/hac-project/hac/targets/manifest"
 )
 
@@ -258,34 +261,56 @@ func TestBecomeRoot(t *testing.T) {
 	}
 }
 
-// TestPlanAgent: what plan says and does about the node's hac-agent,
-// from the node's answers (uname -m, whether hac installed it, whether an
-// older apply installed the whole hac, the binary's SHA-256 or "none", its
-// version line).
+// TestPlanAgent: what plan says and does about the node's hac-agent and
+// hac-metrics, from the node's answers (uname -m, whether an older apply
+// installed the whole hac, then for each binary whether hac installed
+// it, its SHA-256 or "none", its version line).
 func TestPlanAgent(t *testing.T) {
-	bin := []byte("\x7fELF new hac")
-	sum := digest(bin)
+	agent, metrics := []byte("\x7fELF new hac-agent"), []byte("\x7fELF new hac-metrics")
+	sum, msum := digest(agent), digest(metrics)
+	const (
+		bin, rec   = "/r/usr/local/sbin/hac-agent", "/r/var/lib/hac/installed-hac-agent"
+		mbin, mrec = "/r/usr/local/sbin/hac-metrics", "/r/var/lib/hac/installed-hac-metrics"
+	)
+	current := "recorded\n" + msum + "\nhac-metrics v2\n" // the node's hac-metrics is this one
 	for _, tt := range []struct {
 		name, answer string
-		wantNote     string // np.Agent
-		wantChange   int    // 1: the binary, 2: and the record that hac installed it
-		wantStale    int    // 2: the whole hac an older apply installed, and its record; 1: the record alone
+		wantNote     string   // np.Agent
+		wantChanges  []string // the binaries and records installed
+		wantStale    int      // 2: the whole hac an older apply installed, and its record; 1: the record alone
 		wantErr      string
 	}{
-		{"missing", "x86_64\nunrecorded\nnone\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 0, ""},
-		{"older version", "x86_64\nrecorded\nnone\n0123abcd\nhac-agent v1 (go1.24)\n", "hac-agent version differs: the node runs hac-agent v1 (go1.24), installs hac-agent v2", 1, 0, ""},
-		{"same version, other build", "x86_64\nrecorded\nnone\n0123abcd\nhac-agent v2\n", "hac-agent binary differs (same version hac-agent v2): installs this one", 1, 0, ""},
-		{"silent binary", "x86_64\nrecorded\nnone\n0123abcd\n", "hac-agent version differs: the node's /usr/local/sbin/hac-agent does not say its version; installs hac-agent v2", 1, 0, ""},
-		{"up to date", "x86_64\nunrecorded\nnone\n" + sum + "\nhac-agent v2\n", "", 0, 0, ""},
-		{"hac as the agent", "x86_64\nunrecorded\nlegacy\nnone\n", "hac-agent missing: installs hac-agent v2", 2, 2, ""},
-		{"hac as the agent, up to date", "x86_64\nrecorded\nlegacy\n" + sum + "\nhac-agent v2\n", "", 0, 2, ""},
-		{"hac's record alone", "x86_64\nrecorded\nrecord\n" + sum + "\nhac-agent v2\n", "", 0, 1, ""},
-		{"other architecture", "aarch64\nunrecorded\nnone\nnone\n", "", 0, 0, "the node is aarch64 (uname -m), the hac-agent to install is built for x86_64 and would not run there"},
-		{"garbled", "x86_64\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
-		{"garbled legacy", "x86_64\nrecorded\nmaybe\nnone\n", "", 0, 0, "check the installed hac-agent: unexpected answer"},
+		{"missing", "x86_64\nnone\nunrecorded\nnone\n\nunrecorded\nnone\n\n",
+			"hac-agent missing: installs hac-agent v2; hac-metrics missing: installs hac-metrics v2", []string{bin, rec, mbin, mrec}, 0, ""},
+		{"older version", "x86_64\nnone\nrecorded\n0123abcd\nhac-agent v1 (go1.24)\nrecorded\n4567cdef\nhac-metrics v1 (go1.24)\n",
+			"hac-agent version differs: the node runs hac-agent v1 (go1.24), installs hac-agent v2; " +
+				"hac-metrics version differs: the node runs hac-metrics v1 (go1.24), installs hac-metrics v2", []string{bin, mbin}, 0, ""},
+		{"same version, other build", "x86_64\nnone\nrecorded\n0123abcd\nhac-agent v2\n" + current,
+			"hac-agent binary differs (same version hac-agent v2): installs this one", []string{bin}, 0, ""},
+		{"silent binary", "x86_64\nnone\nrecorded\n0123abcd\n\n" + current,
+			"hac-agent version differs: the node's /usr/local/sbin/hac-agent does not say its version; installs hac-agent v2", []string{bin}, 0, ""},
+		{"up to date", "x86_64\nnone\nunrecorded\n" + sum + "\nhac-agent v2\n" + current, "", nil, 0, ""},
+		// A node an older hac applied: the current hac-agent, no hac-metrics.
+		{"hac-metrics missing", "x86_64\nnone\nrecorded\n" + sum + "\nhac-agent v2\nunrecorded\nnone\n\n",
+			"hac-metrics missing: installs hac-metrics v2", []string{mbin, mrec}, 0, ""},
+		{"hac-metrics of another version", "x86_64\nnone\nrecorded\n" + sum + "\nhac-agent v2\nrecorded\n4567cdef\nhac-metrics v1\n",
+			"hac-metrics version differs: the node runs hac-metrics v1, installs hac-metrics v2", []string{mbin}, 0, ""},
+		// The operator's hac-agent stays unrecorded: hac destroy keeps it.
+		{"hac-metrics missing next to the operator's hac-agent", "x86_64\nnone\nunrecorded\n" + sum + "\nhac-agent v2\nunrecorded\nnone\n\n",
+			"hac-metrics missing: installs hac-metrics v2", []string{mbin, mrec}, 0, ""},
+		{"hac as the agent", "x86_64\nlegacy\nunrecorded\nnone\n\nunrecorded\nnone\n\n",
+			"hac-agent missing: installs hac-agent v2; hac-metrics missing: installs hac-metrics v2", []string{bin, rec, mbin, mrec}, 2, ""},
+		{"hac as the agent, up to date", "x86_64\nlegacy\nrecorded\n" + sum + "\nhac-agent v2\n" + current, "", nil, 2, ""},
+		{"hac's record alone", "x86_64\nrecord\nrecorded\n" + sum + "\nhac-agent v2\n" + current, "", nil, 1, ""},
+		{"other architecture", "aarch64\nnone\nunrecorded\nnone\n\nunrecorded\nnone\n\n", "", nil, 0,
+			"the node is aarch64 (uname -m), the hac-agent and hac-metrics to install are built for x86_64 and would not run there"},
+		{"garbled", "x86_64\nnone\n", "", nil, 0, "check the installed hac-agent and hac-metrics: unexpected answer"},
+		{"an older hac's answer", "x86_64\nrecorded\nnone\nnone\n", "", nil, 0, "check the installed hac-agent and hac-metrics: unexpected answer"},
+		{"garbled legacy", "x86_64\nmaybe\nunrecorded\nnone\n\nunrecorded\nnone\n\n", "", nil, 0, "unexpected answer"},
+		{"garbled record", "x86_64\nnone\nunrecorded\nnone\n\nmaybe\nnone\n\n", "", nil, 0, "unexpected answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &Deployer{Options: Options{Agent: &Agent{Binary: bin, Machine: "x86_64", Version: "hac-agent v2"}}}
+			d := &Deployer{Options: Options{Agent: &Agent{Binary: agent, Version: "hac-agent v2", Metrics: metrics, MetricsVersion: "hac-metrics v2", Machine: "x86_64"}}}
 			np := &NodePlan{root: "/r"}
 			cs, err := d.planAgent(context.Background(), np, answer(tt.answer))
 			if tt.wantErr != "" {
@@ -300,8 +325,22 @@ func TestPlanAgent(t *testing.T) {
 			if diff := cmp.Diff(tt.wantNote, np.Agent); diff != "" {
 				t.Errorf("note (-want +got):\n%s", diff)
 			}
-			if len(cs) != tt.wantChange {
-				t.Fatalf("%d changes, want %d", len(cs), tt.wantChange)
+			var got []string
+			for _, c := range cs {
+				got = append(got, c.remote)
+				if of, ok := map[string]string{rec: "/usr/local/sbin/hac-agent", mrec: "/usr/local/sbin/hac-metrics"}[c.remote]; ok {
+					if want := "hac apply installed " + of + ": hac destroy removes it\n"; string(c.data) != want || c.file.Mode != 0o644 || c.file.Activate != "" {
+						t.Errorf("record %s: %+v %q, want %q", c.remote, c.file, c.data, want)
+					}
+					continue
+				}
+				want := map[string][]byte{bin: agent, mbin: metrics}[c.remote]
+				if c.file.SHA256 != digest(want) || c.file.Mode != 0o755 || c.file.Owner != "root" || c.file.Activate != targets.ActivateAgent || !bytes.Equal(c.data, want) {
+					t.Errorf("change of %s: %+v", c.remote, c.file)
+				}
+			}
+			if diff := cmp.Diff(tt.wantChanges, got); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 			var stale []string
 			for _, c := range np.stale {
@@ -309,12 +348,6 @@ func TestPlanAgent(t *testing.T) {
 			}
 			if want := []string{"/r/usr/local/bin/hac", "/r/var/lib/hac/installed-hac"}[2-tt.wantStale:]; !slices.Equal(stale, want) {
 				t.Errorf("stale %v, want %v", stale, want)
-			}
-			if len(cs) > 0 && (cs[0].remote != "/r/usr/local/sbin/hac-agent" || cs[0].file.SHA256 != sum || cs[0].file.Mode != 0o755) {
-				t.Errorf("change %+v", cs[0].file)
-			}
-			if len(cs) > 1 && cs[1].remote != "/r/var/lib/hac/installed-hac-agent" {
-				t.Errorf("record %+v", cs[1].file)
 			}
 		})
 	}
@@ -335,15 +368,15 @@ func TestPlanAgentMissing(t *testing.T) {
 // FuzzPlanAgent: whatever the node answers about its hac, planAgent never
 // panics, and it plans the binary only with a reason to show.
 func FuzzPlanAgent(f *testing.F) {
-	f.Add([]byte("x86_64\nunrecorded\nnone\nnone\n"))
-	f.Add([]byte("x86_64\nrecorded\nlegacy\n0123abcd\nhac-agent v1 (go1.24)\n"))
+	f.Add([]byte("x86_64\nnone\nunrecorded\nnone\n\nunrecorded\nnone\n\n"))
+	f.Add([]byte("x86_64\nlegacy\nrecorded\n0123abcd\nhac-agent v1 (go1.24)\nrecorded\n4567\n\n"))
 	f.Add([]byte("aarch64\n\n\n"))
 	f.Add([]byte("x86_64\nrecorded\nrecord\nnone\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac"), Machine: "x86_64", Version: "hac v2"}}}
+		d := &Deployer{Options: Options{Agent: &Agent{Binary: []byte("hac-agent"), Version: "hac-agent v2", Metrics: []byte("hac-metrics"), MetricsVersion: "hac-metrics v2", Machine: "x86_64"}}}
 		np := &NodePlan{}
 		cs, err := d.planAgent(context.Background(), np, answer(in))
-		if err == nil && len(cs) > 0 && (np.Agent == "" || cs[0].file.Path != AgentBinaryPath) {
+		if err == nil && len(cs) > 0 && (np.Agent == "" || (cs[0].file.Path != AgentBinaryPath && cs[0].file.Path != MetricsBinaryPath)) {
 			t.Errorf("planned %d changes, reason %q", len(cs), np.Agent)
 		}
 	})
@@ -353,11 +386,19 @@ func FuzzPlanAgent(f *testing.F) {
 // run the agent and has no hac-agent is refused when planned, saying
 // what to do; one that has it is planned.
 func TestCheckAgentInstalled(t *testing.T) {
-	if err := checkAgentInstalled(context.Background(), answer("installed\n")); err != nil {
-		t.Errorf("with hac-agent installed: %v", err)
-	}
-	err := checkAgentInstalled(context.Background(), answer("missing\n"))
-	if err == nil || !strings.Contains(err.Error(), "hac-agent is not installed as /usr/local/sbin/hac-agent and --install-agent=false leaves it to you") {
-		t.Errorf("without hac-agent: %v", err)
+	for _, tt := range []struct {
+		name, answer, wantErr string
+	}{
+		{"both installed", "", ""},
+		{"no hac-metrics", "/usr/local/sbin/hac-metrics\n", "/usr/local/sbin/hac-metrics missing on the node, and --install-agent=false leaves hac-agent and hac-metrics to you: " +
+			"install them as /usr/local/sbin/hac-agent and /usr/local/sbin/hac-metrics (make build writes them next to hac)"},
+		{"neither", "/usr/local/sbin/hac-agent\n/usr/local/sbin/hac-metrics\n", "/usr/local/sbin/hac-agent and /usr/local/sbin/hac-metrics missing on the node"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkAgentInstalled(context.Background(), answer(tt.answer))
+			if got := fmt.Sprint(err); (tt.wantErr == "") != (err == nil) || !strings.Contains(got, tt.wantErr) {
+				t.Errorf("checkAgentInstalled = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }
