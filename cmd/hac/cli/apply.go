@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/cmd/internal/agentcmd"
 	"github.com/hac-project/hac/cmd/internal/exitcode"
 	"github.com/hac-project/hac/deploy"
@@ -52,15 +54,17 @@ node: unless hac reconnects over a new SSH connection and confirms within
 --confirm-timeout, the node restores its previous files by itself.
 
 On nodes that run the agent, apply also installs the agent's binary,
-hac-agent (the one next to this hac, or --agent-binary), as
-/usr/local/sbin/hac-agent where it is missing or differs (hac plan says
-"hac-agent missing" or "hac-agent version differs"), checked against its
-digest on the node and renamed into place, then restarts the agent; a
-whole hac an older apply installed there as /usr/local/bin/hac is removed.
-It must be a static build (make build: CGO_ENABLED=0) of the same version
-as this hac, for the node's architecture (uname -m); a node of another one
-is refused before anything changes. --install-agent=false leaves the
-nodes' hac-agent alone.
+hac-agent, and the Prometheus exporter it runs for agent.metrics,
+hac-metrics (the pair next to this hac, or the hac-agent given with
+--agent-binary and the hac-metrics next to it), as /usr/local/sbin/hac-agent
+and /usr/local/sbin/hac-metrics where they are missing or differ (hac plan
+says "hac-agent missing", "hac-metrics version differs", ...), checked
+against their digests on the node and renamed into place, then restarts
+the agent; a whole hac an older apply installed there as /usr/local/bin/hac
+is removed. They must be static builds (make build: CGO_ENABLED=0) of the
+same version as this hac, for the node's architecture (uname -m); a node
+of another one is refused before anything changes. --install-agent=false
+leaves the nodes' hac-agent and hac-metrics alone.
 
 With ssh.become: "sudo", every command runs through "sudo -n"; a node where
 sudo wants a password is refused before anything changes on its cluster.
@@ -127,18 +131,20 @@ not be planned.`,
 // agentFlags registers --install-agent and --agent-binary, which plan
 // and apply share.
 func agentFlags(c *cobra.Command, install *bool, binary *string) {
-	c.Flags().BoolVar(install, "install-agent", true, "install hac-agent as "+deploy.AgentBinaryPath+
-		" on the nodes that run the agent, where it is missing or differs (false: leave the nodes' hac-agent alone)")
-	c.Flags().StringVar(binary, "agent-binary", "", "the hac-agent to install (default: the hac-agent next to this hac; "+
-		"for nodes of another architecture: make build GOARCH=...)")
+	c.Flags().BoolVar(install, "install-agent", true, "install hac-agent as "+deploy.AgentBinaryPath+" and the exporter it runs, "+
+		config.MetricsProgram+", as "+deploy.MetricsBinaryPath+" on the nodes that run the agent, where they are missing or differ "+
+		"(false: leave the nodes' hac-agent and hac-metrics alone)")
+	c.Flags().StringVar(binary, "agent-binary", "", "the hac-agent to install, with the hac-metrics next to it (default: the hac-agent "+
+		"and hac-metrics next to this hac; for nodes of another architecture: make build GOARCH=...)")
 }
 
-// nodeAgent is the hac-agent plan and apply put on the nodes, when install
-// is set: the file given with --agent-binary, which must be a hac-agent
-// for Linux of this hac's version (else a usage error), or the hac-agent
-// next to this hac. When that one is missing or unusable, the returned
-// Agent carries the reason: plan and apply fail with it on the nodes that
-// run the agent, and need none for those that run keepalived.
+// nodeAgent is the agent plan and apply put on the nodes, when install
+// is set: the hac-agent given with --agent-binary and the hac-metrics
+// next to it, which must be for Linux of this hac's version (else a
+// usage error), or the hac-agent and hac-metrics next to this hac. When
+// those are missing or unusable, the returned Agent carries the reason:
+// plan and apply fail with it on the nodes that run the agent, and need
+// none for those that run keepalived.
 func nodeAgent(c *cobra.Command, install bool, path string) (*deploy.Agent, error) {
 	if !install {
 		return nil, nil
@@ -156,47 +162,75 @@ func nodeAgent(c *cobra.Command, install bool, path string) (*deploy.Agent, erro
 	}
 	a, err := loadAgent(filepath.Join(filepath.Dir(exe), agentcmd.Program))
 	if err != nil {
-		return &deploy.Agent{Err: fmt.Errorf("%w: hac installs hac-agent on the nodes that run the agent: install it next to hac "+
-			"(make build writes both; go install github.com/hac-project/hac/cmd/hac-agent), give one with --agent-binary, "+
-			"or --install-agent=false when the nodes have it", err)}, nil
+		return &deploy.Agent{Err: fmt.Errorf("%w: hac installs hac-agent and hac-metrics on the nodes that run the agent: install them next to hac "+
+			"(make build writes hac, hac-agent and hac-metrics; go install github.com/hac-project/hac/cmd/hac-agent github.com/hac-project/hac/cmd/hac-metrics), "+
+			"give the hac-agent with --agent-binary (the hac-metrics next to it goes with it), "+
+			"or --install-agent=false when the nodes have them", err)}, nil
 	}
 	return a, nil
 }
 
-// loadAgent reads the hac-agent at path and checks that it can run on a
-// Linux node: a static hac-agent for Linux, of this hac's version (the
-// agent.json this hac writes is the one it reads).
+// loadAgent reads the hac-agent at path and the hac-metrics next to it
+// (the agent runs hac-metrics from the folder of its own binary, where
+// hac apply installs both), and checks that they can run on a Linux node
+// ([loadProgram]) and on the same machines.
 func loadAgent(path string) (*deploy.Agent, error) {
-	b, err := os.ReadFile(path)
+	agent, v, m, err := loadProgram(agentcmd.Program, path)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStatic(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	mpath := filepath.Join(filepath.Dir(path), config.MetricsProgram)
+	metrics, mv, mm, err := loadProgram(config.MetricsProgram, mpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the agent runs hac-metrics (its Prometheus exporter) from its own folder, where hac installs both: "+
+			"put the hac-metrics of the same build next to %s (make build writes hac, hac-agent and hac-metrics)", err, path)
 	}
-	v, bi, err := version.OfFile(agentcmd.Program, b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a Go binary with build info: %w", path, err)
+		return nil, err
+	}
+	if mm != m {
+		return nil, fmt.Errorf("%s is built for %s, %s for %s: the agent runs both on one node: build them for the nodes' "+
+			"architecture together (make build GOARCH=...)", path, m, mpath, mm)
+	}
+	return &deploy.Agent{Binary: agent, Version: v, Metrics: metrics, MetricsVersion: mv, Machine: m}, nil
+}
+
+// loadProgram reads the binary of program (hac-agent, hac-metrics) at
+// path and checks that it can run on a Linux node: static, for Linux,
+// built from cmd/<program>, of this hac's version (the agent.json this
+// hac writes is the one it reads). It returns the binary, the version
+// line it prints and `uname -m` of the machines it runs on.
+func loadProgram(program, path string) (bin []byte, versionLine, machine string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := checkStatic(b); err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	v, bi, err := version.OfFile(program, b)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: not a Go binary with build info: %w", path, err)
 	}
 	settings := map[string]string{}
 	for _, kv := range bi.Settings {
 		settings[kv.Key] = kv.Value
 	}
 	if goos := settings["GOOS"]; goos != "linux" {
-		return nil, fmt.Errorf("%s is built for %s; nodes run Linux: build it with GOOS=linux", path, goos)
+		return nil, "", "", fmt.Errorf("%s is built for %s; nodes run Linux: build it with GOOS=linux", path, goos)
 	}
-	if want := "github.com/hac-project/hac/cmd/" + agentcmd.Program; bi.Path != want {
-		return nil, fmt.Errorf("%s is not hac-agent: it is built from %s, not %s", path, bi.Path, want)
+	if want := "github.com/hac-project/hac/cmd/" + program; bi.Path != want {
+		return nil, "", "", fmt.Errorf("%s is not %s: it is built from %s, not %s", path, program, bi.Path, want)
 	}
 	m, ok := unameMachine[settings["GOARCH"]]
 	if !ok {
-		return nil, fmt.Errorf("%s: unknown architecture %q", path, settings["GOARCH"])
+		return nil, "", "", fmt.Errorf("%s: unknown architecture %q", path, settings["GOARCH"])
 	}
-	if own := version.Line("hac"); strings.TrimPrefix(v, agentcmd.Program) != strings.TrimPrefix(own, "hac") {
-		return nil, fmt.Errorf("%s is %s, this is %s: install the hac-agent of the same build next to hac (make build writes both; "+
-			"a release version given with -X is read from the symbol table, or from the build settings without -trimpath)", path, v, own)
+	if own := version.Line("hac"); strings.TrimPrefix(v, program) != strings.TrimPrefix(own, "hac") {
+		return nil, "", "", fmt.Errorf("%s is %s, this is %s: install the %s of the same build next to hac (make build writes hac, hac-agent "+
+			"and hac-metrics; a release version given with -X is read from the symbol table, or from the build settings without -trimpath)", path, v, own, program)
 	}
-	return &deploy.Agent{Binary: b, Machine: m, Version: v}, nil
+	return b, v, m, nil
 }
 
 // checkStatic refuses a binary that needs a dynamic loader: one built

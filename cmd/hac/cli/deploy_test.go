@@ -110,9 +110,11 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	out, _ = r.hac(t, exitcode.Changes, "plan", "--accept-new", "ncp")
 	t.Logf("hac plan:\n%s", out)
 	for _, want := range []string{
-		"ncp-lb/lb1 (lb1.example.net): 5 file(s) change",
+		"ncp-lb/lb1 (lb1.example.net): 7 file(s) change",
 		"create /usr/local/sbin/hac-agent (0755, binary)",
+		"create /usr/local/sbin/hac-metrics (0755, binary)",
 		"hac-agent missing: installs hac-agent",
+		"; hac-metrics missing: installs hac-metrics",
 		"create /etc/hac/agent.json (0600, secret changed (content not shown))",
 		"+++ build:/etc/network/interfaces.d/hac-eth1",
 		"+    address 192.168.200.11/24",
@@ -137,8 +139,10 @@ func TestPlanApplyStatusCLI(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("agent.json on lb1: %v %v", fi, err)
 	}
-	if out, err := exec.Command(filepath.Join(r.root, "lb1", "usr/local/sbin/hac-agent"), "version").Output(); err != nil || !strings.HasPrefix(string(out), "hac-agent ") {
-		t.Errorf("hac-agent on lb1: %q %v", out, err)
+	for _, prog := range []string{"hac-agent", "hac-metrics"} {
+		if out, err := exec.Command(filepath.Join(r.root, "lb1", "usr/local/sbin", prog), "version").Output(); err != nil || !strings.HasPrefix(string(out), prog+" ") {
+			t.Errorf("%s on lb1: %q %v", prog, out, err)
+		}
 	}
 	if !strings.Contains(out, "applied") {
 		t.Errorf("summary:\n%s", out)

@@ -201,9 +201,9 @@ names, reads the tree hac build wrote in ./out or --from OUT), connects to
 every node over SSH (in
 parallel), reads the files hac would write and prints, per node, a unified
 diff of each file that changes (coloured on a terminal) and the commands
-apply would run, and whether the node's hac-agent is missing or has
-another version than the one apply installs (--install-agent=false: not
-checked). Secret files show only "secret changed"; auth_pass and
+apply would run, and whether the node's hac-agent or hac-metrics is
+missing or has another version than the one apply installs
+(--install-agent=false: only that both are there). Secret files show only "secret changed"; auth_pass and
 "pass" values are masked in every diff.
 
 Host keys are always checked against known_hosts: an unknown host is
