@@ -2,17 +2,20 @@
 # go, also under sudo (whose PATH often lacks /usr/local/go/bin)
 GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN     ?= bin/hac
-# hac-agent, the agent alone, goes next to hac: hac apply installs it on
-# the nodes from there.
+# hac-agent, the agent alone, and hac-metrics, the Prometheus exporter it
+# runs for agent.metrics, go next to hac: hac apply installs both on the
+# nodes from there.
 AGENT   := $(dir $(BIN))hac-agent
+METRICS := $(dir $(BIN))hac-metrics
 EXAMPLE ?= examples/ncp-two-node
 OUT     ?= out
 # Short fuzz runs in `make test`; longer by hand: make fuzz FUZZTIME=2m
 FUZZTIME ?= 4s
-# The version hac and hac-agent report (hac version; hac plan compares it
-# with the nodes'): make build VERSION=v1.2.3. Empty: the module version, or
-# "devel". GOARCH=arm64 (say) builds both for nodes of another architecture
-# (hac apply --agent-binary bin/hac-agent).
+# The version hac, hac-agent and hac-metrics report (hac version; hac plan
+# compares it with the nodes'): make build VERSION=v1.2.3. Empty: the module
+# version, or "devel". GOARCH=arm64 (say) builds all three for nodes of
+# another architecture (hac apply --agent-binary bin/hac-agent, which takes
+# hac-metrics from the same folder).
 VERSION ?=
 LDFLAGS := $(if $(VERSION),-ldflags "-X github.com/hac-project/hac/internal/version.release=$(VERSION)")
 
@@ -23,6 +26,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build $(LDFLAGS) -o $(BIN) ./cmd/hac
 	CGO_ENABLED=0 $(GO) build $(LDFLAGS) -o $(AGENT) ./cmd/hac-agent
+	CGO_ENABLED=0 $(GO) build $(LDFLAGS) -o $(METRICS) ./cmd/hac-metrics
 
 # demo: validate the seed example and build every node's files into $(OUT)/.
 demo: build

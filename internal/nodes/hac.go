@@ -11,17 +11,19 @@ import (
 	"github.com/hac-project/hac/internal/version"
 )
 
-// The static hac and hac-agent binaries, built once per test process.
+// The static hac, hac-agent and hac-metrics binaries, built once per test
+// process.
 var (
 	hacOnce sync.Once
 	hacPath string
 	hacErr  error
 )
 
-// HacBinary builds cmd/hac and cmd/hac-agent once per test process as
-// static binaries in one folder (CGO_ENABLED=0: hac-agent runs inside the
-// nodes whatever their C library, as hac apply puts it there, and hac
-// apply finds it next to hac) and returns hac's path. The binaries are
+// HacBinary builds cmd/hac, cmd/hac-agent and cmd/hac-metrics once per
+// test process as static binaries in one folder (CGO_ENABLED=0: hac-agent
+// and hac-metrics run inside the nodes whatever their C library, as hac
+// apply puts them there, and hac apply finds them next to hac) and returns
+// hac's path. The binaries are
 // removed when the test binary exits through [Main].
 func HacBinary(t testing.TB) string {
 	t.Helper()
@@ -39,7 +41,7 @@ func HacBinary(t testing.TB) string {
 	return hacPath
 }
 
-// BuildRelease builds static hac and hac-agent binaries into dir that
+// BuildRelease builds static hac, hac-agent and hac-metrics binaries into dir that
 // say they are release (as make build VERSION=release does), and returns
 // hac's path: another version than the test's own hac.
 func BuildRelease(t testing.TB, dir, release string) string {
@@ -51,10 +53,10 @@ func BuildRelease(t testing.TB, dir, release string) string {
 	return p
 }
 
-// build builds static hac and hac-agent into dir, with the release
+// build builds static hac, hac-agent and hac-metrics into dir, with the release
 // version when it is set, and returns hac's path.
 func build(dir, release string) (string, error) {
-	for _, cmd := range []string{"hac", "hac-agent"} {
+	for _, cmd := range []string{"hac", "hac-agent", "hac-metrics"} {
 		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, cmd)}
 		if release != "" {
 			args = append(args, "-ldflags", "-X "+version.ReleaseFlag+"="+release)
