@@ -618,6 +618,13 @@ func TestAgentUnitOnRealNodes(t *testing.T) {
 	// (its handoff: nothing lost) rather than failing over and over.
 	r.lb1.Exec(`sed -i 's/^  "format": 1,$/  "format": 1,\n  "metrics": "127.0.0.1:9650",/' /etc/hac/agent.json && systemctl restart hac-agent`)
 	r.holders("after the hand-edited restart", "lb1")
+	// The exporter the agent runs for it, hac-metrics, which hac apply
+	// installed next to hac-agent, answers a scrape (through bash's
+	// /dev/tcp: the nodes have no curl).
+	if m, err := r.lb1.Run(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/9650 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3'`); err != nil ||
+		!strings.Contains(m, " 200 OK") || !strings.Contains(m, "\nhac_vrrp_state{") {
+		t.Errorf("lb1's metrics at 127.0.0.1:9650: %v\n%.2000s\nlb1:\n%s", err, m, r.lb1.Exec("journalctl -u hac-agent --no-pager -n 30"))
+	}
 	hand := r.probe("an apply over a hand-edited agent.json", func(*netns.Prober) {
 		var err error
 		applyOut, err = r.run("apply", "--install-agent", "--verify-timeout", "60s", r.dir)

@@ -97,11 +97,18 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hac apply (old hac): %v", err)
 	}
-	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		if got := strings.TrimSpace(n.Exec("/usr/local/sbin/hac-agent version")); got != oldVersion {
-			t.Errorf("%s runs %q, want %q", n, got, oldVersion)
+	installed := func(agentVersion string) {
+		t.Helper()
+		for _, n := range []*nodes.Node{r.lb1, r.lb2} {
+			for _, prog := range []string{"hac-agent", "hac-metrics"} {
+				want := prog + strings.TrimPrefix(agentVersion, "hac-agent")
+				if got := strings.TrimSpace(n.Exec("/usr/local/sbin/" + prog + " version")); got != want {
+					t.Errorf("%s has %s %q, want %q", n, prog, got, want)
+				}
+			}
 		}
 	}
+	installed(oldVersion)
 	if left := r.lb1.Exec("sudo -n ls /usr/local/bin/hac /var/lib/hac/installed-hac 2>/dev/null; true"); left != "" {
 		t.Errorf("lb1: the old hac is left: %q", left)
 	}
@@ -111,8 +118,9 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	out, err = r.run("plan", r.dir)
 	t.Logf("hac plan, an older hac on the nodes:\n%s", out)
 	if code := exitCode(err); code != 2 || strings.Count(out, "hac-agent version differs: the node runs "+oldVersion+", installs "+newVersion) != 2 ||
-		strings.Count(out, "update /usr/local/sbin/hac-agent (0755, binary)") != 2 {
-		t.Errorf("hac plan: exit %d, want 2 and \"hac-agent version differs\" for both nodes", code)
+		strings.Count(out, "update /usr/local/sbin/hac-agent (0755, binary)") != 2 || strings.Count(out, "update /usr/local/sbin/hac-metrics (0755, binary)") != 2 ||
+		strings.Count(out, "hac-metrics version differs") != 2 {
+		t.Errorf("hac plan: exit %d, want 2 and \"hac-agent version differs\", \"hac-metrics version differs\" for both nodes", code)
 	}
 	// The upgrade restarts both agents, rolling: the backup first, then
 	// the master, which hands over first.
@@ -124,11 +132,9 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	if out, err := r.run("status", r.dir); err != nil {
 		t.Errorf("hac status through sudo: %v\n%s", err, out)
 	}
+	installed(newVersion)
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		if got := strings.TrimSpace(n.Exec("/usr/local/sbin/hac-agent version")); got != newVersion {
-			t.Errorf("%s runs %q, want %q", n, got, newVersion)
-		}
-		if got := strings.TrimSpace(n.Exec("systemctl is-active hac-agent; stat -c '%a %U:%G' /etc/hac/agent.json /usr/local/sbin/hac-agent /etc/systemd/system/hac-agent.service")); got != "active\n600 root:root\n755 root:root\n644 root:root" {
+		if got := strings.TrimSpace(n.Exec("systemctl is-active hac-agent; stat -c '%a %U:%G' /etc/hac/agent.json /usr/local/sbin/hac-agent /usr/local/sbin/hac-metrics /etc/systemd/system/hac-agent.service")); got != "active\n600 root:root\n755 root:root\n755 root:root\n644 root:root" {
 			t.Errorf("%s: agent and files: %q", n, got)
 		}
 		// The login user cannot read the secret, and no staged copy is left.
@@ -167,7 +173,7 @@ func TestSudoLoginOnRealNodes(t *testing.T) {
 	}
 	r.holders("after hac destroy")
 	for _, n := range []*nodes.Node{r.lb1, r.lb2} {
-		left := n.Exec(`for p in /etc/hac /usr/local/sbin/hac-agent /var/lib/hac /etc/systemd/system/hac-agent.service /etc/systemd/system/multi-user.target.wants/hac-agent.service; do [ -e "$p" ] && echo "$p"; done
+		left := n.Exec(`for p in /etc/hac /usr/local/sbin/hac-agent /usr/local/sbin/hac-metrics /var/lib/hac /etc/systemd/system/hac-agent.service /etc/systemd/system/multi-user.target.wants/hac-agent.service; do [ -e "$p" ] && echo "$p"; done
 systemctl list-unit-files 'hac*' --no-legend; systemctl list-units --all 'hac*' --no-legend --plain; pgrep -a -x hac-agent; true`)
 		if strings.TrimSpace(left) != "" {
 			t.Errorf("%s: hac left after destroy:\n%s", n, left)
