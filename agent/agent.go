@@ -24,13 +24,13 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/hac-project/hac/agent/announce"
 	"github.com/hac-project/hac/agent/config"
-	"github.com/hac-project/hac/agent/metrics"
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/sdnotify"
 	"github.com/hac-project/hac/agent/status"
@@ -68,6 +68,9 @@ type Options struct {
 	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
 	// hac-agent reload); empty: reloading is refused.
 	ConfigPath string
+	// MetricsProgram is the hac-metrics the agent runs while agent.metrics
+	// is set; empty: the one next to this program's own file.
+	MetricsProgram string
 }
 
 // TakeoverFile is where hac apply asks the agent to start taking over:
@@ -123,7 +126,7 @@ type Agent struct {
 
 	instances []*instance
 	conns     []*sharedConn
-	metrics   net.Listener // agent.metrics, opened by New; nil: none
+	metrics   *exporter // agent.metrics, its socket opened by New; nil: none
 	groups    []*syncGroup
 	renewals  *renewer
 
@@ -180,9 +183,9 @@ func (t *takeovers) of(name string) bool {
 	return t.all
 }
 
-// New checks cfg, the node and the status socket's directory, takes the
-// node lock (package rundir), opens the metrics listener (agent.metrics)
-// and reads systemd's notify socket and watchdog from the environment
+// New checks cfg, the node, the status socket's directory and the
+// metrics exporter (hac-metrics, when agent.metrics is set), takes the
+// node lock (package rundir), opens the metrics socket and reads systemd's notify socket and watchdog from the environment
 // (package sdnotify), and returns an agent that uses the system's network
 // stack in the calling thread's network namespace (Run opens the
 // sockets). It changes nothing on the node when it fails.
@@ -191,14 +194,20 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The metrics listener is the last check: a port in use refuses the
+	// The metrics socket is the last check: a port in use refuses the
 	// start before anything is touched.
-	var ml net.Listener
+	var ml *os.File
+	var exp *exporter
 	if cfg.Metrics != "" {
-		if ml, err = metrics.Listen(cfg.Metrics); err != nil {
+		exp, err = newExporter(cfg, opts)
+		if err == nil {
+			ml, err = listenMetrics(cfg.Metrics)
+		}
+		if err != nil {
 			lock.Release()
 			return nil, fmt.Errorf("%w; nothing was changed", err)
 		}
+		exp.socket = ml
 	}
 	sd, wd, err := sdnotify.FromEnv()
 	if err != nil {
@@ -257,7 +266,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		e.notify, e.watchdog = sd.Notify, wd
 	}
 	a := newAgent(cfg, opts, e)
-	a.metrics = ml
+	if exp != nil {
+		exp.log, exp.clock = a.log, a.clock
+		a.metrics = exp
+	}
 	return a, nil
 }
 
@@ -324,7 +336,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			c()
 		}
 		if a.metrics != nil {
-			a.metrics.Close()
+			a.metrics.socket.Close()
 		}
 	}()
 	// The sockets setup opened are closed also when it fails half-way.
@@ -358,11 +370,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := metrics.Serve(bg, a.metrics, metrics.Handler(a.Report)); err != nil {
-				a.log.Error("metrics listener stopped", "address", a.cfg.Metrics, "err", err)
-			}
+			a.metrics.run(bg)
 		}()
-		a.log.Info("metrics ready", "address", a.metrics.Addr().String(), "path", metrics.Path)
 	}
 	for _, c := range a.conns {
 		wg.Add(1)

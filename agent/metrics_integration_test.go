@@ -1,8 +1,14 @@
 package agent_test
 
 import (
+	"math"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +53,9 @@ func metric(mfs map[string]*dto.MetricFamily, name string, want ...string) (floa
 // over. Every scrape answers, no counter goes back, and the counts move
 // as the failover says: n2 enters MASTER by master_down_timer, sees a new
 // master (itself), starts sending adverts and renewing its lease; n1
-// counts a link_down transition. The Go and process collectors are there.
+// counts a link_down transition. The process collectors of the agent and
+// of its exporter (hac-metrics) are there, and the exporter's Go
+// collector.
 func TestMetricsDuringFailover(t *testing.T) {
 	bed := needBed(t, netns.Spec{})
 	a1 := agenttest.NewHac(t, bed, bed.Node("n1"), v3pair(200)...)
@@ -64,10 +72,21 @@ func TestMetricsDuringFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scrape n2: %v", err)
 	}
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
-		if _, ok := metric(before, name); !ok {
-			t.Errorf("n2 serves no %s", name)
+	for _, m := range [][]string{
+		{"process_resident_memory_bytes", "process", "hac-agent"},
+		{"process_cpu_seconds_total", "process", "hac-agent"},
+		{"process_open_fds", "process", "hac-agent"},
+		{"process_resident_memory_bytes", "process", "hac-metrics"},
+		{"go_goroutines", "process", "hac-metrics"},
+	} {
+		if _, ok := metric(before, m[0], m[1:]...); !ok {
+			t.Errorf("n2 serves no %s%v", m[0], m[1:])
 		}
+	}
+	// process{process="hac-agent"} is the agent's process: it started
+	// when the agent says it did.
+	if v, _ := metric(before, "process_start_time_seconds", "process", "hac-agent"); math.Abs(v-float64(a2.Report().Started.Unix())) > 2 {
+		t.Errorf("n2 process_start_time_seconds{process=hac-agent} = %v, the agent started at %v", v, a2.Report().Started)
 	}
 	if v, _ := metric(before, "hac_vrrp_state", append(vi, "state", "BACKUP")...); v != 1 {
 		t.Errorf("n2 hac_vrrp_state{state=BACKUP} = %v, want 1", v)
@@ -156,5 +175,80 @@ func TestMetricsDuringFailover(t *testing.T) {
 	st := a2.Instance("VI_1").Counters
 	if v, _ := metric(after, "hac_vrrp_transitions_total", append(vi, "reason", "master_down_timer")...); uint64(v) != st.TransitionReasons["master_down_timer"] {
 		t.Errorf("metrics say %v master_down_timer transitions, status %d", v, st.TransitionReasons["master_down_timer"])
+	}
+}
+
+// exporterPIDs returns the hac-metrics processes whose parent is pid.
+func exporterPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	var pids []int
+	tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(p)
+			if comm, _ := os.ReadFile(filepath.Join("/proc", p, "comm")); strings.TrimSpace(string(comm)) == "hac-metrics" {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
+}
+
+// TestMetricsExporterLifecycle: the agent runs hac-metrics as its child;
+// an exporter that dies is restarted and serves the same socket again,
+// and a killed agent takes its exporter with it (nothing left serving a
+// stale agent's port).
+func TestMetricsExporterLifecycle(t *testing.T) {
+	bed := needBed(t, netns.Spec{Nodes: []string{"n1"}})
+	a := agenttest.NewHac(t, bed, bed.Node("n1"), v3pair(200)...)
+	a.Configure(func(c *config.Config) { c.Metrics = "127.0.0.1:9650" })
+	a.Start()
+	agenttest.WaitState(t, a, "VI_1", "MASTER", 10*time.Second)
+	if _, err := a.Scrape(); err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	first := exporterPIDs(t, a.PID())
+	if len(first) != 1 {
+		t.Fatalf("the agent runs %d hac-metrics, want 1", len(first))
+	}
+
+	// The exporter dies: the agent restarts it (after a second).
+	if err := syscall.Kill(first[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for {
+		var now []int
+		if now = exporterPIDs(t, a.PID()); len(now) == 1 && now[0] != first[0] {
+			if _, err = a.Scrape(); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after hac-metrics was killed: exporters %v, scrape: %v; want a new one serving", now, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(a.Log(), "metrics exporter stopped") {
+		t.Error("the agent did not log that its exporter stopped")
+	}
+	if st := a.Instance("VI_1").State; st != "MASTER" {
+		t.Errorf("VI_1 is %s after the exporter's restart, want MASTER", st)
+	}
+
+	// The agent is killed: its exporter goes too.
+	exp := exporterPIDs(t, a.PID())[0]
+	a.Kill()
+	deadline = time.Now().Add(5 * time.Second)
+	for syscall.Kill(exp, 0) == nil {
+		if b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(exp), "stat")); strings.Contains(string(b), ") Z ") {
+			break // dead, waiting for its reaper
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hac-metrics (pid %d) still runs 5 s after its agent was killed", exp)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

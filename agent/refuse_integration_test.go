@@ -22,8 +22,14 @@ import (
 // and returns its exit error and standard error.
 func runAgent(t *testing.T, bed *netns.Bed, ns string, args ...string) (error, string) {
 	t.Helper()
+	return runBinary(t, bed, ns, agenttest.AgentBinary(t), args...)
+}
+
+// runBinary is runAgent with the agent binary bin.
+func runBinary(t *testing.T, bed *netns.Bed, ns, bin string, args ...string) (error, string) {
+	t.Helper()
 	var stderr bytes.Buffer
-	cmd := bed.Command(ns, agenttest.AgentBinary(t), args...)
+	cmd := bed.Command(ns, bin, args...)
 	cmd.Stderr = &stderr
 	bed.Start(cmd)
 	err := bed.Wait(cmd, 10*time.Second)
@@ -66,6 +72,7 @@ func TestRefusedBeforeTouching(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	agenttest.MetricsBinary(t) // next to the agent, for agent.metrics
 	const pass = "a-forty-character-pass-0123456789abcdefg"
 	for _, tc := range []struct {
 		name string
@@ -121,6 +128,40 @@ func TestRefusedBeforeTouching(t *testing.T) {
 				t.Errorf("the refused agent left its status socket %s", tc.cfg.StatusSocket)
 			}
 		})
+	}
+}
+
+// TestMetricsExporterMissingRefused: with agent.metrics set and no
+// hac-metrics next to hac-agent, the agent refuses to start, saying where
+// it looked and what installs it, and touches nothing: never an agent
+// silently without the metrics it was asked for.
+func TestMetricsExporterMissingRefused(t *testing.T) {
+	bed := needBed(t, netns.Spec{Nodes: []string{"n1"}})
+	n := bed.Node("n1")
+	bed.Exec(n.NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface, "valid_lft", "600", "preferred_lft", "600")
+	before := bed.Addrs(n.NS, netns.NodeIface)
+	dir := t.TempDir()
+	alone := filepath.Join(dir, "hac-agent") // no hac-metrics beside it
+	if b, err := os.ReadFile(agenttest.AgentBinary(t)); err != nil || os.WriteFile(alone, b, 0o755) != nil {
+		t.Fatalf("copy hac-agent: %v", err)
+	}
+	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: "n1", StatusSocket: filepath.Join(dir, "agent.sock"), Metrics: "127.0.0.1:9650",
+		Instances: []config.Instance{agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1)}}
+	b, err := config.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err, stderr := runBinary(t, bed, n.NS, alone, "--config", path)
+	want := "agent.metrics is set, but its exporter " + filepath.Join(dir, "hac-metrics") + " cannot run"
+	if err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "hac apply installs it next to hac-agent") {
+		t.Errorf("agent without hac-metrics: %v, stderr:\n%s\nwant a refusal saying %q and what installs it", err, stderr, want)
+	}
+	if got := bed.Addrs(n.NS, netns.NodeIface); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("addresses on eth1 after the refusal: %v, want them untouched: %v", got, before)
 	}
 }
 

@@ -47,6 +47,7 @@ var (
 	hacRace     binary // with -race when the tests run with it
 	agentRace   binary // hac-agent, with -race when the tests run with it
 	hacShipping binary // hac-agent, never with -race
+	exporter    binary // hac-metrics, next to both hac-agents
 )
 
 // Main runs the tests and removes the hac binaries built for them; call
@@ -81,6 +82,14 @@ func AgentBinary(t testing.TB) string {
 func ShippingBinary(t testing.TB) string {
 	t.Helper()
 	return hacShipping.build(t, "hac-agent", "hac-agent-shipping", false)
+}
+
+// MetricsBinary builds cmd/hac-metrics once per test process, next to
+// the hac-agent binaries (where the agent looks for it), and returns its
+// path.
+func MetricsBinary(t testing.TB) string {
+	t.Helper()
+	return exporter.build(t, config.MetricsProgram, config.MetricsProgram, false)
 }
 
 // build builds cmd/<cmd> as name in the tests' binary folder.
@@ -316,11 +325,15 @@ func (h *Hac) Scrape() (map[string]*dto.MetricFamily, error) {
 	return p.TextToMetricFamilies(resp.Body)
 }
 
-// Start starts hac-agent with debug logs.
+// Start starts hac-agent with debug logs; when its agent.json sets
+// agent.metrics, hac-metrics is built next to it first.
 func (h *Hac) Start() {
 	bin := h.Binary
 	if bin == "" {
 		bin = AgentBinary(h.t)
+	}
+	if c, _, err := config.Load(h.Config); err == nil && c.Metrics != "" {
+		MetricsBinary(h.t)
 	}
 	h.start(bin, "--config", h.Config, "--log-level", "debug")
 }

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,7 +26,7 @@ const dashboard = "../../docs/grafana/hac-agent.json"
 // and _count, a histogram's _bucket, count as names of their own.
 func exposed(t *testing.T) map[string][]string {
 	t.Helper()
-	srv := httptest.NewServer(metrics.Handler(report))
+	srv := httptest.NewServer(metrics.Handler(report, os.Getpid(), slog.Default()))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {

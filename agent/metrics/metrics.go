@@ -1,24 +1,31 @@
-// Package metrics serves a running hac agent's state as Prometheus metrics
-// (agent.metrics in agent.json). It keeps no counters of its own: a
-// [Collector] reads the agent's status report (package status, the one
-// home of every count, which hac-agent status shows too) on every scrape
-// and turns it into metrics named by Prometheus' conventions: the
-// hac_vrrp_ prefix, units in the names, counters ending in _total.
+// Package metrics is hac-metrics, the Prometheus exporter of a running
+// hac agent (agent.metrics in agent.json): the agent runs it as a child
+// process, so that the daemon itself links no HTTP server and no metrics
+// library (about 40 % of its memory; docs/agent.md, Footprint). It keeps
+// no counters of its own: a [Collector] asks the agent's status socket
+// for its report (package status, the one home of every count, which
+// hac-agent status shows too) on every scrape and turns it into metrics
+// named by Prometheus' conventions: the hac_vrrp_ prefix, units in the
+// names, counters ending in _total. An agent that does not answer fails
+// the scrape (Prometheus' up is 0), never a partial one.
 //
 // Every label has a bounded set of values: the VRRP instance (label
 // vrrp_instance, since Prometheus itself attaches "instance" to every
 // scraped series), its state (six values), a transition reason, a drop
 // reason or a check result (closed sets in packages fsm, vrrp and status),
-// a tracked interface or a check named in agent.json.
+// a tracked interface or a check named in agent.json, and the process
+// (hac-agent or hac-metrics) of the process and Go collectors.
 package metrics
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,13 +88,16 @@ var states = func() []string {
 
 // Collector turns the agent's status report into metrics on every scrape.
 type Collector struct {
-	report func() status.Report
+	report func() (*status.Report, error)
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector that calls report on every scrape.
-func NewCollector(report func() status.Report) *Collector { return &Collector{report: report} }
+// NewCollector returns a collector that calls report on every scrape; when
+// report fails, so does the scrape.
+func NewCollector(report func() (*status.Report, error)) *Collector {
+	return &Collector{report: report}
+}
 
 // Describe implements [prometheus.Collector].
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -98,7 +108,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements [prometheus.Collector].
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	r := c.report()
+	r, err := c.report()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(agentInfo, err)
+		return
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -160,27 +174,42 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// Handler serves the collector for report with the Go runtime and
-// process collectors (memory, CPU, file descriptors of the agent).
-func Handler(report func() status.Report) http.Handler {
+// Process is the label of the process and Go collectors' series: the
+// agent's process metrics (memory, CPU, file descriptors) are
+// process_...{process="hac-agent"}, the exporter's own
+// process_...{process="hac-metrics"} and go_...{process="hac-metrics"}.
+const Process = "process"
+
+// Handler serves the collector for report, the process collector of the
+// agent (process agentPID) and the Go and process collectors of the
+// exporter itself; it logs to log why a scrape failed.
+func Handler(report func() (*status.Report, error), agentPID int, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	reg.MustRegister(NewCollector(report))
+	prometheus.WrapRegistererWith(prometheus.Labels{Process: "hac-agent"}, reg).MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{PidFn: func() (int, error) { return agentPID, nil }}))
+	prometheus.WrapRegistererWith(prometheus.Labels{Process: "hac-metrics"}, reg).MustRegister(
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		NewCollector(report),
-	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: errorLog{log}, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
 }
 
-// Listen opens the metrics listener on addr (IP:port). The agent opens it
-// before it touches the node, so a port in use is a refusal at start, not
-// a silent lack of metrics.
-func Listen(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: cannot listen on %s (agent.metrics): %w: free the port, or choose another address", addr, err)
+// errorLog is promhttp's error log on a slog logger.
+type errorLog struct{ log *slog.Logger }
+
+func (l errorLog) Println(v ...any) {
+	l.log.Error("scrape failed", "err", strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}
+
+// Query returns the report of the agent whose status socket is path, as
+// [Handler] asks for it: bounded by timeout, well within Prometheus'
+// default scrape timeout (10 s).
+func Query(path string, timeout time.Duration) func() (*status.Report, error) {
+	return func() (*status.Report, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return status.Query(ctx, path)
 	}
-	return l, nil
 }
 
 // Serve serves h at [Path] on l until ctx ends, then closes l. Requests

@@ -5,7 +5,10 @@ import (
 	"context"
 	"flag"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,8 +30,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // report is a node with a master and a faulted instance, a check and a
 // tracked interface, every counter set.
-func report() status.Report {
-	return status.Report{
+func report() (*status.Report, error) {
+	return &status.Report{
 		Cluster: "web", Node: "web1", ConfigDigest: "sha256:secret-derived", Version: "v1.2.3",
 		Started: time.Unix(1700000000, 500_000_000),
 		Drops:   map[string]uint64{"vrid": 3},
@@ -48,7 +51,7 @@ func report() status.Report {
 			LastAdvertMillis: -1, VIPs: []netip.Prefix{},
 			Counters: status.Counters{Transitions: 1, TransitionReasons: map[string]uint64{"link_down": 1}},
 		}},
-	}
+	}, nil
 }
 
 // TestCollect compares the exposition of a fixed report with
@@ -98,16 +101,25 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// TestServe scrapes Handler through Serve on a loopback listener: the
-// agent's metrics, the Go and process collectors, and only GET /metrics.
-func TestServe(t *testing.T) {
-	l, err := metrics.Listen("127.0.0.1:0")
+// listen opens a loopback listener for Serve.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// TestServe scrapes Handler through Serve on a loopback listener: the
+// agent's metrics, the process collectors of the agent (this process,
+// here) and of the exporter, the exporter's Go collector, and only GET
+// /metrics.
+func TestServe(t *testing.T) {
+	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- metrics.Serve(ctx, l, metrics.Handler(report)) }()
+	go func() { done <- metrics.Serve(ctx, l, metrics.Handler(report, os.Getpid(), slog.Default())) }()
 	url := "http://" + l.Addr().String()
 	resp, err := http.Get(url + metrics.Path)
 	if err != nil {
@@ -118,8 +130,10 @@ func TestServe(t *testing.T) {
 	for _, want := range []string{
 		`hac_vrrp_state{state="MASTER",vrrp_instance="VI_1"} 1`,
 		`hac_vrrp_adverts_sent_total{vrrp_instance="VI_1"} 100`,
-		"go_goroutines ",
-		"process_resident_memory_bytes ",
+		`go_goroutines{process="hac-metrics"} `,
+		`process_resident_memory_bytes{process="hac-agent"} `,
+		`process_resident_memory_bytes{process="hac-metrics"} `,
+		`process_open_fds{process="hac-agent"} `,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("scrape lacks %q", want)
@@ -137,15 +151,25 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// TestListenInUse: a port in use is an error naming the setting.
-func TestListenInUse(t *testing.T) {
-	l, err := metrics.Listen("127.0.0.1:0")
+// TestScrapeFailsWithoutTheAgent: when the agent does not answer, the
+// scrape fails as a whole (Prometheus' up is 0) and says why, in the
+// answer and in the exporter's log; it never serves a partial set.
+func TestScrapeFailsWithoutTheAgent(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	socket := filepath.Join(t.TempDir(), "agent.sock") // no agent there
+	srv := httptest.NewServer(metrics.Handler(metrics.Query(socket, time.Second), os.Getpid(), log))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	_, err = metrics.Listen(l.Addr().String())
-	if err == nil || !strings.Contains(err.Error(), "(agent.metrics)") || !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("second Listen = %v; want address in use, naming agent.metrics", err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), socket) || strings.Contains(string(body), "hac_vrrp_") {
+		t.Errorf("scrape without the agent = %s:\n%s\nwant 500 naming the status socket and no hac_vrrp_ series", resp.Status, body)
+	}
+	if !strings.Contains(logs.String(), "scrape failed") || !strings.Contains(logs.String(), socket) {
+		t.Errorf("the exporter logged %q, want the failed scrape and the socket", logs.String())
 	}
 }

@@ -62,6 +62,17 @@ func Stream(f *os.File) bool {
 	return want == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
+// HandlerFor returns mk's handler on w, or, when w is the journal stream
+// systemd connected the process to ([Stream]), [NewHandler]'s: journald
+// then takes each line's priority from its <N> prefix, so journalctl -p
+// err finds the errors.
+func HandlerFor(w io.Writer, mk func(io.Writer) slog.Handler) slog.Handler {
+	if f, ok := w.(*os.File); ok && Stream(f) {
+		return NewHandler(w, mk)
+	}
+	return mk(w)
+}
+
 // NewHandler returns a handler that writes what mk's handler writes to w,
 // each record prefixed with its priority ("<6>time=... level=INFO ...").
 // mk is given the writer to build on (slog.NewTextHandler and

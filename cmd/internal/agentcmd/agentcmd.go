@@ -56,7 +56,9 @@ renewed while master: if the agent is killed, they expire by themselves.
 
 Under systemd (the unit hac build writes) it notifies readiness, a status
 line and the watchdog, and its log lines carry journald priorities. With
-metrics in agent.json it serves Prometheus metrics at /metrics.
+metrics in agent.json it runs hac-metrics (next to its own file) as its
+child, which serves Prometheus metrics at /metrics on the socket the agent
+opened; without hac-metrics there, it refuses to start.
 
 On SIGHUP (systemctl reload, hac-agent reload) it re-reads --config without
 a gap: unchanged instances keep running untouched, the others are changed
@@ -95,13 +97,7 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 	default:
 		return exitcode.New(exitcode.Usage, "unknown --log-format %q: use text or json", logFormat)
 	}
-	h := mk(stderr)
-	if f, ok := stderr.(*os.File); ok && journal.Stream(f) {
-		// Under systemd: journald takes each line's priority from its
-		// <N> prefix, so journalctl -p err finds the errors.
-		h = journal.NewHandler(stderr, mk)
-	}
-	log := slog.New(h)
+	log := slog.New(journal.HandlerFor(stderr, mk))
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One thread runs Go code at a time: the agent's work is a few
 		// microseconds per advert, and with more, every wake-up (a
