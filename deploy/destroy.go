@@ -67,11 +67,11 @@ const existsScript = `for p; do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\n
 
 // destroyScript takes the remote root ("" on a real node), the services to
 // stop and disable (one word, comma-separated, may be empty), then the
-// files and folders to remove. It stops the services first (for the agent a graceful stop:
-// it hands the VIP over, and releases it when no peer is left), stops any
-// pending dead-man timer of an interrupted apply, removes the files and
-// hac's folders, and reloads systemd. Under a root prefix (tests) it runs
-// no systemctl.
+// files and folders to remove. It stops the services first (for the agent
+// a graceful stop: it hands the VIP over, and releases it when no peer is
+// left), stops any pending dead-man timer of an interrupted apply, removes
+// the files and hac's folders, and reloads systemd. Under a root prefix
+// (tests) it runs no systemctl.
 const destroyScript = `set -u
 root=$1 units=$2; shift 2
 sys=1; [ -z "$root" ] || sys=0
@@ -93,8 +93,9 @@ if [ "$sys" = 1 ]; then systemctl daemon-reload || exit 1; fi`
 // PlanDestroy connects to every node (in parallel) and finds what hac
 // installed there: the files of the node's manifest that exist, hac's
 // state directory, the hac-agent and hac-metrics binaries hac apply
-// installed (each by its record), and the services to stop. Connections stay open for [Deployer.Destroy]; call
-// [Teardown.Close]. Errors are per node.
+// installed (each by its record), and the services to stop. Connections
+// stay open for [Deployer.Destroy]; call [Teardown.Close]. Errors are per
+// node.
 func (d *Deployer) PlanDestroy(ctx context.Context, t *Tree) *Teardown {
 	nodes := t.Nodes()
 	td := &Teardown{Nodes: make([]*NodeTeardown, len(nodes))}
@@ -138,10 +139,10 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	}
 	// Each binary goes with its record: a hac-metrics an older apply's
 	// record (agentRecord alone) does not cover is the operator's.
-	installed := [][2]string{{AgentBinaryPath, agentRecord}, {MetricsBinaryPath, metricsRecord}, {legacyBinary, legacyRecord}}
+	installed := append(slices.Clone(agentBinaries), installedBinary{legacyBinary, legacyRecord})
 	var candidates []string
-	for _, br := range installed {
-		candidates = append(candidates, nt.root+br[0], nt.root+br[1])
+	for _, b := range installed {
+		candidates = append(candidates, nt.root+b.path, nt.root+b.record)
 	}
 	for _, f := range files {
 		candidates = append(candidates, nt.root+f.Path)
@@ -155,9 +156,9 @@ func (d *Deployer) planTeardown(ctx context.Context, nt *NodeTeardown) error {
 	for _, l := range strings.Split(string(out), "\n") {
 		exists[l] = true
 	}
-	for _, br := range installed {
-		if exists[nt.root+br[0]] && exists[nt.root+br[1]] {
-			nt.Remove = append(nt.Remove, nt.root+br[0])
+	for _, b := range installed {
+		if exists[nt.root+b.path] && exists[nt.root+b.record] {
+			nt.Remove = append(nt.Remove, nt.root+b.path)
 		}
 	}
 	for _, f := range files {

@@ -373,20 +373,25 @@ type Agent struct {
 	Err error
 }
 
+// installedBinary is a binary hac apply installs on a node: where it
+// goes (its base is the program's name), and the file that says hac
+// apply installed it, for hac destroy.
+type installedBinary struct{ path, record string }
+
+// agentBinaries are the agent's binaries, hac-agent first, as
+// [Agent.programs] lists them.
+var agentBinaries = []installedBinary{{AgentBinaryPath, agentRecord}, {MetricsBinaryPath, metricsRecord}}
+
 // program is one binary of the agent as hac apply installs it.
 type program struct {
-	path    string // where it goes on the node; its base is the program's name
-	record  string // the file on the node that says hac apply installed it
+	installedBinary
 	data    []byte
 	version string
 }
 
-// programs are a's binaries, hac-agent first.
+// programs are a's binaries, in the order of agentBinaries.
 func (a *Agent) programs() []program {
-	return []program{
-		{AgentBinaryPath, agentRecord, a.Binary, a.Version},
-		{MetricsBinaryPath, metricsRecord, a.Metrics, a.MetricsVersion},
-	}
+	return []program{{agentBinaries[0], a.Binary, a.Version}, {agentBinaries[1], a.Metrics, a.MetricsVersion}}
 }
 
 // legacyBinary is where hac apply installed the whole hac binary, for the
