@@ -19,6 +19,7 @@ import (
 	"container/heap"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +39,9 @@ type Clock struct {
 	timers timerHeap
 	armed  time.Time // the deadline the timerfd is armed for; zero: disarmed
 	err    error     // the first arming that failed (see Err)
+	// firing is set while fire lets the goroutines it delivered to run:
+	// it arms the timerfd once they are done, so Reset and Stop leave it.
+	firing bool
 }
 
 // New opens a clock and starts the goroutine that fires its timers. Close
@@ -85,43 +89,60 @@ func (c *Clock) NewTimer() *Timer {
 	return &Timer{c: c, ch: make(chan time.Time, 1), index: -1}
 }
 
-// run reads the timerfd each time it expires and fires what is due.
+// run reads the timerfd each time it expires and fires what is due. One
+// read per expiry: after it, the callback asks the poller to wait for the
+// next one (the timerfd is edge-triggered there, and an expiry between
+// the read and the wait makes the wait return at once), without the read
+// that would only find nothing left.
 func (c *Clock) run() {
 	defer close(c.done)
 	var n [8]byte // the expiry count; its value does not matter
-	read := func(fd uintptr) bool {
+	_ = c.rc.Read(func(fd uintptr) bool { // returns once closed
 		for {
 			_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&n[0])), uintptr(len(n)))
-			if e != syscall.EINTR {
-				return e != syscall.EAGAIN
+			switch e {
+			case syscall.EINTR:
+				continue
+			case 0:
+				c.fire()
 			}
+			return false // wait for the next expiry
 		}
-	}
-	for {
-		if err := c.rc.Read(read); err != nil { // closed
-			return
-		}
-		c.fire()
-	}
+	})
 }
 
-// fire delivers every timer whose deadline has come and arms the timerfd
-// for the next one.
+// fire delivers every timer whose deadline has come, lets the goroutines
+// it delivered to run (they mostly reset their timer at once: an advert
+// timer), and then arms the timerfd for the next deadline: once per
+// expiry, rather than once here and once more at each Reset.
 func (c *Clock) fire() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.armed = time.Time{} // a one-shot timerfd that expired is disarmed
 	now := time.Now()
+	delivered := false
 	for len(c.timers) > 0 && !c.timers[0].when.After(now) {
 		t := heap.Pop(&c.timers).(*Timer)
 		t.deliver(now)
+		delivered = true
 	}
-	c.arm(now)
+	if delivered {
+		c.firing = true
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+		c.firing = false
+	}
+	c.arm(time.Now())
+	c.mu.Unlock()
 }
 
 // arm sets the timerfd to expire at the earliest deadline (or disarms it
-// when there is none), unless it is set so already. c.mu is held.
+// when there is none), unless it is set so already or fire is about to.
+// c.mu is held.
 func (c *Clock) arm(now time.Time) {
+	if c.firing {
+		return
+	}
 	var next time.Time
 	if len(c.timers) > 0 {
 		next = c.timers[0].when
