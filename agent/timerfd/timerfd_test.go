@@ -210,3 +210,31 @@ func TestConcurrentResets(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPeriodicResetFromTheReceiver: an advert timer's receiver resets it
+// as soon as it fires, while fire leaves the arming to itself; the timer
+// keeps firing, in step with a second timer that no one resets between
+// its firings, and the arming is left to nothing (each period fires).
+func TestPeriodicResetFromTheReceiver(t *testing.T) {
+	c := newClock(t)
+	tick, slow := c.NewTimer(), c.NewTimer()
+	const period = 2 * time.Millisecond
+	slow.Reset(50 * period)
+	tick.Reset(period)
+	start := time.Now()
+	for i := range 20 {
+		recv(t, tick, "the periodic timer")
+		tick.Reset(period) // at once, as an instance does
+		if i == 9 {
+			// A Reset to an earlier deadline than the armed one while
+			// other timers wait.
+			slow.Reset(period / 2)
+			recv(t, slow, "the slow timer reset to earlier")
+			slow.Reset(50 * period)
+		}
+	}
+	if el := time.Since(start); el < 20*period {
+		t.Errorf("20 periods of %v took %v: fired early", period, el)
+	}
+	recv(t, slow, "the slow timer")
+}
