@@ -96,8 +96,9 @@ func (c *Clock) NewTimer() *Timer {
 // that would only find nothing left.
 func (c *Clock) run() {
 	defer close(c.done)
-	var n [8]byte                         // the expiry count; its value does not matter
-	_ = c.rc.Read(func(fd uintptr) bool { // returns once closed
+	var n [8]byte // the expiry count; its value does not matter
+	// Read returns once the timerfd is closed.
+	_ = c.rc.Read(func(fd uintptr) bool {
 		for {
 			_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&n[0])), uintptr(len(n)))
 			switch e {
