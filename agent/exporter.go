@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -60,14 +61,32 @@ func listenMetrics(addr string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: agent.metrics %q: %w", addr, err)
 	}
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
-	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+	a := ap.Addr()
+	var (
+		family = unix.AF_INET
+		sa     unix.Sockaddr
+	)
+	if a.Is4() || a.Is4In6() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	} else {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+		s6 := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+		if z := a.Zone(); z != "" { // a link-local address: fe80::1%eth1
+			ifi, err := net.InterfaceByName(z)
+			if err != nil {
+				return nil, fmt.Errorf("metrics: cannot listen on %s (agent.metrics): interface %q: %w", addr, z, err)
+			}
+			s6.ZoneId = uint32(ifi.Index)
+		}
+		sa = s6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // a restart binds while old connections linger
+		if err == nil && family == unix.AF_INET6 && a.IsUnspecified() {
+			// [::] takes IPv4 connections too, whatever net.ipv6.bindv6only says.
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		}
 		if err == nil {
 			err = unix.Bind(fd, sa)
 		}
