@@ -40,8 +40,9 @@ type Config struct {
 	Cluster      string `json:"cluster"`
 	Node         string `json:"node"`
 	StatusSocket string `json:"status_socket"`
-	// Metrics is the address (IP:port) the agent serves Prometheus
-	// metrics on, at /metrics; empty: none.
+	// Metrics is the address (IP:port) Prometheus metrics are served on,
+	// at /metrics, by the agent's exporter (MetricsProgram), which the
+	// agent runs on the socket it opens there; empty: none.
 	Metrics   string     `json:"metrics,omitempty"`
 	Instances []Instance `json:"instances"`
 	// SyncGroups are keepalived's vrrp_sync_group: instances that fail
