@@ -68,9 +68,10 @@ type Options struct {
 	// ConfigPath is the agent.json [Agent.Reload] re-reads (SIGHUP,
 	// hac-agent reload); empty: reloading is refused.
 	ConfigPath string
-	// MetricsProgram is the hac-metrics the agent runs while agent.metrics
-	// is set; empty: the one next to this program's own file.
-	MetricsProgram string
+	// LogFormat and LogLevel are the agent's --log-format and
+	// --log-level, which its metrics exporter (hac-metrics) logs with too;
+	// empty: its defaults.
+	LogFormat, LogLevel string
 }
 
 // TakeoverFile is where hac apply asks the agent to start taking over:
@@ -332,11 +333,11 @@ type sharedConn struct {
 func (a *Agent) Run(ctx context.Context) (err error) {
 	a.started = a.clock.Now()
 	defer func() {
+		if a.metrics != nil { // before the node lock goes: the next agent binds it
+			a.metrics.socket.Close()
+		}
 		for _, c := range a.env.closers {
 			c()
-		}
-		if a.metrics != nil {
-			a.metrics.socket.Close()
 		}
 	}()
 	// The sockets setup opened are closed also when it fails half-way.

@@ -132,36 +132,59 @@ func TestRefusedBeforeTouching(t *testing.T) {
 }
 
 // TestMetricsExporterMissingRefused: with agent.metrics set and no
-// hac-metrics next to hac-agent, the agent refuses to start, saying where
-// it looked and what installs it, and touches nothing: never an agent
+// hac-metrics of its build next to hac-agent (none, one that cannot run,
+// one of another build), the agent refuses to start, saying where it
+// looked, why and what installs it, and touches nothing: never an agent
 // silently without the metrics it was asked for.
 func TestMetricsExporterMissingRefused(t *testing.T) {
 	bed := needBed(t, netns.Spec{Nodes: []string{"n1"}})
 	n := bed.Node("n1")
 	bed.Exec(n.NS, "ip", "addr", "add", vip1+"/32", "dev", netns.NodeIface, "valid_lft", "600", "preferred_lft", "600")
 	before := bed.Addrs(n.NS, netns.NodeIface)
-	dir := t.TempDir()
-	alone := filepath.Join(dir, "hac-agent") // no hac-metrics beside it
-	if b, err := os.ReadFile(agenttest.AgentBinary(t)); err != nil || os.WriteFile(alone, b, 0o755) != nil {
-		t.Fatalf("copy hac-agent: %v", err)
-	}
-	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: "n1", StatusSocket: filepath.Join(dir, "agent.sock"), Metrics: "127.0.0.1:9650",
-		Instances: []config.Instance{agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1)}}
-	b, err := config.Marshal(c)
+	agent, err := os.ReadFile(agenttest.AgentBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "agent.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err, stderr := runBinary(t, bed, n.NS, alone, "--config", path)
-	want := "agent.metrics is set, but its exporter " + filepath.Join(dir, "hac-metrics") + " cannot run"
-	if err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "hac apply installs it next to hac-agent") {
-		t.Errorf("agent without hac-metrics: %v, stderr:\n%s\nwant a refusal saying %q and what installs it", err, stderr, want)
-	}
-	if got := bed.Addrs(n.NS, netns.NodeIface); fmt.Sprint(got) != fmt.Sprint(before) {
-		t.Errorf("addresses on eth1 after the refusal: %v, want them untouched: %v", got, before)
+	for _, tc := range []struct {
+		name     string
+		exporter string // hac-metrics' content; empty: none
+		mode     os.FileMode
+		want     string
+	}{
+		{"missing", "", 0, "cannot run (no such file or directory)"},
+		{"not executable", "#!/bin/sh\n", 0o644, "cannot run (permission denied)"},
+		{"another build", "#!/bin/sh\necho hac-metrics v0.0.1\n", 0o755, `is another build ("hac-metrics v0.0.1", this agent's is "hac-metrics `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "hac-agent")
+			if err := os.WriteFile(bin, agent, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.exporter != "" {
+				if err := os.WriteFile(filepath.Join(dir, "hac-metrics"), []byte(tc.exporter), tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: "n1", StatusSocket: filepath.Join(dir, "agent.sock"), Metrics: "127.0.0.1:9650",
+				Instances: []config.Instance{agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1)}}
+			b, err := config.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "agent.json")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err, stderr := runBinary(t, bed, n.NS, bin, "--config", path)
+			want := "agent.metrics is set, but its exporter " + filepath.Join(dir, "hac-metrics") + " " + tc.want
+			if err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "hac apply installs the hac-metrics of the agent's build next to hac-agent") {
+				t.Errorf("agent with that hac-metrics: %v, stderr:\n%s\nwant a refusal saying %q and what installs it", err, stderr, want)
+			}
+			if got := bed.Addrs(n.NS, netns.NodeIface); fmt.Sprint(got) != fmt.Sprint(before) {
+				t.Errorf("addresses on eth1 after the refusal: %v, want them untouched: %v", got, before)
+			}
+		})
 	}
 }
 

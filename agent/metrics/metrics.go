@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/hac-project/hac/agent/fsm"
 	"github.com/hac-project/hac/agent/status"
@@ -212,15 +213,24 @@ func Query(path string, timeout time.Duration) func() (*status.Report, error) {
 	}
 }
 
+// MaxConns is how many connections Serve serves at once; more wait in
+// the listen backlog. Each costs the exporter tens of kilobytes: without
+// a bound, clients that open connections and keep them could make it
+// grow until the node runs out of memory.
+const MaxConns = 32
+
 // Serve serves h at [Path] on l until ctx ends, then closes l. Requests
-// are bounded: headers within 5 s, the whole exchange within 15 s.
+// are bounded: headers within 5 s, the whole exchange within 15 s, at
+// most [MaxConns] connections at once, none kept open idle after its
+// answer (a scraper connects again; Prometheus does so at no cost).
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Path, h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second, MaxHeaderBytes: 8 << 10}
+	srv.SetKeepAlivesEnabled(false)
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(netutil.LimitListener(l, MaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -113,8 +113,8 @@ func listen(t *testing.T) net.Listener {
 
 // TestServe scrapes Handler through Serve on a loopback listener: the
 // agent's metrics, the process collectors of the agent (this process,
-// here) and of the exporter, the exporter's Go collector, and only GET
-// /metrics.
+// here) and of the exporter, the exporter's Go collector, only GET
+// /metrics, and no connection kept open after its answer.
 func TestServe(t *testing.T) {
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -127,6 +127,9 @@ func TestServe(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !resp.Close {
+		t.Error("the answer keeps the connection open: idle connections would pile up in the exporter")
+	}
 	for _, want := range []string{
 		`hac_vrrp_state{state="MASTER",vrrp_instance="VI_1"} 1`,
 		`hac_vrrp_adverts_sent_total{vrrp_instance="VI_1"} 100`,

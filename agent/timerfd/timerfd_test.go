@@ -238,3 +238,108 @@ func TestPeriodicResetFromTheReceiver(t *testing.T) {
 	}
 	recv(t, slow, "the slow timer")
 }
+
+// TestResetFromOthersWhileFiring: while a busy timer fires every 50 µs
+// (so fire's window, when it leaves the arming to itself, is open most of
+// the time), other goroutines — not the receivers — reset and stop their
+// timers to deadlines earlier than the busy one's; every last Reset
+// fires, none is left unarmed.
+func TestResetFromOthersWhileFiring(t *testing.T) {
+	c := newClock(t)
+	busy := c.NewTimer()
+	stop := make(chan struct{})
+	var busyWG sync.WaitGroup
+	busyWG.Add(1)
+	go func() {
+		defer busyWG.Done()
+		busy.Reset(50 * time.Microsecond)
+		for {
+			select {
+			case <-stop:
+				busy.Stop()
+				return
+			case <-busy.C():
+				busy.Reset(50 * time.Microsecond)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tms := []*Timer{c.NewTimer(), c.NewTimer(), c.NewTimer()}
+			for i := range 300 {
+				tm := tms[i%len(tms)]
+				switch (i + g) % 4 {
+				case 0:
+					tm.Stop()
+				case 1:
+					tm.Reset(0)
+				default:
+					tm.Reset(time.Duration(i%3) * 10 * time.Microsecond)
+				}
+			}
+			for _, tm := range tms {
+				tm.Reset(20 * time.Microsecond)
+			}
+			for _, tm := range tms {
+				recv(t, tm, "a timer reset while another fired")
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	busyWG.Wait()
+}
+
+// TestCloseWhileFiring: Close while timers fire and are reset from their
+// receivers returns, and nothing fires afterwards.
+func TestCloseWhileFiring(t *testing.T) {
+	for range 50 {
+		c, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg, fired sync.WaitGroup
+		done := make(chan struct{})
+		for range 4 {
+			tm := c.NewTimer()
+			tm.Reset(time.Microsecond)
+			wg.Add(1)
+			fired.Add(1)
+			go func() {
+				defer wg.Done()
+				first := true
+				for {
+					select {
+					case <-done:
+						return
+					case <-tm.C():
+						if first {
+							fired.Done()
+							first = false
+						}
+						tm.Reset(time.Microsecond)
+					}
+				}
+			}()
+		}
+		fired.Wait() // every timer fires and is being reset
+		closed := make(chan error)
+		go func() { closed <- c.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(wait):
+			t.Fatal("Close did not return while timers fired")
+		}
+		close(done)
+		wg.Wait()
+		if err := c.Err(); err != nil {
+			t.Errorf("Err: %v", err)
+		}
+	}
+}

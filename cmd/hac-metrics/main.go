@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	hac-metrics --listen-fd N [--socket PATH] [--agent-pid PID]
+//	hac-metrics --listen-fd N [--socket PATH] [--agent-pid PID] [--log-format text|json] [--log-level LEVEL]
 //	hac-metrics version
 package main
 
@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -52,18 +51,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fd := fs.Int("listen-fd", 0, "serve on the listening TCP socket inherited as this file descriptor (how the agent starts it)")
 	socket := fs.String("socket", config.DefaultStatusSocket, "the agent's status socket")
 	pid := fs.Int("agent-pid", 0, "the agent's process, whose memory, CPU and file descriptors process_...{process=\"hac-agent\"} show (default: the parent process)")
+	logFormat := fs.String("log-format", "text", "log format on stderr: text or json (the agent passes its own)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (the agent passes its own)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *fd <= 0 {
-		fmt.Fprintf(stderr, "%s: --listen-fd is missing: the hac agent runs hac-metrics with the socket it listens on; set agent.metrics in agent.json instead\n", config.MetricsProgram)
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "%s: %s\n", config.MetricsProgram, fmt.Sprintf(format, a...))
 		fs.Usage()
 		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage("unexpected argument %q", fs.Arg(0))
+	case *fd <= 0:
+		return usage("--listen-fd is missing: the hac agent runs hac-metrics with the socket it listens on; set agent.metrics in agent.json instead")
 	}
 	if *pid <= 0 {
 		*pid = os.Getppid()
 	}
-	log := logger(stderr)
+	log, err := journal.Logger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return usage("%v", err)
+	}
+	// A SIGHUP to the agent's process group or unit (systemctl kill -s
+	// HUP) is the agent's reload, nothing to the exporter.
+	signal.Ignore(syscall.SIGHUP)
 	runtime.GOMAXPROCS(1) // a scrape every few seconds at most: one thread is plenty
 	l, err := listener(*fd)
 	if err != nil {
@@ -83,9 +96,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 // listener returns the inherited listening socket fd.
 func listener(fd int) (net.Listener, error) {
 	f := os.NewFile(uintptr(fd), "metrics listener")
-	if f == nil {
-		return nil, fmt.Errorf("--listen-fd %d: no such file descriptor", fd)
-	}
 	defer f.Close() // FileListener dups it
 	l, err := net.FileListener(f)
 	if err != nil {
@@ -96,10 +106,4 @@ func listener(fd int) (net.Listener, error) {
 		return nil, errors.New("--listen-fd: not a TCP socket")
 	}
 	return l, nil
-}
-
-// logger logs text to stderr, with journald priorities when stderr is
-// the journal stream (inherited from the agent's unit).
-func logger(stderr io.Writer) *slog.Logger {
-	return slog.New(journal.HandlerFor(stderr, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }))
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +15,12 @@ import (
 // TestRun: the version, and usage errors that say what to do instead
 // (hac-metrics is started by the agent, not by hand).
 func TestRun(t *testing.T) {
+	// A descriptor that is no socket (listener closes what it is given).
+	file, err := os.Create(filepath.Join(t.TempDir(), "not-a-socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notSocket := strconv.Itoa(int(file.Fd()))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -20,9 +29,11 @@ func TestRun(t *testing.T) {
 	}{
 		{"version", []string{"version"}, 0, version.Line(config.MetricsProgram)},
 		{"no socket given", nil, 2, "--listen-fd is missing: the hac agent runs hac-metrics with the socket it listens on; set agent.metrics in agent.json instead"},
-		{"stray argument", []string{"--listen-fd", "3", "serve"}, 2, "--listen-fd is missing"},
+		{"stray argument", []string{"--listen-fd", "3", "serve"}, 2, `unexpected argument "serve"`},
+		{"log format", []string{"--listen-fd", "3", "--log-format", "xml"}, 2, `unknown --log-format "xml": use text or json`},
+		{"log level", []string{"--listen-fd", "3", "--log-level", "loud"}, 2, `unknown --log-level "loud": use debug, info, warn or error`},
 		{"unknown flag", []string{"--listen", "127.0.0.1:9650"}, 2, "flag provided but not defined: -listen"},
-		{"not a socket", []string{"--listen-fd", "2"}, 1, "--listen-fd 2 is not a listening socket"},
+		{"not a socket", []string{"--listen-fd", notSocket}, 1, "--listen-fd " + notSocket + " is not a listening socket"},
 		{"no such descriptor", []string{"--listen-fd", "999"}, 1, "--listen-fd 999 is not a listening socket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

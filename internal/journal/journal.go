@@ -62,11 +62,33 @@ func Stream(f *os.File) bool {
 	return want == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
-// HandlerFor returns mk's handler on w, or, when w is the journal stream
+// Logger returns the logger of a hac daemon's --log-format (text or json)
+// and --log-level (debug, info, warn or error) on w, with journald
+// priorities under systemd (handlerFor); the error names the flag and
+// its values.
+func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	var mk func(io.Writer) slog.Handler
+	switch format {
+	case "text":
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
+	case "json":
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
+	default:
+		return nil, fmt.Errorf("unknown --log-format %q: use text or json", format)
+	}
+	return slog.New(handlerFor(w, mk)), nil
+}
+
+// handlerFor returns mk's handler on w, or, when w is the journal stream
 // systemd connected the process to ([Stream]), [NewHandler]'s: journald
 // then takes each line's priority from its <N> prefix, so journalctl -p
 // err finds the errors.
-func HandlerFor(w io.Writer, mk func(io.Writer) slog.Handler) slog.Handler {
+func handlerFor(w io.Writer, mk func(io.Writer) slog.Handler) slog.Handler {
 	if f, ok := w.(*os.File); ok && Stream(f) {
 		return NewHandler(w, mk)
 	}

@@ -81,6 +81,9 @@ RestartSec=1s
 KillSignal=SIGTERM
 KillMode=mixed
 TimeoutStopSec=%d
+# The agent restarts its metrics exporter (hac-metrics) itself: one the
+# kernel kills for memory does not stop the agent.
+OOMPolicy=continue
 RuntimeDirectory=hac
 RuntimeDirectoryMode=0750
 `, c.Name, n.Name, config.DefaultPath, WatchdogSec, startTimeout(ins), Binary, config.DefaultPath, Binary, config.DefaultPath, stopTimeout(ins))

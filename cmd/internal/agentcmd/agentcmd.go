@@ -83,21 +83,10 @@ the same commands from the full hac.`,
 }
 
 func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		return exitcode.New(exitcode.Usage, "unknown --log-level %q: use debug, info, warn or error", logLevel)
+	log, err := journal.Logger(stderr, logFormat, logLevel)
+	if err != nil {
+		return exitcode.New(exitcode.Usage, "%v", err)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var mk func(io.Writer) slog.Handler
-	switch logFormat {
-	case "text":
-		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, hopts) }
-	case "json":
-		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
-	default:
-		return exitcode.New(exitcode.Usage, "unknown --log-format %q: use text or json", logFormat)
-	}
-	log := slog.New(journal.HandlerFor(stderr, mk))
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One thread runs Go code at a time: the agent's work is a few
 		// microseconds per advert, and with more, every wake-up (a
@@ -133,6 +122,8 @@ func runAgent(stderr io.Writer, cfgPath, logFormat, logLevel, socket string) err
 		StatusSocket: socket,
 		Takeover:     takeover,
 		ConfigPath:   cfgPath,
+		LogFormat:    logFormat,
+		LogLevel:     logLevel,
 	})
 	if err != nil {
 		var p *config.Problem
