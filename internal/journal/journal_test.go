@@ -119,3 +119,34 @@ func TestLines(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestLogger: the flags' values, and refusals naming the flag and what
+// it takes.
+func TestLogger(t *testing.T) {
+	for _, tc := range []struct {
+		format, level string
+		line, err     string // in the output of an info and a warn line; the error
+	}{
+		{"text", "info", "level=INFO msg=hello", ""},
+		{"json", "warn", `"level":"WARN","msg":"careful"`, ""},
+		{"xml", "info", "", `unknown --log-format "xml": use text or json`},
+		{"text", "loud", "", `unknown --log-level "loud": use debug, info, warn or error`},
+	} {
+		var b bytes.Buffer
+		log, err := Logger(&b, tc.format, tc.level)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("Logger(%q, %q) = %v, want %q", tc.format, tc.level, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("hello")
+		log.Warn("careful")
+		if !strings.Contains(b.String(), tc.line) || (tc.level == "warn" && strings.Contains(b.String(), "hello")) {
+			t.Errorf("Logger(%q, %q) wrote %q, want %q and nothing below %s", tc.format, tc.level, b.String(), tc.line, tc.level)
+		}
+	}
+}
