@@ -29,6 +29,7 @@ func TestReadRequest(t *testing.T) {
 		{"unknown field", `{"op":"status","x":1}` + "\n", status.Request{}, `unknown field "x"`},
 		{"two values", `{"op":"status"} {"op":"status"}` + "\n", status.Request{}, "more than one JSON value"},
 		{"not JSON", "status\n", status.Request{}, "invalid character"},
+		{"not UTF-8", "{\"op\":\"handoff\",\"instance\":\"VI_\xff\"}\n", status.Request{}, "request is not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := status.ReadRequest(strings.NewReader(tc.in))

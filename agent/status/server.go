@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -307,9 +308,10 @@ func refuse(c net.Conn, msg string) {
 }
 
 // ReadRequest reads one request: a JSON object on one line of at most
-// [MaxRequest] bytes, without unknown fields, and without fields its op
-// does not take (instance and release are handoff's and takeover's). It never reads past the
-// limit, so an endless line costs the agent MaxRequest bytes at most.
+// [MaxRequest] bytes of UTF-8, without unknown fields, and without fields
+// its op does not take (instance and release are handoff's and
+// takeover's). It never reads past the limit, so an endless line costs
+// the agent MaxRequest bytes at most.
 func ReadRequest(r io.Reader) (Request, error) {
 	line, err := bufio.NewReaderSize(io.LimitReader(r, MaxRequest), MaxRequest).ReadSlice('\n')
 	switch {
@@ -319,6 +321,11 @@ func ReadRequest(r io.Reader) (Request, error) {
 		return Request{}, errors.New("request not terminated by a newline")
 	case err != nil:
 		return Request{}, err
+	}
+	if !utf8.Valid(line) {
+		// encoding/json would turn each bad byte into U+FFFD: a request
+		// naming something other than what was sent.
+		return Request{}, errors.New("request is not valid UTF-8")
 	}
 	var req Request
 	dec := json.NewDecoder(bytes.NewReader(line))
