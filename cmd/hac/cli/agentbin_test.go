@@ -58,19 +58,25 @@ func testAgent(t *testing.T) string {
 	return buildAgent(t, "current", nil)
 }
 
-// pair returns a folder holding the hac-agent at agent and, when metrics
-// is not empty, the file at metrics as its hac-metrics (symbolic links),
-// and the hac-agent's path there.
+// pair returns a folder holding a copy of the hac-agent at agent and,
+// when metrics is not empty, of the file at metrics as its hac-metrics,
+// and the hac-agent's path there (copies: a link to hac-agent would find
+// the hac-metrics next to its target).
 func pair(t *testing.T, agent, metrics string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.Symlink(agent, filepath.Join(dir, "hac-agent")); err != nil {
-		t.Fatal(err)
-	}
-	if metrics != "" {
-		if err := os.Symlink(metrics, filepath.Join(dir, "hac-metrics")); err != nil {
+	cp := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err == nil {
+			err = os.WriteFile(to, b, 0o755)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	cp(agent, filepath.Join(dir, "hac-agent"))
+	if metrics != "" {
+		cp(metrics, filepath.Join(dir, "hac-metrics"))
 	}
 	return filepath.Join(dir, "hac-agent")
 }
@@ -103,6 +109,15 @@ func TestLoadAgent(t *testing.T) {
 	goodMetrics := filepath.Join(filepath.Dir(good), "hac-metrics")
 	if want, _ := os.ReadFile(goodMetrics); !bytes.Equal(a.Metrics, want) || len(a.Binary) == 0 || bytes.Equal(a.Binary, a.Metrics) {
 		t.Errorf("loadAgent: %d bytes of hac-agent, %d of hac-metrics", len(a.Binary), len(a.Metrics))
+	}
+	// A link to hac-agent, alone in its folder: the hac-metrics next to
+	// the link's target goes with it.
+	link := filepath.Join(t.TempDir(), "hac-agent")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := loadAgent(link); err != nil || !bytes.Equal(l.Metrics, a.Metrics) {
+		t.Errorf("loadAgent(link to hac-agent) = %v; want the hac-metrics next to its target", err)
 	}
 	hac := filepath.Join(t.TempDir(), "hac")
 	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", hac, "github.com/hac-project/hac/cmd/hac")

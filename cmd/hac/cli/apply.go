@@ -170,9 +170,10 @@ func nodeAgent(c *cobra.Command, install bool, path string) (*deploy.Agent, erro
 	return a, nil
 }
 
-// loadAgent reads the hac-agent at path and the hac-metrics next to it
-// (the agent runs hac-metrics from the folder of its own binary, where
-// hac apply installs both), and checks that they can run on a Linux node
+// loadAgent reads the hac-agent at path and the hac-metrics next to it,
+// or next to its target when path is a link and has none beside it (the
+// agent runs hac-metrics from the folder of its own binary, where hac
+// apply installs both), and checks that they can run on a Linux node
 // ([loadProgram]) and on the same machines.
 func loadAgent(path string) (*deploy.Agent, error) {
 	agent, v, m, err := loadProgram(agentcmd.Program, path)
@@ -180,6 +181,16 @@ func loadAgent(path string) (*deploy.Agent, error) {
 		return nil, err
 	}
 	mpath := filepath.Join(filepath.Dir(path), config.MetricsProgram)
+	if _, err := os.Stat(mpath); errors.Is(err, fs.ErrNotExist) {
+		// A hac-agent given by a link: the hac-metrics next to its target.
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			if p := filepath.Join(filepath.Dir(real), config.MetricsProgram); p != mpath {
+				if _, err := os.Stat(p); err == nil {
+					mpath = p
+				}
+			}
+		}
+	}
 	metrics, mv, mm, err := loadProgram(config.MetricsProgram, mpath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: the agent runs hac-metrics (its Prometheus exporter) from its own folder, where hac installs both: "+
