@@ -2,16 +2,13 @@ package agent_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/hac-project/hac/agent/agenttest"
 	"github.com/hac-project/hac/agent/config"
 	"github.com/hac-project/hac/internal/netns"
+	"github.com/hac-project/hac/internal/testenv"
 )
 
 // scrapeAt GETs /metrics from addr inside the node's namespace and
@@ -90,19 +88,13 @@ func TestMetricsIPv6(t *testing.T) {
 // startOwn starts hac-agent with agent.metrics on 127.0.0.1:9650 and
 // args, in a process group of its own as a shell's job, its output in
 // out; it returns the command once a scrape answers.
-func startOwn(t *testing.T, bed *netns.Bed, n *netns.Node, advert time.Duration, out *syncBuffer, args ...string) (*config.Config, *exec.Cmd) {
+func startOwn(t *testing.T, bed *netns.Bed, n *netns.Node, advert time.Duration, out *testenv.Buffer, args ...string) (*config.Config, *exec.Cmd) {
 	t.Helper()
 	dir := t.TempDir()
 	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: "n1", StatusSocket: filepath.Join(dir, "agent.sock"), Metrics: "127.0.0.1:9650",
 		Instances: []config.Instance{agenttest.Instance("VI_1", 51, 3, advert, 200, vip1)}}
-	b, err := config.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, "agent.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.WriteConfig(t, path, c)
 	agenttest.MetricsBinary(t)
 	cmd := bed.Command(n.NS, agenttest.AgentBinary(t), append([]string{"--config", path}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -122,7 +114,7 @@ func startOwn(t *testing.T, bed *netns.Bed, n *netns.Node, advert time.Duration,
 func TestMetricsExporterOutsideTheAgentsSignals(t *testing.T) {
 	bed := needBed(t, netns.Spec{Nodes: []string{"n1"}})
 	n := bed.Node("n1")
-	var out syncBuffer
+	var out testenv.Buffer
 	c, cmd := startOwn(t, bed, n, time.Second, &out) // a stop hands off for seconds
 	until(t, func() string { return "VI_1 is not master:\n" + out.String() }, func() bool {
 		return strings.Contains(out.String(), "to=MASTER")
@@ -160,7 +152,7 @@ func TestMetricsExporterOutsideTheAgentsSignals(t *testing.T) {
 func TestMetricsExporterLogsLikeTheAgent(t *testing.T) {
 	bed := needBed(t, netns.Spec{Nodes: []string{"n1"}})
 	n := bed.Node("n1")
-	var out syncBuffer
+	var out testenv.Buffer
 	_, cmd := startOwn(t, bed, n, 100*time.Millisecond, &out, "--log-format", "json", "--log-level", "warn")
 	bed.Signal(cmd, syscall.SIGTERM)
 	if err := bed.Wait(cmd, 15*time.Second); err != nil {
@@ -177,22 +169,4 @@ func TestMetricsExporterLogsLikeTheAgent(t *testing.T) {
 			t.Errorf("with --log-level warn, an %s line: %q", rec.Level, l)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer two processes' output goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -103,14 +103,8 @@ func TestRefusedBeforeTouching(t *testing.T) {
 		{"every problem at once", v3(func(_ *config.Config, in *config.Instance) { in.VRID, in.Priority = 0, 0 }), "instances[0].vrid: 0 is out of range 1..255: use the cluster's virtual_router_id\ninstances[0].priority: 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := config.Marshal(tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
 			path := filepath.Join(dir, "agent.json")
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			agenttest.WriteConfig(t, path, tc.cfg)
 			err, stderr := runAgent(t, bed, n.NS, "--config", path)
 			if err == nil {
 				t.Errorf("the agent exited 0, want non-zero; stderr:\n%s", stderr)
@@ -168,14 +162,8 @@ func TestMetricsExporterMissingRefused(t *testing.T) {
 			}
 			c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: "n1", StatusSocket: filepath.Join(dir, "agent.sock"), Metrics: "127.0.0.1:9650",
 				Instances: []config.Instance{agenttest.Instance("VI_1", 51, 3, 100*time.Millisecond, 200, vip1)}}
-			b, err := config.Marshal(c)
-			if err != nil {
-				t.Fatal(err)
-			}
 			path := filepath.Join(dir, "agent.json")
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			agenttest.WriteConfig(t, path, c)
 			err, stderr := runBinary(t, bed, n.NS, bin, "--config", path)
 			want := "agent.metrics is set, but its exporter " + filepath.Join(dir, "hac-metrics") + " " + tc.want
 			if err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "hac apply installs the hac-metrics of the agent's build next to hac-agent") {

@@ -264,14 +264,21 @@ func NewHacGroups(t testing.TB, bed *netns.Bed, n *netns.Node, groups []config.S
 	h.Config = filepath.Join(h.dir, "agent.json")
 	h.Socket = filepath.Join(h.dir, "agent.sock")
 	c := &config.Config{Format: config.FormatVersion, Cluster: "test", Node: n.Name, StatusSocket: h.Socket, Instances: instances, SyncGroups: groups}
+	WriteConfig(t, h.Config, c)
+	return h
+}
+
+// WriteConfig writes c as the agent.json at path (mode 0600, as hac
+// build writes it).
+func WriteConfig(t testing.TB, path string, c *config.Config) {
+	t.Helper()
 	b, err := config.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(h.Config, b, 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return h
 }
 
 // Configure rewrites the agent.json with mod applied; call it before
@@ -283,13 +290,7 @@ func (h *Hac) Configure(mod func(*config.Config)) {
 		h.t.Fatal(err)
 	}
 	mod(c)
-	b, err := config.Marshal(c)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(h.Config, b, 0o600); err != nil {
-		h.t.Fatal(err)
-	}
+	WriteConfig(h.t, h.Config, c)
 }
 
 // Scrape fetches the agent's Prometheus metrics (agent.metrics must be
