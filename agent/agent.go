@@ -24,7 +24,6 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -195,49 +194,39 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What New opens, closed in reverse order when it fails, or when Run
+	// ends: the node lock last.
+	closers := []func() error{lock.Release}
+	fail := func(err error) (*Agent, error) {
+		closeAll(closers)
+		return nil, err
+	}
 	// The metrics socket is the last check: a port in use refuses the
 	// start before anything is touched.
-	var ml *os.File
 	var exp *exporter
 	if cfg.Metrics != "" {
-		exp, err = newExporter(cfg, opts)
-		if err == nil {
-			ml, err = listenMetrics(cfg.Metrics)
+		if exp, err = newExporter(cfg, opts); err == nil {
+			exp.socket, err = listenMetrics(cfg.Metrics)
 		}
 		if err != nil {
-			lock.Release()
-			return nil, fmt.Errorf("%w; nothing was changed", err)
+			return fail(fmt.Errorf("%w; nothing was changed", err))
 		}
-		exp.socket = ml
+		closers = append(closers, exp.socket.Close) // before the lock goes: the next agent binds it
 	}
 	sd, wd, err := sdnotify.FromEnv()
 	if err != nil {
-		if ml != nil {
-			ml.Close()
-		}
-		lock.Release()
-		return nil, err
+		return fail(err)
 	}
+	closers = append(closers, sd.Close)
 	m, err := vip.Dial()
 	if err != nil {
-		sd.Close()
-		if ml != nil {
-			ml.Close()
-		}
-		lock.Release()
-		return nil, err
+		return fail(err)
 	}
-	closers := []func() error{m.Close, lock.Release, sd.Close}
+	closers = append(closers, m.Close)
 	if opts.Clock == nil {
 		c, err := timerfd.New()
 		if err != nil {
-			for _, c := range closers {
-				c()
-			}
-			if ml != nil {
-				ml.Close()
-			}
-			return nil, err
+			return fail(err)
 		}
 		opts.Clock = fdClock{c}
 		closers = append(closers, c.Close)
@@ -327,19 +316,19 @@ type sharedConn struct {
 	mcast bool
 }
 
+// closeAll calls the closers in reverse order.
+func closeAll(closers []func() error) {
+	for _, c := range slices.Backward(closers) {
+		c()
+	}
+}
+
 // Run opens the sockets, removes stale VIPs, starts every instance and
 // the status socket, and runs until ctx ends; then it stops every instance
 // gracefully (see [Agent.Abort] to cut that short) and closes everything.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	a.started = a.clock.Now()
-	defer func() {
-		if a.metrics != nil { // before the node lock goes: the next agent binds it
-			a.metrics.socket.Close()
-		}
-		for _, c := range a.env.closers {
-			c()
-		}
-	}()
+	defer closeAll(a.env.closers)
 	// The sockets setup opened are closed also when it fails half-way.
 	defer func() {
 		for _, c := range a.conns {
