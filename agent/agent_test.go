@@ -365,6 +365,29 @@ func TestHigherPriorityAndGracefulStop(t *testing.T) {
 	})
 }
 
+// TestDrainingSendsNoGARP: a master handing off keeps its VIPs until the
+// new master is heard, but its second GARP burst (garp_master_delay), due
+// meanwhile, is not sent: it would pull the clients back from the new
+// master, which just announced itself, to a node about to drop the VIP.
+func TestDrainingSendsNoGARP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startMaster(t, 100) // master at 361ms: the second burst is due at 5.361s
+		time.Sleep(4200 * time.Millisecond)
+		r.cancel() // Draining until 5.6s (election.HandoffTime)
+		time.Sleep(250 * time.Millisecond)
+		synctest.Wait()
+		if got := r.instance().State; got != "DRAINING" || !r.addrs.holds(vip1) {
+			t.Fatalf("%s, VIP held %v; want DRAINING with the VIP", got, r.addrs.holds(vip1))
+		}
+		if got := r.ann.count(); got != 5 {
+			t.Errorf("%d gratuitous ARPs while draining past garp_master_delay, want the 5 of the first burst", got)
+		}
+		if err := <-r.done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestLinkAndRestore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := start(t, 100, false)

@@ -326,6 +326,12 @@ func (in *instance) transition(t fsm.Transition) {
 	in.counters.TransitionReasons[t.Reason]++
 	in.since, in.reason = now, t.Reason
 	in.log.Info("transition", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "peer", addrAttr(t.Peer), "priority", in.m.Priority())
+	if t.From == fsm.Master {
+		// A master handing off (Draining) keeps its VIPs for a moment,
+		// but its GARP bursts still to come would pull the clients back
+		// from the new master, which just announced itself.
+		in.garp.stop()
+	}
 	in.notify(t.To)
 	if t.To == fsm.Stopped && !in.stopping && in.prio.rejoin() {
 		// Handoff without stopping: rejoin as a backup that does not
