@@ -378,15 +378,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}()
 	}
 	// Decided once, before a reload may change the instances.
-	coalesce := renewCoalesce
 	if len(a.instances) == 1 {
-		coalesce = 0
+		a.renewals.inline = true
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.renewals.run(bg)
+		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.renewals.run(bg, coalesce)
-	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -10,8 +10,14 @@ import (
 // tests inject another (or run the real one inside testing/synctest).
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a stopped timer.
+	// NewTimer returns a stopped timer that delivers on its channel.
 	NewTimer() Timer
+	// AfterFunc returns a stopped timer that calls f each time it fires,
+	// never on the goroutine that arms it, and whose C delivers nothing.
+	// As with [time.AfterFunc], f may run once after a Stop or Reset that
+	// comes when it is already due: f finds out whether it is still
+	// wanted.
+	AfterFunc(f func()) Timer
 }
 
 // Timer is a resettable one-shot timer, like [time.Timer].
@@ -37,6 +43,14 @@ func (SystemClock) NewTimer() Timer {
 	return sysTimer{t}
 }
 
+// AfterFunc returns a stopped [time.AfterFunc] timer: f runs on a
+// goroutine of its own.
+func (SystemClock) AfterFunc(f func()) Timer {
+	t := time.AfterFunc(time.Hour, f)
+	t.Stop()
+	return sysTimer{t}
+}
+
 type sysTimer struct{ t *time.Timer }
 
 func (s sysTimer) C() <-chan time.Time   { return s.t.C }
@@ -50,3 +64,7 @@ type fdClock struct{ *timerfd.Clock }
 
 // NewTimer returns a stopped timer of the timerfd.
 func (c fdClock) NewTimer() Timer { return c.Clock.NewTimer() }
+
+// AfterFunc returns a stopped timer of the timerfd that calls f on the
+// clock's goroutine, as the expiry is read.
+func (c fdClock) AfterFunc(f func()) Timer { return c.Clock.AfterFunc(f) }

@@ -9,6 +9,8 @@ type fakeClock struct{ now time.Time }
 func (c *fakeClock) Now() time.Time  { return c.now }
 func (c *fakeClock) NewTimer() Timer { return &fakeTimer{} }
 
+func (c *fakeClock) AfterFunc(func()) Timer { return &fakeTimer{} }
+
 // fakeTimer records the last Reset or Stop.
 type fakeTimer struct {
 	armed bool

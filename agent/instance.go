@@ -23,13 +23,17 @@ import (
 // next ones at most this often with how many were left out.
 const warnEvery = 10 * time.Second
 
-// instance runs one VRRP instance: its goroutine (run) drives the state
-// machine (package fsm) and carries out its actions with the parts it
-// composes, each with one job: adv (advert I/O), vips (the leased VIPs),
-// garp (the GARP schedule), prio (priority tracking) and checks (running
-// the health checks). Everything but
-// the snapshot, the channels and what a part's doc says is owned by the
-// instance goroutine.
+// instance runs one VRRP instance: it drives the state machine (package
+// fsm) and carries out its actions with the parts it composes, each with
+// one job: adv (advert I/O), vips (the leased VIPs), garp (the GARP
+// schedule), prio (priority tracking) and checks (running the health
+// checks). Its goroutine (run) handles what arrives on its channels; the
+// machine's deadline is handled by timeout, on the clock's goroutine (with
+// the agent's timerfd clock: as the expiry is read, without waking
+// another goroutine, which at an advert a second is most of an idle
+// master's cost). Both hold step while they handle anything: everything
+// but the snapshot, the channels and what a part's doc says is owned by
+// whoever holds it.
 type instance struct {
 	a     *Agent
 	cfg   *config.Instance
@@ -52,7 +56,9 @@ type instance struct {
 	group  *syncGroup // nil: not in a sync group (group.go)
 	member int        // the instance's index in group
 
-	timer Timer // the machine's deadline
+	step   stepLock // held while the instance handles an event
+	exited bool     // run has returned: timeout does nothing
+	timer  Timer    // the machine's deadline: calls timeout
 
 	linkUp     bool
 	resume     bool // VIPs still leased from a previous run at start: fsm.Resume
@@ -73,6 +79,17 @@ type instance struct {
 	started    chan struct{} // closed once the instance has its initial state
 	beat       atomic.Uint64 // the last watchdog round the loop answered
 }
+
+// stepLock is a mutual exclusion lock made of a channel of one slot: a
+// goroutine waiting for it is durably blocked to testing/synctest (one
+// waiting for a sync.Mutex is not, and would stop a bubble's clock).
+type stepLock chan struct{}
+
+// Lock waits for the lock.
+func (l stepLock) Lock() { l <- struct{}{} }
+
+// Unlock releases the lock.
+func (l stepLock) Unlock() { <-l }
 
 // warnings rate-limits repeated warnings by key.
 type warnings struct {
@@ -112,14 +129,9 @@ func (a *Agent) newInstance(c *config.Instance, lookup func(string) (*net.Interf
 		ctl:     make(chan func(), 64),
 		done:    make(chan struct{}),
 		started: make(chan struct{}),
-		timer:   a.clock.NewTimer(),
+		step:    make(stepLock, 1),
 	}
-	in.vips.renewFailed = func(p netip.Prefix, err error) {
-		in.post(func() {
-			in.vips.renewalFailed()
-			in.warn("renew", "cannot renew the VIP lease: asked again at the next advert", "vip", p.String(), "err", err)
-		})
-	}
+	in.timer = a.clock.AfterFunc(in.timeout)
 	if err := in.vips.set(c, lookup, anns); err != nil {
 		return nil, err
 	}
@@ -191,10 +203,12 @@ func (in *instance) post(f func()) {
 	}
 }
 
+// run starts the instance and handles what arrives on its channels until
+// it has stopped.
 func (in *instance) run() {
 	defer close(in.done)
-	defer in.timer.Stop()
 	defer in.garp.timer.Stop()
+	in.step.Lock()
 	now := in.clock.Now()
 	in.since = now
 	up, err := in.a.env.addrs.LinkUp(in.ifi.Index)
@@ -222,20 +236,52 @@ func (in *instance) run() {
 	for {
 		in.arm()
 		in.publish()
-		if in.stopping && in.m.State() == fsm.Stopped {
+		if in.stopped() {
+			in.exited = true
+			in.timer.Stop()
+			in.step.Unlock()
 			return
 		}
+		in.step.Unlock()
 		select {
 		case r := <-in.adv.msgs:
+			in.step.Lock()
 			in.receive(r)
 		case f := <-in.ctl:
+			in.step.Lock()
 			f()
 		case r := <-in.checks.results:
+			in.step.Lock()
 			in.setItem(in.clock.Now(), r.item, r.up)
-		case <-in.timer.C():
-			in.do(in.m.Step(in.clock.Now(), fsm.Timeout{}))
 		case <-in.garp.timer.C():
+			in.step.Lock()
 			in.garpDue()
+		}
+	}
+}
+
+// stopped reports whether the agent is stopping and the instance has
+// stopped: run returns. step is held.
+func (in *instance) stopped() bool {
+	return in.stopping && in.m.State() == fsm.Stopped
+}
+
+// timeout steps the machine at its deadline; the timer calls it on the
+// clock's goroutine. A call that comes early (the deadline moved meanwhile)
+// only re-arms the timer.
+func (in *instance) timeout() {
+	in.step.Lock()
+	defer in.step.Unlock()
+	if in.exited {
+		return
+	}
+	in.do(in.m.Step(in.clock.Now(), fsm.Timeout{}))
+	in.arm()
+	in.publish()
+	if in.stopped() {
+		select { // wake run to return; a full channel wakes it anyway
+		case in.ctl <- func() {}:
+		default:
 		}
 	}
 }
@@ -364,6 +410,9 @@ func (in *instance) renew() {
 	if in.vips.addPending {
 		in.addVIPs()
 		return
+	}
+	for _, f := range in.vips.takeFailures() {
+		in.warn("renew", "cannot renew the VIP lease: asked again now", "vip", f.prefix.String(), "err", f.err)
 	}
 	if in.vips.renew() {
 		in.counters.LeaseRenewals++

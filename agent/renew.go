@@ -19,11 +19,17 @@ const renewCoalesce = 10 * time.Millisecond
 // renewer renews the VIP leases of the master instances in batches: one
 // netlink request (vip.Manager.AddAll) for the renewals asked for within
 // renewCoalesce, instead of a round trip to the kernel per VIP and advert.
-// A renewal failure is logged by its instance; the lease is asked for
-// again at its next advert.
+// An agent of one instance has no batch to wait for: its renewer is
+// inline, and renews on the asker's goroutine, at once, sparing the
+// process a goroutine hand-off per renewal. A renewal failure is logged by
+// its instance at its next advert, which asks for the lease again (see
+// leasedVIPs.renewFailed).
 type renewer struct {
 	addrs AddrManager
 	clock Clock
+	// inline is set before the instances run when they are one: request
+	// renews at once and run is not needed.
+	inline bool
 
 	mu      sync.Mutex
 	pending map[*leasedVIPs][]vip.Lease
@@ -40,6 +46,17 @@ func newRenewer(addrs AddrManager, clock Clock) *renewer {
 // request asks for the renewal of the leases of l (replacing one it
 // asked for before that is still pending).
 func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
+	if r.inline {
+		r.flight.Lock()
+		errs := r.addrs.AddAll(ls)
+		r.flight.Unlock()
+		for i, err := range errs {
+			if err != nil {
+				l.renewFailed(ls[i].Prefix, err)
+			}
+		}
+		return
+	}
 	r.mu.Lock()
 	r.pending[l] = ls
 	r.mu.Unlock()
@@ -61,10 +78,9 @@ func (r *renewer) cancel(l *leasedVIPs) {
 	r.flight.Unlock() // only waiting for the batch in flight
 }
 
-// run sends the batches until ctx ends, each coalesce after its first
-// request; with coalesce 0 (an agent of one instance: no batch to wait
-// for) at once, which spares the process a wake-up per renewal.
-func (r *renewer) run(ctx context.Context, coalesce time.Duration) {
+// run sends the batches until ctx ends, each renewCoalesce after its
+// first request (an inline renewer needs no run).
+func (r *renewer) run(ctx context.Context) {
 	t := r.clock.NewTimer()
 	defer t.Stop()
 	for {
@@ -73,13 +89,11 @@ func (r *renewer) run(ctx context.Context, coalesce time.Duration) {
 			return
 		case <-r.wake:
 		}
-		if coalesce > 0 {
-			t.Reset(coalesce)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C():
-			}
+		t.Reset(renewCoalesce)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
 		}
 		r.send()
 	}

@@ -42,7 +42,7 @@ func TestRenewerBatches(t *testing.T) {
 		r := newRenewer(addrs, SystemClock{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { r.run(ctx, renewCoalesce); close(done) }()
+		go func() { r.run(ctx); close(done) }()
 		lease := func(p string) []vip.Lease {
 			return []vip.Lease{{Index: 2, Prefix: netip.MustParsePrefix(p), Lease: 4 * time.Second}}
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,17 +43,19 @@ type vipOn struct {
 // expire by themselves), has the lease renewed while they are held (in a
 // batch with the other instances, see [renewer]), retries a failed add,
 // puts back a VIP something else removed, sends their gratuitous ARP/NA
-// rounds and removes them. It is owned by its instance's goroutine, but
-// for on (the netlink reader's question, answered from shared) and
+// rounds and removes them. It is owned by its instance (see instance),
+// but for on (the netlink reader's question, answered from shared) and
 // renewFailed (called by the renewer).
 type leasedVIPs struct {
 	mgr      AddrManager
 	renewals *renewer
 	clock    Clock
 	log      *slog.Logger
-	// renewFailed is told, on the renewer's goroutine, of a lease that
-	// could not be renewed.
-	renewFailed func(p netip.Prefix, err error)
+
+	// failures are the renewals the renewer could not make, for the next
+	// advert to log and ask for again (takeFailures).
+	failMu   sync.Mutex
+	failures []renewFailure
 
 	list []vipOn
 	// shared is list for other goroutines (on): a reload replaces it
@@ -193,11 +196,33 @@ func (l *leasedVIPs) setLease(lease, advert time.Duration) {
 	l.lease, l.every = lease, renewEvery(lease, advert)
 }
 
-// renewalFailed makes the next advert ask for the renewal again: the
+// renewFailure is a lease the renewer could not renew.
+type renewFailure struct {
+	prefix netip.Prefix
+	err    error
+}
+
+// renewFailed records a lease the renewer could not renew (on its
+// goroutine, or the asker's when it is inline).
+func (l *leasedVIPs) renewFailed(p netip.Prefix, err error) {
+	l.failMu.Lock()
+	l.failures = append(l.failures, renewFailure{p, err})
+	l.failMu.Unlock()
+}
+
+// takeFailures returns the renewals that failed since it was last called,
+// and when there are any makes the next renew ask again at once: the
 // lease left is less than half of it by then, not enough to wait for
 // another renewal interval.
-func (l *leasedVIPs) renewalFailed() {
-	l.renewed = time.Time{}
+func (l *leasedVIPs) takeFailures() []renewFailure {
+	l.failMu.Lock()
+	fs := l.failures
+	l.failures = nil
+	l.failMu.Unlock()
+	if len(fs) > 0 {
+		l.renewed = time.Time{}
+	}
+	return fs
 }
 
 // renew asks the renewer for a renewal of the leases once every has gone
@@ -223,6 +248,7 @@ func (l *leasedVIPs) renew() bool {
 func (l *leasedVIPs) remove() {
 	l.held, l.addPending = false, false
 	l.renewals.cancel(l) // a renewal after the removal would add them back
+	l.takeFailures()     // of leases no longer wanted
 	for _, v := range l.list {
 		l.removeOne(v)
 	}

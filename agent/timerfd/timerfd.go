@@ -11,8 +11,11 @@
 // goes back to the poller, and the monitor thread sleeps on (measured in
 // bench/footprint and docs/agent.md).
 //
-// Its timers keep the semantics of package time's since Go 1.23: after
-// Reset or Stop returns, no value from before is received.
+// Its channel timers keep the semantics of package time's since Go 1.23:
+// after Reset or Stop returns, no value from before is received. Its
+// function timers ([Clock.AfterFunc]) run their function on the clock's
+// own goroutine, as the expiry is read: no hand-off to another goroutine,
+// which at one expiry a second is most of what waking costs.
 package timerfd
 
 import (
@@ -39,9 +42,12 @@ type Clock struct {
 	timers timerHeap
 	armed  time.Time // the deadline the timerfd is armed for; zero: disarmed
 	err    error     // the first arming that failed (see Err)
-	// firing is set while fire lets the goroutines it delivered to run:
-	// it arms the timerfd once they are done, so Reset and Stop leave it.
+	// firing is set while fire runs the functions that are due and lets
+	// the goroutines it delivered to run: it arms the timerfd once they
+	// are done, so Reset and Stop leave it.
 	firing bool
+
+	due []func() // the functions fire runs; its own
 }
 
 // New opens a clock and starts the goroutine that fires its timers. Close
@@ -84,9 +90,19 @@ func (c *Clock) Err() error {
 	return c.err
 }
 
-// NewTimer returns a stopped timer.
+// NewTimer returns a stopped timer that delivers on its channel.
 func (c *Clock) NewTimer() *Timer {
 	return &Timer{c: c, ch: make(chan time.Time, 1), index: -1}
+}
+
+// AfterFunc returns a stopped timer that calls f each time it fires, on
+// the clock's goroutine: f may Reset and Stop timers of the clock, and
+// the next expiry waits for it to return (keep it short). As with
+// [time.AfterFunc], f may still run once after a Stop or Reset that comes
+// when it is already due; f finds out whether it is still wanted. Its C
+// delivers nothing.
+func (c *Clock) AfterFunc(f func()) *Timer {
+	return &Timer{c: c, f: f, index: -1}
 }
 
 // run reads the timerfd each time it expires and fires what is due. One
@@ -112,10 +128,11 @@ func (c *Clock) run() {
 	})
 }
 
-// fire delivers every timer whose deadline has come, lets the goroutines
-// it delivered to run (they mostly reset their timer at once: an advert
-// timer), and then arms the timerfd for the next deadline: once per
-// expiry, rather than once here and once more at each Reset.
+// fire delivers every timer whose deadline has come, runs the functions
+// of those that have one, lets the goroutines it delivered to run (they
+// mostly reset their timer at once: an advert timer), and then arms the
+// timerfd for the next deadline: once per expiry, rather than once here
+// and once more at each Reset.
 func (c *Clock) fire() {
 	c.mu.Lock()
 	c.armed = time.Time{} // a one-shot timerfd that expired is disarmed
@@ -123,13 +140,24 @@ func (c *Clock) fire() {
 	delivered := false
 	for len(c.timers) > 0 && !c.timers[0].when.After(now) {
 		t := heap.Pop(&c.timers).(*Timer)
-		t.deliver(now)
-		delivered = true
+		if t.f != nil {
+			c.due = append(c.due, t.f)
+		} else {
+			t.deliver(now)
+			delivered = true
+		}
 	}
-	if delivered {
+	if delivered || len(c.due) > 0 {
 		c.firing = true
 		c.mu.Unlock()
-		runtime.Gosched()
+		for i, f := range c.due {
+			c.due[i] = nil
+			f()
+		}
+		c.due = c.due[:0]
+		if delivered {
+			runtime.Gosched()
+		}
 		c.mu.Lock()
 		c.firing = false
 	}
@@ -172,26 +200,31 @@ func (c *Clock) arm(now time.Time) {
 	c.armed = next
 }
 
-// Timer is a one-shot timer of a [Clock], like [time.Timer].
+// Timer is a one-shot timer of a [Clock], like [time.Timer]: it delivers
+// on its channel, or calls its function ([Clock.AfterFunc]).
 type Timer struct {
 	c     *Clock
-	ch    chan time.Time
+	ch    chan time.Time // nil for a function timer
+	f     func()
 	when  time.Time
 	index int // in c.timers; -1: not armed
 }
 
-// C delivers the time when the timer fires.
+// C delivers the time when the timer fires; nil (nothing) for a function
+// timer.
 func (t *Timer) C() <-chan time.Time { return t.ch }
 
-// Reset (re)arms the timer to fire after d; d <= 0 fires it at once. A
-// value not received from before is dropped.
+// Reset (re)arms the timer to fire after d; d <= 0 fires it at once (a
+// function timer at the clock's next expiry, which comes at once: its
+// function never runs on the caller's goroutine). A value not received
+// from before is dropped.
 func (t *Timer) Reset(d time.Duration) {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t.stop()
 	now := time.Now()
-	if d <= 0 {
+	if d <= 0 && t.f == nil {
 		t.deliver(now)
 		c.arm(now)
 		return
@@ -215,9 +248,11 @@ func (t *Timer) Stop() {
 // stop takes t off the heap and drops an undelivered value; it reports
 // whether t was on the heap. c.mu is held.
 func (t *Timer) stop() bool {
-	select {
-	case <-t.ch:
-	default:
+	if t.ch != nil {
+		select {
+		case <-t.ch:
+		default:
+		}
 	}
 	if t.index < 0 {
 		return false

@@ -2,7 +2,9 @@ package timerfd
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +344,76 @@ func TestCloseWhileFiring(t *testing.T) {
 			t.Errorf("Err: %v", err)
 		}
 	}
+}
+
+// onClock reports whether it is called on the clock's goroutine.
+func onClock() bool {
+	buf := make([]byte, 64<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "timerfd.(*Clock).run")
+}
+
+// TestAfterFunc: a function timer runs its function on the clock's
+// goroutine, no earlier than its deadline, also for Reset(0) (never on the
+// caller's goroutine); the function may reset its own timer and others
+// (an instance's advert), and a channel timer due at the same expiry is
+// delivered too; a timer stopped before its deadline never runs.
+func TestAfterFunc(t *testing.T) {
+	c := newClock(t)
+	const period = 2 * time.Millisecond
+	type call struct {
+		at      time.Time
+		onClock bool
+	}
+	calls := make(chan call, 100)
+	var tick *Timer
+	mate := c.NewTimer()
+	n := 0
+	tick = c.AfterFunc(func() {
+		calls <- call{time.Now(), onClock()}
+		if n++; n < 10 {
+			tick.Reset(period)
+			if n == 5 {
+				mate.Reset(period) // due at the same expiry as the next call
+			}
+		}
+	})
+	start := time.Now()
+	tick.Reset(period)
+	last := start
+	for i := range 10 {
+		select {
+		case got := <-calls:
+			if !got.onClock {
+				t.Errorf("call %d not on the clock's goroutine", i)
+			}
+			if el := got.at.Sub(last); el < period {
+				t.Errorf("call %d came %v after the previous, want at least %v", i, el, period)
+			}
+			last = got.at
+		case <-time.After(wait):
+			t.Fatalf("call %d did not come within %v", i, wait)
+		}
+	}
+	recv(t, mate, "the channel timer reset from the function")
+	if tick.C() != nil {
+		t.Error("a function timer's C is not nil")
+	}
+
+	now := c.AfterFunc(func() { calls <- call{time.Now(), onClock()} })
+	now.Reset(0)
+	select {
+	case got := <-calls:
+		if !got.onClock {
+			t.Error("Reset(0) ran the function on the caller's goroutine")
+		}
+	case <-time.After(wait):
+		t.Fatalf("Reset(0) did not run the function within %v", wait)
+	}
+
+	stopped := c.AfterFunc(func() { t.Error("a stopped function timer ran") })
+	stopped.Reset(5 * period)
+	stopped.Stop()
+	probe := c.NewTimer()
+	probe.Reset(10 * period)
+	recv(t, probe, "a timer due after the stopped one")
 }
