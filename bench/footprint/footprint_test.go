@@ -5,7 +5,8 @@
 // own namespace test bed, side by side for one window; CPU time from
 // /proc/PID/stat (utime+stime, clock ticks) and /proc/PID/task/*/schedstat
 // (nanoseconds) over the window, RSS and PSS from /proc/PID/smaps_rollup
-// at its end, every keepalived process summed.
+// at its end, every keepalived process summed. With -alone each program
+// gets a window of its own, in turn, with nothing else running.
 //
 // It runs by hand, as root, never in CI (see run.sh):
 //
@@ -40,6 +41,7 @@ var (
 	window = flag.Duration("window", 60*time.Second, "how long the idle masters are measured")
 	sizes  = flag.String("instances", "1,100", "comma-separated instance counts to measure")
 	hacBin = flag.String("hac", "", "hac-agent binary to measure (default: cmd/hac-agent built as it ships)")
+	alone  = flag.Bool("alone", false, "measure each program in a window of its own, in turn, instead of all three in the same window")
 )
 
 // settle is how long both daemons run as masters before the window opens:
@@ -111,64 +113,137 @@ func BenchmarkFootprint(b *testing.B) {
 }
 
 // measure starts both daemons as masters of n instances on two beds, and
-// the Go floor with n senders on a third, waits until every instance is
-// master and settled, and measures one window with all three running.
+// the Go floor with n senders on a third, and measures one window of each
+// once every instance is master and settled: all three in the same window,
+// or with -alone each in a window of its own, in turn, with nothing else
+// running (side by side, the one whose timer wakes second in the same
+// millisecond finds the CPU warm, and the ratio at one instance depends
+// on the phase the starts gave them).
 func measure(b *testing.B, n int) (hs, ks, fs sample) {
 	ins := instances(n)
-	hbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
-	kbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
-	fbed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
-	fnode := fbed.Node("n1")
-	floor := fbed.Command(fnode.NS, floorBinary(b), "-n", strconv.Itoa(n), "-from", fnode.Addr.String())
-	fbed.Start(floor)
-	defer func() {
-		fbed.Signal(floor, syscall.SIGKILL)
-		_ = fbed.Wait(floor, 5*time.Second) // killed: its exit error says so
-	}()
-	h := agenttest.NewHac(b, hbed, hbed.Node("n1"), ins...)
+	ds := []*daemon{floorDaemon(b, n), hacDaemon(b, ins), keepalivedDaemon(b, ins)}
+	out := []*sample{&fs, &hs, &ks}
+	if *alone {
+		for i, d := range ds {
+			d.start()
+			time.Sleep(settle)
+			*out[i] = measureWindow(b, []*daemon{d})[0]
+			d.stop()
+		}
+		return hs, ks, fs
+	}
+	for _, d := range ds {
+		d.start()
+		defer d.stop()
+	}
+	time.Sleep(settle)
+	got := measureWindow(b, ds)
+	return got[1], got[2], got[0]
+}
+
+// daemon is one measured program: start returns once it is master of
+// every instance, pids are its processes, check fails the benchmark when
+// they changed during the window.
+type daemon struct {
+	start func()
+	pids  func() []int
+	check func(before []int)
+	stop  func()
+}
+
+// measureWindow measures the daemons over one window, together.
+func measureWindow(b *testing.B, ds []*daemon) []sample {
+	pids := make([][]int, len(ds))
+	before := make([]sample, len(ds))
+	for i, d := range ds {
+		pids[i] = d.pids()
+		before[i] = cpu(b, pids[i])
+	}
+	time.Sleep(*window)
+	got := make([]sample, len(ds))
+	for i, d := range ds {
+		got[i] = cpu(b, pids[i]).sub(before[i])
+		got[i].rss, got[i].pss = mem(b, pids[i])
+		got[i].procs = len(pids[i])
+		d.check(pids[i])
+	}
+	return got
+}
+
+// floorDaemon is the Go floor with n senders, on a bed of its own.
+func floorDaemon(b *testing.B, n int) *daemon {
+	bed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
+	node := bed.Node("n1")
+	var floor *exec.Cmd
+	return &daemon{
+		start: func() {
+			floor = bed.Command(node.NS, floorBinary(b), "-n", strconv.Itoa(n), "-from", node.Addr.String())
+			bed.Start(floor)
+		},
+		pids:  func() []int { return []int{floor.Process.Pid} },
+		check: func([]int) {},
+		stop: func() {
+			bed.Signal(floor, syscall.SIGKILL)
+			_ = bed.Wait(floor, 5*time.Second) // killed: its exit error says so
+		},
+	}
+}
+
+// hacDaemon is hac-agent, master of ins, on a bed of its own.
+func hacDaemon(b *testing.B, ins []config.Instance) *daemon {
+	bed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
+	h := agenttest.NewHac(b, bed, bed.Node("n1"), ins...)
 	h.Binary = *hacBin
 	if h.Binary == "" {
 		h.Binary = agenttest.ShippingBinary(b)
 	}
-	k := agenttest.NewKeepalived(b, kbed, kbed.Node("n1"), ins...)
-	h.Start()
-	k.Start()
-	defer h.Stop()
-	defer k.Stop()
-	hbed.Eventually(30*time.Second, "hac: not every instance is master", func() bool {
-		r := h.Report()
-		if r == nil || len(r.Instances) != n {
-			return false
-		}
-		for _, in := range r.Instances {
-			if in.State != "MASTER" {
-				return false
-			}
-		}
-		return true
-	})
-	kbed.Eventually(30*time.Second, "keepalived: not every instance is master", func() bool {
-		for _, in := range ins {
-			if k.State(in.Name) != "MASTER" {
-				return false
-			}
-		}
-		return true
-	})
-	time.Sleep(settle)
-	hp, kp, fp := []int{h.PID()}, family(k.PID()), []int{floor.Process.Pid}
-	h0, k0, f0 := cpu(b, hp), cpu(b, kp), cpu(b, fp)
-	time.Sleep(*window)
-	h1, k1, f1 := cpu(b, hp), cpu(b, kp), cpu(b, fp)
-	hs, ks, fs = h1.sub(h0), k1.sub(k0), f1.sub(f0)
-	hs.rss, hs.pss = mem(b, hp)
-	ks.rss, ks.pss = mem(b, kp)
-	fs.rss, fs.pss = mem(b, fp)
-	hs.procs, ks.procs, fs.procs = len(hp), len(kp), 1
-	if got := family(k.PID()); !slices.Equal(got, kp) {
-		b.Fatalf("keepalived's processes changed during the window: %v, then %v", kp, got)
+	return &daemon{
+		start: func() {
+			h.Start()
+			bed.Eventually(30*time.Second, "hac: not every instance is master", func() bool {
+				r := h.Report()
+				if r == nil || len(r.Instances) != len(ins) {
+					return false
+				}
+				for _, in := range r.Instances {
+					if in.State != "MASTER" {
+						return false
+					}
+				}
+				return true
+			})
+		},
+		pids:  func() []int { return []int{h.PID()} },
+		check: func([]int) {},
+		stop:  h.Stop,
 	}
-	return hs, ks, fs
+}
+
+// keepalivedDaemon is keepalived, master of ins, on a bed of its own; its
+// processes are the main one and its children.
+func keepalivedDaemon(b *testing.B, ins []config.Instance) *daemon {
+	bed := netns.New(b, netns.Spec{Nodes: []string{"n1"}})
+	k := agenttest.NewKeepalived(b, bed, bed.Node("n1"), ins...)
+	return &daemon{
+		start: func() {
+			k.Start()
+			bed.Eventually(30*time.Second, "keepalived: not every instance is master", func() bool {
+				for _, in := range ins {
+					if k.State(in.Name) != "MASTER" {
+						return false
+					}
+				}
+				return true
+			})
+		},
+		pids: func() []int { return family(k.PID()) },
+		check: func(before []int) {
+			if got := family(k.PID()); !slices.Equal(got, before) {
+				b.Fatalf("keepalived's processes changed during the window: %v, then %v", before, got)
+			}
+		},
+		stop: k.Stop,
+	}
 }
 
 // floorDir holds the floor command, built once per test process.
@@ -304,7 +379,11 @@ func printTable() {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Printf("\nIdle masters, seed settings (VRRPv2, advert 1 s), window %v, medians of the runs; CPU in %% of one core.\n\n", *window)
+	how := "side by side in the same window"
+	if *alone {
+		how = "each alone in its own window, in turn"
+	}
+	fmt.Printf("\nIdle masters, seed settings (VRRPv2, advert 1 s), %s, window %v, medians of the runs; CPU in %% of one core.\n\n", how, *window)
 	fmt.Println("| instances | runs | hac CPU % | keepalived CPU % | CPU hac/keepalived | Go floor CPU % | CPU hac/floor | hac CPU % (stat) | keepalived CPU % (stat) | hac RSS MB | keepalived RSS MB | RSS hac/keepalived | hac PSS MB | keepalived PSS MB | PSS hac/keepalived | Go floor RSS MB |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range ns {
