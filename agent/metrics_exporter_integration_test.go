@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -120,23 +121,22 @@ func TestMetricsExporterOutsideTheAgentsSignals(t *testing.T) {
 		return strings.Contains(out.String(), "to=MASTER")
 	})
 	group := -cmd.Process.Pid
-	if err := syscall.Kill(group, syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	until(t, func() string { return "no reload after SIGHUP to the group:\n" + out.String() }, func() bool {
-		return strings.Contains(out.String(), "msg=reloaded")
-	})
-	if code, err := scrapeAt(n, c.Metrics); code != http.StatusOK {
-		t.Errorf("scrape after SIGHUP to the agent's process group: %d %v", code, err)
-	}
-	if err := syscall.Kill(group, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	until(t, func() string { return "no handoff after SIGINT to the group:\n" + out.String() }, func() bool {
-		return strings.Contains(out.String(), "stopping: masters hand off")
-	})
-	if code, err := scrapeAt(n, c.Metrics); code != http.StatusOK {
-		t.Errorf("scrape during the handoff after SIGINT to the agent's process group: %d %v", code, err)
+	for _, s := range []struct {
+		sig  syscall.Signal
+		logs string // what the agent logs once it acted on sig
+	}{
+		{syscall.SIGHUP, "msg=reloaded"},
+		{syscall.SIGINT, "stopping: masters hand off"}, // the exporter serves during the handoff
+	} {
+		if err := syscall.Kill(group, s.sig); err != nil {
+			t.Fatal(err)
+		}
+		until(t, func() string { return fmt.Sprintf("no %q after %v to the group:\n%s", s.logs, s.sig, out.String()) }, func() bool {
+			return strings.Contains(out.String(), s.logs)
+		})
+		if code, err := scrapeAt(n, c.Metrics); code != http.StatusOK {
+			t.Errorf("scrape after %v to the agent's process group: %d %v", s.sig, code, err)
+		}
 	}
 	if err := bed.Wait(cmd, 15*time.Second); err != nil {
 		t.Errorf("agent after SIGINT: %v", err)
