@@ -114,9 +114,32 @@ func must(t *testing.T, root string, sub string, args ...string) string {
 	return out
 }
 
+// labAgents tells the node locks of a lab's agents: lock files are named
+// after the namespace's inode and hold the agent's pid, and a stale one
+// an earlier run left may hold a pid reused since.
+type labAgents struct {
+	pids []int
+	inos []uint64 // of the lab's namespaces
+}
+
+// agentsOf returns the agents of the lab at root, while it is up.
+func agentsOf(t *testing.T, root string) labAgents {
+	t.Helper()
+	a := labAgents{pids: agentPIDs(t, root)}
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		var st syscall.Stat_t
+		if strings.HasPrefix(e.Name(), filepath.Base(root)) && syscall.Stat("/run/netns/"+e.Name(), &st) == nil {
+			a.inos = append(a.inos, st.Ino)
+		}
+	}
+	return a
+}
+
 // leftovers lists what of the lab at root still exists: namespaces,
-// mounts, processes, links in this namespace, the root folder.
-func leftovers(t *testing.T, root string, pids []int) []string {
+// mounts, processes, links in this namespace, the root folder, and the
+// node locks of its agents.
+func leftovers(t *testing.T, root string, agents labAgents) []string {
 	t.Helper()
 	id := filepath.Base(root)
 	var left []string
@@ -138,17 +161,17 @@ func leftovers(t *testing.T, root string, pids []int) []string {
 			left = append(left, "link "+l)
 		}
 	}
-	for _, pid := range pids {
+	for _, pid := range agents.pids {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(b), ") Z ") {
 			left = append(left, fmt.Sprintf("process %d", pid))
 		}
 	}
-	// The node lock a killed agent leaves in /run/hac holds its pid (down
-	// left one per node).
-	locks, _ := filepath.Glob(filepath.Join(rundir.Dir, "agent-net*.lock"))
-	for _, l := range locks {
+	// The node lock a killed agent leaves in /run/hac (down left one per
+	// node).
+	for _, ino := range agents.inos {
+		l := rundir.LockFile(rundir.Dir, ino)
 		b, _ := os.ReadFile(l)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && slices.Contains(pids, pid) {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && slices.Contains(agents.pids, pid) {
 			left = append(left, fmt.Sprintf("lock file %s of agent %d", l, pid))
 		}
 	}
@@ -187,9 +210,9 @@ func agentPIDs(t *testing.T, root string) []int {
 // down brings the lab down and checks nothing is left.
 func down(t *testing.T, root string) {
 	t.Helper()
-	pids := agentPIDs(t, root)
+	agents := agentsOf(t, root)
 	must(t, root, "down")
-	if left := leftovers(t, root, pids); len(left) > 0 {
+	if left := leftovers(t, root, agents); len(left) > 0 {
 		t.Errorf("left after hac lab down:\n%s", strings.Join(left, "\n"))
 	}
 }
@@ -226,7 +249,7 @@ func TestRun(t *testing.T) {
 					t.Errorf("step 3 (nothing answers) lost no probe:\n%s", st[0])
 				}
 			}
-			if left := leftovers(t, root, nil); len(left) > 0 {
+			if left := leftovers(t, root, labAgents{}); len(left) > 0 {
 				t.Errorf("left after hac lab run:\n%s", strings.Join(left, "\n"))
 			}
 		})
@@ -465,7 +488,7 @@ func TestRefuses(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "needs root") {
 		t.Errorf("hac lab status as nobody: exit %d, want 1 and 'needs root':\n%s", cmd.ProcessState.ExitCode(), b)
 	}
-	if left := leftovers(t, root, nil); len(left) > 0 {
+	if left := leftovers(t, root, labAgents{}); len(left) > 0 {
 		t.Errorf("left after refusals:\n%s", strings.Join(left, "\n"))
 	}
 }
