@@ -33,14 +33,21 @@ type renewer struct {
 
 	mu      sync.Mutex
 	pending map[*leasedVIPs][]vip.Lease
-	wake    chan struct{}
+	// spare is the map the next batch's requests go to while send reads
+	// pending: the two take turns, and an idle agent's renewals
+	// allocate nothing.
+	spare map[*leasedVIPs][]vip.Lease
+	wake  chan struct{}
 
-	// flight is held while a batch is with the kernel (see cancel).
+	// flight is held while a batch is with the kernel (see cancel), and
+	// guards send's buffers.
 	flight sync.Mutex
+	ls     []vip.Lease
+	owners []*leasedVIPs
 }
 
 func newRenewer(addrs AddrManager, clock Clock) *renewer {
-	return &renewer{addrs: addrs, clock: clock, pending: map[*leasedVIPs][]vip.Lease{}, wake: make(chan struct{}, 1)}
+	return &renewer{addrs: addrs, clock: clock, pending: map[*leasedVIPs][]vip.Lease{}, spare: map[*leasedVIPs][]vip.Lease{}, wake: make(chan struct{}, 1)}
 }
 
 // request asks for the renewal of the leases of l (replacing one it
@@ -103,32 +110,33 @@ func (r *renewer) run(ctx context.Context) {
 // its failures (renewFailed).
 func (r *renewer) send() {
 	r.flight.Lock()
+	defer r.flight.Unlock()
 	r.mu.Lock()
 	batch := r.pending
-	r.pending = map[*leasedVIPs][]vip.Lease{}
+	r.pending, r.spare = r.spare, nil
 	select {
 	case <-r.wake: // asked for during the wait: in this batch
 	default:
 	}
 	r.mu.Unlock()
-	var (
-		ls     []vip.Lease
-		owners []*leasedVIPs
-	)
+	r.ls, r.owners = r.ls[:0], r.owners[:0]
 	for o, l := range batch {
-		ls = append(ls, l...)
+		r.ls = append(r.ls, l...)
 		for range l {
-			owners = append(owners, o)
+			r.owners = append(r.owners, o)
 		}
 	}
+	clear(batch)
+	r.mu.Lock()
+	r.spare = batch
+	r.mu.Unlock()
 	var errs []error
-	if len(ls) > 0 {
-		errs = r.addrs.AddAll(ls)
+	if len(r.ls) > 0 {
+		errs = r.addrs.AddAll(r.ls)
 	}
-	r.flight.Unlock()
 	for i, err := range errs {
 		if err != nil {
-			owners[i].renewFailed(ls[i].Prefix, err)
+			r.owners[i].renewFailed(r.ls[i].Prefix, err)
 		}
 	}
 }

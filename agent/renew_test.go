@@ -33,6 +33,33 @@ func (b *batchAddrs) AddAll(ls []vip.Lease) []error {
 	return b.fakeAddrs.AddAll(ls)
 }
 
+// doneAddrs renews every lease (AddAll returns nil) and allocates nothing.
+type doneAddrs struct{ fakeAddrs }
+
+func (*doneAddrs) AddAll([]vip.Lease) []error { return nil }
+
+// TestRenewerBatchAllocatesNothing: the batches of the masters' renewals,
+// once as large as they get, reuse the renewer's maps and buffers.
+func TestRenewerBatchAllocatesNothing(t *testing.T) {
+	r := newRenewer(&doneAddrs{}, SystemClock{})
+	owners := make([]*leasedVIPs, 100)
+	leases := make([][]vip.Lease, len(owners))
+	for i := range owners {
+		owners[i] = &leasedVIPs{}
+		leases[i] = []vip.Lease{{Index: 2, Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), 32), Lease: 4 * time.Second}}
+	}
+	batch := func() {
+		for i, o := range owners {
+			r.request(o, leases[i])
+		}
+		r.send()
+	}
+	batch() // the maps and buffers grow to the batch
+	if n := testing.AllocsPerRun(20, batch); n != 0 {
+		t.Errorf("a batch of %d renewals allocates %v times, want 0", len(owners), n)
+	}
+}
+
 // TestRenewerBatches: renewals asked for within renewCoalesce go to the
 // kernel in one request, an instance's repeated request once; a renewal
 // cancelled (the instance removes its VIPs) never reaches the kernel.

@@ -434,12 +434,27 @@ func (m *Machine) nextAdvert(now time.Time) time.Time {
 	return m.cfg.AdvertGrid.Add((since/m.cfg.AdvertInt + 1) * m.cfg.AdvertInt)
 }
 
+// advertOnlys holds, for every priority, the actions of an advert and
+// nothing else: what a master's every Advertisement_Interval asks for.
+// They are built once and shared (read-only, capacity 1, so an append
+// copies), and an idle master's step allocates nothing: an agent that
+// allocates nothing at rest never runs the garbage collector.
+var advertOnlys = func() (a [256][1]Action) {
+	for p := range a {
+		a[p][0] = SendAdvert{Priority: uint8(p)}
+	}
+	return a
+}()
+
+// advertOnly returns the actions of one advert with priority p alone.
+func advertOnly(p uint8) []Action { return advertOnlys[p][:1:1] }
+
 // masterAdvert is RFC 5798 section 6.4.3 on receiving an ADVERTISEMENT,
 // with keepalived's answers to a lower priority and to a second owner.
 func (m *Machine) masterAdvert(now time.Time, a Advert) []Action {
 	if a.Priority == 0 {
 		m.timer = m.nextAdvert(now)
-		return []Action{SendAdvert{Priority: m.priority}}
+		return advertOnly(m.priority)
 	}
 	var acts []Action
 	cmp := a.Src.Compare(m.cfg.Primary)
@@ -503,10 +518,10 @@ func (m *Machine) timeout(now time.Time) []Action {
 		return m.becomeMaster(now, m.timerCause, m.master)
 	case Master:
 		m.timer = m.nextAdvert(now)
-		return []Action{SendAdvert{Priority: m.priority}}
+		return advertOnly(m.priority)
 	case Draining:
 		m.timer = now.Add(m.cfg.AdvertInt)
-		return []Action{SendAdvert{Priority: 0}}
+		return advertOnly(0)
 	}
 	return nil
 }

@@ -272,6 +272,24 @@ func TestMasterAdverTimer(t *testing.T) {
 	wantDeadline(t, m, now+3*time.Second+ms(3))
 }
 
+// An idle master's advert allocates nothing, and the actions it returns
+// are shared but safe to append to.
+func TestMasterAdvertAllocatesNothing(t *testing.T) {
+	m := newMachine(t, nil)
+	now := toMaster(t, m)
+	if n := testing.AllocsPerRun(100, func() {
+		now += time.Second
+		if acts := m.Step(at(now), Timeout{}); len(acts) != 1 {
+			t.Fatalf("actions %v, want one advert", acts)
+		}
+	}); n != 0 {
+		t.Errorf("a master's advert timeout allocates %v times, want 0", n)
+	}
+	acts := m.Step(at(now+time.Second), Timeout{})
+	_ = append(acts, RemoveVIPs{})
+	step(t, m, now+2*time.Second, Timeout{}, SendAdvert{Priority: 100})
+}
+
 // RFC 5798 section 6.4.3: a priority-0 advert is answered at once and the
 // Adver_Timer restarts.
 func TestMasterAnswersPriorityZeroAtOnce(t *testing.T) {

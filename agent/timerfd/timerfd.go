@@ -48,6 +48,13 @@ type Clock struct {
 	firing bool
 
 	due []func() // the functions fire runs; its own
+
+	// spec and setErr are settime's argument and result, and settime is
+	// bound once: a closure or a method value made at each arming would
+	// allocate, and an idle agent allocates nothing. c.mu is held.
+	spec    unix.ItimerSpec
+	setErr  syscall.Errno
+	settime func(fd uintptr)
 }
 
 // New opens a clock and starts the goroutine that fires its timers. Close
@@ -64,6 +71,7 @@ func New() (*Clock, error) {
 		return nil, fmt.Errorf("timerfd: %w", err)
 	}
 	c := &Clock{f: f, rc: rc, done: make(chan struct{})}
+	c.settime = c.setTime
 	go c.run()
 	return c, nil
 }
@@ -179,25 +187,27 @@ func (c *Clock) arm(now time.Time) {
 	if next.Equal(c.armed) {
 		return
 	}
-	var spec unix.ItimerSpec // zero: disarm
+	c.spec = unix.ItimerSpec{} // zero: disarm
 	if !next.IsZero() {
 		// Relative to now, in the monotonic clock both count in: the
 		// timerfd expires no earlier than the deadline. 0 would disarm it.
-		spec.Value = unix.NsecToTimespec(max(int64(next.Sub(now)), 1))
+		c.spec.Value = unix.NsecToTimespec(max(int64(next.Sub(now)), 1))
 	}
-	var e syscall.Errno
-	if c.rc.Control(func(fd uintptr) { // fails only once closed: nothing fires then
-		_, _, e = syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
-	}) != nil {
+	if c.rc.Control(c.settime) != nil { // fails only once closed: nothing fires then
 		return
 	}
-	if e != 0 {
+	if c.setErr != 0 {
 		if c.err == nil {
-			c.err = fmt.Errorf("timerfd: arm for %v: %w", next.Sub(now), e)
+			c.err = fmt.Errorf("timerfd: arm for %v: %w", next.Sub(now), c.setErr)
 		}
 		return
 	}
 	c.armed = next
+}
+
+// setTime arms the timerfd fd with c.spec (c.settime). c.mu is held.
+func (c *Clock) setTime(fd uintptr) {
+	_, _, c.setErr = syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&c.spec)), 0, 0, 0)
 }
 
 // Timer is a one-shot timer of a [Clock], like [time.Timer]: it delivers

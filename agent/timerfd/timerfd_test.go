@@ -417,3 +417,27 @@ func TestAfterFunc(t *testing.T) {
 	probe.Reset(10 * period)
 	recv(t, probe, "a timer due after the stopped one")
 }
+
+// A function timer that re-arms itself, as an idle agent's advert timer
+// does, allocates nothing per expiry: neither the arming nor the firing.
+func TestExpiryAllocatesNothing(t *testing.T) {
+	c := newClock(t)
+	fired := make(chan struct{}, 1)
+	var tick *Timer
+	tick = c.AfterFunc(func() {
+		tick.Reset(time.Hour) // re-armed from the function, as in the agent
+		fired <- struct{}{}
+	})
+	late := time.After(wait) // made once: time.After allocates
+	n := testing.AllocsPerRun(50, func() {
+		tick.Reset(50 * time.Microsecond)
+		select {
+		case <-fired:
+		case <-late:
+			t.Fatalf("the timer did not fire within %v", wait)
+		}
+	})
+	if n != 0 {
+		t.Errorf("an expiry and its arming allocate %v times, want 0", n)
+	}
+}

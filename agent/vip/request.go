@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"unsafe"
 
@@ -17,12 +18,23 @@ import (
 // in the runtime's poller, not the runtime's monitor thread as a system
 // call made the ordinary way does (package timerfd says why that
 // matters). The socket is non-blocking; a read with nothing to read waits
-// in the poller. It is not safe for concurrent use (Manager serializes).
+// in the poller. Its buffers and system-call functions are made once: an
+// exchange allocates nothing, and neither does an idle master's renewal.
+// It is not safe for concurrent use (Manager serializes).
 type requester struct {
 	f   *os.File
 	rc  syscall.RawConn
 	seq uint32
-	buf []byte
+
+	out     []byte    // the datagram batch sends
+	buf     []byte    // the datagram recv reads
+	as      answerSet // batch's
+	answers []error   // what exchange returns
+
+	// sendto and recvfrom are bound once, with their results here.
+	sendto, recvfrom func(fd uintptr) bool
+	n                uintptr
+	errno            syscall.Errno
 }
 
 // nlmsgHeaderLen is the size of struct nlmsghdr.
@@ -51,7 +63,9 @@ func dialRequester() (*requester, error) {
 	}
 	var seq [4]byte
 	_, _ = unix.Getrandom(seq[:], unix.GRND_NONBLOCK)
-	return &requester{f: f, rc: rc, seq: binary.NativeEndian.Uint32(seq[:]), buf: make([]byte, 1<<16)}, nil
+	r := &requester{f: f, rc: rc, seq: binary.NativeEndian.Uint32(seq[:]), buf: make([]byte, 1<<16)}
+	r.sendto, r.recvfrom = r.sendOnce, r.recvOnce
+	return r, nil
 }
 
 func (r *requester) Close() error { return r.f.Close() }
@@ -63,53 +77,51 @@ const batchMax = 64
 // rcvBuf is the socket's receive buffer.
 const rcvBuf = 1 << 20
 
-// exchange sends msgs as requests with acknowledgement, batchMax to a
-// datagram, and returns the kernel's answer to each: nil when it was
-// done, the errno when it was refused. err is for the socket failing;
-// the answers are then unknown.
-func (r *requester) exchange(msgs []netlink.Message) ([]error, error) {
-	answers := make([]error, 0, len(msgs))
-	for len(msgs) > 0 {
-		n := min(len(msgs), batchMax)
-		a, err := r.batch(msgs[:n])
-		if err != nil {
+// exchange sends one request of type typ with flags (and acknowledgement)
+// for each body, batchMax to a datagram, and returns the kernel's answer
+// to each: nil when it was done, the errno when it was refused. err is
+// for the socket failing; the answers are then unknown. The answers are
+// valid until the next exchange.
+func (r *requester) exchange(typ netlink.HeaderType, flags netlink.HeaderFlags, bodies [][]byte) ([]error, error) {
+	r.answers = r.answers[:0]
+	for len(bodies) > 0 {
+		n := min(len(bodies), batchMax)
+		if err := r.batch(typ, flags, bodies[:n]); err != nil {
 			return nil, err
 		}
-		answers = append(answers, a...)
-		msgs = msgs[n:]
+		r.answers = append(r.answers, r.as.answers...)
+		bodies = bodies[n:]
 	}
-	return answers, nil
+	return r.answers, nil
 }
 
-// batch is one datagram of exchange.
-func (r *requester) batch(msgs []netlink.Message) ([]error, error) {
-	var b []byte
-	as := answerSet{first: r.seq + 1, answers: make([]error, len(msgs)), answered: make([]bool, len(msgs)), left: len(msgs)}
-	for i := range msgs {
+// batch is one datagram of exchange; the answers are left in r.as.
+func (r *requester) batch(typ netlink.HeaderType, flags netlink.HeaderFlags, bodies [][]byte) error {
+	r.out = r.out[:0]
+	for _, b := range bodies {
 		r.seq++
-		h := msgs[i].Header
-		h.Flags |= netlink.Request | netlink.Acknowledge
-		h.Sequence, h.PID = r.seq, 0
-		h.Length = uint32(nlmsgAlign(nlmsgHeaderLen + len(msgs[i].Data)))
-		mb, err := (netlink.Message{Header: h, Data: msgs[i].Data}).MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, mb...)
+		r.out = binary.NativeEndian.AppendUint32(r.out, uint32(nlmsgAlign(nlmsgHeaderLen+len(b))))
+		r.out = binary.NativeEndian.AppendUint16(r.out, uint16(typ))
+		r.out = binary.NativeEndian.AppendUint16(r.out, uint16(flags|netlink.Request|netlink.Acknowledge))
+		r.out = binary.NativeEndian.AppendUint32(r.out, r.seq)
+		r.out = binary.NativeEndian.AppendUint32(r.out, 0) // to the kernel
+		r.out = append(r.out, b...)
+		r.out = append(r.out, padding[:nlmsgAlign(len(b))-len(b)]...)
 	}
-	if err := r.send(b); err != nil {
-		return nil, err
+	r.as.reset(r.seq+1-uint32(len(bodies)), len(bodies))
+	if err := r.send(); err != nil {
+		return err
 	}
-	for as.left > 0 {
+	for r.as.left > 0 {
 		n, err := r.recv()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := as.take(r.buf[:n]); err != nil {
-			return nil, err
+		if err := r.as.take(r.buf[:n]); err != nil {
+			return err
 		}
 	}
-	return as.answers, nil
+	return nil
 }
 
 // answerSet collects the kernel's answers to the requests numbered
@@ -119,6 +131,16 @@ type answerSet struct {
 	answers  []error
 	answered []bool
 	left     int // requests not answered yet
+}
+
+// reset makes a the set of n requests numbered first, first+1, …, none
+// answered yet, reusing its slices.
+func (a *answerSet) reset(first uint32, n int) {
+	a.first, a.left = first, n
+	a.answers = slices.Grow(a.answers[:0], n)[:n]
+	a.answered = slices.Grow(a.answered[:0], n)[:n]
+	clear(a.answers)
+	clear(a.answered)
 }
 
 // take records the answers in one datagram the kernel sent. Messages that
@@ -152,50 +174,54 @@ func (a *answerSet) take(d []byte) error {
 	return nil
 }
 
-// send writes b to the kernel in one sendto(2).
-func (r *requester) send(b []byte) error {
-	sa := unix.RawSockaddrNetlink{Family: unix.AF_NETLINK}
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		for {
-			_, _, errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0,
-				uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrNetlink)
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
-	if err != nil {
+// send writes r.out to the kernel in one sendto(2).
+func (r *requester) send() error {
+	if err := r.rc.Write(r.sendto); err != nil {
 		return err
 	}
-	if errno != 0 {
-		return os.NewSyscallError("sendto", errno)
+	if r.errno != 0 {
+		return os.NewSyscallError("sendto", r.errno)
 	}
 	return nil
 }
 
+// sendOnce is r.sendto: it sends r.out, and asks the poller to wait
+// while the socket cannot take it.
+func (r *requester) sendOnce(fd uintptr) bool {
+	sa := unix.RawSockaddrNetlink{Family: unix.AF_NETLINK}
+	for {
+		_, _, r.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.out))), uintptr(len(r.out)), 0,
+			uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrNetlink)
+		if r.errno != syscall.EINTR {
+			return r.errno != syscall.EAGAIN
+		}
+	}
+}
+
 // recv reads one datagram into r.buf, waiting in the poller for it.
 func (r *requester) recv() (int, error) {
-	var (
-		n     uintptr
-		errno syscall.Errno
-	)
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
-	if err != nil {
+	if err := r.rc.Read(r.recvfrom); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, os.NewSyscallError("recvfrom", errno) // ENOBUFS: answers were dropped
+	if r.errno != 0 {
+		return 0, os.NewSyscallError("recvfrom", r.errno) // ENOBUFS: answers were dropped
 	}
-	return int(n), nil
+	return int(r.n), nil
 }
+
+// recvOnce is r.recvfrom: it reads a datagram, and asks the poller to
+// wait while there is none.
+func (r *requester) recvOnce(fd uintptr) bool {
+	for {
+		r.n, _, r.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
+		if r.errno != syscall.EINTR {
+			return r.errno != syscall.EAGAIN
+		}
+	}
+}
+
+// padding is what aligns a message's end (nlmsgAlign).
+var padding [3]byte
 
 // nlmsgAlign rounds n up to netlink's 4-byte alignment.
 func nlmsgAlign(n int) int { return (n + 3) &^ 3 }

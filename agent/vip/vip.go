@@ -56,7 +56,14 @@ const Forever = time.Duration(1<<63 - 1)
 type Manager struct {
 	rt  *rtnetlink.Conn
 	req *requester
-	mu  sync.Mutex // serializes requests on req
+	mu  sync.Mutex // serializes requests on req; guards what follows
+
+	// encoded holds the request of each lease AddAll was asked for: a
+	// master renews the same leases over and over, and encoding them
+	// anew at each renewal allocated.
+	encoded map[Lease][]byte
+	bodies  [][]byte // the requests of one AddAll
+	sent    []int    // the index in its leases of each request
 }
 
 // Dial opens the rtnetlink sockets in the calling thread's network
@@ -118,7 +125,10 @@ func broadcast(p netip.Prefix) net.IP {
 // as a source address, like keepalived's /128 VIPs); IPv4 ones are
 // preferred for the whole lease.
 func (m *Manager) Add(index int, p netip.Prefix, lease time.Duration) error {
-	return m.AddAll([]Lease{{Index: index, Prefix: p, Lease: lease}})[0]
+	if errs := m.AddAll([]Lease{{Index: index, Prefix: p, Lease: lease}}); errs != nil {
+		return errs[0]
+	}
+	return nil
 }
 
 // Lease is an address to add or renew with [Manager.AddAll].
@@ -130,46 +140,58 @@ type Lease struct {
 
 // AddAll does what [Manager.Add] does for every lease, in one netlink
 // request (one system call for the lot, then one acknowledgement each):
-// how the agent renews the leases of many VIPs at once. It returns one
-// error per lease, nil for those done.
+// how the agent renews the leases of many VIPs at once. It returns nil
+// when every lease was done, else one error per lease (nil for those
+// done). A renewal of leases renewed before allocates nothing.
 func (m *Manager) AddAll(ls []Lease) []error {
-	errs := make([]error, len(ls))
-	msgs := make([]netlink.Message, 0, len(ls))
-	var sent []int // index in ls of each message
-	for i, l := range ls {
-		msg, err := addMessage(l)
-		if err != nil {
-			errs[i] = fmt.Errorf("vip: add %v: %w", l.Prefix, err)
-			continue
-		}
-		msgs = append(msgs, msg)
-		sent = append(sent, i)
-	}
-	if len(msgs) == 0 {
-		return errs
-	}
-	fail := func(i int, err error) {
-		errs[i] = fmt.Errorf("vip: add %v on interface %d: %w", ls[i].Prefix, ls[i].Index, err)
-	}
 	m.mu.Lock() // the acknowledgements must reach this call
 	defer m.mu.Unlock()
-	answers, err := m.req.exchange(msgs)
-	for n, i := range sent {
-		switch {
-		case err != nil: // the socket failed: the answers are unknown
-			fail(i, err)
-		case answers[n] != nil:
-			fail(i, answers[n])
+	var errs []error // made at the first failure
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(ls))
+		}
+		errs[i] = err
+	}
+	m.bodies, m.sent = m.bodies[:0], m.sent[:0]
+	for i, l := range ls {
+		b, err := m.addBody(l)
+		if err != nil {
+			fail(i, fmt.Errorf("vip: add %v: %w", l.Prefix, err))
+			continue
+		}
+		m.bodies = append(m.bodies, b)
+		m.sent = append(m.sent, i)
+	}
+	if len(m.bodies) == 0 {
+		return errs
+	}
+	answers, err := m.req.exchange(netlink.HeaderType(unix.RTM_NEWADDR), netlink.Create|netlink.Replace, m.bodies)
+	for n, i := range m.sent {
+		e := err // the socket failed: the answers are unknown
+		if e == nil {
+			e = answers[n]
+		}
+		if e != nil {
+			fail(i, fmt.Errorf("vip: add %v on interface %d: %w", ls[i].Prefix, ls[i].Index, e))
 		}
 	}
 	return errs
 }
 
-// addMessage is the RTM_NEWADDR request of Add.
-func addMessage(l Lease) (netlink.Message, error) {
+// maxEncoded bounds Manager.encoded: far more leases than an agent asks
+// for between two reloads.
+const maxEncoded = 4096
+
+// addBody returns the RTM_NEWADDR request of Add for l (after the
+// netlink header), encoded once. m.mu is held.
+func (m *Manager) addBody(l Lease) ([]byte, error) {
+	if b, ok := m.encoded[l]; ok {
+		return b, nil
+	}
 	b, err := message(l.Index, l.Prefix).MarshalBinary()
 	if err != nil {
-		return netlink.Message{}, err
+		return nil, err
 	}
 	valid := uint32(LeaseFor(l.Lease) / time.Second)
 	preferred := valid
@@ -183,15 +205,14 @@ func addMessage(l Lease) (netlink.Message, error) {
 	ae.Bytes(unix.IFA_CACHEINFO, ci)
 	extra, err := ae.Encode()
 	if err != nil {
-		return netlink.Message{}, err
+		return nil, err
 	}
-	return netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.RTM_NEWADDR),
-			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Replace,
-		},
-		Data: append(b, extra...),
-	}, nil
+	b = append(b, extra...)
+	if m.encoded == nil || len(m.encoded) >= maxEncoded {
+		m.encoded = map[Lease][]byte{}
+	}
+	m.encoded[l] = b
+	return b, nil
 }
 
 // Remove takes p off interface index. An address that is not there is not
