@@ -151,7 +151,6 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 		rc.c.Close()
 		return nil, fmt.Errorf("netio: %s socket on %s: %w", network, cfg.Interface.Name, err)
 	}
-	rc.out = newSender(raw)
 	gaddr := &net.IPAddr{IP: group.AsSlice()}
 	if cfg.IPv6 {
 		rc.p6 = ipv6.NewPacketConn(rc.c)
@@ -169,6 +168,12 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 		oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
 	}
 	rc.in = newReceiver(raw, recvBatch, recvBuf, len(oob))
+	out, err := openSend(cfg.Interface, cfg.IPv6)
+	if err != nil {
+		rc.c.Close()
+		return nil, fmt.Errorf("netio: open the %s send socket on %s: %w", network, cfg.Interface.Name, err)
+	}
+	rc.out = newSender(out)
 	return rc, nil
 }
 
@@ -178,64 +183,129 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 // average loses none of the master's adverts to a moment without CPU.
 const rcvBuf = 2 << 20
 
-// control runs before bind: keepalived's SO_BINDTODEVICE and
-// IP(V6)_MULTICAST_ALL=0, so the socket sees only this interface's
-// adverts and only the groups it joined itself; no DF bit, like
-// keepalived's hand-built IPv4 header; and a large receive buffer.
+// control runs before bind: the socket options of [sockOpts].
 func control(c syscall.RawConn, ifname string, six bool) error {
 	var serr error
-	err := c.Control(func(fd uintptr) {
-		s := int(fd)
-		if serr = unix.BindToDevice(s, ifname); serr != nil {
-			serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
-			return
-		}
-		if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
-			_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
-		}
-		if six {
-			// IPV6_MULTICAST_ALL exists since Linux 4.20; older kernels
-			// deliver other sockets' groups too, which VRID demux tolerates.
-			_ = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
-			return
-		}
-		if serr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
-			serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
-			return
-		}
-		if serr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); serr != nil {
-			serr = fmt.Errorf("IP_MTU_DISCOVER: %w", serr)
-		}
-	})
-	if err != nil {
+	if err := c.Control(func(fd uintptr) { serr = sockOpts(int(fd), ifname, six) }); err != nil {
 		return err
 	}
 	return serr
+}
+
+// sockOpts sets keepalived's SO_BINDTODEVICE and IP(V6)_MULTICAST_ALL=0 on
+// the socket s, so it sees only this interface's adverts and only the
+// groups it joined itself; no DF bit, like keepalived's hand-built IPv4
+// header; and a large receive buffer.
+func sockOpts(s int, ifname string, six bool) error {
+	if err := unix.BindToDevice(s, ifname); err != nil {
+		return fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, err)
+	}
+	if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+		_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
+	}
+	if six {
+		// IPV6_MULTICAST_ALL exists since Linux 4.20; older kernels
+		// deliver other sockets' groups too, which VRID demux tolerates.
+		_ = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+		return nil
+	}
+	if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
+		return fmt.Errorf("IP_MULTICAST_ALL: %w", err)
+	}
+	if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
+		return fmt.Errorf("IP_MTU_DISCOVER: %w", err)
+	}
+	return nil
+}
+
+// openSend opens the socket adverts are sent on: a raw VRRP socket of its
+// own, with the options of the receiving one, that the runtime's poller
+// never watches. On the receiving socket every send made the kernel post
+// an EPOLLOUT event to the poller when the packet was freed, and the
+// runtime read and dropped it at the next wake-up, an eighth of what an
+// idle master's wake-up cost in the kernel (perf). A socket filter drops
+// whatever it would receive: it joins no group, but an IPv6 raw socket
+// gets every multicast datagram of its protocol, and a unicast advert
+// reaches every raw socket on the interface. It is non-blocking ([sender]
+// says what a full send buffer does).
+func openSend(ifi *net.Interface, six bool) (int, error) {
+	family := unix.AF_INET
+	if six {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, vrrp.Protocol)
+	if err != nil {
+		return -1, err
+	}
+	if err := sendOpts(fd, ifi, six); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// dropAll is a socket filter that accepts nothing.
+var dropAll = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+// sendOpts sets the send socket's options: those of sockOpts, the filter
+// dropping all it would receive, and what matters to the
+// sending socket alone (the outgoing interface, TTL or hop limit 255,
+// TOS 0xc0, no loopback; IPv6: the checksum the kernel computes).
+func sendOpts(fd int, ifi *net.Interface, six bool) error {
+	if err := sockOpts(fd, ifi.Name, six); err != nil {
+		return err
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]}); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	opt := func(level, name, v int, what string) error {
+		if err := unix.SetsockoptInt(fd, level, name, v); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	if six {
+		return firstErr(
+			opt(unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6, "IPV6_CHECKSUM"),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index, "IPV6_MULTICAST_IF"),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, vrrp.TTL, "IPV6_MULTICAST_HOPS"),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, vrrp.TTL, "IPV6_UNICAST_HOPS"),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_TCLASS, tos, "IPV6_TCLASS"),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP"),
+		)
+	}
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)}); err != nil {
+		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
+	}
+	return firstErr(
+		opt(unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, vrrp.TTL, "IP_MULTICAST_TTL"),
+		opt(unix.IPPROTO_IP, unix.IP_TTL, vrrp.TTL, "IP_TTL"),
+		opt(unix.IPPROTO_IP, unix.IP_TOS, tos, "IP_TOS"),
+		opt(unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP"),
+	)
 }
 
 // tos is the IPv4 TOS / IPv6 traffic class of adverts (keepalived: 0xc0,
 // network control).
 const tos = 0xc0
 
+// setup4 sets up the receiving IPv4 socket: it joins the VRRP group for
+// multicast, and reports each datagram's TTL, destination and interface.
 func setup4(p *ipv4.PacketConn, ifi *net.Interface, multicast bool, group *net.IPAddr) error {
 	if multicast {
 		if err := p.JoinGroup(ifi, group); err != nil {
 			return fmt.Errorf("join %v: %w", group, err)
 		}
 	}
-	return firstErr(
-		p.SetMulticastInterface(ifi),
-		p.SetMulticastTTL(vrrp.TTL),
-		p.SetTTL(vrrp.TTL),
-		p.SetTOS(tos),
-		p.SetMulticastLoopback(false),
-		p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-	)
+	return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
 }
 
+// setup6 sets up the receiving IPv6 socket: it joins the VRRP group for
+// multicast, and reports each datagram's hop limit, destination and
+// interface.
 func setup6(p *ipv6.PacketConn, ifi *net.Interface, multicast bool, group *net.IPAddr) error {
-	// The kernel computes the checksum on send and drops bad ones on
-	// receive, like keepalived's IPV6_CHECKSUM (vrrp_if.c).
+	// The kernel drops datagrams with a bad checksum, like keepalived's
+	// IPV6_CHECKSUM (vrrp_if.c); the send socket computes it (sendOpts).
 	if err := p.SetChecksum(true, 6); err != nil {
 		return fmt.Errorf("IPV6_CHECKSUM: %w", err)
 	}
@@ -244,14 +314,7 @@ func setup6(p *ipv6.PacketConn, ifi *net.Interface, multicast bool, group *net.I
 			return fmt.Errorf("join %v: %w", group, err)
 		}
 	}
-	return firstErr(
-		p.SetMulticastInterface(ifi),
-		p.SetMulticastHopLimit(vrrp.TTL),
-		p.SetHopLimit(vrrp.TTL),
-		p.SetTrafficClass(tos),
-		p.SetMulticastLoopback(false),
-		p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
-	)
+	return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
 }
 
 func firstErr(errs ...error) error {
@@ -416,7 +479,7 @@ func addr(ip net.IP) netip.Addr {
 func (c *RawConn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
 
 // Close implements [Conn].
-func (c *RawConn) Close() error { return c.c.Close() }
+func (c *RawConn) Close() error { return errors.Join(c.c.Close(), c.out.close()) }
 
 // waitSource returns the source address to use, polling until ctx ends
 // while it is missing or (IPv6) tentative.

@@ -2,12 +2,15 @@ package netio_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/hac-project/hac/agent/netio"
 	"github.com/hac-project/hac/agent/vrrp"
@@ -57,9 +60,69 @@ func mustAddrs(ss ...string) []netip.Addr {
 	return a
 }
 
+// sniff opens, in namespace ns, a raw VRRP socket that reports the header
+// fields of what arrives: an IPv4 raw socket reads the whole IP header,
+// an IPv6 one the traffic class and hop limit as control messages.
+func sniff(t *testing.T, ns string, six bool) func() (tos, ttl int, df bool) {
+	t.Helper()
+	var fd int
+	err := netns.Do(ns, func() error {
+		family := unix.AF_INET
+		if six {
+			family = unix.AF_INET6
+		}
+		var err error
+		if fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, vrrp.Protocol); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval(int64(3 * time.Second))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		if six {
+			return errors.Join(unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1), unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("sniffer in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return func() (tos, ttl int, df bool) {
+		b, oob := make([]byte, 1500), make([]byte, 256)
+		n, oobn, _, _, err := unix.Recvmsg(fd, b, oob, 0)
+		if err != nil {
+			t.Fatalf("sniffer: %v", err)
+		}
+		if !six {
+			if n < 20 {
+				t.Fatalf("sniffer: %d bytes", n)
+			}
+			return int(b[1]), int(b[8]), b[6]&0x40 != 0
+		}
+		cms, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cm := range cms {
+			if cm.Header.Level == unix.IPPROTO_IPV6 && len(cm.Data) >= 4 {
+				switch cm.Header.Type {
+				case unix.IPV6_TCLASS:
+					tos = int(binary.NativeEndian.Uint32(cm.Data))
+				case unix.IPV6_HOPLIMIT:
+					ttl = int(binary.NativeEndian.Uint32(cm.Data))
+				}
+			}
+		}
+		return tos, ttl, false
+	}
+}
+
 // TestSendReceive sends adverts of every kind between two namespaces and
 // checks what the receiving socket reports: RFC 5798 section 5.1 (TTL and
-// hop limit 255, source, destination) and the decoded advert.
+// hop limit 255, source, destination) and the decoded advert; and on the
+// wire, keepalived's IPv4 TOS and IPv6 traffic class 0xc0 (network
+// control) and no DF bit.
 func TestSendReceive(t *testing.T) {
 	bed := netns.New(t, netns.Spec{IPv6: true})
 	n1, n2 := bed.Node("n1"), bed.Node("n2")
@@ -73,6 +136,7 @@ func TestSendReceive(t *testing.T) {
 	if !s6.Source().IsLinkLocalUnicast() {
 		t.Errorf("IPv6 source = %v, want a link-local address", s6.Source())
 	}
+	wire4, wire6 := sniff(t, n2.NS, false), sniff(t, n2.NS, true)
 	v4 := mustAddrs("198.18.0.200")
 	tests := []struct {
 		name     string
@@ -107,6 +171,13 @@ func TestSendReceive(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := receive(t, tt.r)
+			wire := wire4
+			if tt.dst.Is6() {
+				wire = wire6
+			}
+			if tos, ttl, df := wire(); tos != 0xc0 || ttl != vrrp.TTL || df {
+				t.Errorf("on the wire: TOS/traffic class %#x, TTL/hop limit %d, DF %v; want 0xc0, %d, no DF", tos, ttl, df, vrrp.TTL)
+			}
 			want := netio.Message{Payload: b, Src: src, Dst: tt.dst, TTL: vrrp.TTL, IfIndex: tt.r.Interface().Index}
 			if diff := cmp.Diff(want, m, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 				t.Errorf("received (-want +got):\n%s", diff)

@@ -1,34 +1,34 @@
 package netio
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// sender sends datagrams with one sendmsg(2) each on a socket, made as a
-// raw system call: a call made the ordinary way (syscall.Syscall, which
+// sender sends datagrams with one sendmsg(2) each on a socket of its own
+// that the runtime's poller does not watch (see openSend), made as a raw
+// system call: a call made the ordinary way (syscall.Syscall, which
 // package net uses) tells the runtime it may block, and the runtime then
 // wakes its monitor thread if it sleeps, one more thread woken per advert
 // for an agent that is otherwise idle (see package timerfd). The socket
-// is non-blocking, so the call never blocks: when the send buffer is
-// full, the write waits in the poller instead. Its buffers are reused
-// (an idle master's adverts make no garbage); it is safe for concurrent
-// use.
+// is non-blocking, so the call never blocks; when the send buffer is full
+// (a link whose queue does not drain), the send waits for room, at most
+// sendWait, in ppoll(2). Its buffers are reused (an idle master's adverts
+// make no garbage); it is safe for concurrent use.
 type sender struct {
-	rc syscall.RawConn
-
-	mu    sync.Mutex // guards the rest, used by one send at a time
-	msg   unix.Msghdr
-	iov   unix.Iovec
-	sa4   unix.RawSockaddrInet4
-	sa6   unix.RawSockaddrInet6
-	errno syscall.Errno
-	write func(fd uintptr) bool // sends msg; made once
+	mu  sync.Mutex // guards the rest, used by one send at a time
+	fd  int        // -1 once closed
+	msg unix.Msghdr
+	iov unix.Iovec
+	sa4 unix.RawSockaddrInet4
+	sa6 unix.RawSockaddrInet6
 
 	// oob is the control messages for the source src, marshalled once
 	// per source (a conn's adverts mostly use one).
@@ -36,17 +36,39 @@ type sender struct {
 	oob []byte
 }
 
-func newSender(rc syscall.RawConn) *sender {
-	s := &sender{rc: rc}
-	s.write = func(fd uintptr) bool {
-		for {
-			_, _, s.errno = syscall.RawSyscall(syscall.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.msg)), 0)
-			if s.errno != syscall.EINTR {
-				return s.errno != syscall.EAGAIN
-			}
+// sendWait bounds how long a send waits for room in a full send buffer:
+// an advert later than that is no use, and the instance goes to FAULT.
+const sendWait = time.Second
+
+func newSender(fd int) *sender { return &sender{fd: fd} }
+
+// close closes the socket; later sends fail.
+func (s *sender) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
+
+// sendmsg sends s.msg.
+func (s *sender) sendmsg() syscall.Errno {
+	for {
+		_, _, errno := syscall.RawSyscall(syscall.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0)
+		if errno != syscall.EINTR {
+			return errno
 		}
 	}
-	return s
+}
+
+// waitRoom waits, at most sendWait, until the socket takes a datagram.
+func (s *sender) waitRoom() {
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+	ts := unix.NsecToTimespec(int64(sendWait))
+	_, _ = unix.Ppoll(fds, &ts, nil)
 }
 
 // send sends b to dst with the control messages control(src) returns (only
@@ -57,6 +79,9 @@ func (s *sender) send(b []byte, src, dst netip.Addr, scope uint32, control func(
 	defer s.mu.Unlock()
 	if src != s.src || s.oob == nil {
 		s.src, s.oob = src, control()
+	}
+	if s.fd < 0 {
+		return net.ErrClosed
 	}
 	s.msg = unix.Msghdr{}
 	if dst.Is4() {
@@ -74,14 +99,14 @@ func (s *sender) send(b []byte, src, dst netip.Addr, scope uint32, control func(
 		s.msg.Control = &s.oob[0]
 		s.msg.SetControllen(len(s.oob))
 	}
-	s.errno = 0
-	err := s.rc.Write(s.write)
-	s.msg.Iov, s.iov.Base = nil, nil // keep nothing of b
-	if err != nil {
-		return err
+	errno := s.sendmsg()
+	if errno == syscall.EAGAIN {
+		s.waitRoom()
+		errno = s.sendmsg()
 	}
-	if s.errno != 0 {
-		return os.NewSyscallError("sendmsg", s.errno)
+	s.msg.Iov, s.iov.Base = nil, nil // keep nothing of b
+	if errno != 0 {
+		return os.NewSyscallError("sendmsg", errno)
 	}
 	return nil
 }

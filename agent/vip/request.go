@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/mdlayher/netlink"
@@ -14,34 +15,31 @@ import (
 
 // requester sends batches of rtnetlink requests and collects the kernel's
 // answer to each, on a socket written and read with raw system calls:
-// the lease renewals of an idle master then wake only the thread blocked
-// in the runtime's poller, not the runtime's monitor thread as a system
-// call made the ordinary way does (package timerfd says why that
-// matters). The socket is non-blocking; a read with nothing to read waits
-// in the poller. Its buffers and system-call functions are made once: an
-// exchange allocates nothing, and neither does an idle master's renewal.
-// It is not safe for concurrent use (Manager serializes).
+// the lease renewals of an idle master then wake no thread, not even the
+// runtime's monitor thread as a system call made the ordinary way does
+// (package timerfd says why that matters). The kernel handles a request
+// to rtnetlink within the sendto(2) that carries it, answers included, so
+// the socket is not in the runtime's poller (which would get an event for
+// every answer, and read it at the next wake-up for nothing): a read
+// finds the answers there, and waits in ppoll(2) in the one case they
+// are not. Its buffers are made once: an exchange allocates nothing, and
+// neither does an idle master's renewal. It is not safe for concurrent
+// use (Manager serializes).
 type requester struct {
-	f   *os.File
-	rc  syscall.RawConn
+	fd  int
 	seq uint32
 
 	out     []byte    // the datagram batch sends
 	buf     []byte    // the datagram recv reads
 	as      answerSet // batch's
 	answers []error   // what exchange returns
-
-	// sendto and recvfrom are bound once, with their results here.
-	sendto, recvfrom func(fd uintptr) bool
-	n                uintptr
-	errno            syscall.Errno
 }
 
 // nlmsgHeaderLen is the size of struct nlmsghdr.
 const nlmsgHeaderLen = 16
 
 func dialRequester() (*requester, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}
@@ -55,20 +53,16 @@ func dialRequester() (*requester, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
 	}
-	f := os.NewFile(uintptr(fd), "rtnetlink") // non-blocking: the poller watches it
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
 	var seq [4]byte
 	_, _ = unix.Getrandom(seq[:], unix.GRND_NONBLOCK)
-	r := &requester{f: f, rc: rc, seq: binary.NativeEndian.Uint32(seq[:]), buf: make([]byte, 1<<16)}
-	r.sendto, r.recvfrom = r.sendOnce, r.recvOnce
-	return r, nil
+	return &requester{fd: fd, seq: binary.NativeEndian.Uint32(seq[:]), buf: make([]byte, 1<<16)}, nil
 }
 
-func (r *requester) Close() error { return r.f.Close() }
+func (r *requester) Close() error { return unix.Close(r.fd) }
+
+// answerWait bounds the wait for an answer the kernel did not give within
+// the sendto: a request to rtnetlink never takes that long.
+const answerWait = 5 * time.Second
 
 // batchMax is the most requests one datagram carries: the answers to
 // one batch fit the socket's receive buffer (rcvBuf) many times over.
@@ -176,47 +170,41 @@ func (a *answerSet) take(d []byte) error {
 
 // send writes r.out to the kernel in one sendto(2).
 func (r *requester) send() error {
-	if err := r.rc.Write(r.sendto); err != nil {
-		return err
-	}
-	if r.errno != 0 {
-		return os.NewSyscallError("sendto", r.errno)
-	}
-	return nil
-}
-
-// sendOnce is r.sendto: it sends r.out, and asks the poller to wait
-// while the socket cannot take it.
-func (r *requester) sendOnce(fd uintptr) bool {
 	sa := unix.RawSockaddrNetlink{Family: unix.AF_NETLINK}
 	for {
-		_, _, r.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.out))), uintptr(len(r.out)), 0,
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(r.fd), uintptr(unsafe.Pointer(unsafe.SliceData(r.out))), uintptr(len(r.out)), unix.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrNetlink)
-		if r.errno != syscall.EINTR {
-			return r.errno != syscall.EAGAIN
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case 0:
+			return nil
 		}
+		return os.NewSyscallError("sendto", errno)
 	}
 }
 
-// recv reads one datagram into r.buf, waiting in the poller for it.
+// recv reads one datagram into r.buf: at once, or after waiting (at most
+// answerWait) for one.
 func (r *requester) recv() (int, error) {
-	if err := r.rc.Read(r.recvfrom); err != nil {
-		return 0, err
-	}
-	if r.errno != 0 {
-		return 0, os.NewSyscallError("recvfrom", r.errno) // ENOBUFS: answers were dropped
-	}
-	return int(r.n), nil
-}
-
-// recvOnce is r.recvfrom: it reads a datagram, and asks the poller to
-// wait while there is none.
-func (r *requester) recvOnce(fd uintptr) bool {
+	waited := false
 	for {
-		r.n, _, r.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
-		if r.errno != syscall.EINTR {
-			return r.errno != syscall.EAGAIN
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(r.fd), uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN && !waited:
+			fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+			ts := unix.NsecToTimespec(int64(answerWait))
+			_, _ = unix.Ppoll(fds, &ts, nil)
+			waited = true
+			continue
+		case errno == syscall.EAGAIN:
+			return 0, fmt.Errorf("netlink: no answer within %v", answerWait)
+		case errno != 0:
+			return 0, os.NewSyscallError("recvfrom", errno) // ENOBUFS: answers were dropped
 		}
+		return int(n), nil
 	}
 }
 

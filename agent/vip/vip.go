@@ -83,6 +83,8 @@ func Dial() (*Manager, error) {
 
 // Close closes the sockets.
 func (m *Manager) Close() error {
+	m.mu.Lock() // after the request in flight, if any
+	defer m.mu.Unlock()
 	return errors.Join(m.rt.Close(), m.req.Close())
 }
 
