@@ -183,10 +183,18 @@ func Listen(ctx context.Context, cfg Config) (*RawConn, error) {
 // average loses none of the master's adverts to a moment without CPU.
 const rcvBuf = 2 << 20
 
-// control runs before bind: the socket options of [sockOpts].
+// control runs before bind on the receiving socket: the options of
+// [sockOpts] and a large receive buffer.
 func control(c syscall.RawConn, ifname string, six bool) error {
 	var serr error
-	if err := c.Control(func(fd uintptr) { serr = sockOpts(int(fd), ifname, six) }); err != nil {
+	if err := c.Control(func(fd uintptr) {
+		if serr = sockOpts(int(fd), ifname, six); serr != nil {
+			return
+		}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
+		}
+	}); err != nil {
 		return err
 	}
 	return serr
@@ -194,14 +202,11 @@ func control(c syscall.RawConn, ifname string, six bool) error {
 
 // sockOpts sets keepalived's SO_BINDTODEVICE and IP(V6)_MULTICAST_ALL=0 on
 // the socket s, so it sees only this interface's adverts and only the
-// groups it joined itself; no DF bit, like keepalived's hand-built IPv4
-// header; and a large receive buffer.
+// groups it joined itself; and no DF bit, like keepalived's hand-built
+// IPv4 header. Both VRRP sockets have them.
 func sockOpts(s int, ifname string, six bool) error {
 	if err := unix.BindToDevice(s, ifname); err != nil {
 		return fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, err)
-	}
-	if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
-		_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
 	}
 	if six {
 		// IPV6_MULTICAST_ALL exists since Linux 4.20; older kernels
@@ -219,8 +224,8 @@ func sockOpts(s int, ifname string, six bool) error {
 }
 
 // openSend opens the socket adverts are sent on: a raw VRRP socket of its
-// own, with the options of the receiving one, that the runtime's poller
-// never watches. On the receiving socket every send made the kernel post
+// own, with the options of the receiving one (but its receive buffer: it
+// keeps nothing), that the runtime's poller never watches. On the receiving socket every send made the kernel post
 // an EPOLLOUT event to the poller when the packet was freed, and the
 // runtime read and dropped it at the next wake-up, an eighth of what an
 // idle master's wake-up cost in the kernel (perf). A socket filter drops
