@@ -113,26 +113,18 @@ func (c *Clock) AfterFunc(f func()) *Timer {
 	return &Timer{c: c, f: f, index: -1}
 }
 
-// run reads the timerfd each time it expires and fires what is due. One
-// read per expiry: after it, the callback asks the poller to wait for the
-// next one (the timerfd is edge-triggered there, and an expiry between
-// the read and the wait makes the wait return at once), without the read
-// that would only find nothing left.
+// run fires what is due each time the poller reports that the timerfd
+// expired, without reading it: arming it (timerfd_settime(2)) clears its
+// expiry count, and the poller watches it edge-triggered, so each expiry
+// after an arming is reported once whether or not it was read. A read
+// would be a system call a wake-up for a count nothing needs; a report
+// that comes with nothing due (the deadline moved meanwhile) only re-arms
+// it. Read returns once the timerfd is closed.
 func (c *Clock) run() {
 	defer close(c.done)
-	var n [8]byte // the expiry count; its value does not matter
-	// Read returns once the timerfd is closed.
-	_ = c.rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&n[0])), uintptr(len(n)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case 0:
-				c.fire()
-			}
-			return false // wait for the next expiry
-		}
+	_ = c.rc.Read(func(uintptr) bool {
+		c.fire()
+		return false // wait for the next expiry
 	})
 }
 
