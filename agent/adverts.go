@@ -42,7 +42,14 @@ type advertIO struct {
 	src  netip.Addr
 	dsts []netip.Addr
 	pkt  vrrp.Packet // the advert, without its priority
-	buf  []byte      // the encoded advert, reused (Conn.Send keeps nothing)
+	// enc is the encoded advert to each of dsts with priority encPrio
+	// (-1: none yet): a master sends the same advert every interval, and
+	// encodes it again only when its priority, VIPs or socket changed.
+	// Conn.Send keeps nothing of it. encErrs[i] is why enc[i] could not
+	// be encoded.
+	enc     [][]byte
+	encErrs []error
+	encPrio int
 
 	// exp is what deliver checks adverts with.
 	exp  atomic.Pointer[vrrp.Expect]
@@ -58,11 +65,14 @@ type advertIO struct {
 // newAdvertIO returns the advert I/O of an instance, before it has a
 // socket (attach) and its adverts (setup).
 func newAdvertIO(clock Clock, log *slog.Logger) *advertIO {
-	return &advertIO{clock: clock, log: log, msgs: make(chan received, rxQueue), drops: map[string]uint64{}}
+	return &advertIO{clock: clock, log: log, msgs: make(chan received, rxQueue), drops: map[string]uint64{}, encPrio: -1}
 }
 
 // attach makes conn the socket; its source address is the adverts'.
-func (ad *advertIO) attach(conn netio.Conn) { ad.conn, ad.src = conn, conn.Source() }
+func (ad *advertIO) attach(conn netio.Conn) {
+	ad.conn, ad.src = conn, conn.Source()
+	ad.encPrio = -1
+}
 
 // setup prepares the adverts of an instance configured as c (six: an IPv6
 // instance) with VIPs addrs, what received ones are checked against, and
@@ -82,12 +92,14 @@ func (ad *advertIO) setup(c *config.Instance, six bool, addrs []netip.Addr) {
 	default:
 		ad.dsts = []netip.Addr{vrrp.GroupIPv4}
 	}
+	ad.enc, ad.encErrs, ad.encPrio = make([][]byte, len(ad.dsts)), make([]error, len(ad.dsts)), -1
 }
 
 // setAddrs changes the VIPs the adverts carry and the received ones are
 // checked against.
 func (ad *advertIO) setAddrs(addrs []netip.Addr) {
 	ad.pkt.Addrs = addrs
+	ad.encPrio = -1
 	exp := *ad.exp.Load()
 	exp.Addrs = addrs
 	ad.exp.Store(&exp)
@@ -102,13 +114,13 @@ type sendError struct {
 // send sends one advert with priority prio to every destination; it
 // returns how many were sent and the failures.
 func (ad *advertIO) send(prio uint8) (sent int, failed []sendError) {
-	p := ad.pkt
-	p.Priority = prio
-	for _, dst := range ad.dsts {
-		b, err := p.AppendMarshal(ad.buf[:0], ad.src, dst)
-		ad.buf = b
+	if int(prio) != ad.encPrio {
+		ad.encode(prio)
+	}
+	for i, dst := range ad.dsts {
+		err := ad.encErrs[i]
 		if err == nil {
-			err = ad.conn.Send(b, ad.src, dst)
+			err = ad.conn.Send(ad.enc[i], ad.src, dst)
 		}
 		if err != nil {
 			failed = append(failed, sendError{dst: dst, err: err})
@@ -117,6 +129,17 @@ func (ad *advertIO) send(prio uint8) (sent int, failed []sendError) {
 		sent++
 	}
 	return sent, failed
+}
+
+// encode encodes the advert with priority prio to every destination
+// into enc, and why one could not be into encErrs.
+func (ad *advertIO) encode(prio uint8) {
+	p := ad.pkt
+	p.Priority = prio
+	for i, dst := range ad.dsts {
+		ad.enc[i], ad.encErrs[i] = p.AppendMarshal(ad.enc[i][:0], ad.src, dst)
+	}
+	ad.encPrio = int(prio)
 }
 
 // probe checks, without sending, whether adverts could be sent to every

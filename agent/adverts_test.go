@@ -87,6 +87,66 @@ func TestAdvertIOSend(t *testing.T) {
 	}
 }
 
+// TestAdvertIOEncodesOnChange: the advert is encoded once and sent as is
+// while nothing changes; a new priority, new VIPs (setAddrs) or a new
+// socket (attach) are in the next advert.
+func TestAdvertIOEncodesOnChange(t *testing.T) {
+	ad, conn, _, _ := testAdvertIO(t, nil)
+	vip2 := netip.MustParseAddr("198.18.0.201")
+	type sent struct {
+		Priority uint8
+		Addrs    []netip.Addr
+	}
+	var got []sent
+	step := func(prio uint8) {
+		t.Helper()
+		if n, failed := ad.send(prio); n != 1 || failed != nil {
+			t.Fatalf("send(%d) = %d, %v; want 1 sent", prio, n, failed)
+		}
+		p := conn.sent[len(conn.sent)-1]
+		got = append(got, sent{p.Priority, p.Addrs})
+	}
+	step(100)
+	ad.pkt.VRID = 52 // seen only if the advert is encoded again
+	step(100)
+	if vrid := conn.sent[1].VRID; vrid != 51 {
+		t.Errorf("the unchanged advert was encoded again (VRID %d)", vrid)
+	}
+	ad.pkt.VRID = 51
+	step(90)
+	ad.setAddrs([]netip.Addr{vip1.Addr(), vip2})
+	step(90)
+	other := newFakeConn()
+	ad.attach(other)
+	conn = other
+	step(90)
+	want := []sent{
+		{100, []netip.Addr{vip1.Addr()}},
+		{100, []netip.Addr{vip1.Addr()}},
+		{90, []netip.Addr{vip1.Addr()}},
+		{90, []netip.Addr{vip1.Addr(), vip2}},
+		{90, []netip.Addr{vip1.Addr(), vip2}},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+		t.Errorf("adverts sent (-want +got):\n%s", d)
+	}
+}
+
+// TestAdvertIOEncodeError: an advert that cannot be encoded is a send
+// failure to its destination, every time it is sent.
+func TestAdvertIOEncodeError(t *testing.T) {
+	ad, conn, _, _ := testAdvertIO(t, nil)
+	ad.setAddrs(nil) // an advert carries at least one address
+	for range 2 {
+		if n, failed := ad.send(100); n != 0 || len(failed) != 1 || failed[0].err == nil {
+			t.Errorf("send = %d, %v; want one failure", n, failed)
+		}
+	}
+	if len(conn.sent) != 0 {
+		t.Errorf("%d adverts on the socket, want none", len(conn.sent))
+	}
+}
+
 // TestAdvertIOIPv6: an IPv6 instance advertises to the IPv6 group.
 func TestAdvertIOIPv6(t *testing.T) {
 	ad, _, _, _ := testAdvertIO(t, func(c *config.Instance) { c.VIPs = []config.VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}} })
