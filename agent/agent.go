@@ -80,7 +80,6 @@ const TakeoverFile = "/var/lib/hac/takeover"
 // AddrManager is what the agent needs of [vip.Manager].
 type AddrManager interface {
 	Add(index int, p netip.Prefix, lease time.Duration) error
-	AddAll(ls []vip.Lease) []error
 	Remove(index int, p netip.Prefix) error
 	Has(index int, a netip.Addr) (bool, error)
 	Find(index int, vips []netip.Prefix) ([]vip.Address, error)
@@ -96,6 +95,7 @@ type Announcer interface {
 type env struct {
 	iface    func(name string) (*net.Interface, error)
 	addrs    AddrManager
+	renewals leaseRenewals
 	events   func(ctx context.Context, fn func([]vip.Event)) error // blocks until ctx ends
 	listen   func(ctx context.Context, cfg netio.Config) (netio.Conn, error)
 	announce func(ifi *net.Interface, v4, v6 bool) (Announcer, error)
@@ -223,6 +223,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return fail(err)
 	}
 	closers = append(closers, m.Close)
+	rn, err := vip.DialRenewals()
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, rn.Close)
 	if opts.Clock == nil {
 		c, err := timerfd.New()
 		if err != nil {
@@ -232,8 +237,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		closers = append(closers, c.Close)
 	}
 	e := &env{
-		iface: net.InterfaceByName,
-		addrs: m,
+		iface:    net.InterfaceByName,
+		addrs:    m,
+		renewals: rn,
 		events: func(ctx context.Context, fn func([]vip.Event)) error {
 			return watch(ctx, fn)
 		},
@@ -274,7 +280,7 @@ func newAgent(cfg *config.Config, opts Options, e *env) *Agent {
 	if a.opts.HandoffLinger <= 0 {
 		a.opts.HandoffLinger = DefaultHandoffLinger
 	}
-	a.renewals = newRenewer(e.addrs, a.clock)
+	a.renewals = newRenewer(e.renewals, a.clock)
 	a.takeovers.all = opts.Takeover
 	return a
 }
@@ -387,6 +393,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.renewals.run(bg)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.env.renewals.Failures(bg, a.renewals.failed); err != nil {
+			a.log.Error("VIP lease renewal failures can no longer be read: a refused renewal shows only when its VIP expires (and is put back)", "err", err)
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -106,6 +106,49 @@ func (f *fakeAddrs) Add(_ int, p netip.Prefix, lease time.Duration) error {
 	f.adds++
 	return nil
 }
+
+// syncRenewals renews leases with addAll (a fake's AddAll), at once, and
+// tells the failures to Failures' function as it renews, or keeps them
+// until Failures runs: the kernel's answers without the socket between.
+type syncRenewals struct {
+	addAll func([]vip.Lease) []error
+	mu     sync.Mutex
+	fn     func(vip.Failure)
+	kept   []vip.Failure
+}
+
+func (s *syncRenewals) Renew(ls []vip.Lease) error {
+	errs := s.addAll(ls)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		f := vip.Failure{Index: ls[i].Index, Prefix: ls[i].Prefix, Err: err}
+		if s.fn == nil {
+			s.kept = append(s.kept, f)
+			continue
+		}
+		s.fn(f)
+	}
+	return nil
+}
+
+func (s *syncRenewals) Failures(ctx context.Context, fn func(vip.Failure)) error {
+	s.mu.Lock()
+	s.fn = fn
+	for _, f := range s.kept {
+		fn(f)
+	}
+	s.kept = nil
+	s.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+func (*syncRenewals) Sync() {}
+
 func (f *fakeAddrs) AddAll(ls []vip.Lease) []error {
 	errs := make([]error, len(ls))
 	for i, l := range ls {
@@ -235,6 +278,7 @@ func start(t *testing.T, prio uint8, stale bool, mods ...func(*config.Instance, 
 	for _, mod := range mods {
 		mod(&cfg.Instances[0], e)
 	}
+	e.renewals = &syncRenewals{addAll: e.addrs.(interface{ AddAll([]vip.Lease) []error }).AddAll}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.a = newAgent(cfg, Options{Logger: log, StatusSocket: "-"}, e)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -465,8 +509,9 @@ func TestSetupFailureClosesSockets(t *testing.T) {
 		iface: func(name string) (*net.Interface, error) {
 			return &net.Interface{Index: map[string]int{"eth1": 2, "eth2": 3}[name], Name: name}, nil
 		},
-		addrs:  &fakeAddrs{addrs: map[netip.Prefix]time.Duration{}, linkUp: true},
-		events: func(ctx context.Context, _ func([]vip.Event)) error { <-ctx.Done(); return nil },
+		addrs:    &fakeAddrs{addrs: map[netip.Prefix]time.Duration{}, linkUp: true},
+		renewals: &syncRenewals{addAll: func([]vip.Lease) []error { return nil }},
+		events:   func(ctx context.Context, _ func([]vip.Event)) error { <-ctx.Done(); return nil },
 		listen: func(_ context.Context, c netio.Config) (netio.Conn, error) {
 			if c.Interface.Name == "eth2" {
 				return nil, errors.New("socket: operation not permitted")

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"maps"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,16 +18,25 @@ import (
 // whole seconds.
 const renewCoalesce = 10 * time.Millisecond
 
+// leaseRenewals is what the agent needs of [vip.Renewals]: renewals the
+// kernel answers only when they fail.
+type leaseRenewals interface {
+	Renew(ls []vip.Lease) error
+	Failures(ctx context.Context, fn func(vip.Failure)) error
+	Sync()
+}
+
 // renewer renews the VIP leases of the master instances in batches: one
-// netlink request (vip.Manager.AddAll) for the renewals asked for within
+// netlink request (vip.Renewals.Renew) for the renewals asked for within
 // renewCoalesce, instead of a round trip to the kernel per VIP and advert.
 // An agent of one instance has no batch to wait for: its renewer is
 // inline, and renews on the asker's goroutine, at once, sparing the
-// process a goroutine hand-off per renewal. A renewal failure is logged by
-// its instance at its next advert, which asks for the lease again (see
-// leasedVIPs.renewFailed).
+// process a goroutine hand-off per renewal. No renewal waits for the
+// kernel's answer: the few it refuses come back to failed, which tells
+// the instance that asked; the instance logs it at its next advert and
+// asks for the lease again (see leasedVIPs.renewFailed).
 type renewer struct {
-	addrs AddrManager
+	rn    leaseRenewals
 	clock Clock
 	// inline is set before the instances run when they are one: request
 	// renews at once and run is not needed.
@@ -38,16 +49,25 @@ type renewer struct {
 	// allocate nothing.
 	spare map[*leasedVIPs][]vip.Lease
 	wake  chan struct{}
+	// owner is the instance whose renewal of each lease was sent last:
+	// a failure goes to it.
+	owner map[leaseKey]*leasedVIPs
 
 	// flight is held while a batch is with the kernel (see cancel), and
 	// guards send's buffers.
 	flight sync.Mutex
 	ls     []vip.Lease
-	owners []*leasedVIPs
 }
 
-func newRenewer(addrs AddrManager, clock Clock) *renewer {
-	return &renewer{addrs: addrs, clock: clock, pending: map[*leasedVIPs][]vip.Lease{}, spare: map[*leasedVIPs][]vip.Lease{}, wake: make(chan struct{}, 1)}
+// leaseKey is a VIP on an interface, as a renewal failure names it.
+type leaseKey struct {
+	index  int
+	prefix netip.Prefix
+}
+
+func newRenewer(rn leaseRenewals, clock Clock) *renewer {
+	return &renewer{rn: rn, clock: clock, pending: map[*leasedVIPs][]vip.Lease{}, spare: map[*leasedVIPs][]vip.Lease{},
+		owner: map[leaseKey]*leasedVIPs{}, wake: make(chan struct{}, 1)}
 }
 
 // request asks for the renewal of the leases of l (replacing one it
@@ -55,11 +75,12 @@ func newRenewer(addrs AddrManager, clock Clock) *renewer {
 func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 	if r.inline {
 		r.flight.Lock()
-		errs := r.addrs.AddAll(ls)
+		r.own(l, ls)
+		err := r.rn.Renew(ls)
 		r.flight.Unlock()
-		for i, err := range errs {
-			if err != nil {
-				l.renewFailed(ls[i].Prefix, err)
+		if err != nil {
+			for _, x := range ls {
+				l.renewFailed(x.Prefix, err)
 			}
 		}
 		return
@@ -73,16 +94,47 @@ func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 	}
 }
 
+// own records l as the owner of the leases ls it is renewing. r.flight
+// is held.
+func (r *renewer) own(l *leasedVIPs, ls []vip.Lease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range ls {
+		r.owner[leaseKey{x.Index, x.Prefix}] = l
+	}
+}
+
+// failed tells the owner of a lease the kernel refused to renew; a
+// failure that names no lease (answers lost) is every lease's.
+func (r *renewer) failed(f vip.Failure) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.Prefix.IsValid() {
+		if l := r.owner[leaseKey{f.Index, f.Prefix}]; l != nil {
+			l.renewFailed(f.Prefix, f.Err)
+		}
+		return
+	}
+	for k, l := range r.owner {
+		l.renewFailed(k.prefix, f.Err)
+	}
+}
+
 // cancel drops the pending renewal of l and waits for a batch being
-// sent to finish: once it returns, no renewal l asked for reaches the
-// kernel, so a VIP removed next stays removed (a renewal adds the address
-// when it is missing).
+// sent to finish and for its failures to be told: once it returns, no
+// renewal l asked for reaches the kernel, so a VIP removed next stays
+// removed (a renewal adds the address when it is missing), and no failure
+// of one comes to l afterwards.
 func (r *renewer) cancel(l *leasedVIPs) {
 	r.mu.Lock()
 	delete(r.pending, l)
 	r.mu.Unlock()
 	r.flight.Lock()
-	r.flight.Unlock() // only waiting for the batch in flight
+	defer r.flight.Unlock()
+	r.rn.Sync()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maps.DeleteFunc(r.owner, func(_ leaseKey, o *leasedVIPs) bool { return o == l })
 }
 
 // run sends the batches until ctx ends, each renewCoalesce after its
@@ -106,8 +158,8 @@ func (r *renewer) run(ctx context.Context) {
 	}
 }
 
-// send renews what is pending in one request and tells each owner of
-// its failures (renewFailed).
+// send renews what is pending in one request; a renewal that cannot be
+// sent is a failure of each lease it held.
 func (r *renewer) send() {
 	r.flight.Lock()
 	defer r.flight.Unlock()
@@ -119,24 +171,24 @@ func (r *renewer) send() {
 	default:
 	}
 	r.mu.Unlock()
-	r.ls, r.owners = r.ls[:0], r.owners[:0]
+	r.ls = r.ls[:0]
 	for o, l := range batch {
 		r.ls = append(r.ls, l...)
-		for range l {
-			r.owners = append(r.owners, o)
+		r.own(o, l)
+	}
+	var err error
+	if len(r.ls) > 0 {
+		err = r.rn.Renew(r.ls)
+	}
+	if err != nil {
+		for o, l := range batch {
+			for _, x := range l {
+				o.renewFailed(x.Prefix, err)
+			}
 		}
 	}
 	clear(batch)
 	r.mu.Lock()
 	r.spare = batch
 	r.mu.Unlock()
-	var errs []error
-	if len(r.ls) > 0 {
-		errs = r.addrs.AddAll(r.ls)
-	}
-	for i, err := range errs {
-		if err != nil {
-			r.owners[i].renewFailed(r.ls[i].Prefix, err)
-		}
-	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -41,7 +42,7 @@ func (*doneAddrs) AddAll([]vip.Lease) []error { return nil }
 // TestRenewerBatchAllocatesNothing: the batches of the masters' renewals,
 // once as large as they get, reuse the renewer's maps and buffers.
 func TestRenewerBatchAllocatesNothing(t *testing.T) {
-	r := newRenewer(&doneAddrs{}, SystemClock{})
+	r := newRenewer(&syncRenewals{addAll: (&doneAddrs{}).AddAll}, SystemClock{})
 	owners := make([]*leasedVIPs, 100)
 	leases := make([][]vip.Lease, len(owners))
 	for i := range owners {
@@ -66,7 +67,7 @@ func TestRenewerBatchAllocatesNothing(t *testing.T) {
 func TestRenewerBatches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		addrs := &batchAddrs{fakeAddrs: fakeAddrs{addrs: map[netip.Prefix]time.Duration{}}}
-		r := newRenewer(addrs, SystemClock{})
+		r := newRenewer(&syncRenewals{addAll: addrs.AddAll}, SystemClock{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { r.run(ctx); close(done) }()
@@ -95,4 +96,60 @@ func TestRenewerBatches(t *testing.T) {
 			t.Errorf("a cancelled renewal added its VIP")
 		}
 	})
+}
+
+// fakeRenewals sends nothing: the test tells the failures itself, and
+// Sync records that it was called.
+type fakeRenewals struct{ syncs int }
+
+func (*fakeRenewals) Renew([]vip.Lease) error                           { return nil }
+func (*fakeRenewals) Failures(context.Context, func(vip.Failure)) error { return nil }
+func (f *fakeRenewals) Sync()                                           { f.syncs++ }
+
+// TestRenewerFailures: the kernel's refusal of a renewal goes to the
+// instance that asked for it last; answers lost go to every instance, for
+// each of its leases; an instance whose renewals were cancelled gets none
+// of them, and cancel waits for the failures the kernel answered already
+// (Sync).
+func TestRenewerFailures(t *testing.T) {
+	rn := &fakeRenewals{}
+	r := newRenewer(rn, SystemClock{})
+	r.inline = true
+	lease := func(p string) vip.Lease {
+		return vip.Lease{Index: 2, Prefix: netip.MustParsePrefix(p), Lease: 4 * time.Second}
+	}
+	a, b := &leasedVIPs{}, &leasedVIPs{}
+	la, lb := lease("198.18.1.1/32"), lease("198.18.1.2/32")
+	r.request(a, []vip.Lease{la})
+	r.request(b, []vip.Lease{lb})
+	refused := errors.New("no such device")
+	r.failed(vip.Failure{Index: 2, Prefix: lb.Prefix, Err: refused})
+	r.failed(vip.Failure{Index: 3, Prefix: lb.Prefix, Err: refused}) // another interface's: nobody's
+	lost := errors.New("answers lost")
+	r.failed(vip.Failure{Err: lost})
+	got := func(l *leasedVIPs) []string {
+		var s []string
+		for _, f := range l.takeFailures() {
+			s = append(s, f.prefix.String()+": "+f.err.Error())
+		}
+		return s
+	}
+	if d := cmp.Diff([]string{"198.18.1.1/32: answers lost"}, got(a)); d != "" {
+		t.Errorf("a's failures (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"198.18.1.2/32: no such device", "198.18.1.2/32: answers lost"}, got(b)); d != "" {
+		t.Errorf("b's failures (-want +got):\n%s", d)
+	}
+	r.cancel(b)
+	if rn.syncs != 1 {
+		t.Errorf("cancel synced %d times, want 1", rn.syncs)
+	}
+	r.failed(vip.Failure{Index: 2, Prefix: lb.Prefix, Err: refused})
+	r.failed(vip.Failure{Err: lost})
+	if fs := got(b); fs != nil {
+		t.Errorf("failures of a cancelled instance: %v", fs)
+	}
+	if d := cmp.Diff([]string{"198.18.1.1/32: answers lost"}, got(a)); d != "" {
+		t.Errorf("a's failures after b's cancel (-want +got):\n%s", d)
+	}
 }

@@ -48,7 +48,7 @@ func testVIPs(t *testing.T, held map[netip.Prefix]time.Duration, vips ...netip.P
 	}
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ann := &recAnnouncer{}
-	l := &leasedVIPs{mgr: addrs, renewals: newRenewer(addrs, clock), clock: clock, log: slog.New(slog.DiscardHandler)}
+	l := &leasedVIPs{mgr: addrs, renewals: newRenewer(&syncRenewals{addAll: addrs.AddAll}, clock), clock: clock, log: slog.New(slog.DiscardHandler)}
 	l.setLease(time.Second, 100*time.Millisecond)
 	if err := l.set(testInstance(vips...), testLookup, map[string]Announcer{"eth1": ann}); err != nil {
 		t.Fatal(err)

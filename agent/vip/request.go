@@ -14,17 +14,18 @@ import (
 )
 
 // requester sends batches of rtnetlink requests and collects the kernel's
-// answer to each, on a socket written and read with raw system calls:
-// the lease renewals of an idle master then wake no thread, not even the
-// runtime's monitor thread as a system call made the ordinary way does
-// (package timerfd says why that matters). The kernel handles a request
-// to rtnetlink within the sendto(2) that carries it, answers included, so
+// answer to each, on a socket written and read with raw system calls: a
+// VIP added on a takeover wakes no other thread, not even the runtime's
+// monitor thread as a system call made the ordinary way does (package
+// timerfd says why that matters). The kernel handles a request to
+// rtnetlink within the sendto(2) that carries it, answers included, so
 // the socket is not in the runtime's poller (which would get an event for
 // every answer, and read it at the next wake-up for nothing): a read
 // finds the answers there, and waits in ppoll(2) in the one case they
-// are not. Its buffers are made once: an exchange allocates nothing, and
-// neither does an idle master's renewal. It is not safe for concurrent
-// use (Manager serializes).
+// are not. Its buffers are made once: an exchange of requests made before
+// allocates nothing. It is not safe for concurrent use (Manager
+// serializes). Lease renewals, which need no answer when they work, go
+// through [Renewals] instead.
 type requester struct {
 	fd  int
 	seq uint32
@@ -39,23 +40,33 @@ type requester struct {
 const nlmsgHeaderLen = 16
 
 func dialRequester() (*requester, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	fd, seq, err := dialRoute()
 	if err != nil {
-		return nil, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	// Acknowledgements without a copy of the request (Linux 4.3 and
 	// later; older kernels copy it, which the buffers fit too).
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	return &requester{fd: fd, seq: seq, buf: make([]byte, 1<<16)}, nil
+}
+
+// dialRoute opens a non-blocking rtnetlink socket for requests, with a
+// receive buffer of rcvBuf, and draws the first sequence number.
+func dialRoute() (fd int, seq uint32, err error) {
+	fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return -1, 0, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf) // capped by rmem_max
 	}
-	var seq [4]byte
-	_, _ = unix.Getrandom(seq[:], unix.GRND_NONBLOCK)
-	return &requester{fd: fd, seq: binary.NativeEndian.Uint32(seq[:]), buf: make([]byte, 1<<16)}, nil
+	var b [4]byte
+	_, _ = unix.Getrandom(b[:], unix.GRND_NONBLOCK)
+	return fd, binary.NativeEndian.Uint32(b[:]), nil
 }
 
 func (r *requester) Close() error { return unix.Close(r.fd) }
@@ -94,13 +105,7 @@ func (r *requester) batch(typ netlink.HeaderType, flags netlink.HeaderFlags, bod
 	r.out = r.out[:0]
 	for _, b := range bodies {
 		r.seq++
-		r.out = binary.NativeEndian.AppendUint32(r.out, uint32(nlmsgAlign(nlmsgHeaderLen+len(b))))
-		r.out = binary.NativeEndian.AppendUint16(r.out, uint16(typ))
-		r.out = binary.NativeEndian.AppendUint16(r.out, uint16(flags|netlink.Request|netlink.Acknowledge))
-		r.out = binary.NativeEndian.AppendUint32(r.out, r.seq)
-		r.out = binary.NativeEndian.AppendUint32(r.out, 0) // to the kernel
-		r.out = append(r.out, b...)
-		r.out = append(r.out, padding[:nlmsgAlign(len(b))-len(b)]...)
+		r.out = appendRequest(r.out, typ, flags|netlink.Acknowledge, r.seq, b)
 	}
 	r.as.reset(r.seq+1-uint32(len(bodies)), len(bodies))
 	if err := r.send(); err != nil {
@@ -169,10 +174,14 @@ func (a *answerSet) take(d []byte) error {
 }
 
 // send writes r.out to the kernel in one sendto(2).
-func (r *requester) send() error {
+func (r *requester) send() error { return sendToKernel(r.fd, r.out) }
+
+// sendToKernel writes the datagram b to the kernel on the netlink socket
+// fd in one sendto(2), made as a raw system call (see requester).
+func sendToKernel(fd int, b []byte) error {
 	sa := unix.RawSockaddrNetlink{Family: unix.AF_NETLINK}
 	for {
-		_, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(r.fd), uintptr(unsafe.Pointer(unsafe.SliceData(r.out))), uintptr(len(r.out)), unix.MSG_DONTWAIT,
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrNetlink)
 		switch errno {
 		case syscall.EINTR:
@@ -206,6 +215,18 @@ func (r *requester) recv() (int, error) {
 		}
 		return int(n), nil
 	}
+}
+
+// appendRequest appends to out the request to the kernel of type typ with
+// flags (and NLM_F_REQUEST), number seq and body b.
+func appendRequest(out []byte, typ netlink.HeaderType, flags netlink.HeaderFlags, seq uint32, b []byte) []byte {
+	out = binary.NativeEndian.AppendUint32(out, uint32(nlmsgAlign(nlmsgHeaderLen+len(b))))
+	out = binary.NativeEndian.AppendUint16(out, uint16(typ))
+	out = binary.NativeEndian.AppendUint16(out, uint16(flags|netlink.Request))
+	out = binary.NativeEndian.AppendUint32(out, seq)
+	out = binary.NativeEndian.AppendUint32(out, 0) // to the kernel
+	out = append(out, b...)
+	return append(out, padding[:nlmsgAlign(len(b))-len(b)]...)
 }
 
 // padding is what aligns a message's end (nlmsgAlign).

@@ -58,12 +58,9 @@ type Manager struct {
 	req *requester
 	mu  sync.Mutex // serializes requests on req; guards what follows
 
-	// encoded holds the request of each lease AddAll was asked for: a
-	// master renews the same leases over and over, and encoding them
-	// anew at each renewal allocated.
-	encoded map[Lease][]byte
-	bodies  [][]byte // the requests of one AddAll
-	sent    []int    // the index in its leases of each request
+	reqs   leaseRequests
+	bodies [][]byte // the requests of one AddAll
+	sent   []int    // the index in its leases of each request
 }
 
 // Dial opens the rtnetlink sockets in the calling thread's network
@@ -141,10 +138,11 @@ type Lease struct {
 }
 
 // AddAll does what [Manager.Add] does for every lease, in one netlink
-// request (one system call for the lot, then one acknowledgement each):
-// how the agent renews the leases of many VIPs at once. It returns nil
-// when every lease was done, else one error per lease (nil for those
-// done). A renewal of leases renewed before allocates nothing.
+// request (one system call for the lot, then one acknowledgement each).
+// It returns nil when every lease was done, else one error per lease (nil
+// for those done). Adding leases added before allocates nothing. (The
+// agent renews its leases with [Renewals], which reads no answer back
+// unless the kernel refused one.)
 func (m *Manager) AddAll(ls []Lease) []error {
 	m.mu.Lock() // the acknowledgements must reach this call
 	defer m.mu.Unlock()
@@ -157,7 +155,7 @@ func (m *Manager) AddAll(ls []Lease) []error {
 	}
 	m.bodies, m.sent = m.bodies[:0], m.sent[:0]
 	for i, l := range ls {
-		b, err := m.addBody(l)
+		b, err := m.reqs.body(l)
 		if err != nil {
 			fail(i, fmt.Errorf("vip: add %v: %w", l.Prefix, err))
 			continue
@@ -181,14 +179,21 @@ func (m *Manager) AddAll(ls []Lease) []error {
 	return errs
 }
 
-// maxEncoded bounds Manager.encoded: far more leases than an agent asks
-// for between two reloads.
+// leaseRequests encodes the RTM_NEWADDR request that adds or renews a
+// lease, once per lease: a master renews the same leases over and over,
+// and encoding them anew at each renewal allocated. It is not safe for
+// concurrent use.
+type leaseRequests struct {
+	encoded map[Lease][]byte
+}
+
+// maxEncoded bounds leaseRequests.encoded: far more leases than an agent
+// asks for between two reloads.
 const maxEncoded = 4096
 
-// addBody returns the RTM_NEWADDR request of Add for l (after the
-// netlink header), encoded once. m.mu is held.
-func (m *Manager) addBody(l Lease) ([]byte, error) {
-	if b, ok := m.encoded[l]; ok {
+// body returns the request of l (after the netlink header).
+func (r *leaseRequests) body(l Lease) ([]byte, error) {
+	if b, ok := r.encoded[l]; ok {
 		return b, nil
 	}
 	b, err := message(l.Index, l.Prefix).MarshalBinary()
@@ -210,10 +215,10 @@ func (m *Manager) addBody(l Lease) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, extra...)
-	if m.encoded == nil || len(m.encoded) >= maxEncoded {
-		m.encoded = map[Lease][]byte{}
+	if r.encoded == nil || len(r.encoded) >= maxEncoded {
+		r.encoded = map[Lease][]byte{}
 	}
-	m.encoded[l] = b
+	r.encoded[l] = b
 	return b, nil
 }
 

@@ -1,9 +1,13 @@
 package vip_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,11 +263,7 @@ func TestAddAllBatches(t *testing.T) {
 	m, _, idx := open(t, bed, n)
 
 	const count = 150 // more than two batches
-	var ls []vip.Lease
-	for i := range count {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)}), 32)
-		ls = append(ls, vip.Lease{Index: idx, Prefix: p, Lease: 5 * time.Second})
-	}
+	ls := manyLeases(count, idx)
 	const refused = 70 // in the second batch
 	ls[refused].Index = 999_999
 	for round := range 2 { // adds, then renews
@@ -283,19 +283,7 @@ func TestAddAllBatches(t *testing.T) {
 			}
 		}
 	}
-	as, err := m.List(idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leased := 0
-	for _, a := range as {
-		if netip.MustParsePrefix("198.19.0.0/16").Contains(a.Prefix.Addr()) && a.Leased() {
-			leased++
-		}
-	}
-	if leased != count-1 {
-		t.Errorf("%d addresses of 198.19.0.0/16 leased on eth1, want %d", leased, count-1)
-	}
+	checkLeased(t, m, idx, count-1)
 }
 
 // TestRenewalAllocatesNothing: a master renews the same leases over and
@@ -318,5 +306,176 @@ func TestRenewalAllocatesNothing(t *testing.T) {
 	}
 	if errs != nil {
 		t.Errorf("renewal: AddAll = %v, want nil", errs)
+	}
+}
+
+// openRenewals dials Renewals inside the node's namespace.
+func openRenewals(t *testing.T, n *netns.Node) *vip.Renewals {
+	t.Helper()
+	var r *vip.Renewals
+	if err := netns.Do(n.NS, func() (err error) { r, err = vip.DialRenewals(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestRenewalsAnswerOnlyFailures: Renew adds or renews every lease of
+// more than two datagrams without waiting for answers; the one the
+// kernel refuses (a missing interface) reaches Failures, by its address
+// and index, and Sync delivers it before it returns.
+func TestRenewalsAnswerOnlyFailures(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, _, idx := open(t, bed, n)
+	r := openRenewals(t, n)
+
+	const count = 150 // more than two datagrams
+	ls := manyLeases(count, idx)
+	const refused = 70 // in the second datagram
+	ls[refused].Index = 999_999
+
+	var (
+		mu  sync.Mutex
+		got []vip.Failure
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// A failure answered before Failures starts waits for it.
+	if err := r.Renew(ls); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		done <- r.Failures(ctx, func(f vip.Failure) { mu.Lock(); got = append(got, f); mu.Unlock() })
+	}()
+	for round := range 2 { // adds, then renews
+		if round > 0 {
+			if err := r.Renew(ls); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r.Sync()
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n > round || time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched() // the first round's may be with Failures, not yet started
+		}
+		r.Sync()
+		mu.Lock()
+		if len(got) != round+1 {
+			t.Fatalf("round %d: %d failures, want %d: %v", round, len(got), round+1, got)
+		}
+		f := got[round]
+		mu.Unlock()
+		if f.Index != 999_999 || f.Prefix != ls[refused].Prefix || !errors.Is(f.Err, unix.ENODEV) {
+			t.Errorf("round %d: failure %+v, want %v on interface 999999, ENODEV", round, f, ls[refused].Prefix)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Failures = %v after its context ended, want nil", err)
+	}
+	checkLeased(t, m, idx, count-1)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Renew(ls[:1]); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Renew after Close = %v, want os.ErrClosed", err)
+	}
+}
+
+// TestRenewalsAllocateNothing: Renew of leases renewed before reuses
+// their encoding and its buffer. Not parallel: AllocsPerRun counts every
+// goroutine's allocations.
+func TestRenewalsAllocateNothing(t *testing.T) {
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	_, _, idx := open(t, bed, n)
+	r := openRenewals(t, n)
+	ls := []vip.Lease{
+		{Index: idx, Prefix: netip.MustParsePrefix("198.19.0.1/32"), Lease: 5 * time.Second},
+		{Index: idx, Prefix: netip.MustParsePrefix("198.19.0.2/24"), Lease: 5 * time.Second},
+	}
+	if err := r.Renew(ls); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if n := testing.AllocsPerRun(20, func() { err = r.Renew(ls) }); n != 0 {
+		t.Errorf("a renewal allocates %v times, want 0", n)
+	}
+	if err != nil {
+		t.Errorf("Renew = %v", err)
+	}
+}
+
+// TestRenewalsLostAnswers: when more renewals fail than the socket holds
+// answers for, the kernel drops some; Failures reports that as a failure
+// naming no address (every lease may need renewing again), and goes on
+// with the answers it kept.
+func TestRenewalsLostAnswers(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	r := openRenewals(t, bed.Node("a"))
+	ls := manyLeases(8000, 999_999) // refused, answers far over the 1 MB buffer
+	if err := r.Renew(ls); err != nil {
+		t.Fatal(err)
+	}
+	var named, lost int
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Failures(ctx, func(f vip.Failure) {
+			switch {
+			case f.Prefix.IsValid():
+				named++
+			case errors.Is(f.Err, unix.ENOBUFS):
+				lost++
+			default:
+				t.Errorf("failure %+v, want an address or ENOBUFS", f)
+			}
+		})
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if lost == 0 || named == 0 || named >= len(ls) {
+		t.Errorf("%d failures named, %d reported lost; want some of each", named, lost)
+	}
+}
+
+// manyLeases returns count leases of 5 s on interface index, of
+// addresses in 198.19.0.0/16.
+func manyLeases(count, index int) []vip.Lease {
+	var ls []vip.Lease
+	for i := range count {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)}), 32)
+		ls = append(ls, vip.Lease{Index: index, Prefix: p, Lease: 5 * time.Second})
+	}
+	return ls
+}
+
+// checkLeased fails t unless interface index holds want leased addresses
+// of 198.19.0.0/16.
+func checkLeased(t *testing.T, m *vip.Manager, index, want int) {
+	t.Helper()
+	as, err := m.List(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased := 0
+	for _, a := range as {
+		if netip.MustParsePrefix("198.19.0.0/16").Contains(a.Prefix.Addr()) && a.Leased() {
+			leased++
+		}
+	}
+	if leased != want {
+		t.Errorf("%d addresses of 198.19.0.0/16 leased on the interface, want %d", leased, want)
 	}
 }
