@@ -50,8 +50,13 @@ type renewer struct {
 	spare map[*leasedVIPs][]vip.Lease
 	wake  chan struct{}
 	// owner is the instance whose renewal of each lease was sent last:
-	// a failure goes to it.
-	owner map[leaseKey]*leasedVIPs
+	// a failure goes to it. ownedBy and owned are the last list of
+	// leases recorded there and its instance: an instance renews the
+	// same list (leasedVIPs.leases) until its VIPs change, and recording
+	// it again at each renewal would only write the same entries.
+	owner   map[leaseKey]*leasedVIPs
+	ownedBy *leasedVIPs
+	owned   []vip.Lease
 
 	// flight is held while a batch is with the kernel (see cancel), and
 	// guards send's buffers.
@@ -99,9 +104,13 @@ func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 func (r *renewer) own(l *leasedVIPs, ls []vip.Lease) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if l == r.ownedBy && len(ls) == len(r.owned) && (len(ls) == 0 || &ls[0] == &r.owned[0]) {
+		return // recorded already
+	}
 	for _, x := range ls {
 		r.owner[leaseKey{x.Index, x.Prefix}] = l
 	}
+	r.ownedBy, r.owned = l, ls
 }
 
 // failed tells the owner of a lease the kernel refused to renew; a
@@ -135,6 +144,9 @@ func (r *renewer) cancel(l *leasedVIPs) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	maps.DeleteFunc(r.owner, func(_ leaseKey, o *leasedVIPs) bool { return o == l })
+	if r.ownedBy == l {
+		r.ownedBy, r.owned = nil, nil
+	}
 }
 
 // run sends the batches until ctx ends, each renewCoalesce after its

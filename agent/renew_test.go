@@ -110,7 +110,7 @@ func (f *fakeRenewals) Sync()                                           { f.sync
 // instance that asked for it last; answers lost go to every instance, for
 // each of its leases; an instance whose renewals were cancelled gets none
 // of them, and cancel waits for the failures the kernel answered already
-// (Sync).
+// (Sync); once it renews again, its failures come to it again.
 func TestRenewerFailures(t *testing.T) {
 	rn := &fakeRenewals{}
 	r := newRenewer(rn, SystemClock{})
@@ -120,8 +120,10 @@ func TestRenewerFailures(t *testing.T) {
 	}
 	a, b := &leasedVIPs{}, &leasedVIPs{}
 	la, lb := lease("198.18.1.1/32"), lease("198.18.1.2/32")
+	lsb := []vip.Lease{lb} // renewed as is, as leasedVIPs.leases is
 	r.request(a, []vip.Lease{la})
-	r.request(b, []vip.Lease{lb})
+	r.request(b, lsb)
+	r.request(b, lsb)
 	refused := errors.New("no such device")
 	r.failed(vip.Failure{Index: 2, Prefix: lb.Prefix, Err: refused})
 	r.failed(vip.Failure{Index: 3, Prefix: lb.Prefix, Err: refused}) // another interface's: nobody's
@@ -151,5 +153,10 @@ func TestRenewerFailures(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"198.18.1.1/32: answers lost"}, got(a)); d != "" {
 		t.Errorf("a's failures after b's cancel (-want +got):\n%s", d)
+	}
+	r.request(b, lsb) // master again, the same leases
+	r.failed(vip.Failure{Index: 2, Prefix: lb.Prefix, Err: refused})
+	if d := cmp.Diff([]string{"198.18.1.2/32: no such device"}, got(b)); d != "" {
+		t.Errorf("b's failures once it renews again (-want +got):\n%s", d)
 	}
 }
