@@ -627,7 +627,7 @@ func (in *instance) publish() {
 		s.VIPs = append([]netip.Prefix{}, in.vips.heldPrefix...)
 	}
 	s.Counters.TransitionReasons = last.Counters.TransitionReasons
-	if s.Counters.TransitionReasons == nil || !maps.Equal(s.Counters.TransitionReasons, in.counters.TransitionReasons) {
+	if last.Counters.Transitions != in.counters.Transitions { // each transition counts its reason
 		s.Counters.TransitionReasons = maps.Clone(in.counters.TransitionReasons)
 	}
 	if in.prio.changedStates(s.Tracks, s.Checks) {
