@@ -117,7 +117,7 @@ type syncRenewals struct {
 	kept   []vip.Failure
 }
 
-func (s *syncRenewals) Renew(ls []vip.Lease) error {
+func (s *syncRenewals) Renew(ls []vip.Lease) []vip.Failure {
 	errs := s.addAll(ls)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,7 +132,7 @@ func (s *syncRenewals) Renew(ls []vip.Lease) error {
 		}
 		s.fn(f)
 	}
-	return nil
+	return nil // all sent; the refusals go to Failures
 }
 
 func (s *syncRenewals) Failures(ctx context.Context, fn func(vip.Failure)) error {

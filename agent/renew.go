@@ -21,7 +21,7 @@ const renewCoalesce = 10 * time.Millisecond
 // leaseRenewals is what the agent needs of [vip.Renewals]: renewals the
 // kernel answers only when they fail.
 type leaseRenewals interface {
-	Renew(ls []vip.Lease) error
+	Renew(ls []vip.Lease) []vip.Failure
 	Failures(ctx context.Context, fn func(vip.Failure)) error
 	Sync()
 }
@@ -81,12 +81,10 @@ func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 	if r.inline {
 		r.flight.Lock()
 		r.own(l, ls)
-		err := r.rn.Renew(ls)
+		fs := r.rn.Renew(ls)
 		r.flight.Unlock()
-		if err != nil {
-			for _, x := range ls {
-				l.renewFailed(x.Prefix, err)
-			}
+		for _, f := range fs {
+			l.renewFailed(f.Prefix, f.Err)
 		}
 		return
 	}
@@ -170,8 +168,8 @@ func (r *renewer) run(ctx context.Context) {
 	}
 }
 
-// send renews what is pending in one request; a renewal that cannot be
-// sent is a failure of each lease it held.
+// send renews what is pending in one request; a lease that cannot be
+// sent is a failure of its owner.
 func (r *renewer) send() {
 	r.flight.Lock()
 	defer r.flight.Unlock()
@@ -188,15 +186,9 @@ func (r *renewer) send() {
 		r.ls = append(r.ls, l...)
 		r.own(o, l)
 	}
-	var err error
 	if len(r.ls) > 0 {
-		err = r.rn.Renew(r.ls)
-	}
-	if err != nil {
-		for o, l := range batch {
-			for _, x := range l {
-				o.renewFailed(x.Prefix, err)
-			}
+		for _, f := range r.rn.Renew(r.ls) {
+			r.failed(f) // its owner is recorded
 		}
 	}
 	clear(batch)

@@ -98,13 +98,47 @@ func TestRenewerBatches(t *testing.T) {
 	})
 }
 
-// fakeRenewals sends nothing: the test tells the failures itself, and
-// Sync records that it was called.
-type fakeRenewals struct{ syncs int }
+// fakeRenewals sends nothing: Renew returns the failures of the leases
+// in unsent, the test tells the others itself, and Sync records that it
+// was called.
+type fakeRenewals struct {
+	unsent map[netip.Prefix]bool
+	syncs  int
+}
 
-func (*fakeRenewals) Renew([]vip.Lease) error                           { return nil }
+func (f *fakeRenewals) Renew(ls []vip.Lease) []vip.Failure {
+	var fs []vip.Failure
+	for _, l := range ls {
+		if f.unsent[l.Prefix] {
+			fs = append(fs, vip.Failure{Index: l.Index, Prefix: l.Prefix, Err: errors.New("not sent")})
+		}
+	}
+	return fs
+}
 func (*fakeRenewals) Failures(context.Context, func(vip.Failure)) error { return nil }
 func (f *fakeRenewals) Sync()                                           { f.syncs++ }
+
+// TestRenewerUnsent: a lease Renew could not send is a failure of the
+// instance that asked for it, inline or in a batch, and of no other.
+func TestRenewerUnsent(t *testing.T) {
+	pa, pb := netip.MustParsePrefix("198.18.1.1/32"), netip.MustParsePrefix("198.18.1.2/32")
+	for _, inline := range []bool{true, false} {
+		r := newRenewer(&fakeRenewals{unsent: map[netip.Prefix]bool{pb: true}}, SystemClock{})
+		r.inline = inline
+		a, b := &leasedVIPs{}, &leasedVIPs{}
+		r.request(a, []vip.Lease{{Index: 2, Prefix: pa, Lease: 4 * time.Second}})
+		r.request(b, []vip.Lease{{Index: 2, Prefix: pb, Lease: 4 * time.Second}})
+		if !inline {
+			r.send()
+		}
+		if fs := a.takeFailures(); fs != nil {
+			t.Errorf("inline %v: a's failures %v, want none", inline, fs)
+		}
+		if fs := b.takeFailures(); len(fs) != 1 || fs[0].prefix != pb {
+			t.Errorf("inline %v: b's failures %v, want %v not sent", inline, fs, pb)
+		}
+	}
+}
 
 // TestRenewerFailures: the kernel's refusal of a renewal goes to the
 // instance that asked for it last; answers lost go to every instance, for

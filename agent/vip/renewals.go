@@ -3,7 +3,6 @@ package vip
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -38,7 +37,8 @@ type Renewals struct {
 	mu   sync.Mutex // serializes Renew; guards what follows
 	seq  uint32
 	reqs leaseRequests
-	out  []byte
+	out  []byte  // the datagram Renew sends
+	in   []Lease // the leases in out
 
 	readMu sync.Mutex // serializes reading the failures; guards what follows
 	buf    []byte
@@ -74,7 +74,8 @@ func DialRenewals() (*Renewals, error) {
 	return &Renewals{fd: fd, f: f, rc: rc, seq: seq, buf: make([]byte, 1<<16)}, nil
 }
 
-// Close closes the socket; Failures returns, and Renew fails from now on.
+// Close closes the socket; Failures returns nil, and Renew fails from now
+// on.
 func (r *Renewals) Close() error {
 	r.mu.Lock() // after the renewal being sent, if any
 	defer r.mu.Unlock()
@@ -89,32 +90,43 @@ func (r *Renewals) Close() error {
 // Renew does what [Manager.AddAll] does for every lease, batchMax to a
 // datagram, without waiting for answers: the kernel has done each
 // request when it returns, and those it refused are passed to the
-// function given to [Renewals.Failures]. It returns an error when a lease
-// cannot be encoded or the socket fails; the leases are then not all
-// renewed. A renewal of leases renewed before allocates nothing.
-func (r *Renewals) Renew(ls []Lease) error {
+// function given to [Renewals.Failures]. It returns the leases it could
+// not send (one that cannot be encoded, or every lease of a datagram the
+// socket did not take), after sending all the others; nil when it sent
+// all. A renewal of leases renewed before allocates nothing.
+func (r *Renewals) Renew(ls []Lease) []Failure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var fs []Failure // made at the first failure
 	if r.closed {
-		return fmt.Errorf("vip: renew leases: %w", os.ErrClosed)
+		for _, l := range ls {
+			fs = append(fs, Failure{l.Index, l.Prefix, fmt.Errorf("vip: renew %v: %w", l.Prefix, os.ErrClosed)})
+		}
+		return fs
 	}
 	for len(ls) > 0 {
 		n := min(len(ls), batchMax)
-		r.out = r.out[:0]
+		r.out, r.in = r.out[:0], r.in[:0]
 		for _, l := range ls[:n] {
 			b, err := r.reqs.body(l)
 			if err != nil {
-				return fmt.Errorf("vip: renew %v: %w", l.Prefix, err)
+				fs = append(fs, Failure{l.Index, l.Prefix, fmt.Errorf("vip: renew %v: %w", l.Prefix, err)})
+				continue
 			}
 			r.seq++
 			r.out = appendRequest(r.out, netlink.HeaderType(unix.RTM_NEWADDR), netlink.Create|netlink.Replace, r.seq, b)
+			r.in = append(r.in, l)
 		}
-		if err := sendToKernel(r.fd, r.out); err != nil {
-			return fmt.Errorf("vip: renew leases: %w", err)
+		if len(r.in) > 0 {
+			if err := sendToKernel(r.fd, r.out); err != nil {
+				for _, l := range r.in {
+					fs = append(fs, Failure{l.Index, l.Prefix, fmt.Errorf("vip: renew %v: %w", l.Prefix, err)})
+				}
+			}
 		}
 		ls = ls[n:]
 	}
-	return nil
+	return fs
 }
 
 // Failures passes each renewal the kernel refuses to fn, on the calling
@@ -131,7 +143,10 @@ func (r *Renewals) Failures(ctx context.Context, fn func(Failure)) error {
 		r.Sync()
 		return false // wait for the next failure
 	})
-	if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+	r.readMu.Lock()
+	closed := r.closed
+	r.readMu.Unlock()
+	if ctx.Err() != nil || closed {
 		return nil
 	}
 	return fmt.Errorf("vip: read renewal failures: %w", err)

@@ -343,16 +343,16 @@ func TestRenewalsAnswerOnlyFailures(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// A failure answered before Failures starts waits for it.
-	if err := r.Renew(ls); err != nil {
-		t.Fatal(err)
+	if fs := r.Renew(ls); fs != nil {
+		t.Fatal(fs)
 	}
 	go func() {
 		done <- r.Failures(ctx, func(f vip.Failure) { mu.Lock(); got = append(got, f); mu.Unlock() })
 	}()
 	for round := range 2 { // adds, then renews
 		if round > 0 {
-			if err := r.Renew(ls); err != nil {
-				t.Fatal(err)
+			if fs := r.Renew(ls); fs != nil {
+				t.Fatal(fs)
 			}
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -385,8 +385,34 @@ func TestRenewalsAnswerOnlyFailures(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Renew(ls[:1]); !errors.Is(err, os.ErrClosed) {
-		t.Errorf("Renew after Close = %v, want os.ErrClosed", err)
+	if fs := r.Renew(ls[:1]); len(fs) != 1 || fs[0].Prefix != ls[0].Prefix || !errors.Is(fs[0].Err, os.ErrClosed) {
+		t.Errorf("Renew after Close = %v, want the lease, os.ErrClosed", fs)
+	}
+}
+
+// TestRenewalsSendAllTheyCan: a lease that cannot be encoded is the one
+// failure Renew returns; the leases after it in its datagram are renewed.
+// Close stops a Failures whose context is still live, which returns nil.
+func TestRenewalsSendAllTheyCan(t *testing.T) {
+	t.Parallel()
+	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
+	n := bed.Node("a")
+	m, _, idx := open(t, bed, n)
+	r := openRenewals(t, n)
+	ls := append([]vip.Lease{{Index: idx, Lease: 5 * time.Second}}, manyLeases(3, idx)...) // no address first
+	fs := r.Renew(ls)
+	if len(fs) != 1 || fs[0].Prefix.IsValid() || fs[0].Err == nil {
+		t.Errorf("Renew = %v, want one failure, of the lease without an address", fs)
+	}
+	checkLeased(t, m, idx, 3)
+	done := make(chan error, 1)
+	go func() { done <- r.Failures(context.Background(), func(f vip.Failure) { t.Errorf("failure %+v", f) }) }()
+	if err := r.Close(); err != nil { // before or while Failures waits
+
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Failures = %v once closed, want nil", err)
 	}
 }
 
@@ -402,15 +428,15 @@ func TestRenewalsAllocateNothing(t *testing.T) {
 		{Index: idx, Prefix: netip.MustParsePrefix("198.19.0.1/32"), Lease: 5 * time.Second},
 		{Index: idx, Prefix: netip.MustParsePrefix("198.19.0.2/24"), Lease: 5 * time.Second},
 	}
-	if err := r.Renew(ls); err != nil {
-		t.Fatal(err)
+	if fs := r.Renew(ls); fs != nil {
+		t.Fatal(fs)
 	}
-	var err error
-	if n := testing.AllocsPerRun(20, func() { err = r.Renew(ls) }); n != 0 {
+	var fs []vip.Failure
+	if n := testing.AllocsPerRun(20, func() { fs = r.Renew(ls) }); n != 0 {
 		t.Errorf("a renewal allocates %v times, want 0", n)
 	}
-	if err != nil {
-		t.Errorf("Renew = %v", err)
+	if fs != nil {
+		t.Errorf("Renew = %v", fs)
 	}
 }
 
@@ -423,8 +449,8 @@ func TestRenewalsLostAnswers(t *testing.T) {
 	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
 	r := openRenewals(t, bed.Node("a"))
 	ls := manyLeases(8000, 999_999) // refused, answers far over the 1 MB buffer
-	if err := r.Renew(ls); err != nil {
-		t.Fatal(err)
+	if fs := r.Renew(ls); fs != nil {
+		t.Fatal(fs)
 	}
 	var named, lost int
 	ctx, cancel := context.WithCancel(context.Background())
