@@ -84,7 +84,7 @@ func (r *renewer) request(l *leasedVIPs, ls []vip.Lease) {
 		fs := r.rn.Renew(ls)
 		r.flight.Unlock()
 		for _, f := range fs {
-			l.renewFailed(f.Prefix, f.Err)
+			r.failed(f) // l's: recorded by own
 		}
 		return
 	}

@@ -286,11 +286,11 @@ func TestAddAllBatches(t *testing.T) {
 	checkLeased(t, m, idx, count-1)
 }
 
-// TestRenewalAllocatesNothing: a master renews the same leases over and
-// over; a renewal reuses their encoding and the requester's buffers, and
-// AddAll returns nil when every lease was done. Not parallel: AllocsPerRun
-// counts every goroutine's allocations.
-func TestRenewalAllocatesNothing(t *testing.T) {
+// TestAddAllAgainAllocatesNothing: adding leases added before (a master
+// taking its VIPs back) reuses their encoding and the requester's
+// buffers, and AddAll returns nil when every lease was done. Not
+// parallel: AllocsPerRun counts every goroutine's allocations.
+func TestAddAllAgainAllocatesNothing(t *testing.T) {
 	bed := netns.New(t, netns.Spec{Nodes: []string{"a"}})
 	m, _, idx := open(t, bed, bed.Node("a"))
 	ls := []vip.Lease{
